@@ -1,0 +1,70 @@
+# antibody — build, test and benchmark.
+#   make            build build/antibody and build/libantibody.a (installs deps first)
+#   make demo       run the embedded demo (the README's first command)
+#   make test       all tests: unit + gradient checks, sanitizer build, oracle interop
+CC      ?= cc
+STD     := -std=c11 -D_GNU_SOURCE
+WARN    := -Wall -Wextra -Werror -Wno-unused-parameter
+OPT     ?= -O2 -march=native -fno-math-errno
+CFLAGS  := $(STD) $(WARN) $(OPT) -fopenmp -Isrc -g
+LDLIBS  := -lopenblas -ljansson -lpcre2-8 -lutf8proc -lm -fopenmp
+
+BUILD   ?= build
+SRC     := $(filter-out src/cli/%,$(wildcard src/*/*.c))
+CLI     := $(wildcard src/cli/*.c)
+OBJ     := $(SRC:%.c=$(BUILD)/%.o)
+CLIOBJ  := $(CLI:%.c=$(BUILD)/%.o)
+TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
+BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+
+.PHONY: all deps demo test test-unit test-asan test-oracle bench clean
+all: deps $(BUILD)/antibody $(TESTS) $(BENCHES)
+
+deps: $(BUILD)/.deps
+$(BUILD)/.deps: scripts/deps.sh
+	@bash scripts/deps.sh
+	@mkdir -p $(BUILD) && touch $@
+
+$(BUILD)/%.o: %.c $(wildcard src/*/*.h) | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libantibody.a: $(OBJ)
+	ar rcs $@ $^
+
+$(BUILD)/antibody: $(CLIOBJ) $(BUILD)/libantibody.a
+	$(CC) $(CFLAGS) -o $@ $(CLIOBJ) $(BUILD)/libantibody.a $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libantibody.a tests/testing.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libantibody.a $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libantibody.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libantibody.a $(LDLIBS)
+
+demo: all
+	./$(BUILD)/antibody demo
+
+# Unit tests, then the same tests under ASan+UBSan, then the Hugging Face oracle tests.
+test: all
+	@bash tests/run_unit.sh $(BUILD)
+	@$(MAKE) --no-print-directory test-asan
+	@bash tests/run_oracle.sh $(BUILD)
+
+test-unit: all
+	@bash tests/run_unit.sh $(BUILD)
+
+test-asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	    build-asan/antibody $(patsubst $(BUILD)/%,build-asan/%,$(TESTS))
+	@ASAN_OPTIONS=detect_leaks=1 ANTIBODY_SANITIZED=1 bash tests/run_unit.sh build-asan
+
+test-oracle: all
+	@bash tests/run_oracle.sh $(BUILD)
+
+bench: all
+	@bash bench/run.sh
+
+clean:
+	rm -rf build build-asan

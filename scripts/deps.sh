@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the build and test dependencies on Debian 12 (idempotent, quiet when done).
+set -euo pipefail
+pkgs=(gcc make libopenblas-dev libjansson-dev libpcre2-dev libutf8proc-dev
+      python3 python3-venv python3-numpy python3-regex python3-sentencepiece)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+echo "deps: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null

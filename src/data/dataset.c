@@ -1,0 +1,29 @@
+#include "data/dataset.h"
+
+#include <stdlib.h>
+
+void dataset_init(Dataset *d) { d->rows = NULL; d->n = d->cap = 0; }
+
+void dataset_add(Dataset *d, const char *instruction, const char *input, const char *output,
+                 const char *label, const char *category, int harmful) {
+    if (d->n == d->cap) {
+        d->cap = d->cap ? d->cap * 2 : 64;
+        d->rows = xrealloc(d->rows, (size_t)d->cap * sizeof(Sample));
+    }
+    Sample *s = &d->rows[d->n++];
+    s->instruction = xstrdup(instruction);
+    s->input = xstrdup(input);
+    s->output = xstrdup(output);
+    s->label = xstrdup(label);
+    s->category = xstrdup(category);
+    s->harmful = harmful;
+}
+
+void dataset_free(Dataset *d) {
+    for (int i = 0; i < d->n; i++) {
+        Sample *s = &d->rows[i];
+        free(s->instruction); free(s->input); free(s->output); free(s->label); free(s->category);
+    }
+    free(d->rows);
+    dataset_init(d);
+}

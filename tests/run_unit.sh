@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every C test binary in BUILD/tests and prints one closing line.
+set -u
+build=${1:-build}
+pass=0; fail=0; failed=()
+for t in "$build"/tests/test_*; do
+  [ -x "$t" ] || continue
+  name=$(basename "$t")
+  start=$(date +%s)
+  if "$t" > "$build/tests/$name.log" 2>&1; then
+    pass=$((pass+1)); echo "ok   $name ($(( $(date +%s) - start ))s)"
+  else
+    fail=$((fail+1)); failed+=("$name"); echo "FAIL $name"; tail -30 "$build/tests/$name.log"
+  fi
+done
+echo "unit ($build): $pass passed, $fail failed"
+[ $fail -eq 0 ]
