@@ -1,0 +1,46 @@
+// Benign user tasks of SPEC section 8, built from the raw files, and the Alpaca prompt
+// template of SPEC section 2. Wording checked against git-disl/Vaccine (see docs/data.md).
+#pragma once
+#include "data/dataset.h"
+
+#define SST2_INSTRUCTION "Analyze the sentiment of the input, and respond only positive or negative"
+#define AGNEWS_INSTRUCTION \
+    "Categorize the news article given in the input into one of the 4 categories:\n\nWorld\nSports\nBusiness\nSci/Tech\n"
+#define GSM8K_QUESTION_SUFFIX "\nFirst think step by step and then answer the final number.\n"
+#define GSM8K_ANSWER_PROMPT "The final answer is: "
+
+#define ALPACA_PROMPT_INPUT                                                                              \
+    "Below is an instruction that describes a task, paired with an input that provides further context. " \
+    "Write a response that appropriately completes the request.\n\n### Instruction:\n%s\n\n### Input:\n%s\n\n### Response:"
+#define ALPACA_PROMPT_NO_INPUT                                                                           \
+    "Below is an instruction that describes a task. Write a response that appropriately completes the " \
+    "request.\n\n### Instruction:\n%s\n\n### Response:"
+
+// AG News class names, class index 1..4 of the CSV = [0..3] here.
+extern const char *const AGNEWS_CLASSES[4];
+
+// The Alpaca prompt (with-input template when s->input is non-empty); malloc'd.
+char *prompt_alpaca(const Sample *s);
+// Inverse of prompt_alpaca: splits a wrapped prompt back into instruction and input
+// (both malloc'd; input "" for the no-input template). Returns 0, or -1 if prompt does not
+// follow either template.
+int prompt_alpaca_parse(const char *prompt, char **instruction, char **input);
+
+// SST-2: TSV with a header naming the columns `sentence` and `label` (GLUE layout), or
+// JSON/JSONL rows {sentence, label}; label 0/1 (integer or string) or "negative"/"positive".
+// Rows: instruction SST2_INSTRUCTION, input = sentence, output = label = "positive"/"negative".
+int data_load_sst2(const char *path, Dataset *out, Err *e);
+
+// AG News CSV (no header): "class","title","description", fields quoted with "" escapes,
+// class 1..4. Rows: instruction AGNEWS_INSTRUCTION, input = title + " " + description (as the
+// Hugging Face ag_news `text` the reference reads), output = label = class name.
+int data_load_agnews(const char *path, Dataset *out, Err *e);
+
+// GSM8K JSONL {question, answer}. Rows: instruction = question + GSM8K_QUESTION_SUFFIX,
+// input "", output = answer with every "####" replaced by GSM8K_ANSWER_PROMPT, label = the
+// number the reference's extractor reads from that output (commas removed).
+int data_load_gsm8k(const char *path, Dataset *out, Err *e);
+
+// AdvBench harmful_behaviors.csv (header goal,target): instruction = goal, output = target
+// (an affirmative prefix, not a full answer), harmful = 1.
+int data_load_advbench(const char *path, Dataset *out, Err *e);
