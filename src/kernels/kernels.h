@@ -1,0 +1,87 @@
+// The numeric kernels: the only code that touches the math of the model.
+// Everything above (model, training, defenses) calls these, so a GPU backend
+// can replace this folder without touching the rest.
+//
+// Layout conventions (llm.c style): activations are row-major (N, C) with
+// N = B*T tokens; a Linear weight is (OUT, IN) row-major as PyTorch stores it.
+// Every *_backward ACCUMULATES (+=) into its gradient outputs.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { MAT_F32 = 0, MAT_BF16 = 1 } MatType;
+
+// A weight matrix (rows = out features, cols = in features), f32 or bf16.
+typedef struct {
+    MatType type;
+    void *data;
+    int rows, cols;
+} Mat;
+
+static inline float bf16_to_float(uint16_t h) {
+    union { uint32_t u; float f; } x = {.u = (uint32_t)h << 16};
+    return x.f;
+}
+static inline uint16_t float_to_bf16(float f) {  // round to nearest even, as torch
+    union { float f; uint32_t u; } x = {.f = f};
+    if ((x.u & 0x7fffffff) > 0x7f800000) return (uint16_t)((x.u >> 16) | 0x40);  // NaN stays NaN
+    x.u += 0x7fff + ((x.u >> 16) & 1);
+    return (uint16_t)(x.u >> 16);
+}
+// Row r of W as f32 (converts bf16 into buf, returns a pointer into W for f32).
+const float *mat_row(const Mat *W, int r, float *buf);
+
+// ---- matmul ------------------------------------------------------------------
+// out (N,OUT) = in (N,IN) @ W^T (+ bias); accumulate=1 adds to out instead.
+void matmul_forward(float *out, const float *in, const Mat *W, const float *bias, int N, int accumulate);
+// dinp (N,IN) += dout (N,OUT) @ W
+void matmul_backward_input(float *dinp, const float *dout, const Mat *W, int N);
+// dW (OUT,IN) += dout^T @ in ; dbias (OUT) += column sums of dout (if non-NULL)
+void matmul_backward_weight(float *dW, float *dbias, const float *dout, const float *in, int N, int IN, int OUT);
+// Plain f32 GEMMs on row-major buffers (C = alpha*op(A)@op(B) + beta*C).
+void gemm_nt(float *C, const float *A, const float *B, int M, int Nn, int K, float alpha, float beta);  // A(M,K) B(Nn,K)
+void gemm_nn(float *C, const float *A, const float *B, int M, int Nn, int K, float alpha, float beta);  // A(M,K) B(K,Nn)
+void gemm_tn(float *C, const float *A, const float *B, int M, int Nn, int K, float alpha, float beta);  // A(K,M) B(K,Nn)
+
+// ---- RMSNorm (HF LlamaRMSNorm: x * rsqrt(mean(x^2) + eps) * w) ---------------
+// out (N,C); rstd (N) saved for backward.
+void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps);
+// dx (N,C) += ; dw (C) += (dw may be NULL when the norm weight is frozen)
+void rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w, const float *rstd,
+                      int N, int C);
+
+// ---- rotary position embedding (HF rotate_half convention) -------------------
+// cos/sin tables (T_max, head_dim/2) for positions 0..T_max-1.
+void rope_tables(float *cos_t, float *sin_t, int T_max, int head_dim, float theta);
+// In place on x (N, n_heads*head_dim) where token i has position pos[i].
+void rope_forward(float *x, const int *pos, const float *cos_t, const float *sin_t, int N, int n_heads, int head_dim);
+// The inverse rotation: turns d(rotated) into d(unrotated), in place.
+void rope_backward(float *dx, const int *pos, const float *cos_t, const float *sin_t, int N, int n_heads, int head_dim);
+
+// ---- causal self-attention with grouped KV heads and a key padding mask -------
+// q (B*T, NH*HD), k,v (B*T, NKV*HD); mask (B*T) 1 = real token, 0 = padding
+// (NULL = all real). out (B*T, NH*HD); att (B, NH, T, T) softmax probs saved.
+typedef struct { int B, T, NH, NKV, HD; } AttnShape;
+void attention_forward(float *out, float *att, const float *q, const float *k, const float *v, const int *mask,
+                       AttnShape s);
+// dq, dk, dv += (GQA: each KV head gathers the gradients of its query group).
+void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *att, const float *q,
+                        const float *k, const float *v, AttnShape s);
+
+// ---- SwiGLU: out = silu(g) * u ----------------------------------------------
+void swiglu_forward(float *out, const float *g, const float *u, size_t n);
+void swiglu_backward(float *dg, float *du, const float *dout, const float *g, const float *u, size_t n);
+
+// ---- elementwise -------------------------------------------------------------
+void vec_add(float *y, const float *x, size_t n);               // y += x
+void vec_axpy(float *y, float a, const float *x, size_t n);     // y += a*x
+double vec_sumsq(const float *x, size_t n);
+
+// ---- LM head + cross-entropy, fused and chunked so the (N, V) logits never exist
+// at once. targets[i] = next-token id for row i, or -1 (ignored). Returns the SUM
+// of the losses over targeted rows; *count gets their number. If dx != NULL, adds
+// d(sum loss * grad_scale)/dx to dx (N,C) (and to dW when dW != NULL).
+double lm_head_ce(const float *x, const Mat *W, const int *targets, int N, int C, int V, float grad_scale,
+                  float *dx, float *dW, int *count, float *scratch /* chunk*V floats */, int chunk);
+// Softmax cross-entropy on given logits row (for tests/eval): returns -log p[target].
+double ce_row(const float *logits, int V, int target);

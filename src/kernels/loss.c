@@ -1,0 +1,63 @@
+// LM head and token cross-entropy fused over chunks of rows: the (N, V) logits of a
+// 49k vocabulary would be the largest buffer of a training step, so only
+// (chunk, V) exist at a time and are turned into their gradient in place.
+#include <math.h>
+#include <stdlib.h>
+
+#include "kernels/kernels.h"
+#include "util/err.h"
+
+double ce_row(const float *logits, int V, int target) {
+    float m = -INFINITY;
+    for (int j = 0; j < V; j++) m = logits[j] > m ? logits[j] : m;
+    double s = 0;
+    for (int j = 0; j < V; j++) s += exp((double)logits[j] - m);
+    return log(s) + m - logits[target];
+}
+
+double lm_head_ce(const float *x, const Mat *W, const int *targets, int N, int C, int V, float grad_scale,
+                  float *dx, float *dW, int *count, float *scratch, int chunk) {
+    double total = 0.0;
+    int cnt = 0;
+    int *rows = xmalloc((size_t)chunk * sizeof(int));
+    float *xs = xmalloc((size_t)chunk * C * sizeof(float));
+    for (int i0 = 0; i0 < N;) {
+        // Gather up to `chunk` targeted rows (prompt and padding rows cost nothing).
+        int m = 0;
+        for (; i0 < N && m < chunk; i0++)
+            if (targets[i0] >= 0) rows[m++] = i0;
+        if (!m) break;
+        for (int r = 0; r < m; r++)
+            for (int c = 0; c < C; c++) xs[(size_t)r * C + c] = x[(size_t)rows[r] * C + c];
+        matmul_forward(scratch, xs, W, NULL, m, 0);
+        double part = 0.0;
+#pragma omp parallel for reduction(+ : part) schedule(static)
+        for (int r = 0; r < m; r++) {
+            float *l = scratch + (size_t)r * V;
+            int tgt = targets[rows[r]];
+            float mx = -INFINITY;
+            for (int j = 0; j < V; j++) mx = l[j] > mx ? l[j] : mx;
+            double s = 0;
+            for (int j = 0; j < V; j++) s += exp((double)l[j] - mx);
+            part += log(s) + mx - l[tgt];
+            if (dx) {  // dlogits = grad_scale * (softmax - onehot)
+                float inv = (float)(1.0 / s);
+                for (int j = 0; j < V; j++) l[j] = grad_scale * expf(l[j] - mx) * inv;
+                l[tgt] -= grad_scale;
+            }
+        }
+        total += part;
+        cnt += m;
+        if (dx) {
+            float *dxs = xcalloc((size_t)m * C, sizeof(float));
+            matmul_backward_input(dxs, scratch, W, m);
+            for (int r = 0; r < m; r++) vec_add(dx + (size_t)rows[r] * C, dxs + (size_t)r * C, C);
+            free(dxs);
+            if (dW) matmul_backward_weight(dW, NULL, scratch, xs, m, C, V);
+        }
+    }
+    free(rows);
+    free(xs);
+    *count = cnt;
+    return total;
+}

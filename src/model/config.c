@@ -1,0 +1,211 @@
+// Parses config.json (Hugging Face LlamaConfig / Qwen2Config / MistralConfig).
+// Every key that would change the computation is either implemented or refused.
+#include "model/config.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "io/atomic.h"
+
+static int get_int(json_t *root, const char *key, int *out, int required, const char *path, Err *e) {
+    json_t *v = json_object_get(root, key);
+    if (!v || json_is_null(v)) {
+        if (required) return err_set(e, "%s: missing required key \"%s\"", path, key);
+        return 0;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > (1 << 30))
+        return err_set(e, "%s: \"%s\" must be a non-negative integer", path, key);
+    *out = (int)json_integer_value(v);
+    return 0;
+}
+
+static int get_float(json_t *root, const char *key, float *out, const char *path, Err *e) {
+    json_t *v = json_object_get(root, key);
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_number(v)) return err_set(e, "%s: \"%s\" must be a number", path, key);
+    *out = (float)json_number_value(v);
+    return 0;
+}
+
+static int truthy(json_t *root, const char *key) {
+    json_t *v = json_object_get(root, key);
+    return v && json_is_true(v);
+}
+
+int config_load(Config *c, const char *dir, Err *e) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    memset(c, 0, sizeof *c);
+    json_error_t je;
+    json_t *root = json_load_file(path, 0, &je);
+    if (!root) {
+        if (strstr(je.text, "unable to open"))
+            return err_set(e, "%s: cannot open (is %s a Hugging Face model folder?)", path, dir);
+        return err_set(e, "%s:%d:%d: malformed JSON: %s", path, je.line, je.column, je.text);
+    }
+    int rc = -1;
+    if (!json_is_object(root)) { err_set(e, "%s: not a JSON object", path); goto done; }
+
+    json_t *mt = json_object_get(root, "model_type");
+    if (!json_is_string(mt)) { err_set(e, "%s: missing \"model_type\"", path); goto done; }
+    snprintf(c->model_type, sizeof c->model_type, "%s", json_string_value(mt));
+    if (strcmp(c->model_type, "llama") && strcmp(c->model_type, "qwen2") && strcmp(c->model_type, "mistral")) {
+        err_set(e, "%s: unsupported model_type \"%s\" (supported: llama, qwen2, mistral)", path, c->model_type);
+        goto done;
+    }
+    json_t *archs = json_object_get(root, "architectures");
+    const char *arch = json_is_array(archs) && json_array_size(archs) > 0
+                           ? json_string_value(json_array_get(archs, 0)) : NULL;
+    snprintf(c->arch, sizeof c->arch, "%s", arch ? arch : "LlamaForCausalLM");
+    if (!strstr(c->arch, "ForCausalLM") && !strstr(c->arch, "ForSequenceClassification")) {
+        err_set(e, "%s: unsupported architecture \"%s\"", path, c->arch);
+        goto done;
+    }
+
+    if (get_int(root, "vocab_size", &c->vocab_size, 1, path, e) ||
+        get_int(root, "hidden_size", &c->dim, 1, path, e) ||
+        get_int(root, "intermediate_size", &c->hidden_dim, 1, path, e) ||
+        get_int(root, "num_hidden_layers", &c->n_layers, 1, path, e) ||
+        get_int(root, "num_attention_heads", &c->n_heads, 1, path, e))
+        goto done;
+    c->n_kv_heads = c->n_heads;
+    if (get_int(root, "num_key_value_heads", &c->n_kv_heads, 0, path, e)) goto done;
+    c->head_dim = c->n_heads ? c->dim / c->n_heads : 0;
+    if (get_int(root, "head_dim", &c->head_dim, 0, path, e)) goto done;
+    c->max_seq_len = 2048;
+    if (get_int(root, "max_position_embeddings", &c->max_seq_len, 0, path, e)) goto done;
+    c->norm_eps = 1e-6f;
+    c->rope_theta = 10000.0f;
+    if (get_float(root, "rms_norm_eps", &c->norm_eps, path, e) ||
+        get_float(root, "rope_theta", &c->rope_theta, path, e))
+        goto done;
+    // Newer configs keep rope_theta under rope_parameters.
+    json_t *rp = json_object_get(root, "rope_parameters");
+    if (json_is_object(rp)) {
+        json_t *rt = json_object_get(rp, "rope_type");
+        if (rt && json_is_string(rt) && strcmp(json_string_value(rt), "default")) {
+            err_set(e, "%s: rope_parameters.rope_type \"%s\" is not supported yet (only default RoPE)", path,
+                    json_string_value(rt));
+            goto done;
+        }
+        if (get_float(rp, "rope_theta", &c->rope_theta, path, e)) goto done;
+    }
+    json_t *rs = json_object_get(root, "rope_scaling");
+    if (rs && !json_is_null(rs)) {
+        json_t *t = json_object_get(rs, "rope_type");
+        if (!t) t = json_object_get(rs, "type");
+        const char *ty = json_is_string(t) ? json_string_value(t) : "?";
+        if (strcmp(ty, "default")) {
+            err_set(e, "%s: rope_scaling \"%s\" (e.g. Llama-3.1 scaling) is not supported yet; refusing rather than "
+                    "computing wrong positions", path, ty);
+            goto done;
+        }
+    }
+    json_t *act = json_object_get(root, "hidden_act");
+    if (act && (!json_is_string(act) || strcmp(json_string_value(act), "silu"))) {
+        err_set(e, "%s: hidden_act \"%s\" is not supported (only silu)", path,
+                json_is_string(act) ? json_string_value(act) : "?");
+        goto done;
+    }
+    if (truthy(root, "mlp_bias")) { err_set(e, "%s: mlp_bias=true is not supported", path); goto done; }
+    int tp = 1;
+    if (get_int(root, "pretraining_tp", &tp, 0, path, e)) goto done;
+    json_t *sw = json_object_get(root, "sliding_window");
+    if (sw && !json_is_null(sw) && truthy(root, "use_sliding_window")) {
+        err_set(e, "%s: use_sliding_window=true is not supported", path);
+        goto done;
+    }
+    if (!strcmp(c->model_type, "mistral") && json_is_integer(sw) && json_integer_value(sw) < c->max_seq_len) {
+        // Mistral applies its window only beyond sliding_window tokens; we never run that long.
+        if (json_integer_value(sw) < 4096) {
+            err_set(e, "%s: sliding_window %lld is not supported", path, (long long)json_integer_value(sw));
+            goto done;
+        }
+    }
+    json_t *tie = json_object_get(root, "tie_word_embeddings");
+    c->tie_embeddings = tie ? json_is_true(tie) : 1;  // PretrainedConfig default is true
+    c->qkv_bias = !strcmp(c->model_type, "qwen2") ? 1 : truthy(root, "attention_bias");
+
+    c->bos_id = -1;
+    c->pad_id = -1;
+    json_t *b = json_object_get(root, "bos_token_id");
+    if (json_is_integer(b)) c->bos_id = (int)json_integer_value(b);
+    json_t *p = json_object_get(root, "pad_token_id");
+    if (json_is_integer(p)) c->pad_id = (int)json_integer_value(p);
+    json_t *eos = json_object_get(root, "eos_token_id");
+    if (json_is_integer(eos)) {
+        c->eos_ids[c->n_eos++] = (int)json_integer_value(eos);
+    } else if (json_is_array(eos)) {
+        size_t i; json_t *x;
+        json_array_foreach(eos, i, x) if (json_is_integer(x) && c->n_eos < MAX_EOS) c->eos_ids[c->n_eos++] = (int)json_integer_value(x);
+    }
+    json_t *nl = json_object_get(root, "id2label");
+    if (strstr(c->arch, "ForSequenceClassification")) {
+        c->num_labels = 2;
+        if (json_is_object(nl)) c->num_labels = (int)json_object_size(nl);
+        if (get_int(root, "num_labels", &c->num_labels, 0, path, e)) goto done;
+    }
+
+    if (c->dim <= 0 || c->n_layers <= 0 || c->n_heads <= 0 || c->n_kv_heads <= 0 || c->head_dim <= 0 ||
+        c->vocab_size <= 0 || c->hidden_dim <= 0) {
+        err_set(e, "%s: sizes must be positive", path);
+        goto done;
+    }
+    if (c->n_heads % c->n_kv_heads) {
+        err_set(e, "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d", path, c->n_heads,
+                c->n_kv_heads);
+        goto done;
+    }
+    if (c->head_dim % 2) { err_set(e, "%s: head_dim %d must be even for RoPE", path, c->head_dim); goto done; }
+    if (!(c->norm_eps > 0) || !(c->rope_theta > 0)) { err_set(e, "%s: rms_norm_eps and rope_theta must be > 0", path); goto done; }
+    rc = 0;
+done:
+    json_decref(root);
+    return rc;
+}
+
+int config_is_eos(const Config *c, int id) {
+    for (int i = 0; i < c->n_eos; i++)
+        if (c->eos_ids[i] == id) return 1;
+    return 0;
+}
+
+int config_save(const Config *c, const char *dir, const char *torch_dtype, Err *e) {
+    json_t *r = json_object();
+    json_t *archs = json_array();
+    json_array_append_new(archs, json_string(c->arch));
+    json_object_set_new(r, "architectures", archs);
+    json_object_set_new(r, "model_type", json_string(c->model_type));
+    json_object_set_new(r, "vocab_size", json_integer(c->vocab_size));
+    json_object_set_new(r, "hidden_size", json_integer(c->dim));
+    json_object_set_new(r, "intermediate_size", json_integer(c->hidden_dim));
+    json_object_set_new(r, "num_hidden_layers", json_integer(c->n_layers));
+    json_object_set_new(r, "num_attention_heads", json_integer(c->n_heads));
+    json_object_set_new(r, "num_key_value_heads", json_integer(c->n_kv_heads));
+    json_object_set_new(r, "head_dim", json_integer(c->head_dim));
+    json_object_set_new(r, "max_position_embeddings", json_integer(c->max_seq_len));
+    json_object_set_new(r, "rms_norm_eps", json_real(c->norm_eps));
+    json_object_set_new(r, "rope_theta", json_real(c->rope_theta));
+    json_object_set_new(r, "hidden_act", json_string("silu"));
+    json_object_set_new(r, "tie_word_embeddings", json_boolean(c->tie_embeddings));
+    if (strcmp(c->model_type, "qwen2")) json_object_set_new(r, "attention_bias", json_boolean(c->qkv_bias));
+    json_object_set_new(r, "mlp_bias", json_false());
+    if (c->bos_id >= 0) json_object_set_new(r, "bos_token_id", json_integer(c->bos_id));
+    if (c->n_eos == 1) json_object_set_new(r, "eos_token_id", json_integer(c->eos_ids[0]));
+    else if (c->n_eos > 1) {
+        json_t *a = json_array();
+        for (int i = 0; i < c->n_eos; i++) json_array_append_new(a, json_integer(c->eos_ids[i]));
+        json_object_set_new(r, "eos_token_id", a);
+    }
+    if (c->pad_id >= 0) json_object_set_new(r, "pad_token_id", json_integer(c->pad_id));
+    json_object_set_new(r, "torch_dtype", json_string(torch_dtype));
+    char *text = json_dumps(r, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(r);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    int rc = write_file_atomic(path, text, strlen(text), e);
+    free(text);
+    return rc;
+}

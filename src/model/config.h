@@ -1,0 +1,33 @@
+// Llama-family configuration as Hugging Face's config.json states it.
+#pragma once
+#include "util/err.h"
+
+#define MAX_EOS 4
+
+typedef struct {
+    char arch[64];          // "LlamaForCausalLM", "Qwen2ForCausalLM", "MistralForCausalLM", ...
+    char model_type[32];    // "llama", "qwen2", "mistral"
+    int vocab_size;
+    int dim;                // hidden_size
+    int hidden_dim;         // intermediate_size
+    int n_layers;
+    int n_heads;
+    int n_kv_heads;
+    int head_dim;
+    int max_seq_len;        // max_position_embeddings
+    float norm_eps;         // rms_norm_eps
+    float rope_theta;
+    int tie_embeddings;     // tie_word_embeddings
+    int qkv_bias;           // attention_bias (llama) or implied by qwen2
+    int bos_id;             // -1 when unset
+    int eos_ids[MAX_EOS];   // eos_token_id may be a list
+    int n_eos;
+    int pad_id;             // -1 when unset
+    int num_labels;         // >0 for *ForSequenceClassification checkpoints (the judge)
+} Config;
+
+// Reads dir/config.json; refuses unsupported architectures and options by name.
+int config_load(Config *c, const char *dir, Err *e);
+// Writes config.json for c (atomic), e.g. for a merged model or the demo base model.
+int config_save(const Config *c, const char *dir, const char *torch_dtype, Err *e);
+int config_is_eos(const Config *c, int id);

@@ -1,0 +1,106 @@
+// Inference with a key/value cache (llama2.c's run.c, batched over the tokens of one
+// call): a prompt is processed in one call, then one token per call.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model.h"
+
+KVCache *kvcache_new(const Model *m, int max_T, int n_max) {
+    const Config *c = &m->cfg;
+    KVCache *k = xcalloc(1, sizeof *k);
+    size_t C = c->dim, Q = (size_t)c->n_heads * c->head_dim, KV = (size_t)c->n_kv_heads * c->head_dim,
+           F = c->hidden_dim, n = n_max;
+    if (max_T > c->max_seq_len) max_T = c->max_seq_len;
+    k->max_T = max_T;
+    k->n_max = n_max;
+    k->k = xmalloc((size_t)c->n_layers * max_T * KV * sizeof(float));
+    k->v = xmalloc((size_t)c->n_layers * max_T * KV * sizeof(float));
+    k->x = xmalloc(n * C * sizeof(float));
+    k->xn = xmalloc(n * C * sizeof(float));
+    k->q = xmalloc(n * Q * sizeof(float));
+    k->ao = xmalloc(n * Q * sizeof(float));
+    k->h = xmalloc(n * (C > Q ? C : Q) * sizeof(float));
+    k->g = xmalloc(n * F * sizeof(float));
+    k->u = xmalloc(n * F * sizeof(float));
+    k->tmp = xmalloc(n * (KV > F ? KV : F) * sizeof(float) * 2);
+    k->logits = xmalloc((size_t)c->vocab_size * sizeof(float));
+    k->att = xmalloc((size_t)c->n_heads * max_T * sizeof(float));
+    return k;
+}
+
+void kvcache_free(KVCache *k) {
+    if (!k) return;
+    free(k->k); free(k->v); free(k->x); free(k->xn); free(k->q); free(k->ao); free(k->h); free(k->g); free(k->u);
+    free(k->tmp); free(k->logits); free(k->att);
+    free(k);
+}
+
+// y = W x (+ bias) + s * B (A x): eval-time projection (no dropout).
+static void proj(const Model *m, const Lora *lora, int l, int p, const float *x, float *y, float *tmp, int n) {
+    const LayerWeights *L = &m->layers[l];
+    matmul_forward(y, x, &L->w[p], p < 3 ? L->bias[p] : NULL, n, 0);
+    if (!lora || !lora->A[l * N_PROJ + p]) return;
+    gemm_nt(tmp, x, lora->A[l * N_PROJ + p], n, lora->rank, L->w[p].cols, 1.0f, 0.0f);
+    gemm_nt(y, tmp, lora->B[l * N_PROJ + p], n, L->w[p].rows, lora->rank, lora_scale(lora), 1.0f);
+}
+
+void model_forward_cached(const Model *m, const Lora *lora, KVCache *kc, const int *tokens, int n) {
+    const Config *c = &m->cfg;
+    int C = c->dim, HD = c->head_dim, NH = c->n_heads, NKV = c->n_kv_heads, F = c->hidden_dim;
+    int Q = NH * HD, KV = NKV * HD, group = NH / NKV, T0 = kc->len;
+    float scale = 1.0f / sqrtf((float)HD);
+    int pos[n];
+    for (int i = 0; i < n; i++) pos[i] = T0 + i;
+    float *rowbuf = kc->h;
+    for (int i = 0; i < n; i++) memcpy(kc->x + (size_t)i * C, mat_row(&m->embed, tokens[i], rowbuf), C * sizeof(float));
+    float *lt = kc->tmp + (size_t)kc->n_max * (KV > F ? KV : F);  // LoRA rank scratch
+    for (int l = 0; l < c->n_layers; l++) {
+        const LayerWeights *L = &m->layers[l];
+        float *kcache = kc->k + (size_t)l * kc->max_T * KV, *vcache = kc->v + (size_t)l * kc->max_T * KV;
+        rmsnorm_forward(kc->xn, NULL, kc->x, L->attn_norm, n, C, c->norm_eps);
+        proj(m, lora, l, P_Q, kc->xn, kc->q, lt, n);
+        proj(m, lora, l, P_K, kc->xn, kcache + (size_t)T0 * KV, lt, n);
+        proj(m, lora, l, P_V, kc->xn, vcache + (size_t)T0 * KV, lt, n);
+        rope_forward(kc->q, pos, m->rope_cos, m->rope_sin, n, NH, HD);
+        rope_forward(kcache + (size_t)T0 * KV, pos, m->rope_cos, m->rope_sin, n, NKV, HD);
+        for (int i = 0; i < n; i++) {
+            int len = T0 + i + 1;
+#pragma omp parallel for schedule(static)
+            for (int h = 0; h < NH; h++) {
+                const float *qh = kc->q + (size_t)i * Q + h * HD;
+                float *att = kc->att + (size_t)h * kc->max_T;
+                int kh = h / group;
+                float mx = -INFINITY;
+                for (int t = 0; t < len; t++) {
+                    const float *kt = kcache + (size_t)t * KV + kh * HD;
+                    float d = 0.0f;
+                    for (int j = 0; j < HD; j++) d += qh[j] * kt[j];
+                    att[t] = d * scale;
+                    mx = att[t] > mx ? att[t] : mx;
+                }
+                float sum = 0.0f;
+                for (int t = 0; t < len; t++) { att[t] = expf(att[t] - mx); sum += att[t]; }
+                float *o = kc->ao + (size_t)i * Q + h * HD;
+                memset(o, 0, HD * sizeof(float));
+                for (int t = 0; t < len; t++) {
+                    const float *vt = vcache + (size_t)t * KV + kh * HD;
+                    float p = att[t] / sum;
+                    for (int j = 0; j < HD; j++) o[j] += p * vt[j];
+                }
+            }
+        }
+        proj(m, lora, l, P_O, kc->ao, kc->h, lt, n);
+        vec_add(kc->x, kc->h, (size_t)n * C);
+        rmsnorm_forward(kc->xn, NULL, kc->x, L->mlp_norm, n, C, c->norm_eps);
+        proj(m, lora, l, P_GATE, kc->xn, kc->g, lt, n);
+        proj(m, lora, l, P_UP, kc->xn, kc->u, lt, n);
+        swiglu_forward(kc->g, kc->g, kc->u, (size_t)n * F);
+        proj(m, lora, l, P_DOWN, kc->g, kc->h, lt, n);
+        vec_add(kc->x, kc->h, (size_t)n * C);
+    }
+    kc->len += n;
+    // logits of the last token only
+    rmsnorm_forward(kc->xn, NULL, kc->x + (size_t)(n - 1) * C, m->final_norm, 1, C, c->norm_eps);
+    matmul_forward(kc->logits, kc->xn, &m->lm_head, NULL, 1, 0);
+}

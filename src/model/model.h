@@ -1,0 +1,150 @@
+// The Llama-family transformer (Hugging Face LlamaForCausalLM semantics): weights,
+// LoRA adapters, and explicit forward/backward over a preallocated workspace.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/kernels.h"
+#include "model/config.h"
+#include "util/err.h"
+
+enum { P_Q, P_K, P_V, P_O, P_GATE, P_UP, P_DOWN, N_PROJ };
+extern const char *const PROJ_NAMES[N_PROJ];   // "q_proj", ... as in HF module names
+int proj_from_name(const char *s);              // "q", "q_proj" -> P_Q; -1 if unknown
+// Parses "q,k,v,o,gate,up,down" (or "all") into a bitmask of 1<<P_*; -1 on error.
+int proj_mask_parse(const char *list, Err *e);
+
+typedef struct {
+    Mat w[N_PROJ];
+    float *bias[3];              // q, k, v bias (Qwen2) or NULL
+    float *attn_norm, *mlp_norm; // (C)
+} LayerWeights;
+
+typedef struct {
+    Config cfg;
+    Mat embed;                   // (V, C)
+    Mat lm_head;                 // (V, C); shares embed's data when tied
+    float *final_norm;           // (C)
+    float *score;                // (num_labels, C) sequence-classification head, or NULL
+    LayerWeights *layers;
+    float *rope_cos, *rope_sin;  // (max_seq_len, head_dim/2)
+    void *arena;                 // owns all weight memory
+    size_t arena_bytes;
+} Model;
+
+// Loads config.json + safetensors from dir. weight_type MAT_BF16 keeps the big
+// matrices in bf16 (half the memory, widened on use); MAT_F32 keeps f32 (needed for
+// full fine-tuning and exact parity with f32 references).
+int model_load(Model *m, const char *dir, MatType weight_type, Err *e);
+// A freshly initialised model (normal(0, 0.02) like HF's init), for training from scratch.
+void model_init_random(Model *m, const Config *c, uint64_t seed);
+void model_free(Model *m);
+// Writes dir/config.json + model.safetensors (f32 or bf16), sharded above max_shard_bytes.
+int model_save(const Model *m, const char *dir, MatType out_type, size_t max_shard_bytes, Err *e);
+size_t model_num_params(const Model *m);
+
+// ---- LoRA (PEFT semantics: y = W x + (alpha/r) * B A dropout(x)) -------------------
+typedef struct {
+    int rank;
+    float alpha;
+    float dropout;
+    int targets;                 // bitmask of 1<<P_*
+    int n_layers;
+    float *params;               // all A and B matrices, one allocation
+    size_t n_params;
+    float **A, **B;              // [layer*N_PROJ + p] -> A (r, in), B (out, r); NULL if not targeted
+} Lora;
+
+void lora_init(Lora *l, const Model *m, int rank, float alpha, float dropout, int targets, uint64_t seed);
+void lora_free(Lora *l);
+static inline float lora_scale(const Lora *l) { return l->alpha / (float)l->rank; }
+// W += scale * B @ A for every targeted matrix (the model must hold the weights it merges into).
+void lora_merge(Model *m, const Lora *l);
+void proj_dims(const Config *c, int p, int *out, int *in);
+
+// ---- a batch of B sequences of T tokens ---------------------------------------------
+typedef struct {
+    int B, T;
+    int *tokens;   // (B*T)
+    int *targets;  // (B*T) token to predict at each position, -1 = no loss (prompt, padding)
+    int *mask;     // (B*T) 1 = real token, 0 = right padding
+} Batch;
+
+// ---- workspace: activations and gradients planned once for (B, T) -------------------
+typedef struct {
+    float *xn1, *rstd1, *q, *k, *v, *att, *ao, *x2, *xn2, *rstd2, *g, *u, *a;
+    float *lora_ax[N_PROJ];      // (N, r) A @ dropout(x), kept for the backward pass
+} LayerActs;
+
+typedef struct {
+    int B, T, N;                 // shape of the last forward (any B*T <= capN, T <= capT)
+    int capN, capT;
+    float *res;                  // (L+1, N, C) residual stream; res[0] = embeddings
+    // Saved activations come from a pool of slots handed out per forward: a layer that
+    // is not saved (below first_layer_needed, or not in save_mask) runs in `scratch`
+    // and is recomputed from res[l] if the backward pass needs it (checkpointing).
+    LayerActs **pool;            // [L] slots, allocated on first use
+    int n_pool;
+    int *slot_of;                // [L] pool index of each layer in the last forward, -1 = not saved
+    LayerActs scratch;
+    uint64_t dropout_seed;
+    int train;
+    const float *const *perturb;
+    float *xf, *rstdf;           // final norm output
+    float *dxf;                  // d loss / d xf, filled by a training forward
+    int *pos;                    // (N) positions
+    // backward scratch
+    float *dres, *dx2, *dxn, *da, *dq, *dk, *dv, *dao, *dg, *du, *dlin, *drank, *xdrop, *lmbuf, *tmp_out;
+    int lm_chunk;
+    Batch batch;                 // copy of the pointers of the last forward
+    float loss_count;            // number of target tokens of the last forward
+    double loss;                 // its mean loss in double (the return value, unrounded)
+    // LoRA gradients (same layout as Lora.params) and optional full-FT gradients
+    float *lora_grad;
+    float **full_grad;           // [layer*N_PROJ + p] (out, in) or NULL
+    int n_full_grad;
+    size_t bytes;
+} Workspace;
+
+// Sized for batches of at most B sequences of at most T tokens.
+Workspace *workspace_new(const Model *m, const Lora *lora, int B, int T, int full_ft_mask);
+void workspace_free(Workspace *w);
+
+typedef struct {
+    int train;                   // 1: LoRA dropout on, compute d loss/d xf
+    uint64_t dropout_seed;       // a new value per forward gives a new dropout mask
+    float loss_scale;            // gradient of (loss_scale * mean loss) is produced (default 1)
+    const float *const *perturb; // [L] (N, C) added to each layer's attention output, or NULL
+    float *const *attn_out;      // [L] (N, C) buffers that receive each layer's attention output, or NULL
+    int first_layer_needed;      // layers below it run forward only (T-Vaccine)
+    const int *save_mask;        // [L] 1 = keep activations, 0 = recompute in backward; NULL = all needed
+} ForwardOpts;
+
+typedef struct {
+    int param_grads;             // 0: only activation gradients (Vaccine's first pass)
+    const int *layer_trainable;  // [L] or NULL (= all trainable)
+    int stop_layer;              // no backward work below this layer
+    float *const *attn_grad;     // [L] (N, C) receive dL/dh_l of each layer's attention output, or NULL
+} BackwardOpts;
+
+// Returns the mean cross-entropy over target tokens (0 when there are none).
+float model_forward(const Model *m, const Lora *lora, Workspace *w, const Batch *b, const ForwardOpts *o);
+// Needs a preceding forward with train = 1. Accumulates into w->lora_grad / w->full_grad.
+void model_backward(const Model *m, const Lora *lora, Workspace *w, const BackwardOpts *o);
+// Full logits (N, V) of the last forward's final hidden state (tests, judges).
+void model_logits(const Model *m, const Workspace *w, float *logits);
+
+// ---- inference with a KV cache (generation) ----------------------------------------
+typedef struct {
+    int max_T;
+    float *k, *v;                // (L, max_T, NKV*HD)
+    float *x, *xn, *q, *ao, *h, *g, *u, *logits, *att, *tmp;
+    int n_max;                   // tokens per call capacity
+    int len;                     // tokens in the cache
+} KVCache;
+
+KVCache *kvcache_new(const Model *m, int max_T, int n_max);
+void kvcache_free(KVCache *c);
+// Runs n tokens at positions c->len.. and appends them to the cache; writes the
+// logits of the last token to c->logits (V). lora may be NULL.
+void model_forward_cached(const Model *m, const Lora *lora, KVCache *c, const int *tokens, int n);

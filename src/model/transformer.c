@@ -1,0 +1,284 @@
+// The transformer's training forward and backward over a Workspace (llm.c style:
+// every buffer planned once for (B, T); backward accumulates).
+//
+// Layer l (HF LlamaDecoderLayer), N = B*T tokens:
+//   xn1 = rmsnorm(x);  q,k,v = proj(xn1);  rope(q,k);  ao = attn(q,k,v)
+//   h   = o_proj(ao) (+ perturbation: Vaccine);  x2 = x + h
+//   xn2 = rmsnorm(x2); a = silu(gate(xn2)) * up(xn2);  x' = x2 + down(a)
+// where proj(x) = W x (+ bias) + (alpha/r) B A dropout(x) for LoRA targets.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model.h"
+#include "util/rng.h"
+
+#define LM_CHUNK 128  // rows of logits alive at once in the fused LM head + loss
+
+static void acts_alloc(LayerActs *a, const Config *c, const Lora *lora, int B, int T, size_t *bytes) {
+    size_t N = (size_t)B * T, C = c->dim, Q = (size_t)c->n_heads * c->head_dim, KV = (size_t)c->n_kv_heads * c->head_dim,
+           F = c->hidden_dim;
+#define AL(ptr, n) (ptr = xmalloc((n) * sizeof(float)), *bytes += (n) * sizeof(float))
+    AL(a->xn1, N * C); AL(a->rstd1, N); AL(a->q, N * Q); AL(a->k, N * KV); AL(a->v, N * KV);
+    AL(a->att, (size_t)B * c->n_heads * T * T); AL(a->ao, N * Q); AL(a->x2, N * C); AL(a->xn2, N * C);
+    AL(a->rstd2, N); AL(a->g, N * F); AL(a->u, N * F); AL(a->a, N * F);
+    for (int p = 0; p < N_PROJ; p++) {
+        a->lora_ax[p] = NULL;
+        if (lora && (lora->targets & (1 << p))) AL(a->lora_ax[p], N * lora->rank);
+    }
+#undef AL
+}
+
+static void acts_free(LayerActs *a) {
+    free(a->xn1); free(a->rstd1); free(a->q); free(a->k); free(a->v); free(a->att); free(a->ao);
+    free(a->x2); free(a->xn2); free(a->rstd2); free(a->g); free(a->u); free(a->a);
+    for (int p = 0; p < N_PROJ; p++) free(a->lora_ax[p]);
+}
+
+Workspace *workspace_new(const Model *m, const Lora *lora, int B, int T, int full_ft_mask) {
+    const Config *c = &m->cfg;
+    Workspace *w = xcalloc(1, sizeof *w);
+    w->B = B; w->T = T; w->N = B * T; w->capN = B * T; w->capT = T;
+    size_t N = w->N, C = c->dim, Q = (size_t)c->n_heads * c->head_dim, KV = (size_t)c->n_kv_heads * c->head_dim,
+           F = c->hidden_dim, L = c->n_layers;
+    size_t maxin = F > C ? F : C;
+    maxin = Q > maxin ? Q : maxin;
+    size_t *by = &w->bytes;
+#define AL(ptr, n) (ptr = xcalloc((n), sizeof(float)), *by += (n) * sizeof(float))
+    AL(w->res, (L + 1) * N * C);
+    AL(w->xf, N * C); AL(w->rstdf, N); AL(w->dxf, N * C);
+    AL(w->dres, N * C); AL(w->dx2, N * C); AL(w->dxn, N * C); AL(w->da, N * F);
+    AL(w->dq, N * Q); AL(w->dk, N * KV); AL(w->dv, N * KV); AL(w->dao, N * Q); AL(w->dg, N * F); AL(w->du, N * F);
+    AL(w->dlin, N * maxin); AL(w->xdrop, N * maxin); AL(w->tmp_out, N * C);
+    AL(w->drank, N * (lora ? lora->rank : 1));
+    w->lm_chunk = LM_CHUNK;
+    AL(w->lmbuf, (size_t)LM_CHUNK * c->vocab_size);
+    if (lora) AL(w->lora_grad, lora->n_params);
+    w->full_grad = xcalloc(L * N_PROJ, sizeof(float *));
+    w->n_full_grad = (int)(L * N_PROJ);
+    for (size_t l = 0; l < L; l++)
+        for (int p = 0; p < N_PROJ; p++)
+            if (full_ft_mask & (1 << p)) AL(w->full_grad[l * N_PROJ + p], (size_t)m->layers[l].w[p].rows * m->layers[l].w[p].cols);
+#undef AL
+    w->pos = xmalloc(N * sizeof(int));
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) w->pos[b * T + t] = t;
+    w->pool = xcalloc(L, sizeof(LayerActs *));
+    w->slot_of = xmalloc(L * sizeof(int));
+    acts_alloc(&w->scratch, c, lora, B, T, by);
+    return w;
+}
+
+void workspace_free(Workspace *w) {
+    if (!w) return;
+    free(w->res); free(w->xf); free(w->rstdf); free(w->dxf); free(w->dres); free(w->dx2); free(w->dxn); free(w->da);
+    free(w->dq); free(w->dk); free(w->dv); free(w->dao); free(w->dg); free(w->du); free(w->dlin); free(w->xdrop);
+    free(w->tmp_out); free(w->drank); free(w->lmbuf); free(w->lora_grad);
+    if (w->full_grad)
+        for (int i = 0; i < w->n_full_grad; i++) free(w->full_grad[i]);
+    free(w->full_grad);
+    free(w->pos);
+    for (int i = 0; i < w->n_pool; i++) { acts_free(w->pool[i]); free(w->pool[i]); }
+    free(w->pool); free(w->slot_of);
+    acts_free(&w->scratch);
+    free(w);
+}
+
+// ---- LoRA dropout: the mask is a pure function of (seed, layer, proj, element), so
+// the backward pass regenerates it instead of storing it.
+static uint64_t mask_seed(uint64_t seed, int l, int p) { return hash64(seed ^ hash64((uint64_t)(l * N_PROJ + p) + 1)); }
+
+static void apply_dropout(float *dst, const float *src, size_t n, float pdrop, uint64_t key) {
+    float keep = 1.0f / (1.0f - pdrop);
+    uint64_t thr = (uint64_t)((double)pdrop * 18446744073709551616.0);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) dst[i] = hash64(key + i) < thr ? 0.0f : src[i] * keep;
+}
+
+// y (N, out) = proj_p(x) for layer l; keeps A x in ax for the backward pass.
+static void proj_forward(const Model *m, const Lora *lora, Workspace *w, int l, int p, const float *x, float *y,
+                         float *ax, int N) {
+    const LayerWeights *L = &m->layers[l];
+    const Mat *W = &L->w[p];
+    matmul_forward(y, x, W, p < 3 ? L->bias[p] : NULL, N, 0);
+    if (!lora || !lora->A[l * N_PROJ + p]) return;
+    const float *xin = x;
+    if (w && w->train && lora->dropout > 0) {
+        apply_dropout(w->xdrop, x, (size_t)N * W->cols, lora->dropout, mask_seed(w->dropout_seed, l, p));
+        xin = w->xdrop;
+    }
+    gemm_nt(ax, xin, lora->A[l * N_PROJ + p], N, lora->rank, W->cols, 1.0f, 0.0f);
+    gemm_nt(y, ax, lora->B[l * N_PROJ + p], N, W->rows, lora->rank, lora_scale(lora), 1.0f);
+}
+
+static size_t lora_offset(const Lora *lora, const float *ptr) { return (size_t)(ptr - lora->params); }
+
+// Backward of proj_p: din (may be NULL) += d/dx; parameter gradients when grads = 1.
+static void proj_backward(const Model *m, const Lora *lora, Workspace *w, int l, int p, const float *x,
+                          const float *dy, const float *ax, float *din, int grads, int N) {
+    const Mat *W = &m->layers[l].w[p];
+    int OUT = W->rows, IN = W->cols;
+    if (lora && lora->A[l * N_PROJ + p]) {
+        const float *A = lora->A[l * N_PROJ + p], *B = lora->B[l * N_PROJ + p];
+        int r = lora->rank;
+        float s = lora_scale(lora);
+        int drop = w->train && lora->dropout > 0;
+        gemm_nn(w->drank, dy, B, N, r, OUT, s, 0.0f);  // d(ax) = s * dy @ B
+        if (grads) {
+            float *dA = w->lora_grad + lora_offset(lora, A), *dB = w->lora_grad + lora_offset(lora, B);
+            gemm_tn(dB, dy, ax, OUT, r, N, s, 1.0f);    // dB += s * dy^T @ ax
+            const float *xin = x;
+            if (drop) {
+                apply_dropout(w->xdrop, x, (size_t)N * IN, lora->dropout, mask_seed(w->dropout_seed, l, p));
+                xin = w->xdrop;
+            }
+            gemm_tn(dA, w->drank, xin, r, IN, N, 1.0f, 1.0f);  // dA += d(ax)^T @ dropout(x)
+        }
+        if (din) {
+            if (drop) {
+                gemm_nn(w->dlin, w->drank, A, N, IN, r, 1.0f, 0.0f);
+                apply_dropout(w->dlin, w->dlin, (size_t)N * IN, lora->dropout, mask_seed(w->dropout_seed, l, p));
+                vec_add(din, w->dlin, (size_t)N * IN);
+            } else {
+                gemm_nn(din, w->drank, A, N, IN, r, 1.0f, 1.0f);
+            }
+        }
+    }
+    if (din) matmul_backward_input(din, dy, W, N);
+    float *dW = w->full_grad[l * N_PROJ + p];
+    if (grads && dW) matmul_backward_weight(dW, NULL, dy, x, N, IN, OUT);
+}
+
+static void layer_forward(const Model *m, const Lora *lora, Workspace *w, int l, LayerActs *a, const float *x,
+                          float *out, float *attn_out) {
+    const Config *c = &m->cfg;
+    const LayerWeights *L = &m->layers[l];
+    int N = w->N, C = c->dim;
+    size_t NC = (size_t)N * C;
+    rmsnorm_forward(a->xn1, a->rstd1, x, L->attn_norm, N, C, c->norm_eps);
+    proj_forward(m, lora, w, l, P_Q, a->xn1, a->q, a->lora_ax[P_Q], N);
+    proj_forward(m, lora, w, l, P_K, a->xn1, a->k, a->lora_ax[P_K], N);
+    proj_forward(m, lora, w, l, P_V, a->xn1, a->v, a->lora_ax[P_V], N);
+    rope_forward(a->q, w->pos, m->rope_cos, m->rope_sin, N, c->n_heads, c->head_dim);
+    rope_forward(a->k, w->pos, m->rope_cos, m->rope_sin, N, c->n_kv_heads, c->head_dim);
+    AttnShape s = {w->B, w->T, c->n_heads, c->n_kv_heads, c->head_dim};
+    attention_forward(a->ao, a->att, a->q, a->k, a->v, w->batch.mask, s);
+    // h = o_proj(ao), built in x2 and then turned into x2 = x + h (+ eps)
+    proj_forward(m, lora, w, l, P_O, a->ao, a->x2, a->lora_ax[P_O], N);
+    if (w->perturb && w->perturb[l]) vec_add(a->x2, w->perturb[l], NC);
+    if (attn_out) memcpy(attn_out, a->x2, NC * sizeof(float));
+    vec_add(a->x2, x, NC);
+    rmsnorm_forward(a->xn2, a->rstd2, a->x2, L->mlp_norm, N, C, c->norm_eps);
+    proj_forward(m, lora, w, l, P_GATE, a->xn2, a->g, a->lora_ax[P_GATE], N);
+    proj_forward(m, lora, w, l, P_UP, a->xn2, a->u, a->lora_ax[P_UP], N);
+    swiglu_forward(a->a, a->g, a->u, (size_t)N * c->hidden_dim);
+    proj_forward(m, lora, w, l, P_DOWN, a->a, out, a->lora_ax[P_DOWN], N);
+    vec_add(out, a->x2, NC);
+}
+
+static LayerActs *slot(Workspace *w, const Model *m, const Lora *lora, int k) {
+    while (w->n_pool <= k) {
+        LayerActs *a = xcalloc(1, sizeof *a);
+        acts_alloc(a, &m->cfg, lora, w->capN / w->capT, w->capT, &w->bytes);
+        w->pool[w->n_pool++] = a;
+    }
+    return w->pool[k];
+}
+
+float model_forward(const Model *m, const Lora *lora, Workspace *w, const Batch *b, const ForwardOpts *o) {
+    const Config *c = &m->cfg;
+    int N = w->N, C = c->dim, L = c->n_layers;
+    ForwardOpts def = {0};
+    if (!o) o = &def;
+    if (b->B * b->T > w->capN || b->T > w->capT) abort();  // caller sized the workspace
+    if (w->B != b->B || w->T != b->T) {  // dynamic padding: the batch's own length
+        w->B = b->B; w->T = b->T; w->N = N = b->B * b->T;
+        for (int i = 0; i < b->B; i++)
+            for (int t = 0; t < b->T; t++) w->pos[i * b->T + t] = t;
+    }
+    w->batch = *b;
+    w->train = o->train;
+    w->dropout_seed = o->dropout_seed;
+    w->perturb = o->perturb;
+    float *buf = xmalloc((size_t)C * sizeof(float));
+    for (int i = 0; i < N; i++) memcpy(w->res + (size_t)i * C, mat_row(&m->embed, b->tokens[i], buf), C * sizeof(float));
+    free(buf);
+    int used = 0;
+    for (int l = 0; l < L; l++) {
+        int save = o->train && l >= o->first_layer_needed && (!o->save_mask || o->save_mask[l]);
+        w->slot_of[l] = save ? used++ : -1;
+        LayerActs *a = save ? slot(w, m, lora, w->slot_of[l]) : &w->scratch;
+        layer_forward(m, lora, w, l, a, w->res + (size_t)l * N * C, w->res + (size_t)(l + 1) * N * C,
+                      o->attn_out ? o->attn_out[l] : NULL);
+    }
+    rmsnorm_forward(w->xf, w->rstdf, w->res + (size_t)L * N * C, m->final_norm, N, C, c->norm_eps);
+    int count = 0;
+    for (int i = 0; i < N; i++) count += b->targets[i] >= 0;
+    w->loss_count = (float)count;
+    w->loss = 0.0;
+    if (!count) return 0.0f;
+    float scale = (o->loss_scale != 0.0f ? o->loss_scale : 1.0f) / (float)count;
+    if (o->train) memset(w->dxf, 0, (size_t)N * C * sizeof(float));
+    int cnt;
+    double sum = lm_head_ce(w->xf, &m->lm_head, b->targets, N, C, c->vocab_size, scale, o->train ? w->dxf : NULL,
+                            NULL, &cnt, w->lmbuf, w->lm_chunk);
+    w->loss = sum / count;
+    return (float)w->loss;
+}
+
+void model_logits(const Model *m, const Workspace *w, float *logits) {
+    matmul_forward(logits, w->xf, &m->lm_head, NULL, w->N, 0);
+}
+
+void model_backward(const Model *m, const Lora *lora, Workspace *w, const BackwardOpts *o) {
+    const Config *c = &m->cfg;
+    int N = w->N, C = c->dim, L = c->n_layers, F = c->hidden_dim;
+    int Q = c->n_heads * c->head_dim, KV = c->n_kv_heads * c->head_dim;
+    size_t NC = (size_t)N * C;
+    BackwardOpts def = {.param_grads = 1};
+    if (!o) o = &def;
+    if (!w->loss_count) return;
+    // d loss / d res[L] through the final norm
+    memset(w->dres, 0, NC * sizeof(float));
+    rmsnorm_backward(w->dres, NULL, w->dxf, w->res + (size_t)L * NC, m->final_norm, w->rstdf, N, C);
+    AttnShape s = {w->B, w->T, c->n_heads, c->n_kv_heads, c->head_dim};
+    for (int l = L - 1; l >= o->stop_layer && l >= 0; l--) {
+        const LayerWeights *LW = &m->layers[l];
+        int grads = o->param_grads && (!o->layer_trainable || o->layer_trainable[l]);
+        const float *x = w->res + (size_t)l * NC;
+        LayerActs *a = w->slot_of[l] >= 0 ? w->pool[w->slot_of[l]] : &w->scratch;
+        if (w->slot_of[l] < 0) layer_forward(m, lora, w, l, a, x, w->tmp_out, NULL);  // recompute (checkpoint)
+        // MLP: res[l+1] = x2 + down(silu(gate(xn2)) * up(xn2))
+        memset(w->da, 0, (size_t)N * F * sizeof(float));
+        proj_backward(m, lora, w, l, P_DOWN, a->a, w->dres, a->lora_ax[P_DOWN], w->da, grads, N);
+        memset(w->dg, 0, (size_t)N * F * sizeof(float));
+        memset(w->du, 0, (size_t)N * F * sizeof(float));
+        swiglu_backward(w->dg, w->du, w->da, a->g, a->u, (size_t)N * F);
+        memset(w->dxn, 0, NC * sizeof(float));
+        proj_backward(m, lora, w, l, P_GATE, a->xn2, w->dg, a->lora_ax[P_GATE], w->dxn, grads, N);
+        proj_backward(m, lora, w, l, P_UP, a->xn2, w->du, a->lora_ax[P_UP], w->dxn, grads, N);
+        memcpy(w->dx2, w->dres, NC * sizeof(float));
+        rmsnorm_backward(w->dx2, NULL, w->dxn, a->x2, LW->mlp_norm, a->rstd2, N, C);
+        // x2 = x + h: dL/dh = dx2, the gradient Vaccine perturbs along.
+        if (o->attn_grad && o->attn_grad[l]) memcpy(o->attn_grad[l], w->dx2, NC * sizeof(float));
+        int need_dx = l > o->stop_layer;
+        if (!need_dx && !grads) break;
+        // attention: h = o_proj(attn(rope(q), rope(k), v)), q,k,v = proj(xn1)
+        memset(w->dao, 0, (size_t)N * Q * sizeof(float));
+        proj_backward(m, lora, w, l, P_O, a->ao, w->dx2, a->lora_ax[P_O], w->dao, grads, N);
+        memset(w->dq, 0, (size_t)N * Q * sizeof(float));
+        memset(w->dk, 0, (size_t)N * KV * sizeof(float));
+        memset(w->dv, 0, (size_t)N * KV * sizeof(float));
+        attention_backward(w->dq, w->dk, w->dv, w->dao, a->att, a->q, a->k, a->v, s);
+        rope_backward(w->dq, w->pos, m->rope_cos, m->rope_sin, N, c->n_heads, c->head_dim);
+        rope_backward(w->dk, w->pos, m->rope_cos, m->rope_sin, N, c->n_kv_heads, c->head_dim);
+        float *dxn1 = need_dx ? w->dxn : NULL;
+        if (dxn1) memset(dxn1, 0, NC * sizeof(float));
+        proj_backward(m, lora, w, l, P_Q, a->xn1, w->dq, a->lora_ax[P_Q], dxn1, grads, N);
+        proj_backward(m, lora, w, l, P_K, a->xn1, w->dk, a->lora_ax[P_K], dxn1, grads, N);
+        proj_backward(m, lora, w, l, P_V, a->xn1, w->dv, a->lora_ax[P_V], dxn1, grads, N);
+        if (!need_dx) break;
+        memcpy(w->dres, w->dx2, NC * sizeof(float));
+        rmsnorm_backward(w->dres, NULL, w->dxn, x, LW->attn_norm, a->rstd1, N, C);
+    }
+}

@@ -1,0 +1,251 @@
+// Model weights: loading a Hugging Face checkpoint folder, random initialisation,
+// saving. All weights live in one arena sized from the config.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/atomic.h"
+#include "io/safetensors.h"
+#include "model/model.h"
+#include "util/rng.h"
+
+const char *const PROJ_NAMES[N_PROJ] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+
+int proj_from_name(const char *s) {
+    static const char *const short_names[N_PROJ] = {"q", "k", "v", "o", "gate", "up", "down"};
+    for (int p = 0; p < N_PROJ; p++)
+        if (!strcmp(s, short_names[p]) || !strcmp(s, PROJ_NAMES[p])) return p;
+    return -1;
+}
+
+int proj_mask_parse(const char *list, Err *e) {
+    if (!strcmp(list, "all")) return (1 << N_PROJ) - 1;
+    int mask = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int p = proj_from_name(tok);
+        if (p < 0) return err_set(e, "unknown projection \"%s\" (use q,k,v,o,gate,up,down)", tok);
+        mask |= 1 << p;
+    }
+    if (!mask) return err_set(e, "empty projection list");
+    return mask;
+}
+
+void proj_dims(const Config *c, int p, int *out, int *in) {
+    int q = c->n_heads * c->head_dim, kv = c->n_kv_heads * c->head_dim;
+    switch (p) {
+    case P_Q: *out = q; *in = c->dim; break;
+    case P_K: case P_V: *out = kv; *in = c->dim; break;
+    case P_O: *out = c->dim; *in = q; break;
+    case P_GATE: case P_UP: *out = c->hidden_dim; *in = c->dim; break;
+    default: *out = c->dim; *in = c->hidden_dim; break;
+    }
+}
+
+// Lays out every tensor in the arena (pass 1 with base NULL only counts bytes).
+static size_t layout(Model *m, MatType wt, char *base) {
+    const Config *c = &m->cfg;
+    size_t off = 0, esz = wt == MAT_BF16 ? 2 : 4;
+#define TAKE(bytes) (off += ((bytes) + 63) & ~(size_t)63, base ? base + off - (((bytes) + 63) & ~(size_t)63) : NULL)
+    m->embed = (Mat){wt, TAKE((size_t)c->vocab_size * c->dim * esz), c->vocab_size, c->dim};
+    if (c->tie_embeddings) m->lm_head = m->embed;
+    else m->lm_head = (Mat){wt, TAKE((size_t)c->vocab_size * c->dim * esz), c->vocab_size, c->dim};
+    m->final_norm = (float *)TAKE((size_t)c->dim * 4);
+    m->score = c->num_labels > 0 ? (float *)TAKE((size_t)c->num_labels * c->dim * 4) : NULL;
+    for (int l = 0; l < c->n_layers; l++) {
+        LayerWeights *L = &m->layers[l];
+        for (int p = 0; p < N_PROJ; p++) {
+            int out, in;
+            proj_dims(c, p, &out, &in);
+            L->w[p] = (Mat){wt, TAKE((size_t)out * in * esz), out, in};
+        }
+        for (int p = 0; p < 3; p++) {
+            int out, in;
+            proj_dims(c, p, &out, &in);
+            L->bias[p] = c->qkv_bias ? (float *)TAKE((size_t)out * 4) : NULL;
+        }
+        L->attn_norm = (float *)TAKE((size_t)c->dim * 4);
+        L->mlp_norm = (float *)TAKE((size_t)c->dim * 4);
+    }
+#undef TAKE
+    return off;
+}
+
+static void alloc_model(Model *m, const Config *c, MatType wt) {
+    memset(m, 0, sizeof *m);
+    m->cfg = *c;
+    m->layers = xcalloc(c->n_layers, sizeof(LayerWeights));
+    m->arena_bytes = layout(m, wt, NULL);
+    m->arena = xcalloc(1, m->arena_bytes);
+    layout(m, wt, m->arena);
+    int half = c->head_dim / 2;
+    m->rope_cos = xmalloc((size_t)c->max_seq_len * half * sizeof(float));
+    m->rope_sin = xmalloc((size_t)c->max_seq_len * half * sizeof(float));
+    rope_tables(m->rope_cos, m->rope_sin, c->max_seq_len, c->head_dim, c->rope_theta);
+}
+
+void model_free(Model *m) {
+    free(m->arena);
+    free(m->layers);
+    free(m->rope_cos);
+    free(m->rope_sin);
+    memset(m, 0, sizeof *m);
+}
+
+// Reads one named tensor into a Mat or f32 vector, checking its shape.
+static int read_into(const StSet *s, const char *name, MatType type, void *dst, int rows, int cols, Err *e) {
+    const StTensor *t = st_find(s, name);
+    if (!t) return err_set(e, "checkpoint has no tensor \"%s\"", name);
+    int64_t shape[2] = {rows, cols};
+    int ndim = rows > 0 ? 2 : 1;
+    if (ndim == 1) shape[0] = cols;
+    size_t n = (size_t)(rows > 0 ? rows : 1) * cols;
+    if (type == MAT_F32) return st_read_f32(t, dst, ndim, shape, e);
+    if (t->dtype == ST_BF16 && t->ndim == 2 && t->shape[0] == rows && t->shape[1] == cols) {
+        memcpy(dst, t->data, n * 2);  // bf16 stays bf16: no rounding at all
+        return 0;
+    }
+    float *tmp = xmalloc(n * sizeof(float));
+    int rc = st_read_f32(t, tmp, ndim, shape, e);
+    if (!rc) f32_to_bf16(tmp, dst, n);
+    free(tmp);
+    return rc;
+}
+
+int model_load(Model *m, const char *dir, MatType wt, Err *e) {
+    Config c;
+    if (config_load(&c, dir, e)) return -1;
+    StSet *s = st_open(dir, e);
+    if (!s) return -1;
+    alloc_model(m, &c, wt);
+    char name[256];
+    int rc = 0;
+    Err inner;
+#define READ(nm, type, dst, r, cl)                                                         \
+    do {                                                                                   \
+        if (!rc && read_into(s, nm, type, dst, r, cl, &inner)) {                           \
+            rc = err_set(e, "%s: %s", dir, inner.msg);                                     \
+        }                                                                                  \
+    } while (0)
+    READ("model.embed_tokens.weight", wt, m->embed.data, c.vocab_size, c.dim);
+    if (!c.tie_embeddings) READ("lm_head.weight", wt, m->lm_head.data, c.vocab_size, c.dim);
+    READ("model.norm.weight", MAT_F32, m->final_norm, 0, c.dim);
+    if (m->score) READ("score.weight", MAT_F32, m->score, c.num_labels, c.dim);
+    for (int l = 0; l < c.n_layers && !rc; l++) {
+        LayerWeights *L = &m->layers[l];
+        for (int p = 0; p < N_PROJ; p++) {
+            snprintf(name, sizeof name, "model.layers.%d.%s.%s.weight", l, p <= P_O ? "self_attn" : "mlp",
+                     PROJ_NAMES[p]);
+            READ(name, wt, L->w[p].data, L->w[p].rows, L->w[p].cols);
+            if (p < 3 && L->bias[p]) {
+                snprintf(name, sizeof name, "model.layers.%d.self_attn.%s.bias", l, PROJ_NAMES[p]);
+                READ(name, MAT_F32, L->bias[p], 0, L->w[p].rows);
+            }
+        }
+        snprintf(name, sizeof name, "model.layers.%d.input_layernorm.weight", l);
+        READ(name, MAT_F32, L->attn_norm, 0, c.dim);
+        snprintf(name, sizeof name, "model.layers.%d.post_attention_layernorm.weight", l);
+        READ(name, MAT_F32, L->mlp_norm, 0, c.dim);
+    }
+#undef READ
+    st_close(s);
+    if (rc) model_free(m);
+    return rc;
+}
+
+static void fill_normal(Mat *W, Rng *r, float std) {
+    size_t n = (size_t)W->rows * W->cols;
+    for (size_t i = 0; i < n; i++) {
+        float v = rng_normal(r) * std;
+        if (W->type == MAT_F32) ((float *)W->data)[i] = v;
+        else ((uint16_t *)W->data)[i] = float_to_bf16(v);
+    }
+}
+
+void model_init_random(Model *m, const Config *c, uint64_t seed) {
+    alloc_model(m, c, MAT_F32);
+    Rng r;
+    rng_seed(&r, seed);
+    fill_normal(&m->embed, &r, 0.02f);
+    if (!c->tie_embeddings) fill_normal(&m->lm_head, &r, 0.02f);
+    for (int j = 0; j < c->dim; j++) m->final_norm[j] = 1.0f;
+    for (int l = 0; l < c->n_layers; l++) {
+        LayerWeights *L = &m->layers[l];
+        for (int p = 0; p < N_PROJ; p++) fill_normal(&L->w[p], &r, 0.02f);
+        for (int j = 0; j < c->dim; j++) L->attn_norm[j] = L->mlp_norm[j] = 1.0f;
+    }
+}
+
+size_t model_num_params(const Model *m) {
+    const Config *c = &m->cfg;
+    size_t n = (size_t)c->vocab_size * c->dim * (c->tie_embeddings ? 1 : 2) + c->dim;
+    for (int p = 0; p < N_PROJ; p++) {
+        int out, in;
+        proj_dims(c, p, &out, &in);
+        n += (size_t)c->n_layers * out * in;
+    }
+    n += (size_t)c->n_layers * 2 * c->dim;
+    return n;
+}
+
+// One StWrite per tensor, converting matrices to the requested dtype.
+typedef struct {
+    StWrite *w;
+    int n;
+    void **owned;
+    int n_owned;
+} SaveList;
+
+static void save_add(SaveList *s, const char *name, MatType out, const void *data, MatType in, int rows, int cols) {
+    StWrite *w = &s->w[s->n++];
+    w->name = xstrdup(name);
+    w->dtype = out == MAT_BF16 ? ST_BF16 : ST_F32;
+    w->ndim = rows > 0 ? 2 : 1;
+    w->shape[0] = rows > 0 ? rows : cols;
+    w->shape[1] = cols;
+    size_t n = (size_t)(rows > 0 ? rows : 1) * cols;
+    if (out == in) { w->data = data; return; }
+    void *buf = xmalloc(n * (out == MAT_BF16 ? 2 : 4));
+    if (out == MAT_BF16) f32_to_bf16(data, buf, n);
+    else bf16_to_f32(data, buf, n);
+    s->owned[s->n_owned++] = buf;
+    w->data = buf;
+}
+
+int model_save(const Model *m, const char *dir, MatType out, size_t max_shard_bytes, Err *e) {
+    const Config *c = &m->cfg;
+    if (mkdir_p(dir, e)) return -1;
+    int cap = 8 + c->n_layers * 16;
+    SaveList s = {xcalloc(cap, sizeof(StWrite)), 0, xcalloc(cap, sizeof(void *)), 0};
+    char name[256];
+    save_add(&s, "model.embed_tokens.weight", out, m->embed.data, m->embed.type, c->vocab_size, c->dim);
+    for (int l = 0; l < c->n_layers; l++) {
+        const LayerWeights *L = &m->layers[l];
+        snprintf(name, sizeof name, "model.layers.%d.input_layernorm.weight", l);
+        save_add(&s, name, out, L->attn_norm, MAT_F32, 0, c->dim);
+        for (int p = 0; p < N_PROJ; p++) {
+            snprintf(name, sizeof name, "model.layers.%d.%s.%s.weight", l, p <= P_O ? "self_attn" : "mlp",
+                     PROJ_NAMES[p]);
+            save_add(&s, name, out, L->w[p].data, L->w[p].type, L->w[p].rows, L->w[p].cols);
+            if (p < 3 && L->bias[p]) {
+                snprintf(name, sizeof name, "model.layers.%d.self_attn.%s.bias", l, PROJ_NAMES[p]);
+                save_add(&s, name, out, L->bias[p], MAT_F32, 0, L->w[p].rows);
+            }
+        }
+        snprintf(name, sizeof name, "model.layers.%d.post_attention_layernorm.weight", l);
+        save_add(&s, name, out, L->mlp_norm, MAT_F32, 0, c->dim);
+    }
+    save_add(&s, "model.norm.weight", out, m->final_norm, MAT_F32, 0, c->dim);
+    if (!c->tie_embeddings)
+        save_add(&s, "lm_head.weight", out, m->lm_head.data, m->lm_head.type, c->vocab_size, c->dim);
+    if (m->score) save_add(&s, "score.weight", out, m->score, MAT_F32, c->num_labels, c->dim);
+    int rc = st_write_sharded(dir, "model", s.w, s.n, max_shard_bytes, e);
+    if (!rc) rc = config_save(c, dir, out == MAT_BF16 ? "bfloat16" : "float32", e);
+    for (int i = 0; i < s.n; i++) free((char *)s.w[i].name);
+    for (int i = 0; i < s.n_owned; i++) free(s.owned[i]);
+    free(s.w);
+    free(s.owned);
+    return rc;
+}

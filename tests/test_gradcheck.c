@@ -1,0 +1,245 @@
+// Finite-difference gradient checks of every backward kernel and of the whole model
+// (LoRA and full fine-tuning gradients, the attention-output gradient that Vaccine uses).
+// Each kernel's scalar objective is sum(out * R) for a fixed random R, so backward gets dout = R.
+#include <string.h>
+
+#include "kernels/kernels.h"
+#include "model/model.h"
+#include "testing.h"
+#include "util/rng.h"
+
+static Rng rng;
+static void randn(float *x, size_t n, float s) { for (size_t i = 0; i < n; i++) x[i] = rng_normal(&rng) * s; }
+static double dot(const float *a, const float *b, size_t n) { double s = 0; for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i]; return s; }
+
+// Compares analytic gradient ga of f at x against central differences on up to `probes` entries.
+typedef double (*Objective)(void *ctx);
+static int fd_check(const char *what, Objective f, void *ctx, float *x, const float *ga, size_t n, int probes,
+                    float h, double tol) {
+    int bad = 0;
+    double worst = 0, gmax = 0;
+    // f32 losses quantise the numeric derivative: errors are measured relative to the
+    // entry's size, with a floor at 1% of the largest gradient entry.
+    for (size_t i = 0; i < n; i++) gmax = fmax(gmax, fabs(ga[i]));
+    for (int k = 0; k < probes; k++) {
+        size_t i = probes >= (int)n ? (size_t)k : (size_t)rng_below(&rng, n);
+        if (i >= n) break;
+        float keep = x[i];
+        x[i] = keep + h; double fp = f(ctx);
+        x[i] = keep - h; double fm = f(ctx);
+        x[i] = keep;
+        double num = (fp - fm) / (2.0 * h);
+        double err = fabs(num - ga[i]) / (fabs(num) + fabs(ga[i]) + 0.01 * gmax + 1e-6);
+        if (err > worst) worst = err;
+        if (err > tol) {
+            bad++;
+            if (bad < 4) fprintf(stderr, "%s[%zu]: analytic %.6g numeric %.6g\n", what, i, ga[i], num);
+        }
+    }
+    printf("%-28s worst relative error %.2e over %d probes\n", what, worst, probes);
+    return bad;
+}
+
+// ---------------- rmsnorm
+typedef struct { float *x, *w, *out, *rstd, *R; int N, C; } NormCtx;
+static double norm_obj(void *p) { NormCtx *c = p; rmsnorm_forward(c->out, c->rstd, c->x, c->w, c->N, c->C, 1e-5f); return dot(c->out, c->R, (size_t)c->N * c->C); }
+static void test_rmsnorm(void) {
+    int N = 3, C = 16;
+    NormCtx c = {malloc(N * C * 4), malloc(C * 4), malloc(N * C * 4), malloc(N * 4), malloc(N * C * 4), N, C};
+    randn(c.x, N * C, 1); randn(c.w, C, 1); randn(c.R, N * C, 1);
+    float *dx = calloc(N * C, 4), *dw = calloc(C, 4);
+    norm_obj(&c);
+    rmsnorm_backward(dx, dw, c.R, c.x, c.w, c.rstd, N, C);
+    CHECK(fd_check("rmsnorm dx", norm_obj, &c, c.x, dx, N * C, N * C, 1e-2f, 1e-2) == 0);
+    CHECK(fd_check("rmsnorm dw", norm_obj, &c, c.w, dw, C, C, 1e-2f, 1e-2) == 0);
+    free(c.x); free(c.w); free(c.out); free(c.rstd); free(c.R); free(dx); free(dw);
+}
+
+// ---------------- rope
+typedef struct { float *x, *y, *R, *cs, *sn; int *pos; int N, H, D; } RopeCtx;
+static double rope_obj(void *p) { RopeCtx *c = p; memcpy(c->y, c->x, (size_t)c->N * c->H * c->D * 4); rope_forward(c->y, c->pos, c->cs, c->sn, c->N, c->H, c->D); return dot(c->y, c->R, (size_t)c->N * c->H * c->D); }
+static void test_rope(void) {
+    int N = 4, H = 2, D = 8, n = N * H * D;
+    RopeCtx c = {malloc(n * 4), malloc(n * 4), malloc(n * 4), malloc(16 * D / 2 * 4), malloc(16 * D / 2 * 4), malloc(N * 4), N, H, D};
+    rope_tables(c.cs, c.sn, 16, D, 10000.0f);
+    for (int i = 0; i < N; i++) c.pos[i] = 3 * i + 1;
+    randn(c.x, n, 1); randn(c.R, n, 1);
+    float *g = malloc(n * 4);
+    memcpy(g, c.R, n * 4);
+    rope_backward(g, c.pos, c.cs, c.sn, N, H, D);
+    CHECK(fd_check("rope dx", rope_obj, &c, c.x, g, n, n, 1e-2f, 1e-2) == 0);
+    free(c.x); free(c.y); free(c.R); free(c.cs); free(c.sn); free(c.pos); free(g);
+}
+
+// ---------------- attention (GQA + padding mask)
+typedef struct { float *q, *k, *v, *out, *att, *R; int *mask; AttnShape s; } AttCtx;
+static double att_obj(void *p) { AttCtx *c = p; attention_forward(c->out, c->att, c->q, c->k, c->v, c->mask, c->s); return dot(c->out, c->R, (size_t)c->s.B * c->s.T * c->s.NH * c->s.HD); }
+static void test_attention(void) {
+    AttnShape s = {2, 5, 4, 2, 4};
+    int nq = s.B * s.T * s.NH * s.HD, nk = s.B * s.T * s.NKV * s.HD;
+    AttCtx c = {malloc(nq * 4), malloc(nk * 4), malloc(nk * 4), malloc(nq * 4), malloc(s.B * s.NH * s.T * s.T * 4), malloc(nq * 4), malloc(s.B * s.T * 4), s};
+    randn(c.q, nq, 1); randn(c.k, nk, 1); randn(c.v, nk, 1); randn(c.R, nq, 1);
+    for (int i = 0; i < s.B * s.T; i++) c.mask[i] = !(i >= s.T && i % s.T >= 3);  // second row right-padded
+    float *dq = calloc(nq, 4), *dk = calloc(nk, 4), *dv = calloc(nk, 4);
+    att_obj(&c);
+    attention_backward(dq, dk, dv, c.R, c.att, c.q, c.k, c.v, s);
+    CHECK(fd_check("attention dq", att_obj, &c, c.q, dq, nq, nq, 1e-2f, 1e-2) == 0);
+    CHECK(fd_check("attention dk", att_obj, &c, c.k, dk, nk, nk, 1e-2f, 1e-2) == 0);
+    CHECK(fd_check("attention dv", att_obj, &c, c.v, dv, nk, nk, 1e-2f, 1e-2) == 0);
+    free(c.q); free(c.k); free(c.v); free(c.out); free(c.att); free(c.R); free(c.mask); free(dq); free(dk); free(dv);
+}
+
+// ---------------- swiglu
+typedef struct { float *g, *u, *out, *R; int n; } SwCtx;
+static double sw_obj(void *p) { SwCtx *c = p; swiglu_forward(c->out, c->g, c->u, c->n); return dot(c->out, c->R, c->n); }
+static void test_swiglu(void) {
+    int n = 40;
+    SwCtx c = {malloc(n * 4), malloc(n * 4), malloc(n * 4), malloc(n * 4), n};
+    randn(c.g, n, 2); randn(c.u, n, 1); randn(c.R, n, 1);
+    float *dg = calloc(n, 4), *du = calloc(n, 4);
+    swiglu_backward(dg, du, c.R, c.g, c.u, n);
+    CHECK(fd_check("swiglu dg", sw_obj, &c, c.g, dg, n, n, 1e-2f, 1e-2) == 0);
+    CHECK(fd_check("swiglu du", sw_obj, &c, c.u, du, n, n, 1e-2f, 1e-2) == 0);
+    free(c.g); free(c.u); free(c.out); free(c.R); free(dg); free(du);
+}
+
+// ---------------- matmul (f32 weight, with bias)
+typedef struct { float *x, *w, *b, *out, *R; int N, IN, OUT; } MmCtx;
+static double mm_obj(void *p) { MmCtx *c = p; Mat W = {MAT_F32, c->w, c->OUT, c->IN}; matmul_forward(c->out, c->x, &W, c->b, c->N, 0); return dot(c->out, c->R, (size_t)c->N * c->OUT); }
+static void test_matmul(void) {
+    int N = 5, IN = 7, OUT = 6;
+    MmCtx c = {malloc(N * IN * 4), malloc(OUT * IN * 4), malloc(OUT * 4), malloc(N * OUT * 4), malloc(N * OUT * 4), N, IN, OUT};
+    randn(c.x, N * IN, 1); randn(c.w, OUT * IN, 1); randn(c.b, OUT, 1); randn(c.R, N * OUT, 1);
+    float *dx = calloc(N * IN, 4), *dw = calloc(OUT * IN, 4), *db = calloc(OUT, 4);
+    Mat W = {MAT_F32, c.w, OUT, IN};
+    matmul_backward_input(dx, c.R, &W, N);
+    matmul_backward_weight(dw, db, c.R, c.x, N, IN, OUT);
+    CHECK(fd_check("matmul dx", mm_obj, &c, c.x, dx, N * IN, N * IN, 1e-2f, 1e-2) == 0);
+    CHECK(fd_check("matmul dW", mm_obj, &c, c.w, dw, OUT * IN, OUT * IN, 1e-2f, 1e-2) == 0);
+    CHECK(fd_check("matmul dbias", mm_obj, &c, c.b, db, OUT, OUT, 1e-2f, 1e-2) == 0);
+    // bf16 weights give the product of the rounded weights
+    uint16_t *wb = malloc(OUT * IN * 2);
+    for (int i = 0; i < OUT * IN; i++) { wb[i] = float_to_bf16(c.w[i]); c.w[i] = bf16_to_float(wb[i]); }
+    float *o1 = malloc(N * OUT * 4), *o2 = malloc(N * OUT * 4);
+    Mat Wb = {MAT_BF16, wb, OUT, IN};
+    matmul_forward(o1, c.x, &W, NULL, N, 0);
+    matmul_forward(o2, c.x, &Wb, NULL, N, 0);
+    double md = 0; for (int i = 0; i < N * OUT; i++) md = fmax(md, fabs(o1[i] - o2[i]));
+    CHECK(md < 1e-5, "bf16 matmul differs by %g", md);
+    free(wb); free(o1); free(o2);
+    free(c.x); free(c.w); free(c.b); free(c.out); free(c.R); free(dx); free(dw); free(db);
+}
+
+// ---------------- LM head + cross-entropy
+typedef struct { float *x, *w, *buf; int *tg; int N, C, V; } CeCtx;
+static double ce_obj(void *p) { CeCtx *c = p; Mat W = {MAT_F32, c->w, c->V, c->C}; int cnt; return lm_head_ce(c->x, &W, c->tg, c->N, c->C, c->V, 1.0f, NULL, NULL, &cnt, c->buf, 2); }
+static void test_ce(void) {
+    int N = 5, C = 6, V = 11;
+    CeCtx c = {malloc(N * C * 4), malloc(V * C * 4), malloc(2 * V * 4), malloc(N * 4), N, C, V};
+    randn(c.x, N * C, 1); randn(c.w, V * C, 1);
+    int tg[] = {3, -1, 0, 10, 7};
+    memcpy(c.tg, tg, sizeof tg);
+    float *dx = calloc(N * C, 4), *dw = calloc(V * C, 4);
+    Mat W = {MAT_F32, c.w, V, C};
+    int cnt;
+    double l = lm_head_ce(c.x, &W, c.tg, N, C, V, 1.0f, dx, dw, &cnt, c.buf, 2);
+    CHECK(cnt == 4);
+    // loss equals the sum of per-row cross-entropies of the full logits
+    float logits[11]; double ref = 0;
+    for (int i = 0; i < N; i++) if (tg[i] >= 0) { matmul_forward(logits, c.x + i * C, &W, NULL, 1, 0); ref += ce_row(logits, V, tg[i]); }
+    CHECK(close_enough(l, ref, 1e-5, 1e-6), "%g vs %g", l, ref);
+    CHECK(fd_check("lm_head_ce dx", ce_obj, &c, c.x, dx, N * C, N * C, 1e-2f, 1e-2) == 0);
+    CHECK(fd_check("lm_head_ce dW", ce_obj, &c, c.w, dw, V * C, V * C, 1e-2f, 1e-2) == 0);
+    free(c.x); free(c.w); free(c.buf); free(c.tg); free(dx); free(dw);
+}
+
+// ---------------- whole model
+typedef struct { Model *m; Lora *lo; Workspace *w; Batch *b; ForwardOpts fo; } ModelCtx;
+static double model_obj(void *p) { ModelCtx *c = p; ForwardOpts f = c->fo; f.train = 1; model_forward(c->m, c->lo, c->w, c->b, &f); return c->w->loss; }
+
+static void test_model(int qkv_bias, float dropout) {
+    Config cfg = {.vocab_size = 23, .dim = 16, .hidden_dim = 24, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2,
+                  .head_dim = 4, .max_seq_len = 32, .norm_eps = 1e-5f, .rope_theta = 10000.0f,
+                  .tie_embeddings = 0, .qkv_bias = qkv_bias};
+    strcpy(cfg.arch, "LlamaForCausalLM"); strcpy(cfg.model_type, "llama");
+    Model m;
+    model_init_random(&m, &cfg, 7);
+    for (int l = 0; l < cfg.n_layers; l++) {  // larger weights so every path matters
+        for (int p = 0; p < N_PROJ; p++) randn(m.layers[l].w[p].data, (size_t)m.layers[l].w[p].rows * m.layers[l].w[p].cols, 0.3f);
+        if (qkv_bias) for (int p = 0; p < 3; p++) randn(m.layers[l].bias[p], m.layers[l].w[p].rows, 0.3f);
+        for (int j = 0; j < cfg.dim; j++) { m.layers[l].attn_norm[j] = 1 + 0.3f * rng_normal(&rng); m.layers[l].mlp_norm[j] = 1 + 0.3f * rng_normal(&rng); }
+    }
+    Lora lo;
+    lora_init(&lo, &m, 3, 6.0f, dropout, (1 << N_PROJ) - 1, 11);
+    randn(lo.params, lo.n_params, 0.1f);  // B non-zero so A gets gradient
+    int B = 2, T = 6, N = B * T;
+    int full_mask = (1 << P_V) | (1 << P_DOWN);
+    Workspace *w = workspace_new(&m, &lo, B, T, full_mask);
+    int tokens[12] = {1, 5, 9, 2, 7, 3, 1, 4, 4, 8, 0, 0};
+    int mask[12] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
+    int targets[12] = {-1, -1, 2, 7, 3, -1, -1, 4, 8, -1, -1, -1};
+    Batch b = {B, T, tokens, targets, mask};
+    float *pert[2], *ag[2];
+    for (int l = 0; l < 2; l++) { pert[l] = calloc(N * cfg.dim, 4); randn(pert[l], N * cfg.dim, 0.1f); ag[l] = calloc(N * cfg.dim, 4); }
+    ModelCtx c = {&m, &lo, w, &b, {.train = 1, .dropout_seed = 99, .perturb = (const float *const *)pert}};
+    model_obj(&c);
+    BackwardOpts bo = {.param_grads = 1, .attn_grad = ag};
+    model_backward(&m, &lo, w, &bo);
+    char name[64];
+    snprintf(name, sizeof name, "model LoRA (bias %d, drop %.1f)", qkv_bias, dropout);
+    CHECK(fd_check(name, model_obj, &c, lo.params, w->lora_grad, lo.n_params, 150, 1e-2f, 1e-2) == 0);
+    CHECK(fd_check("model full-FT v_proj", model_obj, &c, m.layers[0].w[P_V].data, w->full_grad[0 * N_PROJ + P_V],
+                   (size_t)m.layers[0].w[P_V].rows * cfg.dim, 40, 1e-2f, 1e-2) == 0);
+    CHECK(fd_check("model full-FT down_proj", model_obj, &c, m.layers[1].w[P_DOWN].data, w->full_grad[1 * N_PROJ + P_DOWN],
+                   (size_t)cfg.dim * cfg.hidden_dim, 40, 1e-2f, 1e-2) == 0);
+    // dL/dh_l: perturbing the attention output moves the loss along attn_grad
+    for (int l = 0; l < 2; l++) {
+        snprintf(name, sizeof name, "model dL/dh layer %d", l);
+        CHECK(fd_check(name, model_obj, &c, pert[l], ag[l], N * cfg.dim, 40, 1e-2f, 1e-2) == 0);
+    }
+    // Checkpointed forward (nothing saved) gives the same gradients as a saved one.
+    float *g1 = malloc(lo.n_params * 4);
+    memcpy(g1, w->lora_grad, lo.n_params * 4);
+    memset(w->lora_grad, 0, lo.n_params * 4);
+    int save_none[2] = {0, 0};
+    ForwardOpts f2 = c.fo; f2.save_mask = save_none;
+    model_forward(&m, &lo, w, &b, &f2);
+    model_backward(&m, &lo, w, &bo);
+    double md = 0; for (size_t i = 0; i < lo.n_params; i++) md = fmax(md, fabs(g1[i] - w->lora_grad[i]));
+    CHECK(md < 1e-6, "checkpointed grads differ by %g", md);
+    // stop_layer = 1 with layer 0 frozen: identical layer-1 grads, none for layer 0
+    memset(w->lora_grad, 0, lo.n_params * 4);
+    int trainable[2] = {0, 1};
+    int fl[2] = {0, 1};
+    ForwardOpts f3 = c.fo; f3.first_layer_needed = 1; (void)fl;
+    model_forward(&m, &lo, w, &b, &f3);
+    BackwardOpts b3 = {.param_grads = 1, .layer_trainable = trainable, .stop_layer = 1};
+    model_backward(&m, &lo, w, &b3);
+    size_t l1 = (size_t)(lo.A[1 * N_PROJ] - lo.params);
+    double d0 = 0, d1 = 0;
+    for (size_t i = 0; i < lo.n_params; i++) {
+        if (i < l1) d0 = fmax(d0, fabs(w->lora_grad[i]));
+        else d1 = fmax(d1, fabs(g1[i] - w->lora_grad[i]));
+    }
+    CHECK(d0 == 0.0, "frozen layer got gradient %g", d0);
+    CHECK(d1 < 1e-6, "layer-1 grads differ by %g when layer 0 is skipped", d1);
+    for (int l = 0; l < 2; l++) { free(pert[l]); free(ag[l]); }
+    free(g1);
+    workspace_free(w);
+    lora_free(&lo);
+    model_free(&m);
+}
+
+int main(void) {
+    rng_seed(&rng, 1234);
+    test_rmsnorm();
+    test_rope();
+    test_attention();
+    test_swiglu();
+    test_matmul();
+    test_ce();
+    test_model(0, 0.0f);
+    test_model(1, 0.0f);
+    test_model(0, 0.3f);
+    TEST_SUMMARY();
+}
