@@ -409,6 +409,20 @@ static void test_real_beavertails(void) {
     CHECK(dropped == 163 && clean.n == 2499 - 163 && data_overlap(&clean, &eval) == 0, "drop overlap %d", dropped);
     dataset_free(&clean);
 
+    // The 200 unsafe rows of the p0.2 mixture (first unsafe 30k_train rows): 15 shared prompts.
+    Dataset mixd, mixu;
+    dataset_init(&mixd); dataset_init(&mixu);
+    CHECK(data_load(data_path("beavertails_vaccine_sst2_mix/train_merged_n1000_p0.2.json"), NULL, 0, &mixd, &e) == 0, "%s", e.msg);
+    for (int i = 0; i < mixd.n; i++) {
+        char *ins, *inp;
+        if (!mixd.rows[i].harmful || prompt_alpaca_parse(mixd.rows[i].instruction, &ins, &inp)) continue;
+        dataset_add(&mixu, ins, inp, mixd.rows[i].output, "", "", 1);
+        free(ins); free(inp);
+    }
+    CHECK(mixu.n == 200 && data_overlap_prompts(&mixu, &eval) == 15 && data_overlap(&mixu, &eval) == 15,
+          "p0.2 unsafe rows vs eval: %d rows, %d shared", mixu.n, data_overlap(&mixu, &eval));
+    dataset_free(&mixd); dataset_free(&mixu);
+
     CHECK(data_load(data_path("refusals_safety_tuned_llamas/safety_only_data_Instructions.json"), NULL, DATA_NEED_OUTPUT,
                     &d, &e) == 0, "%s", e.msg);
     CHECK(d.n == 2483 && count_harmful(&d) == 0 && data_overlap(&d, &eval) == 0, "refusals %d", d.n);
