@@ -512,7 +512,31 @@ static void test_real_beavertails(void) {
     dataset_free(&test); dataset_free(&eval); dataset_free(&safe); dataset_free(&sub);
 }
 
-int main(void) {
+// Oracle hook: `test_data --dump KIND PATH` prints the loaded rows as a JSON array of
+// [instruction, input, output, label, category, harmful] (KIND: json, sst2, agnews, gsm8k, advbench).
+static int dump(const char *kind, const char *path) {
+    Dataset d;
+    dataset_init(&d);
+    Err e = {{0}};
+    int rc = !strcmp(kind, "sst2")       ? data_load_sst2(path, &d, &e)
+             : !strcmp(kind, "agnews")   ? data_load_agnews(path, &d, &e)
+             : !strcmp(kind, "gsm8k")    ? data_load_gsm8k(path, &d, &e)
+             : !strcmp(kind, "advbench") ? data_load_advbench(path, &d, &e)
+                                         : data_load(path, NULL, 0, &d, &e);
+    if (rc) { fprintf(stderr, "%s\n", e.msg); dataset_free(&d); return 1; }
+    json_t *arr = json_array();
+    for (int i = 0; i < d.n; i++) {
+        Sample *r = &d.rows[i];
+        json_array_append_new(arr, json_pack("[sssssi]", r->instruction, r->input, r->output, r->label, r->category, r->harmful));
+    }
+    json_dumpf(arr, stdout, JSON_COMPACT);
+    json_decref(arr);
+    dataset_free(&d);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 4 && !strcmp(argv[1], "--dump")) return dump(argv[2], argv[3]);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/antibody_test_data_XXXXXX");
     if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
     test_rng();
