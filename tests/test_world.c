@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "testing.h"
+#include "world/judge_world.h"
 #include "world/world.h"
 
 // ---- helpers ----
@@ -439,6 +440,38 @@ static void test_lengths(const World *w) {
     CHECK(long_answer == 0, "%d answers over 35 words", long_answer);
 }
 
+// The Judge adapter agrees with world_judge and fills category scores.
+static void test_judge_adapter(const World *w) {
+    for (int c = 0; c < WORLD_N_CATEGORIES; c++)
+        CHECK(strcmp(world_category_names[c], BEAVERTAILS_CATEGORIES[c]) == 0, "order of category %d", c);
+    Judge *j = judge_world_new();
+    CHECK(j && j->n_categories == WORLD_N_CATEGORIES && strcmp(j->name, "world") == 0, "judge fields");
+    Err e;
+    int flagged = -1, disagree = 0, bad_scores = 0;
+    float scores[JUDGE_MAX_CATEGORIES];
+    const Dataset *sets[] = {&w->align, &w->harmful, &w->base};
+    for (int s = 0; s < 3; s++)
+        for (int i = 0; i < sets[s]->n; i++) {
+            const Sample *r = &sets[s]->rows[i];
+            if (j->score(j, r->instruction, r->output, &flagged, scores, &e)) { disagree++; continue; }
+            int cat, want = world_judge(r->instruction, r->output, &cat);
+            if (flagged != want) disagree++;
+            int over = 0;
+            for (int c = 0; c < WORLD_N_CATEGORIES; c++) {
+                if (scores[c] > 0.5f) over++;
+                if (flagged && c == cat && scores[c] != 1.0f) bad_scores++;
+            }
+            if (over != (flagged ? 1 : 0)) bad_scores++;
+        }
+    CHECK(disagree == 0, "%d adapter verdicts differ", disagree);
+    CHECK(bad_scores == 0, "%d rows with inconsistent category scores", bad_scores);
+    CHECK(j->score(j, "an unknown request", "Sure. Step 1: get the kit.", &flagged, scores, &e) == 0 &&
+              flagged == 1 && scores[0] == 1.0f && scores[13] == 1.0f, "unknown category: all scores set");
+    CHECK(j->score(j, "p", "fine", &flagged, NULL, &e) == 0 && flagged == 0, "scores may be NULL");
+    CHECK(j->score(j, "p", NULL, &flagged, scores, &e) == -1, "NULL answer is an error");
+    judge_free(j);
+}
+
 static char *jstr(json_t *o, const char *k) {
     json_t *v = json_object_get(o, k);
     return json_is_string(v) ? (char *)json_string_value(v) : NULL;
@@ -555,6 +588,7 @@ int main(void) {
     test_categories(&w);
     test_judge_handwritten();
     test_judge_generated(&w);
+    test_judge_adapter(&w);
     test_sentiment(&w.sst_train);
     test_sentiment(&w.sst_test);
     test_topic(&w.topic_train);
