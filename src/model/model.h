@@ -1,6 +1,7 @@
 // The Llama-family transformer (Hugging Face LlamaForCausalLM semantics): weights,
 // LoRA adapters, and explicit forward/backward over a preallocated workspace.
 #pragma once
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,7 @@ typedef struct {
     float alpha;
     float dropout;
     int targets;                 // bitmask of 1<<P_*
+    int rslora;                  // scale alpha/sqrt(r) (PEFT use_rslora) instead of alpha/r
     int n_layers;
     float *params;               // all A and B matrices, one allocation
     size_t n_params;
@@ -57,7 +59,7 @@ typedef struct {
 
 void lora_init(Lora *l, const Model *m, int rank, float alpha, float dropout, int targets, uint64_t seed);
 void lora_free(Lora *l);
-static inline float lora_scale(const Lora *l) { return l->alpha / (float)l->rank; }
+static inline float lora_scale(const Lora *l) { return l->rslora ? l->alpha / sqrtf((float)l->rank) : l->alpha / (float)l->rank; }
 // W += scale * B @ A for every targeted matrix (the model must hold the weights it merges into).
 void lora_merge(Model *m, const Lora *l);
 void proj_dims(const Config *c, int p, int *out, int *in);

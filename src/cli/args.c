@@ -1,0 +1,83 @@
+#include "cli/args.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cli_fail(const char *cmd, const char *msg) {
+    fprintf(stderr, "antibody %s: %s\n", cmd, msg);
+    return 1;
+}
+
+int args_parse(Args *a, int argc, char **argv, const char *usage) {
+    a->n_pos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
+            fputs(usage, stdout);
+            return 1;
+        }
+        if (strncmp(s, "--", 2) || !s[2]) {
+            if (a->n_pos == 8) { fprintf(stderr, "antibody %s: too many arguments\n", a->cmd); return -1; }
+            a->pos[a->n_pos++] = s;
+            continue;
+        }
+        const char *name = s + 2, *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        Flag *f = NULL;
+        for (int k = 0; k < a->n_flags; k++)
+            if (strlen(a->flags[k].name) == len && !strncmp(a->flags[k].name, name, len)) f = &a->flags[k];
+        if (!f) {
+            fprintf(stderr, "antibody %s: unknown option --%.*s (see antibody %s --help)\n", a->cmd, (int)len, name, a->cmd);
+            return -1;
+        }
+        const char *v = "1";
+        if (f->takes_value) {
+            if (eq) v = eq + 1;
+            else if (i + 1 < argc) v = argv[++i];
+            else { fprintf(stderr, "antibody %s: --%s needs a value\n", a->cmd, f->name); return -1; }
+        }
+        f->value = v;
+        if (f->repeat && f->n_values < 16) f->values[f->n_values++] = v;
+    }
+    return 0;
+}
+
+const Flag *arg_get(const Args *a, const char *name) {
+    for (int k = 0; k < a->n_flags; k++)
+        if (!strcmp(a->flags[k].name, name)) return &a->flags[k];
+    return NULL;
+}
+
+const char *arg_str(const Args *a, const char *name, const char *def) {
+    const Flag *f = arg_get(a, name);
+    return f && f->value ? f->value : def;
+}
+
+static int bad_number(const Args *a, const char *name, const char *v) {
+    fprintf(stderr, "antibody %s: --%s expects a number, got \"%s\"\n", a->cmd, name, v);
+    exit(2);  // the command line is the only place that exits
+}
+
+int arg_int(const Args *a, const char *name, int def) {
+    const char *v = arg_str(a, name, NULL);
+    if (!v) return def;
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (*end || errno || end == v) bad_number(a, name, v);
+    return (int)x;
+}
+
+double arg_double(const Args *a, const char *name, double def) {
+    const char *v = arg_str(a, name, NULL);
+    if (!v) return def;
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (*end || errno || end == v) bad_number(a, name, v);
+    return x;
+}
+
+int arg_flag(const Args *a, const char *name) { return arg_str(a, name, NULL) != NULL; }

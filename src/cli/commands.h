@@ -1,0 +1,5 @@
+// Every subcommand: int cmd_NAME(int argc, char **argv), argv[0] = the command name.
+#pragma once
+int cmd_generate(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);

@@ -1,0 +1,103 @@
+#include "eval/generate.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/rng.h"
+
+static int argmax(const float *x, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
+typedef struct { float p; int i; } ProbIdx;
+static int cmp_desc(const void *a, const void *b) {
+    float x = ((const ProbIdx *)a)->p, y = ((const ProbIdx *)b)->p;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+// Samples from softmax(logits / temperature) restricted to the top-p nucleus.
+static int sample(float *logits, int n, float temperature, float top_p, Rng *r) {
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++) mx = logits[i] > mx ? logits[i] : mx;
+    double sum = 0;
+    for (int i = 0; i < n; i++) { logits[i] = expf((logits[i] - mx) / temperature); sum += logits[i]; }
+    double u = rng_uniform(r);
+    if (top_p >= 1.0f) {
+        double c = 0;
+        for (int i = 0; i < n; i++) { c += logits[i] / sum; if (u < c) return i; }
+        return n - 1;
+    }
+    ProbIdx *pi = xmalloc(n * sizeof *pi);
+    for (int i = 0; i < n; i++) pi[i] = (ProbIdx){(float)(logits[i] / sum), i};
+    qsort(pi, n, sizeof *pi, cmp_desc);
+    double c = 0;
+    int k = 0;
+    while (k < n && c < top_p) c += pi[k++].p;
+    double v = u * c, acc = 0;
+    int pick = pi[k - 1].i;
+    for (int i = 0; i < k; i++) { acc += pi[i].p; if (v < acc) { pick = pi[i].i; break; } }
+    free(pi);
+    return pick;
+}
+
+int generate_ids(const Model *m, const Lora *lora, KVCache *c, const int *prompt, int n_prompt, const GenOpts *o,
+                 int *out) {
+    const Config *cfg = &m->cfg;
+    Rng r;
+    rng_seed(&r, o->seed);
+    c->len = 0;
+    int n = 0;
+    if (n_prompt <= 0 || n_prompt >= c->max_T) return 0;
+    for (int i = 0; i < n_prompt; i += c->n_max) {  // prefill in chunks
+        int k = n_prompt - i < c->n_max ? n_prompt - i : c->n_max;
+        model_forward_cached(m, lora, c, prompt + i, k);
+    }
+    while (n < o->max_new) {
+        int next = o->temperature <= 0 ? argmax(c->logits, cfg->vocab_size)
+                                       : sample(c->logits, cfg->vocab_size, o->temperature, o->top_p, &r);
+        if (config_is_eos(cfg, next)) break;
+        out[n++] = next;
+        if (o->on_token) o->on_token(next, o->ctx);
+        if (c->len >= c->max_T) break;
+        model_forward_cached(m, lora, c, &next, 1);
+    }
+    return n;
+}
+
+// Streams whole UTF-8 characters to the caller as tokens arrive.
+typedef struct { TokenStream *ts; void (*on_text)(const char *, void *); void *ctx; } Streamer;
+static void stream_token(int id, void *p) {
+    Streamer *s = p;
+    char *piece = tokstream_push(s->ts, id);
+    s->on_text(piece, s->ctx);
+    free(piece);
+}
+
+char *generate_text(const Model *m, const Lora *lora, const Tokenizer *tok, const char *prompt, const GenOpts *o,
+                    void (*on_text)(const char *piece, void *ctx), void *ctx) {
+    int *ids = NULL;
+    int n = tokenizer_encode(tok, prompt, strlen(prompt), 1, &ids);
+    if (n < 0) n = 0;
+    int maxT = n + o->max_new + 1;
+    KVCache *c = kvcache_new(m, maxT, n > 64 ? 64 : (n > 0 ? n : 1));
+    int *out = xmalloc((o->max_new + 1) * sizeof(int));
+    GenOpts go = *o;
+    Streamer st = {on_text ? tokstream_new(tok, 1) : NULL, on_text, ctx};
+    if (on_text) { go.on_token = stream_token; go.ctx = &st; }
+    int k = generate_ids(m, lora, c, ids, n, &go, out);
+    if (on_text) {
+        char *rest = tokstream_finish(st.ts);
+        on_text(rest, ctx);
+        free(rest);
+        tokstream_free(st.ts);
+    }
+    char *text = tokenizer_decode(tok, out, k, 1);
+    free(out);
+    free(ids);
+    kvcache_free(c);
+    return text;
+}

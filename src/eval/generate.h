@@ -1,0 +1,25 @@
+// Text generation with a KV cache: greedy (temperature 0) or sampled with
+// temperature and top-p, stopping at an EOS token or after max_new tokens.
+#pragma once
+#include <stdint.h>
+
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+typedef struct {
+    int max_new;         // new tokens at most (SPEC: 128 for evaluation)
+    float temperature;   // 0 = greedy
+    float top_p;         // 1 = off
+    uint64_t seed;
+    void (*on_token)(int id, void *ctx);  // called as each token is chosen (streaming), or NULL
+    void *ctx;
+} GenOpts;
+
+// Generates after prompt ids; writes up to max_new new ids to out (EOS not included)
+// and returns their count. cache must hold prompt + max_new tokens (it is reset).
+int generate_ids(const Model *m, const Lora *lora, KVCache *cache, const int *prompt, int n_prompt, const GenOpts *o,
+                 int *out);
+// Tokenizes prompt (with BOS as the tokenizer adds it), generates, decodes the new
+// tokens (special tokens skipped). Returns malloc'd text; on_text (if set) streams it.
+char *generate_text(const Model *m, const Lora *lora, const Tokenizer *tok, const char *prompt, const GenOpts *o,
+                    void (*on_text)(const char *piece, void *ctx), void *ctx);

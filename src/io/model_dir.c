@@ -1,0 +1,60 @@
+#include "io/model_dir.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/atomic.h"
+#include "io/peft.h"
+
+int model_dir_open(LoadedModel *lm, const char *dir, MatType wt, const char *const *adapters, int n_adapters, Err *e) {
+    memset(lm, 0, sizeof *lm);
+    if (model_load(&lm->model, dir, wt, e)) return -1;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    lm->tok = tokenizer_load(path, e);
+    if (!lm->tok) { model_free(&lm->model); return -1; }
+    const Config *c = &lm->model.cfg;
+    lm->eos_id = c->n_eos ? c->eos_ids[0] : -1;
+    if (lm->eos_id < 0) { model_dir_close(lm); return err_set(e, "%s/config.json: no eos_token_id", dir); }
+    if (tokenizer_vocab_size(lm->tok) > c->vocab_size) {
+        err_set(e, "%s: tokenizer has %d tokens but the model's vocab_size is %d", dir, tokenizer_vocab_size(lm->tok),
+                c->vocab_size);
+        model_dir_close(lm);
+        return -1;
+    }
+    for (int i = 0; i < n_adapters; i++) {
+        Lora l;
+        if (peft_load(&l, &lm->model, adapters[i], e)) { model_dir_close(lm); return -1; }
+        lora_merge(&lm->model, &l);
+        lora_free(&l);
+    }
+    return 0;
+}
+
+void model_dir_close(LoadedModel *lm) {
+    model_free(&lm->model);
+    tokenizer_free(lm->tok);
+    lm->tok = NULL;
+}
+
+int model_dir_copy_tokenizer(const char *from, const char *to, Err *e) {
+    static const char *const files[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                                        "generation_config.json", "tokenizer.model"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char src[4096], dst[4096];
+        snprintf(src, sizeof src, "%s/%s", from, files[i]);
+        snprintf(dst, sizeof dst, "%s/%s", to, files[i]);
+        FILE *f = fopen(src, "rb");
+        if (!f) {
+            if (i == 0) return err_set(e, "%s: cannot open", src);
+            continue;  // optional files
+        }
+        fclose(f);
+        size_t n;
+        char *buf = read_file(src, &n, e);
+        if (!buf || write_file_atomic(dst, buf, n, e)) { free(buf); return -1; }
+        free(buf);
+    }
+    return 0;
+}

@@ -1,0 +1,30 @@
+// From instruction samples to token batches (SPEC section 2): the Alpaca prompt,
+// the target = output + EOS, loss on target tokens only, truncation, right padding.
+#pragma once
+#include "data/dataset.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+typedef struct {
+    int *ids;
+    int n;           // tokens (after truncation)
+    int prompt_len;  // tokens of the prompt part (no loss on them)
+} Encoded;
+
+typedef struct {
+    Encoded *ex;
+    int n;
+    int max_len;
+} EncodedSet;
+
+// Tokenizes every sample as the reference does: ids = tok(prompt + output + eos_text)
+// with the tokenizer's special tokens (BOS), prompt_len = len(tok(prompt)), truncated
+// to max_len. eos_id is the model's EOS.
+int encode_dataset(const Tokenizer *tok, int eos_id, const Dataset *d, int max_len, EncodedSet *out, Err *e);
+void encoded_free(EncodedSet *s);
+
+// A reusable batch buffer for up to B rows of max_len tokens.
+void batch_alloc(Batch *b, int B, int max_len);
+void batch_free(Batch *b);
+// Fills rows idx[0..n) right-padded to the longest of them (like HF's padding collator).
+void batch_fill(Batch *b, const EncodedSet *s, const int *idx, int n, int pad_id);

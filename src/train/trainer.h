@@ -1,0 +1,57 @@
+// The training loop shared by every stage: epochs over shuffled batches, gradient
+// accumulation, clipping, AdamW with a warmup schedule, progress, and checkpoints
+// that let an interrupted run resume exactly where it stopped.
+#pragma once
+#include <stdint.h>
+
+#include "model/model.h"
+#include "train/batch.h"
+#include "train/optim.h"
+
+typedef struct {
+    float lr, weight_decay, warmup_ratio, max_grad_norm, beta1, beta2, eps;
+    Schedule schedule;
+    int batch_size, grad_accum, epochs;
+    int64_t max_steps;          // > 0 caps the optimizer steps (else epochs decide)
+    int max_len;
+    uint64_t seed;
+    const char *checkpoint_dir; // NULL: no checkpoints
+    int checkpoint_every;       // optimizer steps between checkpoints (0: only at the end)
+    const char *label;          // progress label
+    const char *base_model;     // recorded in the adapter config
+} TrainOpts;
+
+// Reference defaults of SPEC section 3 (AdamW lr 1e-3, wd 0.1, warmup 0.1, cosine, batch 5).
+void train_opts_default(TrainOpts *o);
+
+// A method computes the gradients of one micro-batch (SFT: one forward/backward;
+// Vaccine: two; T-Vaccine: two over its active layers).
+typedef struct StepMethod StepMethod;
+struct StepMethod {
+    const char *name;
+    // Accumulates d(loss_scale * loss)/d(params) into w->lora_grad; returns the loss.
+    float (*grad)(StepMethod *self, const Model *m, const Lora *l, Workspace *w, const Batch *b, float loss_scale,
+                  uint64_t seed);
+    // Called before each optimizer step; returns the trainable-layer mask ([L], NULL = all).
+    const int *(*begin_step)(StepMethod *self, const Model *m, const Lora *l, int64_t step);
+    void *ctx;
+};
+
+// Plain supervised fine-tuning (one forward and backward per micro-batch).
+StepMethod *sft_method_new(void);
+void step_method_free(StepMethod *s);
+
+typedef struct {
+    int64_t steps;
+    double final_loss;          // mean loss of the last 10% of steps
+    double first_loss;
+    double seconds;
+    size_t workspace_bytes;
+    float *loss_curve;          // per optimizer step
+    int n_curve;
+} TrainLog;
+
+// Trains lora (which must already be initialised or loaded) on data.
+int train_run(const Model *m, Lora *lora, const EncodedSet *data, const TrainOpts *o, StepMethod *method,
+              TrainLog *log, Err *e);
+void train_log_free(TrainLog *l);
