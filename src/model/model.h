@@ -10,6 +10,9 @@
 #include "util/err.h"
 
 enum { P_Q, P_K, P_V, P_O, P_GATE, P_UP, P_DOWN, N_PROJ };
+// full_ft_mask bit: full training also of embeddings, LM head and norm weights
+// (training from scratch, e.g. the demo's base model).
+#define FULL_EMBED_NORMS (1 << N_PROJ)
 extern const char *const PROJ_NAMES[N_PROJ];   // "q_proj", ... as in HF module names
 int proj_from_name(const char *s);              // "q", "q_proj" -> P_Q; -1 if unknown
 // Parses "q,k,v,o,gate,up,down" (or "all") into a bitmask of 1<<P_*; -1 on error.
@@ -105,6 +108,8 @@ typedef struct {
     float *lora_grad;
     float **full_grad;           // [layer*N_PROJ + p] (out, in) or NULL
     int n_full_grad;
+    float *embed_grad, *head_grad;  // (V, C) with FULL_EMBED_NORMS; head_grad == embed_grad when tied
+    float *norm_grad;            // (2L+1, C): attn_norm[l], mlp_norm[l] for each l, then the final norm
     size_t bytes;
 } Workspace;
 

@@ -59,6 +59,12 @@ Workspace *workspace_new(const Model *m, const Lora *lora, int B, int T, int ful
     for (size_t l = 0; l < L; l++)
         for (int p = 0; p < N_PROJ; p++)
             if (full_ft_mask & (1 << p)) AL(w->full_grad[l * N_PROJ + p], (size_t)m->layers[l].w[p].rows * m->layers[l].w[p].cols);
+    if (full_ft_mask & FULL_EMBED_NORMS) {
+        AL(w->embed_grad, (size_t)c->vocab_size * C);
+        if (c->tie_embeddings) w->head_grad = w->embed_grad;
+        else AL(w->head_grad, (size_t)c->vocab_size * C);
+        AL(w->norm_grad, (2 * L + 1) * C);
+    }
 #undef AL
     w->pos = xmalloc(N * sizeof(int));
     for (int b = 0; b < B; b++)
@@ -77,6 +83,9 @@ void workspace_free(Workspace *w) {
     if (w->full_grad)
         for (int i = 0; i < w->n_full_grad; i++) free(w->full_grad[i]);
     free(w->full_grad);
+    if (w->head_grad != w->embed_grad) free(w->head_grad);
+    free(w->embed_grad);
+    free(w->norm_grad);
     free(w->pos);
     for (int i = 0; i < w->n_pool; i++) { acts_free(w->pool[i]); free(w->pool[i]); }
     free(w->pool); free(w->slot_of);
@@ -88,11 +97,17 @@ void workspace_free(Workspace *w) {
 // the backward pass regenerates it instead of storing it.
 static uint64_t mask_seed(uint64_t seed, int l, int p) { return hash64(seed ^ hash64((uint64_t)(l * N_PROJ + p) + 1)); }
 
+// One 64-bit hash gives the keep/drop draws of 4 elements (16 bits each), so the
+// drop probability is quantised to 1/65536.
 static void apply_dropout(float *dst, const float *src, size_t n, float pdrop, uint64_t key) {
     float keep = 1.0f / (1.0f - pdrop);
-    uint64_t thr = (uint64_t)((double)pdrop * 18446744073709551616.0);
+    uint32_t thr = (uint32_t)(pdrop * 65536.0f + 0.5f);
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) dst[i] = hash64(key + i) < thr ? 0.0f : src[i] * keep;
+    for (size_t q = 0; q < (n + 3) / 4; q++) {
+        uint64_t h = hash64(key + q);
+        for (size_t i = q * 4; i < q * 4 + 4 && i < n; i++, h >>= 16)
+            dst[i] = (uint32_t)(h & 0xffff) < thr ? 0.0f : src[i] * keep;
+    }
 }
 
 // y (N, out) = proj_p(x) for layer l; keeps A x in ax for the backward pass.
@@ -221,7 +236,7 @@ float model_forward(const Model *m, const Lora *lora, Workspace *w, const Batch 
     if (o->train) memset(w->dxf, 0, (size_t)N * C * sizeof(float));
     int cnt;
     double sum = lm_head_ce(w->xf, &m->lm_head, b->targets, N, C, c->vocab_size, scale, o->train ? w->dxf : NULL,
-                            NULL, &cnt, w->lmbuf, w->lm_chunk);
+                            o->train ? w->head_grad : NULL, &cnt, w->lmbuf, w->lm_chunk);
     w->loss = sum / count;
     return (float)w->loss;
 }
@@ -239,8 +254,10 @@ void model_backward(const Model *m, const Lora *lora, Workspace *w, const Backwa
     if (!o) o = &def;
     if (!w->loss_count) return;
     // d loss / d res[L] through the final norm
+    float *ng = o->param_grads ? w->norm_grad : NULL;  // norm weight grads (full training only)
     memset(w->dres, 0, NC * sizeof(float));
-    rmsnorm_backward(w->dres, NULL, w->dxf, w->res + (size_t)L * NC, m->final_norm, w->rstdf, N, C);
+    rmsnorm_backward(w->dres, ng ? ng + (size_t)2 * L * C : NULL, w->dxf, w->res + (size_t)L * NC, m->final_norm,
+                     w->rstdf, N, C);
     AttnShape s = {w->B, w->T, c->n_heads, c->n_kv_heads, c->head_dim};
     for (int l = L - 1; l >= o->stop_layer && l >= 0; l--) {
         const LayerWeights *LW = &m->layers[l];
@@ -258,10 +275,11 @@ void model_backward(const Model *m, const Lora *lora, Workspace *w, const Backwa
         proj_backward(m, lora, w, l, P_GATE, a->xn2, w->dg, a->lora_ax[P_GATE], w->dxn, grads, N);
         proj_backward(m, lora, w, l, P_UP, a->xn2, w->du, a->lora_ax[P_UP], w->dxn, grads, N);
         memcpy(w->dx2, w->dres, NC * sizeof(float));
-        rmsnorm_backward(w->dx2, NULL, w->dxn, a->x2, LW->mlp_norm, a->rstd2, N, C);
+        rmsnorm_backward(w->dx2, ng && grads ? ng + (size_t)(2 * l + 1) * C : NULL, w->dxn, a->x2, LW->mlp_norm,
+                         a->rstd2, N, C);
         // x2 = x + h: dL/dh = dx2, the gradient Vaccine perturbs along.
         if (o->attn_grad && o->attn_grad[l]) memcpy(o->attn_grad[l], w->dx2, NC * sizeof(float));
-        int need_dx = l > o->stop_layer;
+        int need_dx = l > o->stop_layer || (l == 0 && ng && w->embed_grad);
         if (!need_dx && !grads) break;
         // attention: h = o_proj(attn(rope(q), rope(k), v)), q,k,v = proj(xn1)
         memset(w->dao, 0, (size_t)N * Q * sizeof(float));
@@ -279,6 +297,8 @@ void model_backward(const Model *m, const Lora *lora, Workspace *w, const Backwa
         proj_backward(m, lora, w, l, P_V, a->xn1, w->dv, a->lora_ax[P_V], dxn1, grads, N);
         if (!need_dx) break;
         memcpy(w->dres, w->dx2, NC * sizeof(float));
-        rmsnorm_backward(w->dres, NULL, w->dxn, x, LW->attn_norm, a->rstd1, N, C);
+        rmsnorm_backward(w->dres, ng && grads ? ng + (size_t)2 * l * C : NULL, w->dxn, x, LW->attn_norm, a->rstd1, N, C);
     }
+    if (ng && w->embed_grad && o->stop_layer == 0)  // res[0] = embedding rows: scatter-add
+        for (int i = 0; i < N; i++) vec_add(w->embed_grad + (size_t)w->batch.tokens[i] * C, w->dres + (size_t)i * C, C);
 }

@@ -6,29 +6,17 @@
 
 #include "util/err.h"
 
-void adam_state_init(AdamState *s, size_t n) {
-    s->m = xcalloc(n ? n : 1, sizeof(float));
-    s->v = xcalloc(n ? n : 1, sizeof(float));
-    s->n = n;
-    s->t = 0;
-}
-
-void adam_state_free(AdamState *s) {
-    free(s->m);
-    free(s->v);
-    memset(s, 0, sizeof *s);
-}
-
-void adamw_update(const AdamW *o, AdamState *s, float *p, const float *g, size_t lo, size_t hi, float lr) {
-    double bc1 = 1.0 - pow(o->beta1, (double)s->t), bc2 = 1.0 - pow(o->beta2, (double)s->t);
-    float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2), decay = 1.0f - lr * o->weight_decay;
+void adamw_update(const AdamW *o, float *p, const float *g, float *m, float *v, size_t n, float lr, float wd,
+                  int64_t t) {
+    double bc1 = 1.0 - pow(o->beta1, (double)t), bc2 = 1.0 - pow(o->beta2, (double)t);
+    float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2), decay = 1.0f - lr * wd;
 #pragma omp parallel for schedule(static)
-    for (size_t i = lo; i < hi; i++) {
+    for (size_t i = 0; i < n; i++) {
         p[i] *= decay;
-        s->m[i] = o->beta1 * s->m[i] + (1.0f - o->beta1) * g[i];
-        s->v[i] = o->beta2 * s->v[i] + (1.0f - o->beta2) * g[i] * g[i];
-        float denom = sqrtf(s->v[i]) / bc2_sqrt + o->eps;
-        p[i] -= step_size * s->m[i] / denom;
+        m[i] = o->beta1 * m[i] + (1.0f - o->beta1) * g[i];
+        v[i] = o->beta2 * v[i] + (1.0f - o->beta2) * g[i] * g[i];
+        float denom = sqrtf(v[i]) / bc2_sqrt + o->eps;
+        p[i] -= step_size * m[i] / denom;
     }
 }
 

@@ -10,18 +10,12 @@ typedef struct {
     float lr, beta1, beta2, eps, weight_decay;
 } AdamW;
 
-typedef struct {
-    float *m, *v;   // first and second moments, one per parameter
-    size_t n;
-    int64_t t;      // steps taken (bias correction)
-} AdamState;
-
-void adam_state_init(AdamState *s, size_t n);
-void adam_state_free(AdamState *s);
-// One AdamW step on params[lo, hi) with gradients g (same layout); lr already scheduled.
-// Decoupled decay first (p *= 1 - lr*wd), then p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps),
-// the order and formula of torch's single-tensor AdamW.
-void adamw_update(const AdamW *o, AdamState *s, float *params, const float *g, size_t lo, size_t hi, float lr);
+// One AdamW step on n parameters p with gradients g and moments m, v; t = this
+// tensor's step count after the step (1 on the first); lr already scheduled; wd = weight
+// decay for this tensor. Decoupled decay first (p *= 1 - lr*wd), then
+// p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps): the order and formula of torch's AdamW.
+void adamw_update(const AdamW *o, float *p, const float *g, float *m, float *v, size_t n, float lr, float wd,
+                  int64_t t);
 
 // lr multiplier at optimizer step `step` (0-based) of `total`, warmup steps first.
 float schedule_factor(Schedule s, int64_t step, int64_t total, int64_t warmup);

@@ -1,14 +1,15 @@
 #include "train/trainer.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "io/atomic.h"
-#include "io/peft.h"
 #include "io/safetensors.h"
 #include "util/progress.h"
 #include "util/rng.h"
@@ -59,115 +60,201 @@ void train_log_free(TrainLog *l) {
     memset(l, 0, sizeof *l);
 }
 
-// ---- checkpoints: adapter + optimizer moments + the step counter -------------------
-static int save_checkpoint(const char *dir, const Model *m, const Lora *l, const AdamState *st, const int64_t *tl,
-                           int64_t step, const float *curve, const TrainOpts *o, Err *e) {
-    char tmp[4096], path[4096];
+// ---- the tensors being trained ---------------------------------------------------
+typedef struct {
+    float *p, *g;     // parameters and their gradient buffer
+    size_t n, off;    // size, offset in the flat optimizer state
+    int layer;        // -1 when not part of a layer (embeddings, head, final norm)
+    float wd;         // weight decay (none for norm weights, as HF's Trainer)
+    int64_t t;        // AdamW steps taken by this tensor (frozen tensors do not step)
+} Group;
+
+typedef struct {
+    Group *g;
+    int n, cap;
+    size_t total;
+} Groups;
+
+static void group_add(Groups *gs, float *p, float *g, size_t n, int layer, float wd) {
+    if (gs->n == gs->cap) gs->g = xrealloc(gs->g, (gs->cap = gs->cap ? 2 * gs->cap : 64) * sizeof(Group));
+    gs->g[gs->n++] = (Group){p, g, n, gs->total, layer, wd, 0};
+    gs->total += n;
+}
+
+// LoRA: one group per targeted matrix. Full: every weight of the model.
+static void build_groups(Groups *gs, Model *m, Lora *lora, Workspace *w, float wd) {
+    const Config *c = &m->cfg;
+    memset(gs, 0, sizeof *gs);
+    for (int l = 0; l < c->n_layers; l++)
+        for (int p = 0; p < N_PROJ; p++) {
+            if (lora) {
+                float *A = lora->A[l * N_PROJ + p], *B = lora->B[l * N_PROJ + p];
+                if (!A) continue;
+                int out, in;
+                proj_dims(c, p, &out, &in);
+                group_add(gs, A, w->lora_grad + (A - lora->params), (size_t)lora->rank * in, l, wd);
+                group_add(gs, B, w->lora_grad + (B - lora->params), (size_t)lora->rank * out, l, wd);
+            } else {
+                Mat *W = &m->layers[l].w[p];
+                group_add(gs, W->data, w->full_grad[l * N_PROJ + p], (size_t)W->rows * W->cols, l, wd);
+            }
+        }
+    if (lora) return;
+    size_t C = c->dim, V = c->vocab_size;
+    group_add(gs, m->embed.data, w->embed_grad, V * C, -1, wd);
+    if (!c->tie_embeddings) group_add(gs, m->lm_head.data, w->head_grad, V * C, -1, wd);
+    for (int l = 0; l < c->n_layers; l++) {
+        group_add(gs, m->layers[l].attn_norm, w->norm_grad + (size_t)2 * l * C, C, l, 0.0f);
+        group_add(gs, m->layers[l].mlp_norm, w->norm_grad + (size_t)(2 * l + 1) * C, C, l, 0.0f);
+    }
+    group_add(gs, m->final_norm, w->norm_grad + (size_t)2 * c->n_layers * C, C, -1, 0.0f);
+}
+
+static void zero_grads(Groups *gs) {
+    for (int i = 0; i < gs->n; i++) memset(gs->g[i].g, 0, gs->g[i].n * sizeof(float));
+}
+
+static double clip_groups(Groups *gs, float max_norm) {
+    double ss = 0;
+    for (int i = 0; i < gs->n; i++) ss += vec_sumsq(gs->g[i].g, gs->g[i].n);
+    double norm = sqrt(ss);
+    if (max_norm > 0 && norm > max_norm) {  // torch clip_grad_norm_: scale by max/(norm + 1e-6)
+        float k = (float)(max_norm / (norm + 1e-6));
+        for (int i = 0; i < gs->n; i++)
+            for (size_t j = 0; j < gs->g[i].n; j++) gs->g[i].g[j] *= k;
+    }
+    return norm;
+}
+
+// ---- checkpoints: every trained tensor, the optimizer moments and the step counters,
+// written to DIR.tmp and renamed over DIR so a crash leaves the last good one.
+static float *flat_params(const Groups *gs) {
+    float *f = xmalloc((gs->total ? gs->total : 1) * sizeof(float));
+    for (int i = 0; i < gs->n; i++) memcpy(f + gs->g[i].off, gs->g[i].p, gs->g[i].n * sizeof(float));
+    return f;
+}
+
+static int save_checkpoint(const char *dir, const Groups *gs, const float *m1, const float *m2, int64_t step,
+                           const float *curve, uint64_t seed, Err *e) {
+    char tmp[4096], path[4096], old[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", dir);
-    if (mkdir_p(tmp, e) || peft_save(l, m, tmp, o->base_model, e)) return -1;
-    StWrite w[3] = {{"exp_avg", ST_F32, 1, {(int64_t)st->n}, st->m},
-                    {"exp_avg_sq", ST_F32, 1, {(int64_t)st->n}, st->v},
+    snprintf(old, sizeof old, "%s.old", dir);
+    if (mkdir_p(tmp, e)) return -1;
+    float *flat = flat_params(gs);
+    int64_t *ts = xmalloc((gs->n ? gs->n : 1) * sizeof(int64_t));
+    for (int i = 0; i < gs->n; i++) ts[i] = gs->g[i].t;
+    StWrite w[5] = {{"params", ST_F32, 1, {(int64_t)gs->total}, flat},
+                    {"exp_avg", ST_F32, 1, {(int64_t)gs->total}, m1},
+                    {"exp_avg_sq", ST_F32, 1, {(int64_t)gs->total}, m2},
+                    {"tensor_steps", ST_I64, 1, {gs->n}, ts},
                     {"loss_curve", ST_F32, 1, {step}, curve}};
-    snprintf(path, sizeof path, "%s/optimizer.safetensors", tmp);
-    if (st_write(path, w, step > 0 ? 3 : 2, NULL, 0, e)) return -1;
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", tmp);
+    int rc = st_write(path, w, 5, NULL, 0, e);
+    free(flat);
+    free(ts);
+    if (rc) return -1;
     json_t *j = json_object();
     json_object_set_new(j, "step", json_integer(step));
-    json_t *a = json_array();
-    for (int i = 0; i < l->n_layers; i++) json_array_append_new(a, json_integer(tl[i]));
-    json_object_set_new(j, "layer_steps", a);
-    json_object_set_new(j, "seed", json_integer((json_int_t)o->seed));
+    json_object_set_new(j, "seed", json_integer((json_int_t)seed));
+    json_object_set_new(j, "n_params", json_integer((json_int_t)gs->total));
     char *txt = json_dumps(j, JSON_INDENT(2));
     json_decref(j);
     snprintf(path, sizeof path, "%s/trainer_state.json", tmp);
-    int rc = write_file_atomic(path, txt, strlen(txt), e);
+    rc = write_file_atomic(path, txt, strlen(txt), e);
     free(txt);
     if (rc) return -1;
-    // swap the finished folder in: the old checkpoint stays valid until this rename
-    char old[4096];
-    snprintf(old, sizeof old, "%s.old", dir);
-    rename(dir, old);
+    // swap: the previous checkpoint stays intact until the new one is complete
+    struct stat sb;
+    if (!stat(dir, &sb) && rename(dir, old)) return err_set(e, "%s: cannot rotate checkpoint", dir);
     if (rename(tmp, dir)) return err_set(e, "%s: cannot move checkpoint into place", dir);
-    char cmd[8300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", old);
-    if (system(cmd)) {}
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", old);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/trainer_state.json", old);
+    unlink(path);
+    rmdir(old);
     return 0;
 }
 
-static int64_t load_checkpoint(const char *dir, const Model *m, Lora *l, AdamState *st, int64_t *tl, float *curve,
-                               int64_t max_curve, Err *e) {
+// Returns the step to resume from (0 when there is no checkpoint) or -1.
+static int64_t load_checkpoint(const char *dir, Groups *gs, float *m1, float *m2, float *curve, int64_t total,
+                               uint64_t seed, Err *e) {
     char path[4096];
     snprintf(path, sizeof path, "%s/trainer_state.json", dir);
     struct stat sb;
-    if (stat(path, &sb)) return 0;  // nothing to resume
+    if (stat(path, &sb)) return 0;
     json_error_t je;
     json_t *j = json_load_file(path, 0, &je);
     if (!j) return err_set(e, "%s: malformed checkpoint state: %s", path, je.text);
     int64_t step = json_integer_value(json_object_get(j, "step"));
-    json_t *a = json_object_get(j, "layer_steps");
-    for (int i = 0; i < l->n_layers; i++) tl[i] = json_integer_value(json_array_get(a, i));
+    int64_t np = json_integer_value(json_object_get(j, "n_params"));
+    uint64_t s = (uint64_t)json_integer_value(json_object_get(j, "seed"));
     json_decref(j);
-    Lora loaded;
-    if (peft_load(&loaded, m, dir, e)) return -1;
-    if (loaded.n_params != l->n_params) { lora_free(&loaded); return err_set(e, "%s: adapter shape differs from this run", dir); }
-    memcpy(l->params, loaded.params, l->n_params * sizeof(float));
-    lora_free(&loaded);
-    snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
-    StSet *s = st_open(path, e);
-    if (!s) return -1;
-    int64_t shape[1] = {(int64_t)st->n};
-    int rc = st_read_f32(st_find(s, "exp_avg") ? st_find(s, "exp_avg") : st_get(s, 0), st->m, 1, shape, e);
-    if (!rc) rc = st_read_f32(st_find(s, "exp_avg_sq"), st->v, 1, shape, e);
-    const StTensor *c = st_find(s, "loss_curve");
-    if (!rc && c && c->numel == step && step <= max_curve) rc = st_read_f32(c, curve, 1, NULL, e);
-    st_close(s);
+    if (np != (int64_t)gs->total || s != seed || step < 0 || step > total)
+        return err_set(e, "%s: checkpoint belongs to a different run (size, seed or length differ); remove it to "
+                       "start over", dir);
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
+    StSet *st = st_open(path, e);
+    if (!st) return -1;
+    float *flat = xmalloc((gs->total ? gs->total : 1) * sizeof(float));
+    int64_t shape[1] = {(int64_t)gs->total}, tshape[1] = {gs->n};
+    const StTensor *tp = st_find(st, "params"), *ta = st_find(st, "exp_avg"), *tb = st_find(st, "exp_avg_sq"),
+                   *tt = st_find(st, "tensor_steps"), *tc = st_find(st, "loss_curve");
+    int rc = !tp || !ta || !tb || !tt || !tc ? err_set(e, "%s: incomplete checkpoint", path) : 0;
+    if (!rc) rc = st_read_f32(tp, flat, 1, shape, e);
+    if (!rc) rc = st_read_f32(ta, m1, 1, shape, e);
+    if (!rc) rc = st_read_f32(tb, m2, 1, shape, e);
+    if (!rc && (tt->dtype != ST_I64 || tt->numel != gs->n)) rc = err_set(e, "%s: bad tensor_steps", path);
+    if (!rc) {
+        (void)tshape;
+        const int64_t *ts = tt->data;
+        for (int i = 0; i < gs->n; i++) { memcpy(&gs->g[i].t, ts + i, sizeof(int64_t)); }
+        for (int i = 0; i < gs->n; i++) memcpy(gs->g[i].p, flat + gs->g[i].off, gs->g[i].n * sizeof(float));
+        if (step > 0) rc = st_read_f32(tc, curve, 1, NULL, e);
+    }
+    free(flat);
+    st_close(st);
     return rc ? -1 : step;
 }
 
-int train_run(const Model *m, Lora *lora, const EncodedSet *data, const TrainOpts *o, StepMethod *method,
-              TrainLog *log, Err *e) {
+int train_run(Model *m, Lora *lora, const EncodedSet *data, const TrainOpts *o, StepMethod *method, TrainLog *log,
+              Err *e) {
     memset(log, 0, sizeof *log);
     if (data->n == 0) return err_set(e, "training set is empty");
-    int B = o->batch_size, L = m->cfg.n_layers;
+    if (!lora && m->embed.type != MAT_F32) return err_set(e, "full training needs f32 weights");
+    int B = o->batch_size;
     int64_t micro_per_epoch = (data->n + B - 1) / B;
     int64_t steps_per_epoch = (micro_per_epoch + o->grad_accum - 1) / o->grad_accum;
     int64_t total = steps_per_epoch * o->epochs;
     if (o->max_steps > 0 && o->max_steps < total) total = o->max_steps;
-    int64_t warmup = (int64_t)(o->warmup_ratio * total + 0.999999);  // HF: ceil(ratio * total)
+    int64_t warmup = (int64_t)ceil(o->warmup_ratio * total);  // HF: ceil(ratio * total)
     int maxT = 1;
     for (int i = 0; i < data->n; i++) maxT = data->ex[i].n > maxT ? data->ex[i].n : maxT;
-    Workspace *w = workspace_new(m, lora, B, maxT, 0);
+    Workspace *w = workspace_new(m, lora, B, maxT, lora ? 0 : ((1 << N_PROJ) - 1) | FULL_EMBED_NORMS);
     Batch b;
     batch_alloc(&b, B, maxT);
-    AdamState st;
-    adam_state_init(&st, lora->n_params);
+    Groups gs;
+    build_groups(&gs, m, lora, w, o->weight_decay);
+    float *m1 = xcalloc(gs.total ? gs.total : 1, sizeof(float)), *m2 = xcalloc(gs.total ? gs.total : 1, sizeof(float));
     AdamW opt = {o->lr, o->beta1, o->beta2, o->eps, o->weight_decay};
-    // parameter range of each layer (LoRA params are stored layer by layer)
-    size_t *lstart = xcalloc(L + 1, sizeof(size_t));
-    for (int l = 0; l < L; l++) {
-        lstart[l] = (size_t)-1;
-        for (int p = 0; p < N_PROJ; p++)
-            if (lora->A[l * N_PROJ + p]) { lstart[l] = (size_t)(lora->A[l * N_PROJ + p] - lora->params); break; }
-    }
-    lstart[L] = lora->n_params;
-    for (int l = L - 1; l >= 0; l--) if (lstart[l] == (size_t)-1) lstart[l] = lstart[l + 1];
-    int64_t *layer_t = xcalloc(L, sizeof(int64_t));  // per-layer AdamW step (frozen layers do not step)
     log->loss_curve = xcalloc(total + 1, sizeof(float));
+    int *perm = xmalloc(data->n * sizeof(int)), *idx = xmalloc(B * sizeof(int));
+    Progress *pr = NULL;
+    int rc = -1;
     int64_t step = 0;
     if (o->checkpoint_dir) {
-        step = load_checkpoint(o->checkpoint_dir, m, lora, &st, layer_t, log->loss_curve, total, e);
-        if (step < 0) goto fail;
-        if (step > 0) fprintf(stderr, "%s: resuming from %s at step %lld/%lld\n", o->label, o->checkpoint_dir,
-                              (long long)step, (long long)total);
+        step = load_checkpoint(o->checkpoint_dir, &gs, m1, m2, log->loss_curve, total, o->seed, e);
+        if (step < 0) goto done;
+        if (step > 0)
+            fprintf(stderr, "%s: resuming from %s at step %lld/%lld\n", o->label, o->checkpoint_dir, (long long)step,
+                    (long long)total);
     }
-    int *perm = xmalloc(data->n * sizeof(int));
-    int *idx = xmalloc(B * sizeof(int));
-    Progress *pr = progress_new(o->label, total);
+    pr = progress_new(o->label, total);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int64_t cur_epoch = -1;
     for (; step < total; step++) {
         int64_t epoch = step / steps_per_epoch;
-        if (epoch != cur_epoch) {  // a fresh seeded shuffle per epoch (resumable)
+        if (epoch != cur_epoch) {  // a fresh seeded shuffle per epoch (so resuming replays it)
             Rng r;
             rng_seed(&r, o->seed * 1000003ULL + (uint64_t)epoch);
             for (int i = 0; i < data->n; i++) perm[i] = i;
@@ -175,7 +262,7 @@ int train_run(const Model *m, Lora *lora, const EncodedSet *data, const TrainOpt
             cur_epoch = epoch;
         }
         const int *trainable = method->begin_step ? method->begin_step(method, m, lora, step) : NULL;
-        memset(w->lora_grad, 0, lora->n_params * sizeof(float));
+        zero_grads(&gs);
         double loss = 0;
         int micro = 0;
         for (int a = 0; a < o->grad_accum; a++) {
@@ -189,26 +276,18 @@ int train_run(const Model *m, Lora *lora, const EncodedSet *data, const TrainOpt
             micro++;
         }
         loss /= micro;
-        clip_grad_norm(w->lora_grad, lora->n_params, o->max_grad_norm);
+        clip_groups(&gs, o->max_grad_norm);
         float lr = o->lr * schedule_factor(o->schedule, step, total, warmup);
-        for (int l = 0; l < L; l++) {
-            if (trainable && !trainable[l]) continue;
-            st.t = ++layer_t[l];
-            adamw_update(&opt, &st, lora->params, w->lora_grad, lstart[l], lstart[l + 1], lr);
+        for (int i = 0; i < gs.n; i++) {
+            Group *g = &gs.g[i];
+            if (trainable && g->layer >= 0 && !trainable[g->layer]) continue;  // frozen: no step at all
+            adamw_update(&opt, g->p, g->g, m1 + g->off, m2 + g->off, g->n, lr, g->wd, ++g->t);
         }
         log->loss_curve[step] = (float)loss;
         progress_update(pr, step + 1, "loss %.4f lr %.2e", loss, lr);
         if (o->checkpoint_dir && o->checkpoint_every > 0 && (step + 1) % o->checkpoint_every == 0 && step + 1 < total)
-            if (save_checkpoint(o->checkpoint_dir, m, lora, &st, layer_t, step + 1, log->loss_curve, o, e)) {
-                progress_done(pr);
-                free(perm);
-                free(idx);
-                goto fail;
-            }
+            if (save_checkpoint(o->checkpoint_dir, &gs, m1, m2, step + 1, log->loss_curve, o->seed, e)) goto done;
     }
-    progress_done(pr);
-    free(perm);
-    free(idx);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     log->seconds = (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);
     log->steps = total;
@@ -217,11 +296,13 @@ int train_run(const Model *m, Lora *lora, const EncodedSet *data, const TrainOpt
     for (int64_t i = total - tail; i < total; i++) log->final_loss += log->loss_curve[i] / tail;
     log->first_loss = log->loss_curve[0];
     log->workspace_bytes = w->bytes;
-    if (o->checkpoint_dir && save_checkpoint(o->checkpoint_dir, m, lora, &st, layer_t, total, log->loss_curve, o, e))
-        goto fail;
-    workspace_free(w); batch_free(&b); adam_state_free(&st); free(lstart); free(layer_t);
-    return 0;
-fail:
-    workspace_free(w); batch_free(&b); adam_state_free(&st); free(lstart); free(layer_t);
-    return -1;
+    if (o->checkpoint_dir && save_checkpoint(o->checkpoint_dir, &gs, m1, m2, total, log->loss_curve, o->seed, e))
+        goto done;
+    rc = 0;
+done:
+    if (pr) progress_done(pr);
+    workspace_free(w);
+    batch_free(&b);
+    free(gs.g); free(m1); free(m2); free(perm); free(idx);
+    return rc;
 }

@@ -51,7 +51,9 @@ typedef struct {
     int n_curve;
 } TrainLog;
 
-// Trains lora (which must already be initialised or loaded) on data.
-int train_run(const Model *m, Lora *lora, const EncodedSet *data, const TrainOpts *o, StepMethod *method,
-              TrainLog *log, Err *e);
+// Trains lora (initialised or loaded) on data; with lora == NULL trains the model's
+// own weights instead (all matrices, embeddings, head and norms: training from scratch;
+// the model must hold f32 weights).
+int train_run(Model *m, Lora *lora, const EncodedSet *data, const TrainOpts *o, StepMethod *method, TrainLog *log,
+              Err *e);
 void train_log_free(TrainLog *l);
