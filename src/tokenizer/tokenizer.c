@@ -33,6 +33,8 @@ typedef struct {
     char *text;       // Prepend: the prefix; Replace: the replacement
     size_t text_len;
     pcre2_code *re;   // Replace: the pattern (String patterns compiled literally)
+    char *lit;        // Replace with a String pattern: the string (searched with memmem)
+    size_t lit_len;
 } NormStep;
 
 enum { P_SPLIT, P_BYTELEVEL, P_DIGITS, P_METASPACE };
@@ -54,6 +56,8 @@ enum { D_REPLACE, D_BYTEFALLBACK, D_FUSE, D_STRIP, D_BYTELEVEL, D_METASPACE };
 typedef struct {
     int kind;
     pcre2_code *re;   // Replace pattern
+    char *lit;        // Replace with a String pattern: the string
+    size_t lit_len;
     char *text;       // Replace content
     size_t text_len;
     uint32_t strip_cp;
@@ -311,6 +315,16 @@ static pcre2_code *pattern_field(json_t *o, const char *path, const char *where,
     return NULL;
 }
 
+// The String of a pattern object, if it is one (for the memmem fast path).
+static char *literal_field(json_t *o, size_t *len) {
+    json_t *s = json_object_get(json_object_get(o, "pattern"), "String");
+    if (!json_is_string(s) || json_string_length(s) == 0) return NULL;
+    *len = json_string_length(s);
+    char *r = xmalloc(*len + 1);
+    memcpy(r, json_string_value(s), *len + 1);
+    return r;
+}
+
 static int one_char(const char *s, size_t n, uint32_t *cp) {
     if (!s || n == 0) return 0;
     int l = utf8_decode(s, cp);
@@ -373,6 +387,7 @@ static int load_normalizer(Tokenizer *t, json_t *n, const char *path, Err *e) {
         if (str_field(n, "content", 1, &c, &len, path, "normalizer Replace", e)) return -1;
         s.kind = N_REPLACE;
         if (!(s.re = pattern_field(n, path, "normalizer Replace", e))) return -1;
+        s.lit = literal_field(n, &s.lit_len);
         s.text = xmalloc(len + 1);
         memcpy(s.text, c, len + 1);
         s.text_len = len;
@@ -454,6 +469,7 @@ static int load_decoder(Tokenizer *t, json_t *d, const char *path, Err *e) {
         s.kind = D_REPLACE;
         if (str_field(d, "content", 1, &c, &len, path, "decoder Replace", e)) return -1;
         if (!(s.re = pattern_field(d, path, "decoder Replace", e))) return -1;
+        s.lit = literal_field(d, &s.lit_len);
         s.text = xmalloc(len + 1);
         memcpy(s.text, c, len + 1);
         s.text_len = len;
@@ -735,11 +751,11 @@ void tokenizer_free(Tokenizer *t) {
     if (t->merges.keys) pairmap_free(&t->merges);
     for (int i = 0; i < t->n_added; i++) { free(t->added[i].content); free(t->added[i].match); }
     free(t->added);
-    for (int i = 0; i < t->n_norm; i++) { free(t->norm[i].text); pcre2_code_free(t->norm[i].re); }
+    for (int i = 0; i < t->n_norm; i++) { free(t->norm[i].text); free(t->norm[i].lit); pcre2_code_free(t->norm[i].re); }
     free(t->norm);
     for (int i = 0; i < t->n_pre; i++) pcre2_code_free(t->pre[i].re);
     free(t->pre);
-    for (int i = 0; i < t->n_dec; i++) { free(t->dec[i].text); pcre2_code_free(t->dec[i].re); }
+    for (int i = 0; i < t->n_dec; i++) { free(t->dec[i].text); free(t->dec[i].lit); pcre2_code_free(t->dec[i].re); }
     free(t->dec);
     free(t->tmpl);
     free(t);
@@ -758,6 +774,21 @@ static char *replace_all(Matcher *mt, const pcre2_code *re, const char *s, size_
         else buf_put(&b, s + segs.v[i].a, segs.v[i].b - segs.v[i].a);
     }
     free(segs.v);
+    *out_n = b.n;
+    return b.s;
+}
+
+// Same for a literal (non-empty) pattern: left-to-right, non-overlapping.
+static char *replace_literal(const char *lit, size_t lit_len, const char *s, size_t n, const char *rep, size_t rep_len, size_t *out_n) {
+    Buf b = {0};
+    buf_put(&b, "", 0);
+    const char *p = s, *end = s + n, *m;
+    while ((m = memmem(p, (size_t)(end - p), lit, lit_len)) != NULL) {
+        buf_put(&b, p, (size_t)(m - p));
+        buf_put(&b, rep, rep_len);
+        p = m + lit_len;
+    }
+    buf_put(&b, p, (size_t)(end - p));
     *out_n = b.n;
     return b.s;
 }
@@ -796,7 +827,8 @@ static char *normalize(const Tokenizer *t, Matcher *mt, const char *s, size_t n,
             memcpy(next + st->text_len, cur, n + 1);
             m = n + st->text_len;
         } else if (st->kind == N_REPLACE) {
-            next = replace_all(mt, st->re, cur, n, st->text, st->text_len, &m);
+            next = st->lit ? replace_literal(st->lit, st->lit_len, cur, n, st->text, st->text_len, &m)
+                           : replace_all(mt, st->re, cur, n, st->text, st->text_len, &m);
         } else {
             next = unicode_normalize(cur, n, st->kind, &m);
         }
@@ -1227,7 +1259,8 @@ static void decode_step(const DecStep *st, Matcher *mt, TokVec *in, TokVec *out)
     case D_REPLACE:
         for (int i = 0; i < in->n; i++) {
             size_t m;
-            char *r = replace_all(mt, st->re, in->v[i].s, in->v[i].n, st->text, st->text_len, &m);
+            char *r = st->lit ? replace_literal(st->lit, st->lit_len, in->v[i].s, in->v[i].n, st->text, st->text_len, &m)
+                              : replace_all(mt, st->re, in->v[i].s, in->v[i].n, st->text, st->text_len, &m);
             tok_push_owned(out, r, m);
         }
         break;

@@ -64,8 +64,13 @@ def report(name, what, i, got, want, text=None):
         print(f"MISMATCH {name} {what} case {i}: text={text!r}\n  antibody={got}\n  hf      ={want}")
 
 
+n_checked = 0
+n_shipped = 0
+
+
 def check(name, path, lines_bytes, stream=True):
-    global compared
+    global compared, n_checked
+    n_checked += 1
     hf = Tokenizer.from_file(path)
     texts = [b.decode("utf-8", "replace") for b in lines_bytes]
     # antibody input: JSON string if valid UTF-8, else the raw byte array.
@@ -133,6 +138,7 @@ for path in shipped:
         expect_refusal(path, "truncation")
         continue
     check(os.path.relpath(path, SHARED), path, lines)
+    n_shipped += 1
 
 # 2. A byte-level BPE trained by `tokenizers` (merges saved as pairs).
 train_lines = [b.decode("utf-8", "replace") for b in corpus_raw[:2000]]
@@ -223,6 +229,6 @@ for obj, reason in ((bad, "dropout"), (dict(smol, normalizer={"type": "Lowercase
     json.dump(obj, open(p_b, "w"))
     expect_refusal(p_b, reason)
 
-print(f"{len(shipped)} shipped files, {refused_ok} refused as expected, {len(lines)} lines each")
+print(f"{n_checked} tokenizers compared ({n_shipped} shipped), {refused_ok} refusals as expected, {len(lines)} lines each")
 print(f"{compared} compared, {mismatches} mismatches")
 sys.exit(1 if mismatches else 0)
