@@ -126,7 +126,9 @@ int config_load(Config *c, const char *dir, Err *e) {
     }
     json_t *tie = json_object_get(root, "tie_word_embeddings");
     c->tie_embeddings = tie ? json_is_true(tie) : 1;  // PretrainedConfig default is true
-    c->qkv_bias = !strcmp(c->model_type, "qwen2") ? 1 : truthy(root, "attention_bias");
+    c->qkv_bias = !strcmp(c->model_type, "qwen2");
+    // Llama's attention_bias also puts a bias on o_proj, which antibody does not model.
+    if (!c->qkv_bias && truthy(root, "attention_bias")) { err_set(e, "%s: attention_bias=true is not supported", path); goto done; }
 
     c->bos_id = -1;
     c->pad_id = -1;

@@ -1,0 +1,112 @@
+# Shared helpers of the Hugging Face parity oracles (test_model_hf, test_peft_hf,
+# test_judge_hf): tiny random checkpoints, the build/tools/parity driver, comparisons.
+import json, os, subprocess, sys
+import warnings
+warnings.filterwarnings("ignore")
+import torch
+import transformers
+transformers.logging.set_verbosity_error()
+transformers.logging.disable_progress_bar()
+from safetensors.torch import load_file
+
+ROOT = os.environ.get("ANTIBODY_ROOT", os.path.join(os.path.dirname(__file__), "../.."))
+BUILD = os.environ.get("ANTIBODY_BUILD", os.path.join(ROOT, "build"))
+SHARED = os.environ.get("ANTIBODY_SHARED", os.path.join(ROOT, "../shared"))
+PARITY = os.path.join(BUILD, "tools", "parity")
+
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+torch.use_deterministic_algorithms(True)
+torch.set_num_threads(2)
+
+
+def versions():
+    import transformers, peft
+    return f"torch {torch.__version__}, transformers {transformers.__version__}, peft {peft.__version__}"
+
+
+class Tally:
+    def __init__(self):
+        self.compared = 0
+        self.mismatches = 0
+        self.worst = {}
+
+    def check(self, ok, what):
+        self.compared += 1
+        if not ok:
+            self.mismatches += 1
+            print("MISMATCH:", what)
+
+    def close(self, what, got, want, rtol, kind="rel"):
+        """max |got - want| <= rtol * max(1, max |want|); records the measured value under kind."""
+        got = torch.as_tensor(got, dtype=torch.float64)
+        want = torch.as_tensor(want, dtype=torch.float64)
+        if got.shape != want.shape:
+            self.check(False, f"{what}: shape {tuple(got.shape)} vs {tuple(want.shape)}")
+            return
+        d = (got - want).abs().max().item() if got.numel() else 0.0
+        scale = max(1.0, want.abs().max().item() if want.numel() else 0.0)
+        self.worst[kind] = max(self.worst.get(kind, 0.0), d / scale)
+        self.check(d <= rtol * scale, f"{what}: max |diff| {d:.3g} (scale {scale:.3g}, tolerance {rtol * scale:.3g})")
+
+    def summary(self):
+        w = ", ".join(f"max {k} diff {v:.2e}" for k, v in sorted(self.worst.items()))
+        return f"{self.compared} compared, {self.mismatches} mismatches ({w})"
+
+
+def randomize(model, seed, scale=0.15):
+    """Weights large enough that attention, biases and norms all matter."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "norm" in name:
+                p.copy_(1 + 0.2 * torch.randn(p.shape, generator=g))
+            elif name.endswith("bias"):
+                p.copy_(0.3 * torch.randn(p.shape, generator=g))
+            elif "embed" in name:
+                p.copy_(torch.randn(p.shape, generator=g))
+            else:
+                p.copy_(scale * torch.randn(p.shape, generator=g))
+
+
+def run_parity(job, path):
+    with open(path, "w") as f:
+        json.dump(job, f)
+    r = subprocess.run([PARITY, path], capture_output=True, text=True)
+    if r.returncode != 0:
+        print(r.stdout, r.stderr)
+        raise SystemExit(f"parity driver failed on {path}")
+    return load_file(job["out"]) if os.path.exists(job["out"]) else {}
+
+
+def make_batch(B, T, V, lengths, seed, prompt_len=0):
+    """Right-padded rows; targets[i] = token i+1 of the row (-1 past the end and on the prompt)."""
+    g = torch.Generator().manual_seed(seed)
+    tokens = torch.randint(3, V, (B, T), generator=g)
+    mask = torch.zeros(B, T, dtype=torch.long)
+    targets = torch.full((B, T), -1, dtype=torch.long)
+    for b, n in enumerate(lengths):
+        mask[b, :n] = 1
+        tokens[b, n:] = 0
+        for t in range(n - 1):
+            if t + 1 >= prompt_len:
+                targets[b, t] = tokens[b, t + 1]
+    return tokens, targets, mask
+
+
+def hf_labels(targets):
+    """antibody's targets (label of the next token at each position) as HF labels (shifted inside HF)."""
+    labels = torch.full_like(targets, -100)
+    labels[:, 1:] = torch.where(targets[:, :-1] >= 0, targets[:, :-1], torch.full_like(targets[:, :-1], -100))
+    return labels
+
+
+def batch_job(tokens, targets, mask):
+    B, T = tokens.shape
+    return {"B": B, "T": T, "tokens": tokens.flatten().tolist(), "targets": targets.flatten().tolist(),
+            "mask": mask.flatten().tolist()}
+
+
+def peft_state(model):
+    """LoRA tensors of a PeftModel under the names PEFT writes to disk."""
+    return {n.replace(".default", ""): p for n, p in model.named_parameters() if "lora_" in n}

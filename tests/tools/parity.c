@@ -1,0 +1,219 @@
+// Parity driver for the Hugging Face oracle tests (tests/oracle/test_*_hf.py).
+// Usage: build/tools/parity JOB.json
+// The job (JSON object) names a model folder and what to run; results go to job.out as
+// safetensors for the Python side to compare with torch/transformers/peft:
+//   "model": dir                   base model (config.json + safetensors; no tokenizer needed)
+//   "merge": [dir, ...]            PEFT adapters merged into the base first, in order
+//   "adapter": dir                 adapter kept unmerged (trained) -- or, without it,
+//   "lora": {"rank", "alpha", "targets", "seed", "init_scale"}  a fresh adapter; with
+//                                  init_scale > 0 every A and B entry is normal(0, init_scale)
+//   "B", "T", "tokens", "targets", "mask"   one batch (row-major B x T; targets[i] = the
+//                                  token to predict at i, -1 = no loss; mask 0 = right padding)
+//   "steps", "lr", "weight_decay", "max_grad_norm", "beta1", "beta2", "eps"
+//                                  AdamW steps on that batch (constant lr, clipping first)
+//   "save_adapter_init", "save_adapter_final": dirs for peft_save before / after the steps
+//   "save_merged": dir             the base with the final adapter merged, model_save f32
+//   "judge": {"model", "threshold", "max_len", "prompts": [...], "answers": [...]}
+// Output tensors: logits (B*T, V) and loss (1) of the first forward; grad.<PEFT tensor
+// name> for every LoRA A/B (first batch); losses (steps); judge_scores (n, labels),
+// judge_flagged (n).
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eval/judge_classifier.h"
+#include "io/peft.h"
+#include "io/safetensors.h"
+#include "model/model.h"
+#include "train/optim.h"
+#include "util/rng.h"
+
+static void die(const char *what, const Err *e) {
+    fprintf(stderr, "parity: %s: %s\n", what, e ? e->msg : "");
+    exit(1);
+}
+
+static double num(json_t *j, const char *k, double dflt) {
+    json_t *v = json_object_get(j, k);
+    return json_is_number(v) ? json_number_value(v) : dflt;
+}
+
+static const char *str(json_t *j, const char *k) {
+    json_t *v = json_object_get(j, k);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static int *int_array(json_t *j, const char *k, int n) {
+    json_t *a = json_object_get(j, k);
+    if (!json_is_array(a) || (int)json_array_size(a) != n) die(k, &(Err){"missing or wrong length"});
+    int *r = xmalloc(n * sizeof(int));
+    for (int i = 0; i < n; i++) r[i] = (int)json_integer_value(json_array_get(a, i));
+    return r;
+}
+
+typedef struct {
+    StWrite t[4096];
+    int n;
+    void *owned[4096];
+    int n_owned;
+} Out;
+
+static void out_add(Out *o, const char *name, int ndim, int64_t d0, int64_t d1, const float *data, int copy) {
+    if (o->n >= 4096) die("output", &(Err){"too many tensors"});
+    StWrite *w = &o->t[o->n++];
+    w->name = xstrdup(name);
+    w->dtype = ST_F32;
+    w->ndim = ndim;
+    w->shape[0] = d0;
+    w->shape[1] = d1;
+    size_t n = (size_t)d0 * (ndim > 1 ? d1 : 1);
+    if (copy) {
+        float *c = xmalloc(n * sizeof(float) + 4);
+        memcpy(c, data, n * sizeof(float));
+        o->owned[o->n_owned++] = c;
+        data = c;
+    }
+    w->data = data;
+}
+
+static void peft_name(char *buf, size_t cap, int layer, int p, char ab) {
+    snprintf(buf, cap, "base_model.model.model.layers.%d.%s.%s.lora_%c.weight", layer,
+             p <= P_O ? "self_attn" : "mlp", PROJ_NAMES[p], ab);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) { fprintf(stderr, "usage: parity JOB.json\n"); return 2; }
+    json_error_t je;
+    json_t *job = json_load_file(argv[1], 0, &je);
+    if (!job) die(argv[1], &(Err){"malformed JSON"});
+    Err e = {0};
+    Out *out = xcalloc(1, sizeof *out);
+    const char *out_path = str(job, "out");
+    if (!out_path) die("job", &(Err){"no \"out\""});
+
+    json_t *jd = json_object_get(job, "judge");
+    if (json_is_object(jd)) {
+        Judge *j = judge_classifier_new_len(str(jd, "model"), (float)num(jd, "threshold", 0.5),
+                                            (int)num(jd, "max_len", JUDGE_CLASSIFIER_MAX_LEN), &e);
+        if (!j) die("judge", &e);
+        json_t *ps = json_object_get(jd, "prompts"), *as = json_object_get(jd, "answers");
+        int n = (int)json_array_size(ps);
+        float *scores = xcalloc((size_t)n * j->n_categories, sizeof(float)), *fl = xcalloc(n, sizeof(float));
+        for (int i = 0; i < n; i++) {
+            int flagged;
+            if (j->score(j, json_string_value(json_array_get(ps, i)), json_string_value(json_array_get(as, i)),
+                         &flagged, scores + (size_t)i * j->n_categories, &e))
+                die("judge score", &e);
+            fl[i] = (float)flagged;
+        }
+        out_add(out, "judge_scores", 2, n, j->n_categories, scores, 1);
+        out_add(out, "judge_flagged", 1, n, 0, fl, 1);
+        free(scores); free(fl);
+        judge_free(j);
+    }
+
+    const char *model_dir = str(job, "model");
+    Model m;
+    Lora lo;
+    int have_model = model_dir != NULL;
+    if (have_model) {
+        if (model_load(&m, model_dir, MAT_F32, &e)) die("model", &e);
+        json_t *merge = json_object_get(job, "merge");
+        for (size_t i = 0; i < json_array_size(merge); i++) {
+            Lora a;
+            if (peft_load(&a, &m, json_string_value(json_array_get(merge, i)), &e)) die("merge", &e);
+            lora_merge(&m, &a);
+            lora_free(&a);
+        }
+        const char *ad = str(job, "adapter");
+        if (ad) {
+            if (peft_load(&lo, &m, ad, &e)) die("adapter", &e);
+            lo.dropout = 0;
+        } else {
+            json_t *lc = json_object_get(job, "lora");
+            const char *tg = str(lc, "targets");
+            int mask = proj_mask_parse(tg ? tg : "all", &e);
+            if (mask < 0) die("lora targets", &e);
+            lora_init(&lo, &m, (int)num(lc, "rank", 4), (float)num(lc, "alpha", 8), 0, mask,
+                      (uint64_t)num(lc, "seed", 1));
+            double s = num(lc, "init_scale", 0);
+            if (s > 0) {
+                Rng r;
+                rng_seed(&r, (uint64_t)num(lc, "seed", 1) + 99);
+                for (size_t i = 0; i < lo.n_params; i++) lo.params[i] = rng_normal(&r) * (float)s;
+            }
+        }
+        const char *si = str(job, "save_adapter_init");
+        if (si && peft_save(&lo, &m, si, model_dir, &e)) die("save_adapter_init", &e);
+
+        int B = (int)num(job, "B", 0), T = (int)num(job, "T", 0), V = m.cfg.vocab_size;
+        if (B > 0 && T > 0) {
+            Batch b = {B, T, int_array(job, "tokens", B * T), int_array(job, "targets", B * T),
+                       int_array(job, "mask", B * T)};
+            Workspace *w = workspace_new(&m, &lo, B, T, 0);
+            ForwardOpts fo = {.train = 1, .loss_scale = 1};
+            memset(w->lora_grad, 0, lo.n_params * sizeof(float));
+            model_forward(&m, &lo, w, &b, &fo);
+            float loss = (float)w->loss;
+            float *logits = xmalloc((size_t)B * T * V * sizeof(float));
+            model_logits(&m, w, logits);
+            out_add(out, "logits", 2, (int64_t)B * T, V, logits, 1);
+            out_add(out, "loss", 1, 1, 0, &loss, 1);
+            free(logits);
+            BackwardOpts bo = {.param_grads = 1};
+            model_backward(&m, &lo, w, &bo);
+            char name[200];
+            for (int l = 0; l < lo.n_layers; l++)
+                for (int p = 0; p < N_PROJ; p++) {
+                    int k = l * N_PROJ + p, o_, in;
+                    if (!lo.A[k]) continue;
+                    proj_dims(&m.cfg, p, &o_, &in);
+                    char gname[240];
+                    peft_name(name, sizeof name, l, p, 'A');
+                    snprintf(gname, sizeof gname, "grad.%s", name);
+                    out_add(out, gname, 2, lo.rank, in, w->lora_grad + (lo.A[k] - lo.params), 1);
+                    peft_name(name, sizeof name, l, p, 'B');
+                    snprintf(gname, sizeof gname, "grad.%s", name);
+                    out_add(out, gname, 2, o_, lo.rank, w->lora_grad + (lo.B[k] - lo.params), 1);
+                }
+            int steps = (int)num(job, "steps", 0);
+            if (steps > 0) {
+                AdamW opt = {(float)num(job, "lr", 1e-3), (float)num(job, "beta1", 0.9), (float)num(job, "beta2", 0.999),
+                             (float)num(job, "eps", 1e-8), (float)num(job, "weight_decay", 0)};
+                float mgn = (float)num(job, "max_grad_norm", 0);
+                float *am = xcalloc(lo.n_params, sizeof(float)), *av = xcalloc(lo.n_params, sizeof(float));
+                float *losses = xmalloc(steps * sizeof(float));
+                for (int s = 0; s < steps; s++) {
+                    if (s > 0) {  // step 0 reuses the gradients above
+                        memset(w->lora_grad, 0, lo.n_params * sizeof(float));
+                        model_forward(&m, &lo, w, &b, &fo);
+                        model_backward(&m, &lo, w, &bo);
+                    }
+                    losses[s] = (float)w->loss;
+                    if (mgn > 0) clip_grad_norm(w->lora_grad, lo.n_params, mgn);
+                    adamw_update(&opt, lo.params, w->lora_grad, am, av, lo.n_params, opt.lr, opt.weight_decay, s + 1);
+                }
+                out_add(out, "losses", 1, steps, 0, losses, 1);
+                free(am); free(av); free(losses);
+            }
+            workspace_free(w);
+            free(b.tokens); free(b.targets); free(b.mask);
+        }
+        const char *sf = str(job, "save_adapter_final");
+        if (sf && peft_save(&lo, &m, sf, model_dir, &e)) die("save_adapter_final", &e);
+        const char *sm = str(job, "save_merged");
+        if (sm) {
+            lora_merge(&m, &lo);
+            if (model_save(&m, sm, MAT_F32, (size_t)num(job, "max_shard_bytes", 0), &e)) die("save_merged", &e);
+        }
+    }
+    const char *meta[] = {"format", "pt"};
+    if (out->n && st_write(out_path, out->t, out->n, meta, 1, &e)) die("out", &e);
+    for (int i = 0; i < out->n; i++) free((char *)out->t[i].name);
+    for (int i = 0; i < out->n_owned; i++) free(out->owned[i]);
+    free(out);
+    if (have_model) { lora_free(&lo); model_free(&m); }
+    json_decref(job);
+    return 0;
+}
