@@ -130,7 +130,8 @@ int model_load(Model *m, const char *dir, MatType wt, Err *e) {
         }                                                                                  \
     } while (0)
     READ("model.embed_tokens.weight", wt, m->embed.data, c.vocab_size, c.dim);
-    if (!c.tie_embeddings) READ("lm_head.weight", wt, m->lm_head.data, c.vocab_size, c.dim);
+    // sequence-classification checkpoints have a score head instead of lm_head
+    if (!c.tie_embeddings && !c.num_labels) READ("lm_head.weight", wt, m->lm_head.data, c.vocab_size, c.dim);
     READ("model.norm.weight", MAT_F32, m->final_norm, 0, c.dim);
     if (m->score) READ("score.weight", MAT_F32, m->score, c.num_labels, c.dim);
     for (int l = 0; l < c.n_layers && !rc; l++) {
