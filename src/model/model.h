@@ -104,6 +104,7 @@ typedef struct {
     Batch batch;                 // copy of the pointers of the last forward
     float loss_count;            // number of target tokens of the last forward
     double loss;                 // its mean loss in double (the return value, unrounded)
+    int layers_backward;         // layers the last backward pass visited (T-Vaccine skips the rest)
     // LoRA gradients (same layout as Lora.params) and optional full-FT gradients
     float *lora_grad;
     float **full_grad;           // [layer*N_PROJ + p] (out, in) or NULL
@@ -132,12 +133,20 @@ typedef struct {
     const int *layer_trainable;  // [L] or NULL (= all trainable)
     int stop_layer;              // no backward work below this layer
     float *const *attn_grad;     // [L] (N, C) receive dL/dh_l of each layer's attention output, or NULL
+    double *attn_grad_sqnorm;    // [L] receives ||dL/dh_l||^2 (no buffers needed), or NULL
 } BackwardOpts;
 
 // Returns the mean cross-entropy over target tokens (0 when there are none).
 float model_forward(const Model *m, const Lora *lora, Workspace *w, const Batch *b, const ForwardOpts *o);
 // Needs a preceding forward with train = 1. Accumulates into w->lora_grad / w->full_grad.
 void model_backward(const Model *m, const Lora *lora, Workspace *w, const BackwardOpts *o);
+// Runs layer l alone on x (the batch's B*T tokens, C each) into out, leaving the
+// layer's intermediate values (inputs of every projection) in w->scratch. For
+// calibration passes that go layer by layer (Antidote's Wanda statistics).
+void model_layer_forward(const Model *m, const Lora *lora, Workspace *w, const Batch *b, int l, const float *x,
+                         float *out);
+// Embedding rows of n tokens into out (n, C).
+void model_embed(const Model *m, const int *tokens, int n, float *out);
 // Full logits (N, V) of the last forward's final hidden state (tests, judges).
 void model_logits(const Model *m, const Workspace *w, float *logits);
 

@@ -200,24 +200,43 @@ static LayerActs *slot(Workspace *w, const Model *m, const Lora *lora, int k) {
     return w->pool[k];
 }
 
+// Adopts the batch's shape (dynamic padding: each batch is as long as its longest row).
+static void set_batch(Workspace *w, const Batch *b) {
+    if (b->B * b->T > w->capN || b->T > w->capT) abort();  // the caller sized the workspace
+    if (w->B != b->B || w->T != b->T) {
+        w->B = b->B; w->T = b->T; w->N = b->B * b->T;
+        for (int i = 0; i < b->B; i++)
+            for (int t = 0; t < b->T; t++) w->pos[i * b->T + t] = t;
+    }
+    w->batch = *b;
+}
+
+void model_layer_forward(const Model *m, const Lora *lora, Workspace *w, const Batch *b, int l, const float *x,
+                         float *out) {
+    set_batch(w, b);
+    w->train = 0;
+    w->perturb = NULL;
+    layer_forward(m, lora, w, l, &w->scratch, x, out, NULL);
+}
+
+void model_embed(const Model *m, const int *tokens, int n, float *out) {
+    int C = m->cfg.dim;
+    float *buf = xmalloc((size_t)C * sizeof(float));
+    for (int i = 0; i < n; i++) memcpy(out + (size_t)i * C, mat_row(&m->embed, tokens[i], buf), C * sizeof(float));
+    free(buf);
+}
+
 float model_forward(const Model *m, const Lora *lora, Workspace *w, const Batch *b, const ForwardOpts *o) {
     const Config *c = &m->cfg;
     int N = w->N, C = c->dim, L = c->n_layers;
     ForwardOpts def = {0};
     if (!o) o = &def;
-    if (b->B * b->T > w->capN || b->T > w->capT) abort();  // caller sized the workspace
-    if (w->B != b->B || w->T != b->T) {  // dynamic padding: the batch's own length
-        w->B = b->B; w->T = b->T; w->N = N = b->B * b->T;
-        for (int i = 0; i < b->B; i++)
-            for (int t = 0; t < b->T; t++) w->pos[i * b->T + t] = t;
-    }
-    w->batch = *b;
+    set_batch(w, b);
+    N = w->N;
     w->train = o->train;
     w->dropout_seed = o->dropout_seed;
     w->perturb = o->perturb;
-    float *buf = xmalloc((size_t)C * sizeof(float));
-    for (int i = 0; i < N; i++) memcpy(w->res + (size_t)i * C, mat_row(&m->embed, b->tokens[i], buf), C * sizeof(float));
-    free(buf);
+    model_embed(m, b->tokens, N, w->res);
     int used = 0;
     for (int l = 0; l < L; l++) {
         int save = o->train && l >= o->first_layer_needed && (!o->save_mask || o->save_mask[l]);
@@ -259,7 +278,9 @@ void model_backward(const Model *m, const Lora *lora, Workspace *w, const Backwa
     rmsnorm_backward(w->dres, ng ? ng + (size_t)2 * L * C : NULL, w->dxf, w->res + (size_t)L * NC, m->final_norm,
                      w->rstdf, N, C);
     AttnShape s = {w->B, w->T, c->n_heads, c->n_kv_heads, c->head_dim};
+    w->layers_backward = 0;
     for (int l = L - 1; l >= o->stop_layer && l >= 0; l--) {
+        w->layers_backward++;
         const LayerWeights *LW = &m->layers[l];
         int grads = o->param_grads && (!o->layer_trainable || o->layer_trainable[l]);
         const float *x = w->res + (size_t)l * NC;
@@ -279,6 +300,7 @@ void model_backward(const Model *m, const Lora *lora, Workspace *w, const Backwa
                          a->rstd2, N, C);
         // x2 = x + h: dL/dh = dx2, the gradient Vaccine perturbs along.
         if (o->attn_grad && o->attn_grad[l]) memcpy(o->attn_grad[l], w->dx2, NC * sizeof(float));
+        if (o->attn_grad_sqnorm) o->attn_grad_sqnorm[l] = vec_sumsq(w->dx2, NC);
         int need_dx = l > o->stop_layer || (l == 0 && ng && w->embed_grad);
         if (!need_dx && !grads) break;
         // attention: h = o_proj(attn(rope(q), rope(k), v)), q,k,v = proj(xn1)

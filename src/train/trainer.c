@@ -51,6 +51,7 @@ StepMethod *sft_method_new(void) {
 
 void step_method_free(StepMethod *s) {
     if (!s) return;
+    if (s->release) s->release(s);
     free(s->ctx);
     free(s);
 }
@@ -229,6 +230,7 @@ int train_run(Model *m, Lora *lora, const EncodedSet *data, const TrainOpts *o, 
     int64_t warmup = (int64_t)ceil(o->warmup_ratio * total);  // HF: ceil(ratio * total)
     int maxT = 1;
     for (int i = 0; i < data->n; i++) maxT = data->ex[i].n > maxT ? data->ex[i].n : maxT;
+    if (method->max_T > maxT) maxT = method->max_T;
     Workspace *w = workspace_new(m, lora, B, maxT, lora ? 0 : ((1 << N_PROJ) - 1) | FULL_EMBED_NORMS);
     Batch b;
     batch_alloc(&b, B, maxT);
@@ -261,7 +263,7 @@ int train_run(Model *m, Lora *lora, const EncodedSet *data, const TrainOpts *o, 
             rng_shuffle_int(&r, perm, data->n);
             cur_epoch = epoch;
         }
-        const int *trainable = method->begin_step ? method->begin_step(method, m, lora, step) : NULL;
+        const int *trainable = method->begin_step ? method->begin_step(method, m, lora, w, step) : NULL;
         zero_grads(&gs);
         double loss = 0;
         int micro = 0;

@@ -1,0 +1,163 @@
+// Antidote: Wanda-score pruning on harmful calibration data (SPEC section 7).
+#include "defense/antidote.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct { float s; int j; } ScoreIdx;
+static int by_score_desc(const void *a, const void *b) {
+    const ScoreIdx *x = a, *y = b;
+    if (x->s != y->s) return x->s < y->s ? 1 : -1;
+    return x->j - y->j;
+}
+
+void wanda_mask(const float *W, int rows, int cols, const float *act, float dense_ratio, unsigned char *mask) {
+    int k = (int)((float)cols * dense_ratio);  // the reference's int(cols * ratio)
+    memset(mask, 0, (size_t)rows * cols);
+#pragma omp parallel
+    {
+        ScoreIdx *si = xmalloc((size_t)cols * sizeof *si);
+#pragma omp for schedule(static)
+        for (int i = 0; i < rows; i++) {
+            for (int j = 0; j < cols; j++) si[j] = (ScoreIdx){fabsf(W[(size_t)i * cols + j]) * act[j], j};
+            qsort(si, cols, sizeof *si, by_score_desc);
+            for (int t = 0; t < k; t++) mask[(size_t)i * cols + si[t].j] = 1;
+        }
+        free(si);
+    }
+}
+
+void random_mask(Rng *r, int rows, int cols, float dense_ratio, unsigned char *mask) {
+    int k = (int)((float)cols * dense_ratio);
+    int *perm = xmalloc((size_t)cols * sizeof(int));
+    memset(mask, 0, (size_t)rows * cols);
+    for (int i = 0; i < rows; i++) {
+        for (int j = 0; j < cols; j++) perm[j] = j;
+        rng_shuffle_int(r, perm, cols);
+        for (int t = 0; t < k; t++) mask[(size_t)i * cols + perm[t]] = 1;
+    }
+    free(perm);
+}
+
+// Column sums of squares of x (n, cols) added into acc.
+static void accumulate_sq(double *acc, const float *x, int n, int cols) {
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < cols; j++) acc[j] += (double)x[(size_t)i * cols + j] * x[(size_t)i * cols + j];
+}
+
+// One prunable matrix of the current layer: its weights and its input statistics.
+typedef struct {
+    float *W;          // f32 weights, or NULL for a bf16 model matrix (then Wb)
+    uint16_t *Wb;
+    int rows, cols;
+    double *sq;        // (cols) sum of squared inputs
+} Target;
+
+// Input of each projection as model_layer_forward leaves it in the scratch activations.
+static const float *proj_input(const LayerActs *a, int p) {
+    switch (p) {
+    case P_Q: case P_K: case P_V: return a->xn1;
+    case P_O: return a->ao;
+    case P_GATE: case P_UP: return a->xn2;
+    default: return a->a;
+    }
+}
+
+static void prune_target(Target *t, const PruneOpts *o, Rng *r, PruneReport *rep) {
+    size_t n = (size_t)t->rows * t->cols;
+    float *W = t->W;
+    if (!W) {  // bf16 model weights: score on the widened values
+        W = xmalloc(n * sizeof(float));
+        for (size_t i = 0; i < n; i++) W[i] = bf16_to_float(t->Wb[i]);
+    }
+    unsigned char *mask = xmalloc(n ? n : 1);
+    if (o->random) {
+        random_mask(r, t->rows, t->cols, o->dense_ratio, mask);
+    } else {
+        float *act = xmalloc((size_t)t->cols * sizeof(float));
+        for (int j = 0; j < t->cols; j++) act[j] = (float)sqrt(t->sq[j]);
+        wanda_mask(W, t->rows, t->cols, act, o->dense_ratio, mask);
+        free(act);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (mask[i]) {
+            if (t->W) t->W[i] = 0.0f;
+            else t->Wb[i] = 0;
+            rep->pruned++;
+        }
+    rep->total += n;
+    if (!t->W) free(W);
+    free(mask);
+}
+
+int antidote_prune(Model *m, Lora *lora, const EncodedSet *calib, const PruneOpts *o, PruneReport *rep, Err *e) {
+    const Config *c = &m->cfg;
+    int L = c->n_layers, C = c->dim;
+    memset(rep, 0, sizeof *rep);
+    if (!o->full_mode && !lora) return err_set(e, "Antidote in LoRA mode needs the fine-tuning adapter");
+    if (calib->n == 0) return err_set(e, "Antidote needs re-alignment samples");
+    if (!(o->dense_ratio >= 0 && o->dense_ratio <= 1)) return err_set(e, "dense_ratio must be in [0, 1]");
+    int maxT = 1;
+    for (int s = 0; s < calib->n; s++) maxT = calib->ex[s].n > maxT ? calib->ex[s].n : maxT;
+    Workspace *w = workspace_new(m, lora, 1, maxT, 0);
+    // the residual stream of every calibration sample at the current layer's input
+    float **cache = xmalloc((size_t)calib->n * sizeof(float *));
+    for (int s = 0; s < calib->n; s++) {
+        cache[s] = xmalloc((size_t)calib->ex[s].n * C * sizeof(float));
+        model_embed(m, calib->ex[s].ids, calib->ex[s].n, cache[s]);
+    }
+    float *out = xmalloc((size_t)maxT * C * sizeof(float));
+    Batch b = {1, 1, NULL, NULL, NULL};  // one sample at a time (batch 1): no padding
+    Rng r;
+    rng_seed(&r, o->seed);
+    Target t[2 * N_PROJ];
+    for (int l = 0; l < L; l++) {
+        int nt = 0;
+        for (int p = 0; p < N_PROJ; p++) {
+            if (o->full_mode) {
+                if (!(o->targets & (1 << p))) continue;
+                Mat *W = &m->layers[l].w[p];
+                t[nt++] = (Target){W->type == MAT_F32 ? W->data : NULL, W->type == MAT_BF16 ? W->data : NULL, W->rows,
+                                   W->cols, xcalloc(W->cols, sizeof(double))};
+            } else if (lora->A[l * N_PROJ + p]) {
+                int out_dim, in_dim;
+                proj_dims(c, p, &out_dim, &in_dim);
+                t[nt++] = (Target){lora->A[l * N_PROJ + p], NULL, lora->rank, in_dim, xcalloc(in_dim, sizeof(double))};
+                t[nt++] = (Target){lora->B[l * N_PROJ + p], NULL, out_dim, lora->rank, xcalloc(lora->rank, sizeof(double))};
+            }
+        }
+        // statistics of every matrix's input over all tokens of all samples
+        for (int s = 0; s < calib->n; s++) {
+            b.T = calib->ex[s].n;
+            b.tokens = calib->ex[s].ids;
+            model_layer_forward(m, lora, w, &b, l, cache[s], out);
+            int k = 0;
+            for (int p = 0; p < N_PROJ; p++) {
+                if (o->full_mode) {
+                    if (o->targets & (1 << p)) accumulate_sq(t[k++].sq, proj_input(&w->scratch, p), b.T, m->layers[l].w[p].cols);
+                } else if (lora->A[l * N_PROJ + p]) {
+                    accumulate_sq(t[k].sq, proj_input(&w->scratch, p), b.T, t[k].cols);
+                    accumulate_sq(t[k + 1].sq, w->scratch.lora_ax[p], b.T, lora->rank);
+                    k += 2;
+                }
+            }
+        }
+        for (int k = 0; k < nt; k++) {
+            prune_target(&t[k], o, &r, rep);
+            free(t[k].sq);
+        }
+        // propagate the calibration data through the layer as it now stands
+        for (int s = 0; s < calib->n; s++) {
+            b.T = calib->ex[s].n;
+            b.tokens = calib->ex[s].ids;
+            model_layer_forward(m, lora, w, &b, l, cache[s], out);
+            memcpy(cache[s], out, (size_t)b.T * C * sizeof(float));
+        }
+    }
+    for (int s = 0; s < calib->n; s++) free(cache[s]);
+    free(cache);
+    free(out);
+    workspace_free(w);
+    return 0;
+}

@@ -1,0 +1,199 @@
+// The stages as functions over folders: load, train or prune, write atomically.
+#include "pipeline/stages.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "defense/antidote.h"
+#include "defense/vaccine.h"
+#include "io/atomic.h"
+#include "io/model_dir.h"
+#include "io/peft.h"
+#include "util/mem.h"
+
+static const char *const ALIGN_NAMES[] = {"sft", "vaccine", "tvaccine", "random-vaccine"};
+
+const char *align_method_name(AlignMethod m) { return ALIGN_NAMES[m]; }
+
+int align_method_parse(const char *s) {
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(s, ALIGN_NAMES[i])) return i;
+    return -1;
+}
+
+void align_opts_default(AlignOpts *o, AlignMethod m) {
+    memset(o, 0, sizeof *o);
+    o->method = m;
+    train_opts_default(&o->train);  // SPEC 3: lr 1e-3, wd 0.1, warmup 0.1, cosine, batch 5
+    o->train.epochs = 50;
+    o->rho = m == ALIGN_TVACCINE ? 3.0f : 2.0f;
+    o->tv_K = 200;
+    o->tv_J = 20;
+    o->tv_S = 8;
+    o->tv_pool = 200;
+    if (m == ALIGN_TVACCINE) {  // SPEC 5: batch 10, 20 epochs
+        o->train.batch_size = 10;
+        o->train.epochs = 20;
+    }
+    o->rank = 8;
+    o->alpha = 4;
+    o->dropout = 0.1f;
+    o->targets = (1 << N_PROJ) - 1;
+    o->weights = MAT_F32;
+    o->train.label = align_method_name(m);
+}
+
+void finetune_opts_default(FinetuneOpts *o) {
+    memset(o, 0, sizeof *o);
+    train_opts_default(&o->train);
+    o->train.lr = 1e-5f;  // Vaccine's setting (Antidote's is 1e-4)
+    o->train.epochs = 20;
+    o->train.label = "finetune";
+    o->rank = 8;
+    o->alpha = 1;
+    o->dropout = 0.1f;
+    o->targets = (1 << N_PROJ) - 1;
+    o->weights = MAT_F32;
+}
+
+void antidote_opts_default(AntidoteOpts *o) {
+    memset(o, 0, sizeof *o);
+    o->dense_ratio = 0.1f;
+    o->score = PRUNE_WANDA;
+    o->targets = (1 << P_Q) | (1 << P_K) | (1 << P_V);
+    o->n_samples = 2000;
+    o->max_len = 200;
+    o->seed = 42;
+    o->weights = MAT_F32;
+}
+
+static int max_len_of(const EncodedSet *s) {
+    int T = 1;
+    for (int i = 0; i < s->n; i++) T = s->ex[i].n > T ? s->ex[i].n : T;
+    return T;
+}
+
+// Trains a fresh adapter with the given method; shared by alignment and fine-tuning.
+static int train_adapter(LoadedModel *lm, const char *base_dir, const Dataset *data, TrainOpts *t, int rank,
+                         float alpha, float dropout, int targets, StepMethod *(*make)(const Model *, int, int, void *),
+                         void *make_ctx, const char *out_dir, StageReport *r, Err *e) {
+    EncodedSet enc;
+    if (encode_dataset(lm->tok, lm->eos_id, data, t->max_len, &enc, e)) return -1;
+    Lora lora;
+    lora_init(&lora, &lm->model, rank, alpha, dropout, targets, t->seed);
+    char ck[4096];
+    snprintf(ck, sizeof ck, "%s.checkpoint", out_dir);
+    t->checkpoint_dir = ck;
+    t->base_model = base_dir;
+    StepMethod *method = make(&lm->model, t->batch_size, max_len_of(&enc), make_ctx);
+    TrainLog log;
+    int rc = method ? train_run(&lm->model, &lora, &enc, t, method, &log, e) : -1;
+    if (!rc) rc = peft_save(&lora, &lm->model, out_dir, base_dir, e);
+    if (!rc && r) {
+        r->log = log;
+        r->workspace_bytes = log.workspace_bytes;
+        r->peak_rss_bytes = peak_rss_bytes();
+    } else if (!rc) {
+        train_log_free(&log);
+    }
+    step_method_free(method);
+    lora_free(&lora);
+    encoded_free(&enc);
+    return rc;
+}
+
+typedef struct {
+    const AlignOpts *o;
+    const EncodedSet *harmful;
+} AlignMake;
+
+static StepMethod *make_align(const Model *m, int B, int T, void *p) {
+    AlignMake *a = p;
+    const AlignOpts *o = a->o;
+    switch (o->method) {
+    case ALIGN_VACCINE: return vaccine_method_new(m, B, T, o->rho);
+    case ALIGN_RANDOM_VACCINE: return random_vaccine_method_new(m, B, T, o->rho, o->train.seed);
+    case ALIGN_TVACCINE: {
+        TVaccineOpts tv = {o->rho, o->tv_K, o->tv_J, o->tv_S, B, a->harmful, 1};
+        return tvaccine_method_new(m, B, T, &tv, o->train.seed);
+    }
+    default: return sft_method_new();
+    }
+}
+
+static StepMethod *make_sft(const Model *m, int B, int T, void *p) { return sft_method_new(); }
+
+int stage_align(const char *base_dir, const Dataset *align_set, const Dataset *harmful, const AlignOpts *o,
+                const char *out_dir, StageReport *r, Err *e) {
+    peak_rss_reset();
+    LoadedModel lm;
+    if (model_dir_open(&lm, base_dir, o->weights, NULL, 0, e)) return -1;
+    EncodedSet henc = {0};
+    if (o->method == ALIGN_TVACCINE) {
+        if (!harmful || harmful->n == 0) { model_dir_close(&lm); return err_set(e, "T-Vaccine needs harmful data"); }
+        Dataset pool = *harmful;
+        if (pool.n > o->tv_pool) pool.n = o->tv_pool;
+        if (encode_dataset(lm.tok, lm.eos_id, &pool, o->train.max_len, &henc, e)) { model_dir_close(&lm); return -1; }
+    }
+    AlignMake mk = {o, &henc};
+    TrainOpts t = o->train;
+    int rc = train_adapter(&lm, base_dir, align_set, &t, o->rank, o->alpha, o->dropout, o->targets, make_align, &mk,
+                           out_dir, r, e);
+    if (henc.ex) encoded_free(&henc);
+    model_dir_close(&lm);
+    return rc;
+}
+
+int stage_finetune(const char *base_dir, const char *align_adapter, const Dataset *data, const FinetuneOpts *o,
+                   const char *out_dir, StageReport *r, Err *e) {
+    peak_rss_reset();
+    LoadedModel lm;
+    const char *ads[1] = {align_adapter};
+    if (model_dir_open(&lm, base_dir, o->weights, ads, align_adapter ? 1 : 0, e)) return -1;
+    TrainOpts t = o->train;
+    int rc = train_adapter(&lm, base_dir, data, &t, o->rank, o->alpha, o->dropout, o->targets, make_sft, NULL,
+                           out_dir, r, e);
+    model_dir_close(&lm);
+    return rc;
+}
+
+int stage_antidote(const char *base_dir, const char *align_adapter, const char *ft_adapter, const Dataset *realign,
+                   const AntidoteOpts *o, const char *out_dir, Err *e) {
+    LoadedModel lm;
+    const char *ads[2] = {align_adapter, ft_adapter};
+    int n_merge = align_adapter ? 1 : 0;
+    const char *const *merge = align_adapter ? ads : NULL;
+    if (o->full_mode) {  // prune the fully merged model
+        n_merge = align_adapter ? 2 : 1;
+        merge = align_adapter ? ads : ads + 1;
+    }
+    if (model_dir_open(&lm, base_dir, o->weights, merge, n_merge, e)) return -1;
+    Lora ft = {0};
+    if (!o->full_mode && peft_load(&ft, &lm.model, ft_adapter, e)) { model_dir_close(&lm); return -1; }
+    Dataset cal = *realign;
+    if (cal.n > o->n_samples) cal.n = o->n_samples;
+    EncodedSet enc;
+    int rc = encode_dataset(lm.tok, lm.eos_id, &cal, o->max_len, &enc, e);
+    if (!rc) {
+        PruneOpts po = {o->dense_ratio, o->score == PRUNE_RANDOM, o->full_mode, o->targets, o->seed};
+        PruneReport rep;
+        rc = antidote_prune(&lm.model, o->full_mode ? NULL : &ft, &enc, &po, &rep, e);
+        if (!rc)
+            fprintf(stderr, "antidote: pruned %zu of %zu weights (%.2f%%, %s, %s mode) on %d samples\n", rep.pruned,
+                    rep.total, rep.total ? 100.0 * rep.pruned / rep.total : 0.0, po.random ? "random" : "wanda",
+                    o->full_mode ? "full" : "lora", enc.n);
+        encoded_free(&enc);
+    }
+    if (!rc) {
+        if (o->full_mode) {
+            rc = model_save(&lm.model, out_dir, o->weights, (size_t)5 << 30, e);
+            if (!rc) rc = model_dir_copy_tokenizer(base_dir, out_dir, e);
+        } else {
+            rc = peft_save(&ft, &lm.model, out_dir, base_dir, e);
+        }
+    }
+    if (!o->full_mode) lora_free(&ft);
+    model_dir_close(&lm);
+    return rc;
+}
