@@ -1,0 +1,293 @@
+// Pins down the methods (issue 4 item 7): Vaccine's perturbation and update, rho = 0
+// equals SFT, T-Vaccine's sampling, frozen layers and skipped backward, Antidote's masks.
+#include <string.h>
+
+#include "defense/antidote.h"
+#include "defense/vaccine.h"
+#include "testing.h"
+
+static Config tiny_config(int layers) {
+    Config c = {.vocab_size = 31, .dim = 16, .hidden_dim = 24, .n_layers = layers, .n_heads = 4, .n_kv_heads = 2,
+                .head_dim = 4, .max_seq_len = 64, .norm_eps = 1e-5f, .rope_theta = 10000.0f, .tie_embeddings = 1};
+    strcpy(c.arch, "LlamaForCausalLM");
+    strcpy(c.model_type, "llama");
+    return c;
+}
+
+// A few made-up samples with prompt and answer parts.
+static void tiny_data(EncodedSet *s, int n, uint64_t seed) {
+    Rng r;
+    rng_seed(&r, seed);
+    s->n = n;
+    s->max_len = 12;
+    s->ex = xcalloc(n, sizeof(Encoded));
+    for (int i = 0; i < n; i++) {
+        int len = 6 + (int)rng_below(&r, 7);
+        s->ex[i].ids = xmalloc(len * sizeof(int));
+        for (int t = 0; t < len; t++) s->ex[i].ids[t] = 1 + (int)rng_below(&r, 30);
+        s->ex[i].n = len;
+        s->ex[i].prompt_len = 2 + (int)rng_below(&r, 3);
+    }
+}
+
+static double max_diff(const float *a, const float *b, size_t n) {
+    double d = 0;
+    for (size_t i = 0; i < n; i++) d = fmax(d, fabs(a[i] - b[i]));
+    return d;
+}
+
+static void test_vaccine_step(void) {
+    Config cfg = tiny_config(3);
+    Model m;
+    model_init_random(&m, &cfg, 5);
+    Lora lo;
+    lora_init(&lo, &m, 4, 8.0f, 0.0f, (1 << N_PROJ) - 1, 9);
+    for (size_t i = 0; i < lo.n_params; i++) lo.params[i] += 0.05f * (float)((i * 2654435761u) % 1000) / 1000.0f;
+    EncodedSet d;
+    tiny_data(&d, 4, 1);
+    Batch b;
+    batch_alloc(&b, 4, 12);
+    int idx[4] = {0, 1, 2, 3};
+    batch_fill(&b, &d, idx, 4, 0);
+    Workspace *w = workspace_new(&m, &lo, 4, 12, 0);
+    size_t NC = (size_t)w->capN * cfg.dim;
+    float rho = 2.0f;
+    // the method's gradients
+    StepMethod *v = vaccine_method_new(&m, 4, 12, rho);
+    memset(w->lora_grad, 0, lo.n_params * 4);
+    v->grad(v, &m, &lo, w, &b, 1.0f, 77);
+    float *gv = malloc(lo.n_params * 4);
+    memcpy(gv, w->lora_grad, lo.n_params * 4);
+    // by hand: record dL/dh_l, build eps, check its norm and direction, then a plain perturbed step
+    Perturbation p;
+    perturbation_init(&p, &m, 4, 12);
+    perturbation_assign(&p, NULL);
+    ForwardOpts f1 = {.train = 1};
+    model_forward(&m, &lo, w, &b, &f1);
+    BackwardOpts b1 = {.param_grads = 0, .attn_grad = p.g};
+    model_backward(&m, &lo, w, &b1);
+    size_t n = (size_t)w->N * cfg.dim;
+    float **g0 = malloc(cfg.n_layers * sizeof(float *));
+    for (int l = 0; l < cfg.n_layers; l++) { g0[l] = malloc(n * 4); memcpy(g0[l], p.g[l], n * 4); }
+    double G = vaccine_perturbation(&p, rho, n);
+    double norm = 0, dot = 0, gg = 0;
+    for (int l = 0; l < cfg.n_layers; l++) {
+        norm += vec_sumsq(p.eps[l], n);
+        for (size_t i = 0; i < n; i++) { dot += (double)p.eps[l][i] * g0[l][i]; gg += (double)g0[l][i] * g0[l][i]; }
+    }
+    CHECK(G > 0);
+    CHECK(close_enough(sqrt(norm), rho, 1e-5, 0), "||eps|| = %.8f, rho = %g", sqrt(norm), rho);
+    CHECK(close_enough(dot / (sqrt(norm) * sqrt(gg)), 1.0, 1e-6, 0), "eps is not along the recorded gradient");
+    memset(w->lora_grad, 0, lo.n_params * 4);
+    ForwardOpts f2 = {.train = 1, .perturb = p.eps};
+    model_forward(&m, &lo, w, &b, &f2);
+    BackwardOpts b2 = {.param_grads = 1};
+    model_backward(&m, &lo, w, &b2);
+    CHECK(max_diff(gv, w->lora_grad, lo.n_params) < 1e-7, "Vaccine gradients differ from a plain perturbed step by %g",
+          max_diff(gv, w->lora_grad, lo.n_params));
+    // and the perturbed step really differs from the clean one
+    memset(w->lora_grad, 0, lo.n_params * 4);
+    model_forward(&m, &lo, w, &b, &f1);
+    model_backward(&m, &lo, w, &b2);
+    CHECK(max_diff(gv, w->lora_grad, lo.n_params) > 1e-6, "the perturbation changed nothing");
+    for (int l = 0; l < cfg.n_layers; l++) free(g0[l]);
+    free(g0); free(gv);
+    (void)NC;
+    perturbation_free(&p);
+    step_method_free(v);
+    workspace_free(w);
+    batch_free(&b);
+    encoded_free(&d);
+    lora_free(&lo);
+    model_free(&m);
+}
+
+// Trains a fresh adapter (same init) with a method; returns the parameters.
+static float *train_with(Model *m, EncodedSet *d, StepMethod *s, int steps, size_t *n, float dropout) {
+    Lora lo;
+    lora_init(&lo, m, 4, 8.0f, dropout, (1 << N_PROJ) - 1, 9);
+    TrainOpts o;
+    train_opts_default(&o);
+    o.batch_size = 2;
+    o.max_steps = steps;
+    o.epochs = 100;
+    o.lr = 1e-2f;
+    o.warmup_ratio = 0;
+    o.label = s->name;
+    TrainLog log;
+    Err e;
+    setenv("ANTIBODY_PROGRESS", "0", 1);
+    int rc = train_run(m, &lo, d, &o, s, &log, &e);
+    CHECK(rc == 0, "%s", e.msg);
+    train_log_free(&log);
+    float *p = malloc(lo.n_params * 4);
+    memcpy(p, lo.params, lo.n_params * 4);
+    *n = lo.n_params;
+    lora_free(&lo);
+    return p;
+}
+
+static void test_rho_zero_is_sft(void) {
+    Config cfg = tiny_config(3);
+    Model m;
+    model_init_random(&m, &cfg, 6);
+    EncodedSet d;
+    tiny_data(&d, 6, 2);
+    size_t n;
+    StepMethod *sft = sft_method_new(), *v0 = vaccine_method_new(&m, 2, 12, 0.0f), *v2 = vaccine_method_new(&m, 2, 12, 2.0f);
+    float *a = train_with(&m, &d, sft, 5, &n, 0.1f), *b = train_with(&m, &d, v0, 5, &n, 0.1f),
+          *c = train_with(&m, &d, v2, 5, &n, 0.1f);
+    CHECK(max_diff(a, b, n) == 0.0, "Vaccine with rho = 0 differs from SFT by %g", max_diff(a, b, n));
+    CHECK(max_diff(a, c, n) > 1e-6, "Vaccine with rho = 2 equals SFT");
+    free(a); free(b); free(c);
+    step_method_free(sft); step_method_free(v0); step_method_free(v2);
+    encoded_free(&d);
+    model_free(&m);
+}
+
+static void test_tvaccine(void) {
+    // sampling frequencies of one layer follow P
+    float P[6] = {0.05f, 0.3f, 0.1f, 0.25f, 0.2f, 0.1f};
+    int counts[6] = {0}, act[6];
+    Rng r;
+    rng_seed(&r, 3);
+    int trials = 40000;
+    for (int t = 0; t < trials; t++) {
+        tvaccine_sample_layers(&r, P, 6, 1, 0, act);
+        for (int l = 0; l < 6; l++) counts[l] += act[l];
+    }
+    for (int l = 0; l < 6; l++) {
+        double f = (double)counts[l] / trials, sd = sqrt(P[l] * (1 - P[l]) / trials);
+        CHECK(fabs(f - P[l]) < 4 * sd, "layer %d sampled %.4f, P = %.4f", l, f, P[l]);
+    }
+    // S distinct layers; the > 26 layer quirk adds i-1
+    int n_act = 0;
+    tvaccine_sample_layers(&r, P, 6, 3, 0, act);
+    for (int l = 0; l < 6; l++) n_act += act[l];
+    CHECK(n_act == 3);
+    float P30[30];
+    for (int l = 0; l < 30; l++) P30[l] = 1.0f / 30;
+    int a30[30];
+    tvaccine_sample_layers(&r, P30, 30, 4, 1, a30);
+    // every active layer > 0 was either sampled (then l-1 is active too) or added by l+1
+    for (int l = 1; l < 30; l++)
+        if (a30[l]) CHECK(a30[l - 1] || (l + 1 < 30 && a30[l + 1]), "quirk: layer %d has no active neighbour", l);
+    int n30 = 0;
+    for (int l = 0; l < 30; l++) n30 += a30[l];
+    CHECK(n30 >= 4 && n30 <= 8, "%d layers active", n30);
+
+    Config cfg = tiny_config(4);
+    Model m;
+    model_init_random(&m, &cfg, 8);
+    EncodedSet d, h;
+    tiny_data(&d, 6, 4);
+    tiny_data(&h, 4, 5);
+    size_t n;
+    // one sampling for the whole run (J > steps): frozen layers must not move
+    TVaccineOpts o = {2.0f, 100, 100, 2, 2, &h, 1};
+    StepMethod *tv = tvaccine_method_new(&m, 2, 12, &o, 11);
+    Lora init;
+    lora_init(&init, &m, 4, 8.0f, 0.1f, (1 << N_PROJ) - 1, 9);
+    float *p = train_with(&m, &d, tv, 4, &n, 0.1f);
+    const int *active = tvaccine_active(tv);
+    const float *probs = tvaccine_probs(tv);
+    double psum = 0;
+    for (int l = 0; l < 4; l++) psum += probs[l];
+    CHECK(close_enough(psum, 1.0, 1e-5, 0), "probabilities sum to %g", psum);
+    int lo_layer = 4, n_active = 0;
+    for (int l = 0; l < 4; l++) {
+        size_t a0 = init.A[l * N_PROJ] - init.params, a1 = l + 1 < 4 ? (size_t)(init.A[(l + 1) * N_PROJ] - init.params) : init.n_params;
+        double moved = max_diff(p + a0, init.params + a0, a1 - a0);
+        if (active[l]) { n_active++; if (l < lo_layer) lo_layer = l; CHECK(moved > 0, "active layer %d did not train", l); }
+        else CHECK(moved == 0.0, "frozen layer %d changed by %g", l, moved);
+    }
+    CHECK(n_active == 2);
+    // no backward work below the lowest active layer
+    Workspace *w = workspace_new(&m, &init, 2, 12, 0);
+    Batch b;
+    batch_alloc(&b, 2, 12);
+    int idx[2] = {0, 1};
+    batch_fill(&b, &d, idx, 2, 0);
+    tv->grad(tv, &m, &init, w, &b, 1.0f, 5);
+    CHECK(w->layers_backward == 4 - lo_layer, "backward visited %d layers, expected %d", w->layers_backward, 4 - lo_layer);
+    workspace_free(w);
+    batch_free(&b);
+    free(p);
+    step_method_free(tv);
+    // all layers active: identical to Vaccine
+    TVaccineOpts all = {2.0f, 100, 100, 4, 2, &h, 1};
+    StepMethod *tva = tvaccine_method_new(&m, 2, 12, &all, 11), *v = vaccine_method_new(&m, 2, 12, 2.0f);
+    float *x = train_with(&m, &d, tva, 4, &n, 0.1f), *y = train_with(&m, &d, v, 4, &n, 0.1f);
+    CHECK(max_diff(x, y, n) == 0.0, "T-Vaccine with every layer active differs from Vaccine by %g", max_diff(x, y, n));
+    free(x); free(y);
+    step_method_free(tva); step_method_free(v);
+    lora_free(&init);
+    encoded_free(&d); encoded_free(&h);
+    model_free(&m);
+}
+
+static void test_antidote_masks(void) {
+    // rows x cols = 2 x 10, dense_ratio 0.3 -> 3 per row
+    float W[20], act[10];
+    for (int j = 0; j < 10; j++) act[j] = (float)(j % 4 + 1);
+    for (int i = 0; i < 20; i++) W[i] = (float)((i * 7) % 11) - 5.0f;
+    unsigned char mask[20];
+    wanda_mask(W, 2, 10, act, 0.3f, mask);
+    for (int i = 0; i < 2; i++) {
+        // the 3 largest |W| * act of the row, computed by brute force
+        int cnt = 0;
+        for (int j = 0; j < 10; j++) {
+            float s = fabsf(W[i * 10 + j]) * act[j];
+            int larger = 0;
+            for (int k = 0; k < 10; k++) {
+                float t = fabsf(W[i * 10 + k]) * act[k];
+                larger += t > s || (t == s && k < j);
+            }
+            CHECK(mask[i * 10 + j] == (larger < 3), "row %d col %d: score %g rank %d", i, j, s, larger);
+            cnt += mask[i * 10 + j];
+        }
+        CHECK(cnt == 3);
+    }
+    Rng r;
+    rng_seed(&r, 1);
+    random_mask(&r, 2, 10, 0.3f, mask);
+    for (int i = 0; i < 2; i++) {
+        int cnt = 0;
+        for (int j = 0; j < 10; j++) cnt += mask[i * 10 + j];
+        CHECK(cnt == 3, "random pruning pruned %d in row %d", cnt, i);
+    }
+    // on a model: exactly floor(cols * ratio) entries per row of every LoRA matrix become zero
+    Config cfg = tiny_config(2);
+    Model m;
+    model_init_random(&m, &cfg, 2);
+    Lora lo;
+    lora_init(&lo, &m, 4, 8.0f, 0.0f, (1 << P_Q) | (1 << P_DOWN), 3);
+    for (size_t i = 0; i < lo.n_params; i++) lo.params[i] = 0.1f + 0.001f * (float)(i % 97);
+    EncodedSet d;
+    tiny_data(&d, 3, 9);
+    PruneOpts po = {0.25f, 0, 0, 0, 1};
+    PruneReport rep;
+    Err e;
+    CHECK(antidote_prune(&m, &lo, &d, &po, &rep, &e) == 0);
+    size_t zeros = 0, expect = 0;
+    for (int l = 0; l < 2; l++)
+        for (int p = 0; p < N_PROJ; p++) {
+            if (!lo.A[l * N_PROJ + p]) continue;
+            int out, in;
+            proj_dims(&cfg, p, &out, &in);
+            expect += (size_t)lo.rank * (int)(in * 0.25f) + (size_t)out * (int)(lo.rank * 0.25f);
+        }
+    for (size_t i = 0; i < lo.n_params; i++) zeros += lo.params[i] == 0.0f;
+    CHECK(zeros == expect && rep.pruned == expect, "pruned %zu (report %zu), expected %zu", zeros, rep.pruned, expect);
+    lora_free(&lo);
+    encoded_free(&d);
+    model_free(&m);
+}
+
+int main(void) {
+    test_vaccine_step();
+    test_rho_zero_is_sft();
+    test_tvaccine();
+    test_antidote_masks();
+    TEST_SUMMARY();
+}
