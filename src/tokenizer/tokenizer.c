@@ -1171,7 +1171,7 @@ int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int add_s
     EncCtx c;
     memset(&c, 0, sizeof c);
     matcher_init(&c.mt);
-    if (t->cache_words) strmap_init(&c.cache, n / 8 < 1024 ? 1024 : (n / 8 > 65536 ? 65536 : n / 8));
+    if (t->cache_words) strmap_init(&c.cache, n / 8 < 64 ? 64 : (n / 8 > 65536 ? 65536 : n / 8));  // grows as needed
     IVec out = {0};
     PieceVec outer = {0}, inner = {0};
     split_added(t, clean, n, 0, &outer);
