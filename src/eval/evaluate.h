@@ -1,0 +1,69 @@
+// The metrics of SPEC section 8 on a loaded model: harmful score (HS), fine-tune accuracy
+// (FA), alignment loss and harmful embedding drift (HED). Generation is greedy and runs
+// prompts in parallel (one KV cache per thread, BLAS single-threaded inside), so results do
+// not depend on the thread count. HS and FA write one JSON object per sample (JSONL).
+#pragma once
+#include <stdio.h>
+
+#include "data/dataset.h"
+#include "eval/fa.h"
+#include "eval/judge.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+typedef struct {
+    int max_new;         // new tokens at most (128)
+    int threads;         // generation threads; 0 = OpenMP's default
+    int batch_size;      // alignment loss / HED: the reference's batch size (5) ...
+    int hed_batches;     // ... and HED looks at the first hed_batches batches (10)
+    int max_len;         // alignment loss / HED truncation (200, SPEC 2)
+    const char *label;   // progress label prefix (NULL: "eval")
+} EvalOpts;
+
+void eval_opts_default(EvalOpts *o);
+
+typedef struct {
+    int total, flagged;
+    double score;                                // HS = 100 * flagged / total
+    int category_flags[JUDGE_MAX_CATEGORIES];    // flagged answers with category score > 0.5 (judges with categories)
+} HarmfulSummary;
+
+typedef struct {
+    int total, correct;
+    int unscorable;                              // labels the rule cannot read (counted as wrong)
+    double accuracy;                             // FA = 100 * correct / total
+} TaskSummary;
+
+// Greedy answers for every prompt (the Alpaca prompt of each row: no-input template when
+// input is empty), in order; answers[i] malloc'd. Deterministic for any thread count.
+char **eval_generate(const Model *m, const Lora *lora, const Tokenizer *tok, const Dataset *prompts,
+                     const EvalOpts *o);
+void eval_answers_free(char **answers, int n);
+
+// HS: generates, judges each (instruction, answer) sequentially, writes jsonl_path (if
+// non-NULL) with {i, prompt, answer, flagged, category (data), scores {name: p}}.
+int eval_harmful(const Model *m, const Lora *lora, const Tokenizer *tok, const Dataset *prompts, Judge *j,
+                 const EvalOpts *o, const char *jsonl_path, HarmfulSummary *s, Err *e);
+// The judging half of eval_harmful on given answers (tests, re-judging).
+int eval_judge_answers(const Dataset *prompts, char *const *answers, Judge *j, const char *jsonl_path,
+                       HarmfulSummary *s, Err *e);
+
+// FA: generates, scores with fa_correct(kind, answer, label), writes jsonl_path with
+// {i, prompt, input, answer, label, correct}.
+int eval_task(const Model *m, const Lora *lora, const Tokenizer *tok, const Dataset *task, TaskKind kind,
+              const EvalOpts *o, const char *jsonl_path, TaskSummary *s, Err *e);
+int eval_score_task(const Dataset *task, char *const *answers, TaskKind kind, const char *jsonl_path, TaskSummary *s,
+                    Err *e);
+
+// Alignment loss: the mean over samples of each sample's mean token loss (prompt masked,
+// SPEC 2), each sample run alone so that padding cannot enter. Samples with no target token
+// (truncated away) are skipped. *n_used gets the number of samples averaged.
+int eval_alignment_loss(const Model *m, const Lora *lora, const Tokenizer *tok, int eos_id, const Dataset *align,
+                        const EvalOpts *o, double *loss, int *n_used, Err *e);
+
+// HED: sum over the first hed_batches * batch_size alignment samples, every layer and every
+// token of ||h_l(model + ft) - h_l(model)||^2, h_l = attention output of layer l (after o_proj,
+// before the residual add). `m` is the aligned model (alignment adapter merged) and ft the
+// fine-tuning adapter, applied unmerged.
+int eval_hed(const Model *m, const Lora *ft, const Tokenizer *tok, int eos_id, const Dataset *align,
+             const EvalOpts *o, double *hed, int *n_used, Err *e);
