@@ -1,5 +1,8 @@
 // Every subcommand: int cmd_NAME(int argc, char **argv), argv[0] = the command name.
 #pragma once
+int cmd_align(int argc, char **argv);
+int cmd_antidote(int argc, char **argv);
+int cmd_finetune(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);

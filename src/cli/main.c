@@ -11,6 +11,9 @@ typedef struct {
 } Command;
 
 static const Command COMMANDS[] = {
+    {"align", cmd_align, "stage 1: safety alignment (SFT, Vaccine, T-Vaccine), writes a PEFT adapter"},
+    {"finetune", cmd_finetune, "stage 2: user fine-tuning on benign data mixed with harmful data"},
+    {"antidote", cmd_antidote, "stage 3: prune harmful weights after fine-tuning (Wanda on harmful data)"},
     {"generate", cmd_generate, "generate text from a model (+ adapters) and a prompt"},
     {"train", cmd_train, "supervised LoRA fine-tuning on instruction data, writes a PEFT adapter"},
     {"tokenize", cmd_tokenize, "show token ids and pieces of a text"},
