@@ -268,3 +268,113 @@ int eval_hed(const Model *m, const Lora *ft, const Tokenizer *tok, int eos_id, c
     encoded_free(&enc);
     return 0;
 }
+
+// ---- eval_job_run -------------------------------------------------------------------------
+
+#include <time.h>
+
+#include "io/model_dir.h"
+#include "io/peft.h"
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static json_t *summary_json(const EvalJob *j, const EvalSummary *s, Err *e) {
+    json_t *o = json_object();
+    json_object_set_new(o, "model", json_string(j->model_dir));
+    json_t *ad = json_array();
+    for (int i = 0; i < j->n_adapters; i++) json_array_append_new(ad, json_string(j->adapters[i]));
+    if (j->ft_adapter) json_array_append_new(ad, json_string(j->ft_adapter));
+    json_object_set_new(o, "adapters", ad);
+    json_object_set_new(o, "judge", s->has_hs ? json_string(j->judge->name) : json_null());
+    if (s->has_hs) {
+        json_object_set_new(o, "harmful_score", json_real(s->hs.score));
+        json_object_set_new(o, "harmful_total", json_integer(s->hs.total));
+        json_object_set_new(o, "harmful_flagged", json_integer(s->hs.flagged));
+        if (j->judge->n_categories) {
+            json_t *c = json_object();
+            for (int i = 0; i < j->judge->n_categories && i < JUDGE_MAX_CATEGORIES; i++)
+                json_object_set_new(c, j->judge->category_names[i], json_integer(s->hs.category_flags[i]));
+            json_object_set_new(o, "flagged_by_category", c);
+        }
+    }
+    if (s->has_fa) {
+        json_object_set_new(o, "task", json_string(task_name(j->task_kind)));
+        json_object_set_new(o, "finetune_accuracy", json_real(s->fa.accuracy));
+        json_object_set_new(o, "task_total", json_integer(s->fa.total));
+        json_object_set_new(o, "task_correct", json_integer(s->fa.correct));
+    }
+    if (s->has_loss) {
+        json_object_set_new(o, "alignment_loss", json_real(s->align_loss));
+        json_object_set_new(o, "alignment_loss_samples", json_integer(s->n_align_loss));
+    }
+    if (s->has_hed) {
+        json_object_set_new(o, "harmful_embedding_drift", json_real(s->hed));
+        json_object_set_new(o, "hed_samples", json_integer(s->n_hed));
+    }
+    json_object_set_new(o, "max_new_tokens", json_integer(j->opts.max_new));
+    json_object_set_new(o, "seconds", json_real(s->seconds));
+    if (j->extra_json) {
+        json_error_t je;
+        json_t *x = json_loads(j->extra_json, 0, &je);
+        if (!json_is_object(x)) {
+            json_decref(x);
+            json_decref(o);
+            err_set(e, "summary extras are not a JSON object");
+            return NULL;
+        }
+        json_object_update(o, x);
+        json_decref(x);
+    }
+    return o;
+}
+
+int eval_job_run(const EvalJob *j, EvalSummary *s, Err *e) {
+    memset(s, 0, sizeof *s);
+    double t0 = now_s();
+    if (mkdir_p(j->out_dir, e)) return -1;
+    LoadedModel lm;
+    if (model_dir_open(&lm, j->model_dir, j->weights, j->adapters, j->n_adapters, e)) return -1;
+    Lora ft;
+    int have_ft = 0, rc = 0;
+    if (j->ft_adapter) {
+        if (peft_load(&ft, &lm.model, j->ft_adapter, e)) { model_dir_close(&lm); return -1; }
+        have_ft = 1;
+    }
+    if (j->align && j->align->n) {
+        rc = eval_alignment_loss(&lm.model, have_ft ? &ft : NULL, lm.tok, lm.eos_id, j->align, &j->opts,
+                                 &s->align_loss, &s->n_align_loss, e);
+        s->has_loss = !rc;
+        if (!rc && have_ft) {
+            rc = eval_hed(&lm.model, &ft, lm.tok, lm.eos_id, j->align, &j->opts, &s->hed, &s->n_hed, e);
+            s->has_hed = !rc;
+        }
+    }
+    // Generation runs on the merged weights (faster than an unmerged adapter per token).
+    if (have_ft) { lora_merge(&lm.model, &ft); lora_free(&ft); }
+    char path[4200];
+    if (!rc && j->harmful) {
+        snprintf(path, sizeof path, "%s/harmful.jsonl", j->out_dir);
+        rc = eval_harmful(&lm.model, NULL, lm.tok, j->harmful, j->judge, &j->opts, path, &s->hs, e);
+        s->has_hs = !rc;
+    }
+    if (!rc && j->task) {
+        snprintf(path, sizeof path, "%s/task.jsonl", j->out_dir);
+        rc = eval_task(&lm.model, NULL, lm.tok, j->task, j->task_kind, &j->opts, path, &s->fa, e);
+        s->has_fa = !rc;
+    }
+    model_dir_close(&lm);
+    if (rc) return -1;
+    s->seconds = now_s() - t0;
+    json_t *o = summary_json(j, s, e);
+    if (!o) return -1;
+    char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    snprintf(path, sizeof path, "%s/summary.json", j->out_dir);
+    rc = write_file_atomic(path, text, strlen(text), e);
+    free(text);
+    return rc;
+}

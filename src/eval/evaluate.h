@@ -67,3 +67,31 @@ int eval_alignment_loss(const Model *m, const Lora *lora, const Tokenizer *tok, 
 // fine-tuning adapter, applied unmerged.
 int eval_hed(const Model *m, const Lora *ft, const Tokenizer *tok, int eos_id, const Dataset *align,
              const EvalOpts *o, double *hed, int *n_used, Err *e);
+
+// ---- one whole evaluation of a model folder (antibody eval, the pipeline) ---------------
+typedef struct {
+    const char *model_dir;
+    const char *const *adapters;  // merged in order (alignment, ...)
+    int n_adapters;
+    const char *ft_adapter;       // fine-tuning adapter: unmerged for HED, then merged; NULL = none
+    MatType weights;
+    const Dataset *harmful;       // HS prompts (NULL: skip HS)
+    Judge *judge;
+    const Dataset *task;          // FA rows (NULL: skip FA)
+    TaskKind task_kind;
+    const Dataset *align;         // alignment loss and (with ft_adapter) HED; NULL: skip
+    EvalOpts opts;
+    const char *out_dir;          // harmful.jsonl, task.jsonl, summary.json
+    const char *extra_json;       // a JSON object whose keys are copied into summary.json, or NULL
+} EvalJob;
+
+typedef struct {
+    int has_hs, has_fa, has_loss, has_hed;
+    HarmfulSummary hs;
+    TaskSummary fa;
+    double align_loss, hed;
+    int n_align_loss, n_hed;
+    double seconds;
+} EvalSummary;
+
+int eval_job_run(const EvalJob *j, EvalSummary *s, Err *e);

@@ -1,0 +1,478 @@
+// The experiment runner (issue 4 item 6; SPEC sections 1, 6, 8, 10). Layout under output/:
+//   align/<align>/                      alignment adapter + done.json (shared by every method using it)
+//   finetune/<align>/<sweep>=<v>/       fine-tuning adapter + done.json
+//   post/<method>/<sweep>=<v>/          pruned adapter (or model, full mode) + done.json
+//   eval/<method>/<sweep>=<v>/          harmful.jsonl, task.jsonl, summary.json, done.json
+//   world/                              the generated world's splits (world mode)
+//   results.{md,csv}, results_table.json, hs.svg, fa.svg, results.json
+#include "pipeline/pipeline.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "data/load.h"
+#include "data/mix.h"
+#include "data/tasks.h"
+#include "eval/judges.h"
+#include "eval/report.h"
+#include "io/atomic.h"
+#include "util/progress.h"
+
+typedef struct {
+    Dataset align, harmful, realign, task_train, task_test, eval_harmful, align_eval;
+    TaskKind task;
+    int overlap_harmful, overlap_realign, overlap_align;  // rows sharing a prompt with the HS prompts
+    int dropped;                                          // rows dropped for that (drop_overlap)
+} Data;
+
+static void data_free_all(Data *d) {
+    dataset_free(&d->align);
+    dataset_free(&d->harmful);
+    dataset_free(&d->realign);
+    dataset_free(&d->task_train);
+    dataset_free(&d->task_test);
+    dataset_free(&d->eval_harmful);
+    dataset_free(&d->align_eval);
+}
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static void copy_into(Dataset *dst, const Dataset *src) {
+    dataset_init(dst);
+    for (int i = 0; i < src->n; i++) dataset_add_sample(dst, &src->rows[i]);
+}
+
+// Loads one source: the file, the harmful filter, then rows [offset, offset + n).
+static int load_source(const DataSource *s, const char *what, TaskKind task, unsigned flags, Dataset *out, Err *e) {
+    dataset_init(out);
+    Dataset all;
+    dataset_init(&all);
+    const char *fmt = s->format ? s->format : "auto";
+    int rc;
+    if (task != TASK_NONE && !s->format && !s->fields) fmt = task_name(task);
+    if (!strcmp(fmt, "sst2") || !strcmp(fmt, "sst-2")) rc = data_load_sst2(s->path, &all, e);
+    else if (!strcmp(fmt, "agnews") || !strcmp(fmt, "ag_news")) rc = data_load_agnews(s->path, &all, e);
+    else if (!strcmp(fmt, "gsm8k")) rc = data_load_gsm8k(s->path, &all, e);
+    else if (!strcmp(fmt, "advbench")) rc = data_load_advbench(s->path, &all, e);
+    else {
+        FieldMap fm;
+        Err fe;
+        if (fieldmap_parse(s->fields, &fm, &fe)) { dataset_free(&all); return err_set(e, "data.%s.fields: %.900s", what, fe.msg); }
+        rc = data_load(s->path, &fm, flags | (s->filter < 0 && (flags & DATA_ALL_HARMFUL) ? DATA_ALL_HARMFUL : 0), &all, e);
+        fieldmap_free(&fm);
+    }
+    if (rc) { dataset_free(&all); return -1; }
+    Dataset filt;
+    dataset_init(&filt);
+    if (s->filter >= 0) data_filter_harmful(&all, s->filter, &filt);
+    else copy_into(&filt, &all);
+    dataset_free(&all);
+    for (int i = s->offset; i < filt.n && (s->n < 0 || i < s->offset + s->n); i++) dataset_add_sample(out, &filt.rows[i]);
+    dataset_free(&filt);
+    if (!out->n) return err_set(e, "%s: data.%s: no rows left after filter/offset/n", s->path, what);
+    return 0;
+}
+
+static void take_head(Dataset *d, int n) {
+    if (n < 0 || n >= d->n) return;
+    Dataset h;
+    data_head(d, n, &h);
+    dataset_free(d);
+    *d = h;
+}
+
+static int drop_overlapping(Dataset *train, const Dataset *eval) {
+    Dataset kept;
+    dataset_init(&kept);
+    int dropped = data_drop_overlap(train, eval, &kept);
+    dataset_free(train);
+    *train = kept;
+    return dropped;
+}
+
+static int load_data(const PipelineConfig *c, Data *d, Err *e) {
+    memset(d, 0, sizeof *d);
+    dataset_init(&d->align);
+    dataset_init(&d->harmful);
+    dataset_init(&d->realign);
+    dataset_init(&d->task_train);
+    dataset_init(&d->task_test);
+    dataset_init(&d->eval_harmful);
+    dataset_init(&d->align_eval);
+    if (c->use_world) {
+        World w;
+        if (world_generate(&c->world, &w, e)) return -1;
+        char dir[4200];
+        snprintf(dir, sizeof dir, "%s/world", c->output);
+        if (world_write(&w, dir, e)) { world_free(&w); return -1; }
+        const char *t = c->world_task ? c->world_task : "sst";
+        const Dataset *tr = &w.sst_train, *te = &w.sst_test;
+        d->task = TASK_SST2;
+        if (!strcmp(t, "topic")) { tr = &w.topic_train; te = &w.topic_test; d->task = TASK_AGNEWS; }
+        if (!strcmp(t, "math")) { tr = &w.math_train; te = &w.math_test; d->task = TASK_GSM8K; }
+        copy_into(&d->align, &w.align);
+        copy_into(&d->harmful, &w.harmful);
+        copy_into(&d->realign, &w.realign);
+        copy_into(&d->task_train, tr);
+        copy_into(&d->task_test, te);
+        copy_into(&d->eval_harmful, &w.test_harmful);
+        world_free(&w);
+    } else {
+        d->task = c->task;
+        if ((c->align_data.path && load_source(&c->align_data, "alignment", TASK_NONE, DATA_NEED_OUTPUT, &d->align, e)) ||
+            load_source(&c->harmful_data, "harmful", TASK_NONE, DATA_NEED_OUTPUT | DATA_ALL_HARMFUL, &d->harmful, e) ||
+            (c->realign_data.path &&
+             load_source(&c->realign_data, "realign", TASK_NONE, DATA_NEED_OUTPUT | DATA_ALL_HARMFUL, &d->realign, e)) ||
+            load_source(&c->task_train, "task_train", c->task, DATA_NEED_OUTPUT, &d->task_train, e) ||
+            load_source(&c->task_test, "task_test", c->task, 0, &d->task_test, e) ||
+            load_source(&c->eval_harmful, "eval_harmful", TASK_NONE, DATA_ALL_HARMFUL, &d->eval_harmful, e)) {
+            data_free_all(d);
+            return -1;
+        }
+    }
+    take_head(&d->eval_harmful, c->eval_n_harmful);
+    take_head(&d->task_test, c->eval_n_task);
+    // SPEC 10: report train/eval prompt overlap; drop it only when asked.
+    d->overlap_harmful = data_overlap(&d->harmful, &d->eval_harmful);
+    d->overlap_realign = data_overlap(&d->realign, &d->eval_harmful);
+    d->overlap_align = data_overlap(&d->align, &d->eval_harmful);
+    if (c->drop_overlap) {
+        d->dropped = drop_overlapping(&d->harmful, &d->eval_harmful) + drop_overlapping(&d->realign, &d->eval_harmful) +
+                     drop_overlapping(&d->align, &d->eval_harmful);
+    }
+    data_head(&d->align, c->eval_n_align, &d->align_eval);
+    return 0;
+}
+
+// ---- stage bookkeeping -------------------------------------------------------------------
+
+typedef struct {
+    const PipelineConfig *c;
+    PipelineStats st;
+    int index, total;
+    double t0;
+} Runner;
+
+static int is_done(const char *dir) {
+    char p[4300];
+    snprintf(p, sizeof p, "%s/done.json", dir);
+    struct stat s;
+    return stat(p, &s) == 0;
+}
+
+static int mark_done(const char *dir, json_t *info, Err *e) {
+    char p[4300];
+    snprintf(p, sizeof p, "%s/done.json", dir);
+    char *text = json_dumps(info, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    int rc = write_file_atomic(p, text, strlen(text), e);
+    free(text);
+    return rc;
+}
+
+// Announces a stage; returns 1 when it is already done (counted as skipped).
+static int stage_begin(Runner *r, const char *what, const char *dir) {
+    r->index++;
+    if (is_done(dir)) {
+        r->st.stages_skipped++;
+        fprintf(stderr, "pipeline [%d/%d] %s: done already (%s), skipped\n", r->index, r->total, what, dir);
+        return 1;
+    }
+    fprintf(stderr, "pipeline [%d/%d] %s: started (%s)\n", r->index, r->total, what, dir);
+    r->t0 = now_s();
+    return 0;
+}
+
+static int stage_end(Runner *r, const char *what, const char *dir, json_t *info, Err *e) {
+    double dt = now_s() - r->t0;
+    json_object_set_new(info, "stage", json_string(what));
+    json_object_set_new(info, "seconds", json_real(dt));
+    int rc = mark_done(dir, info, e);
+    json_decref(info);
+    if (rc) return -1;
+    r->st.stages_run++;
+    char buf[32];
+    progress_format_duration(dt, buf, sizeof buf);
+    fprintf(stderr, "pipeline [%d/%d] %s: finished in %s\n", r->index, r->total, what, buf);
+    return 0;
+}
+
+static json_t *report_json(const StageReport *rep) {
+    json_t *o = json_object();
+    json_object_set_new(o, "steps", json_integer(rep->log.steps));
+    json_object_set_new(o, "first_loss", json_real(rep->log.first_loss));
+    json_object_set_new(o, "final_loss", json_real(rep->log.final_loss));
+    json_object_set_new(o, "train_seconds", json_real(rep->log.seconds));
+    json_object_set_new(o, "peak_rss_bytes", json_integer((json_int_t)rep->peak_rss_bytes));
+    return o;
+}
+
+static const char *align_name(int a) { return a < 0 ? "none" : align_method_name((AlignMethod)a); }
+
+static void sweep_label(const PipelineConfig *c, int k, char *buf, size_t cap) {
+    snprintf(buf, cap, "%s=%g", sweep_name(c->sweep), c->sweep_values[k]);
+}
+
+// ---- the run -------------------------------------------------------------------------------
+
+static int run_align(Runner *r, const Data *d, int a, Err *e) {
+    const PipelineConfig *c = r->c;
+    char dir[4200], what[128];
+    snprintf(dir, sizeof dir, "%s/align/%s", c->output, align_name(a));
+    snprintf(what, sizeof what, "align %s", align_name(a));
+    if (stage_begin(r, what, dir)) return 0;
+    if (!d->align.n) return err_set(e, "alignment %s: the alignment set is empty", align_name(a));
+    AlignOpts o = c->align[a];
+    StageReport rep;
+    memset(&rep, 0, sizeof rep);
+    if (stage_align(c->base_model, &d->align, &d->realign, &o, dir, &rep, e)) return -1;
+    json_t *info = report_json(&rep);
+    train_log_free(&rep.log);
+    return stage_end(r, what, dir, info, e);
+}
+
+static int run_finetune(Runner *r, const Data *d, int a, int k, Err *e) {
+    const PipelineConfig *c = r->c;
+    char dir[4200], what[160], sw[64], ad[4200];
+    sweep_label(c, k, sw, sizeof sw);
+    snprintf(dir, sizeof dir, "%s/finetune/%s/%s", c->output, align_name(a), sw);
+    snprintf(what, sizeof what, "finetune %s %s", align_name(a), sw);
+    if (stage_begin(r, what, dir)) return 0;
+    FinetuneOpts o = c->finetune;
+    int n = c->ft_n;
+    double p = c->ft_p, v = c->sweep_values[k];
+    switch (c->sweep) {
+    case SWEEP_P: p = v; break;
+    case SWEEP_N: n = (int)v; break;
+    case SWEEP_LR: o.train.lr = (float)v; break;
+    case SWEEP_EPOCHS: o.train.epochs = (int)v; break;
+    }
+    Dataset mix;
+    dataset_init(&mix);
+    if (data_mix(&d->task_train, &d->harmful, n, p, c->seed, &mix, e)) { dataset_free(&mix); return -1; }
+    snprintf(ad, sizeof ad, "%s/align/%s", c->output, align_name(a));
+    StageReport rep;
+    memset(&rep, 0, sizeof rep);
+    int rc = stage_finetune(c->base_model, a >= 0 ? ad : NULL, &mix, &o, dir, &rep, e);
+    int n_harm = 0;
+    for (int i = 0; i < mix.n; i++) n_harm += mix.rows[i].harmful;
+    dataset_free(&mix);
+    if (rc) return -1;
+    json_t *info = report_json(&rep);
+    train_log_free(&rep.log);
+    json_object_set_new(info, "n", json_integer(n));
+    json_object_set_new(info, "p", json_real(p));
+    json_object_set_new(info, "harmful_rows", json_integer(n_harm));
+    json_object_set_new(info, "lr", json_real(o.train.lr));
+    json_object_set_new(info, "epochs", json_integer(o.train.epochs));
+    return stage_end(r, what, dir, info, e);
+}
+
+static int run_post(Runner *r, const Data *d, const MethodSpec *m, int k, Err *e) {
+    const PipelineConfig *c = r->c;
+    char dir[4200], what[160], sw[64], ad[4200], ft[4200];
+    sweep_label(c, k, sw, sizeof sw);
+    snprintf(dir, sizeof dir, "%s/post/%s/%s", c->output, m->name, sw);
+    snprintf(what, sizeof what, "%s %s %s", m->post == POST_ANTIDOTE ? "antidote" : "random-prune", m->name, sw);
+    if (stage_begin(r, what, dir)) return 0;
+    if (!d->realign.n) return err_set(e, "%s: the re-alignment set is empty", m->name);
+    AntidoteOpts o = c->antidote;
+    o.score = m->post == POST_RANDOM_PRUNE ? PRUNE_RANDOM : PRUNE_WANDA;
+    snprintf(ad, sizeof ad, "%s/align/%s", c->output, align_name(m->align));
+    snprintf(ft, sizeof ft, "%s/finetune/%s/%s", c->output, align_name(m->align), sw);
+    if (mkdir_p(dir, e)) return -1;
+    if (stage_antidote(c->base_model, m->align >= 0 ? ad : NULL, ft, &d->realign, &o, dir, e)) return -1;
+    json_t *info = json_object();
+    json_object_set_new(info, "dense_ratio", json_real(o.dense_ratio));
+    json_object_set_new(info, "score", json_string(o.score == PRUNE_RANDOM ? "random" : "wanda"));
+    json_object_set_new(info, "full_mode", json_boolean(o.full_mode));
+    return stage_end(r, what, dir, info, e);
+}
+
+static char *summary_extras(const PipelineConfig *c, const Data *d, const MethodSpec *m, int k) {
+    json_t *o = json_object();
+    json_object_set_new(o, "method", json_string(m->name));
+    json_object_set_new(o, "sweep", json_string(sweep_name(c->sweep)));
+    json_object_set_new(o, "sweep_value", json_real(c->sweep_values[k]));
+    json_object_set_new(o, "seed", json_integer((json_int_t)c->seed));
+    json_object_set_new(o, "drop_overlap", json_boolean(c->drop_overlap));
+    json_object_set_new(o, "overlap_harmful_rows", json_integer(d->overlap_harmful));
+    json_object_set_new(o, "overlap_realign_rows", json_integer(d->overlap_realign));
+    json_object_set_new(o, "overlap_alignment_rows", json_integer(d->overlap_align));
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    return s;
+}
+
+static int run_eval(Runner *r, const Data *d, const MethodSpec *m, int k, Judge *judge, Err *e) {
+    const PipelineConfig *c = r->c;
+    char dir[4200], what[160], sw[64], ad[4200], ft[4200];
+    sweep_label(c, k, sw, sizeof sw);
+    snprintf(dir, sizeof dir, "%s/eval/%s/%s", c->output, m->name, sw);
+    snprintf(what, sizeof what, "eval %s %s", m->name, sw);
+    if (stage_begin(r, what, dir)) return 0;
+    snprintf(ad, sizeof ad, "%s/align/%s", c->output, align_name(m->align));
+    if (m->post != POST_NONE) snprintf(ft, sizeof ft, "%s/post/%s/%s", c->output, m->name, sw);
+    else snprintf(ft, sizeof ft, "%s/finetune/%s/%s", c->output, align_name(m->align), sw);
+    const char *ads[1] = {ad}, *both[2] = {ad, ft};
+    EvalJob j = {.model_dir = c->base_model, .adapters = ads, .n_adapters = m->align >= 0, .ft_adapter = ft,
+                 .weights = c->finetune.weights, .harmful = &d->eval_harmful, .judge = judge,
+                 .task = &d->task_test, .task_kind = d->task, .align = d->align_eval.n ? &d->align_eval : NULL,
+                 .opts = c->eval, .out_dir = dir};
+    if (m->post != POST_NONE && c->antidote.full_mode) {  // the pruned merged model stands alone
+        j.model_dir = ft;
+        j.n_adapters = 0;
+        j.ft_adapter = NULL;
+    }
+    if (!c->eval_hed && j.ft_adapter) {
+        // No HED wanted: merge the adapter up front, alignment loss still computed.
+        j.adapters = m->align >= 0 ? both : both + 1;
+        j.n_adapters = m->align >= 0 ? 2 : 1;
+        j.ft_adapter = NULL;
+    }
+    char label[200];
+    snprintf(label, sizeof label, "eval %s %s", m->name, sw);
+    j.opts.label = label;
+    char *extra = summary_extras(c, d, m, k);
+    j.extra_json = extra;
+    EvalSummary s;
+    int rc = eval_job_run(&j, &s, e);
+    free(extra);
+    if (rc) return -1;
+    fprintf(stderr, "pipeline: %s %s: HS %.1f  FA %.1f\n", m->name, sw, s.hs.score, s.fa.accuracy);
+    json_t *info = json_object();
+    json_object_set_new(info, "harmful_score", json_real(s.hs.score));
+    json_object_set_new(info, "finetune_accuracy", json_real(s.fa.accuracy));
+    return stage_end(r, what, dir, info, e);
+}
+
+// Reads eval/<method>/<sweep>/summary.json (written by this run or an earlier one).
+static json_t *read_summary(const PipelineConfig *c, const MethodSpec *m, int k, Err *e) {
+    char p[4300], sw[64];
+    sweep_label(c, k, sw, sizeof sw);
+    snprintf(p, sizeof p, "%s/eval/%s/%s/summary.json", c->output, m->name, sw);
+    json_error_t je;
+    json_t *o = json_load_file(p, 0, &je);
+    if (!o) err_set(e, "%s: %s", p, je.text);
+    return o;
+}
+
+static int write_results(Runner *r, const Data *d, Err *e) {
+    const PipelineConfig *c = r->c;
+    char title[256], p[4300];
+    snprintf(title, sizeof title, "Harmful score (HS) and fine-tune accuracy (FA), task %s", task_name(d->task));
+    Table *t = table_new(title, sweep_name(c->sweep), c->n_sweep, c->sweep_values);
+    char note[512];
+    snprintf(note, sizeof note,
+             "Judge: %s. Train/eval prompt overlap: %d harmful fine-tuning rows, %d re-alignment rows, %d alignment "
+             "rows; %s.",
+             c->judge, d->overlap_harmful, d->overlap_realign, d->overlap_align,
+             c->drop_overlap ? "overlapping rows dropped" : "kept (paper setting)");
+    table_set_note(t, note);
+    json_t *runs = json_array();
+    int rc = 0;
+    for (int mi = 0; mi < c->n_methods && !rc; mi++)
+        for (int k = 0; k < c->n_sweep && !rc; k++) {
+            json_t *s = read_summary(c, &c->methods[mi], k, e);
+            if (!s) { rc = -1; break; }
+            json_t *hs = json_object_get(s, "harmful_score"), *fa = json_object_get(s, "finetune_accuracy");
+            if (json_is_number(hs)) table_set(t, c->methods[mi].name, k, "HS", json_number_value(hs));
+            if (json_is_number(fa)) table_set(t, c->methods[mi].name, k, "FA", json_number_value(fa));
+            json_array_append_new(runs, s);
+        }
+    if (!rc) {
+        snprintf(p, sizeof p, "%s/results.md", c->output);
+        rc = table_write_markdown(t, p, e);
+    }
+    if (!rc) { snprintf(p, sizeof p, "%s/results.csv", c->output); rc = table_write_csv(t, p, e); }
+    if (!rc) { snprintf(p, sizeof p, "%s/results_table.json", c->output); rc = table_write_json(t, p, e); }
+    if (!rc) { snprintf(p, sizeof p, "%s/hs.svg", c->output); rc = table_plot_svg(t, "HS", p, e); }
+    if (!rc) { snprintf(p, sizeof p, "%s/fa.svg", c->output); rc = table_plot_svg(t, "FA", p, e); }
+    if (!rc) {
+        table_print(t, stdout);
+        json_t *o = json_object();
+        json_object_set_new(o, "base_model", json_string(c->base_model));
+        json_object_set_new(o, "task", json_string(task_name(d->task)));
+        json_object_set_new(o, "judge", json_string(c->judge));
+        json_object_set_new(o, "sweep", json_string(sweep_name(c->sweep)));
+        json_t *vals = json_array();
+        for (int k = 0; k < c->n_sweep; k++) json_array_append_new(vals, json_real(c->sweep_values[k]));
+        json_object_set_new(o, "sweep_values", vals);
+        json_t *ms = json_array();
+        for (int mi = 0; mi < c->n_methods; mi++) json_array_append_new(ms, json_string(c->methods[mi].name));
+        json_object_set_new(o, "methods", ms);
+        json_object_set_new(o, "seed", json_integer((json_int_t)c->seed));
+        json_object_set_new(o, "world", json_boolean(c->use_world));
+        json_object_set_new(o, "drop_overlap", json_boolean(c->drop_overlap));
+        json_object_set_new(o, "overlap_harmful_rows", json_integer(d->overlap_harmful));
+        json_object_set_new(o, "overlap_realign_rows", json_integer(d->overlap_realign));
+        json_object_set_new(o, "overlap_alignment_rows", json_integer(d->overlap_align));
+        json_object_set_new(o, "rows_dropped_for_overlap", json_integer(d->dropped));
+        json_object_set_new(o, "stages_run", json_integer(r->st.stages_run));
+        json_object_set_new(o, "stages_skipped", json_integer(r->st.stages_skipped));
+        json_object_set_new(o, "runs", json_incref(runs));
+        char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        json_decref(o);
+        snprintf(p, sizeof p, "%s/results.json", c->output);
+        rc = write_file_atomic(p, text, strlen(text), e);
+        free(text);
+    }
+    json_decref(runs);
+    table_free(t);
+    return rc;
+}
+
+int pipeline_run_stats(const PipelineConfig *c, PipelineStats *stats, Err *e) {
+    if (pipeline_config_check(c, "pipeline config", e)) return -1;
+    if (mkdir_p(c->output, e)) return -1;
+    double t0 = now_s();
+    Data d;
+    if (load_data(c, &d, e)) return -1;
+    fprintf(stderr,
+            "pipeline: data: %d alignment, %d harmful, %d re-alignment, %d task train, %d task test (%s), %d harmful "
+            "eval prompts; overlap with eval prompts: %d/%d/%d rows%s\n",
+            d.align.n, d.harmful.n, d.realign.n, d.task_train.n, d.task_test.n, task_name(d.task), d.eval_harmful.n,
+            d.overlap_harmful, d.overlap_realign, d.overlap_align, c->drop_overlap ? " (dropped)" : " (kept)");
+    Judge *judge = judge_from_spec(c->judge, e);
+    if (!judge) { data_free_all(&d); return -1; }
+    // Distinct alignments (index 0..3, or 4 for "none") in use.
+    int used[5] = {0};
+    int n_post = 0;
+    for (int i = 0; i < c->n_methods; i++) {
+        used[c->methods[i].align < 0 ? 4 : c->methods[i].align] = 1;
+        n_post += c->methods[i].post != POST_NONE;
+    }
+    int n_align = used[0] + used[1] + used[2] + used[3], n_ft = n_align + used[4];
+    Runner r = {c, {0, 0}, 0, n_align + c->n_sweep * (n_ft + n_post + c->n_methods), 0};
+    int rc = 0;
+    for (int a = 0; a < 4 && !rc; a++)
+        if (used[a]) rc = run_align(&r, &d, a, e);
+    for (int k = 0; k < c->n_sweep && !rc; k++) {
+        for (int a = 0; a < 5 && !rc; a++)
+            if (used[a]) rc = run_finetune(&r, &d, a == 4 ? -1 : a, k, e);
+        for (int i = 0; i < c->n_methods && !rc; i++)
+            if (c->methods[i].post != POST_NONE) rc = run_post(&r, &d, &c->methods[i], k, e);
+        for (int i = 0; i < c->n_methods && !rc; i++) rc = run_eval(&r, &d, &c->methods[i], k, judge, e);
+    }
+    if (!rc) rc = write_results(&r, &d, e);
+    if (!rc) {
+        char buf[32];
+        progress_format_duration(now_s() - t0, buf, sizeof buf);
+        fprintf(stderr, "pipeline: %d stages run, %d skipped, %s; results in %s/results.md\n", r.st.stages_run,
+                r.st.stages_skipped, buf, c->output);
+    }
+    judge_free(judge);
+    data_free_all(&d);
+    if (stats) *stats = r.st;
+    return rc;
+}
+
+int pipeline_run(const PipelineConfig *c, Err *e) { return pipeline_run_stats(c, NULL, e); }

@@ -1,0 +1,17 @@
+// The experiment runner behind `antibody pipeline` (issue 4 item 6, docs/pipeline.md): for
+// each method, alignment once; for each swept value, harmful mixing + fine-tuning, optional
+// Antidote / random pruning, then HS and FA (plus alignment loss and HED). Every stage writes
+// its outputs into its own folder and then a done.json marker; a restarted run skips marked
+// stages, and an interrupted training stage resumes from its checkpoint folder.
+#pragma once
+#include "pipeline/config.h"
+
+typedef struct {
+    int stages_run;       // stages executed by this call
+    int stages_skipped;   // stages found finished (done.json) and skipped
+} PipelineStats;
+
+// Runs the experiment of c; writes under c->output: results.md, results.csv, results_table.json,
+// hs.svg, fa.svg, results.json (every run's summary and the stage counts). stats may be NULL.
+int pipeline_run_stats(const PipelineConfig *c, PipelineStats *stats, Err *e);
+int pipeline_run(const PipelineConfig *c, Err *e);

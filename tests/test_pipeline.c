@@ -1,0 +1,234 @@
+// Pipeline configs (defaults, overrides, errors naming file and key) and a tiny end-to-end
+// experiment on the generated world with a tiny random base model: every table file is
+// written, and a second run skips every finished stage (stage counts in results.json).
+#include <jansson.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "io/atomic.h"
+#include "io/model_dir.h"
+#include "pipeline/pipeline.h"
+#include "testing.h"
+
+static char tmp_root[] = "/tmp/antibody_test_pipeline_XXXXXX";
+
+static void write_text(const char *path, const char *text) {
+    Err e;
+    if (write_file_atomic(path, text, strlen(text), &e)) fprintf(stderr, "%s\n", e.msg);
+}
+
+// Loads text as a config file; returns the loader's status, message in e.
+static int load_text(const char *text, PipelineConfig *c, Err *e) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/cfg.json", tmp_root);
+    write_text(path, text);
+    pipeline_config_default(c);
+    return pipeline_config_load(path, c, e);
+}
+
+static void expect_error(const char *text, const char *needle) {
+    PipelineConfig c;
+    Err e = {0};
+    int rc = load_text(text, &c, &e);
+    CHECK(rc == -1 && strstr(e.msg, "cfg.json") && strstr(e.msg, needle), "want error with \"%s\", got rc %d: %s",
+          needle, rc, e.msg);
+    pipeline_config_free(&c);
+}
+
+#define WORLD_HEAD "{\"base_model\": \"m\", \"output\": \"o\", \"world\": {}, "
+
+static void test_config(void) {
+    PipelineConfig c;
+    Err e = {0};
+    int rc = load_text(WORLD_HEAD
+                       "\"methods\": [\"none\", \"sft+antidote\", \"tvaccine+random-prune\"],"
+                       "\"sweep\": {\"name\": \"lr\", \"values\": [1e-5, 1e-4]},"
+                       "\"align\": {\"vaccine\": {\"rho\": 5}, \"lr\": 0.002, \"tv_S\": 3, \"targets\": \"q,v\"},"
+                       "\"finetune\": {\"n\": 300, \"p\": 0.2, \"epochs\": 3, \"schedule\": \"linear\"},"
+                       "\"antidote\": {\"dense_ratio\": 0.2, \"full_mode\": true},"
+                       "\"eval\": {\"n_harmful\": 50, \"max_new\": 64, \"hed\": false}, \"judge\": \"world\"}",
+                       &c, &e);
+    CHECK(rc == 0, "load: %s", e.msg);
+    CHECK(c.n_methods == 3 && c.methods[0].align == -1 && c.methods[1].align == ALIGN_SFT &&
+          c.methods[1].post == POST_ANTIDOTE && c.methods[2].align == ALIGN_TVACCINE &&
+          c.methods[2].post == POST_RANDOM_PRUNE);
+    CHECK(c.sweep == SWEEP_LR && c.n_sweep == 2 && c.sweep_values[1] == 1e-4);
+    // shared align keys reach every method; per-method objects win whatever the key order
+    CHECK(c.align[ALIGN_VACCINE].rho == 5 && c.align[ALIGN_SFT].train.lr == 0.002f &&
+          c.align[ALIGN_VACCINE].train.lr == 0.002f && c.align[ALIGN_TVACCINE].tv_S == 3);
+    CHECK(c.align[ALIGN_TVACCINE].rho == 3 && c.align[ALIGN_TVACCINE].train.batch_size == 10, "T-Vaccine defaults kept");
+    CHECK(c.align[ALIGN_SFT].targets == ((1 << P_Q) | (1 << P_V)));
+    CHECK(c.ft_n == 300 && c.ft_p == 0.2 && c.finetune.train.epochs == 3 && c.finetune.train.schedule == SCHED_LINEAR);
+    CHECK(c.finetune.train.lr == 1e-5f && c.finetune.alpha == 1, "finetune defaults");
+    CHECK(c.antidote.dense_ratio == 0.2f && c.antidote.full_mode == 1 && c.antidote.n_samples == 2000);
+    CHECK(c.eval_n_harmful == 50 && c.eval.max_new == 64 && c.eval_hed == 0 && c.eval_n_task == 500);
+    CHECK(!strcmp(c.judge, "world") && c.use_world);
+    pipeline_config_free(&c);
+
+    // GSM8K: fine-tuning alpha 0.5 unless stated
+    rc = load_text(WORLD_HEAD "\"world\": {\"task\": \"math\"}}", &c, &e);
+    CHECK(rc == 0 && c.finetune.alpha == 0.5f, "gsm8k alpha %g: %s", c.finetune.alpha, e.msg);
+    pipeline_config_free(&c);
+    rc = load_text(WORLD_HEAD "\"world\": {\"task\": \"math\"}, \"finetune\": {\"alpha\": 2}}", &c, &e);
+    CHECK(rc == 0 && c.finetune.alpha == 2, "explicit alpha kept");
+    pipeline_config_free(&c);
+
+    expect_error(WORLD_HEAD "\"finetune\": {\"lr\": \"fast\"}}", "finetune.lr: expected a number");
+    expect_error(WORLD_HEAD "\"align\": {\"vaccine\": {\"rhoo\": 1}}}", "align.vaccine.rhoo: unknown key");
+    expect_error(WORLD_HEAD "\"methods\": [\"sft\", \"magic+antidote\"]}", "magic");
+    expect_error(WORLD_HEAD "\"methods\": [\"sft+glue\"]}", "glue");
+    expect_error(WORLD_HEAD "\"sweep\": {\"name\": \"temperature\", \"values\": [1]}}", "sweep.name");
+    expect_error(WORLD_HEAD "\"sweep\": {\"name\": \"p\", \"values\": [0.5, 2]}}", "p = 2");
+    expect_error(WORLD_HEAD "\"eval\": {\"n_harmful\": -3}}", "eval.n_harmful");
+    expect_error(WORLD_HEAD "\"world\": {\"n_align\": \"ten\"}}", "world.n_align");
+    expect_error(WORLD_HEAD "\"bogus\": 1}", "bogus: unknown key");
+    expect_error("{\"output\": \"o\", \"world\": {}}", "base_model");
+    expect_error("{\"base_model\": \"m\",\n \"output\": }", "cfg.json:2:");
+    expect_error("{\"base_model\": \"m\", \"output\": \"o\", \"data\": {\"task\": \"sst2\"}}", "data.alignment");
+    expect_error("{\"base_model\": \"m\", \"output\": \"o\", \"data\": {\"harmful\": {\"fields\": \"x\"}}}",
+                 "data.harmful.path");
+    expect_error(WORLD_HEAD "\"data\": {\"task\": \"poetry\"}}", "data.task");
+    expect_error(WORLD_HEAD "\"finetune\": {\"targets\": \"q,zz\"}}", "finetune.targets");
+
+    PipelineConfig none;
+    pipeline_config_default(&none);
+    CHECK(pipeline_config_load("/nonexistent/cfg.json", &none, &e) == -1 && strstr(e.msg, "/nonexistent/cfg.json"),
+          "missing file named: %s", e.msg);
+    pipeline_config_free(&none);
+}
+
+// Tiny random Llama with the stories260k tokenizer.
+static int make_model_dir(const char *dir, Err *e) {
+    Config c = {.vocab_size = 512, .dim = 16, .hidden_dim = 32, .n_layers = 2, .n_heads = 2, .n_kv_heads = 1,
+                .head_dim = 8, .max_seq_len = 512, .norm_eps = 1e-5f, .rope_theta = 10000.0f, .tie_embeddings = 1,
+                .bos_id = 1, .n_eos = 1, .eos_ids = {2}, .pad_id = -1};
+    strcpy(c.arch, "LlamaForCausalLM");
+    strcpy(c.model_type, "llama");
+    Model m;
+    model_init_random(&m, &c, 3);
+    int rc = model_save(&m, dir, MAT_F32, 0, e);
+    model_free(&m);
+    if (rc) return -1;
+    char tokdir[4096];
+    snprintf(tokdir, sizeof tokdir, "%s/models/stories260k-hf", shared_dir());
+    return model_dir_copy_tokenizer(tokdir, dir, e);
+}
+
+static int file_exists(const char *dir, const char *name) {
+    char p[4400];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    struct stat s;
+    return stat(p, &s) == 0 && s.st_size > 0;
+}
+
+static json_t *results(const char *out) {
+    char p[4400];
+    snprintf(p, sizeof p, "%s/results.json", out);
+    json_error_t je;
+    return json_load_file(p, 0, &je);
+}
+
+static int count_of(json_t *r, const char *key) { return (int)json_integer_value(json_object_get(r, key)); }
+
+static void test_end_to_end(void) {
+    char model[4200], out[4200];
+    snprintf(model, sizeof model, "%s/base", tmp_root);
+    snprintf(out, sizeof out, "%s/run", tmp_root);
+    Err e = {0};
+    if (make_model_dir(model, &e)) { CHECK(0, "model: %s", e.msg); return; }
+    PipelineConfig c;
+    pipeline_config_default(&c);  // built in code, as the demo does
+    pipeline_config_set(&c.base_model, model);
+    pipeline_config_set(&c.output, out);
+    pipeline_config_set(&c.judge, "world");
+    c.use_world = 1;
+    c.world = (WorldOptions){.seed = 7, .n_base = 4, .n_align = 6, .n_harmful = 6, .n_realign = 4,
+                             .n_test_harmful = 3, .n_task_train = 8, .n_task_test = 3};
+    const char *methods[] = {"none", "sft", "vaccine+antidote", "tvaccine"};
+    c.n_methods = 4;
+    for (int i = 0; i < 4; i++) CHECK(method_spec_parse(methods[i], &c.methods[i], &e) == 0, "%s", e.msg);
+    c.sweep = SWEEP_P;
+    c.n_sweep = 2;
+    c.sweep_values[0] = 0;
+    c.sweep_values[1] = 0.5;
+    c.ft_n = 6;
+    for (int m = 0; m < 4; m++) {
+        c.align[m].train.max_steps = 2;
+        c.align[m].train.batch_size = 2;
+        c.align[m].train.max_len = 96;
+        c.align[m].rank = 2;
+        c.align[m].tv_K = 1;
+        c.align[m].tv_J = 1;
+        c.align[m].tv_S = 1;
+        c.align[m].tv_pool = 2;
+    }
+    c.finetune.train.max_steps = 2;
+    c.finetune.train.batch_size = 2;
+    c.finetune.train.max_len = 96;
+    c.finetune.rank = 2;
+    c.antidote.n_samples = 2;
+    c.antidote.max_len = 96;
+    c.eval_n_align = 2;
+    c.eval.max_new = 4;
+    c.eval.max_len = 96;
+    c.eval.batch_size = 1;
+    c.eval.hed_batches = 2;
+    PipelineStats st;
+    int rc = pipeline_run_stats(&c, &st, &e);
+    CHECK(rc == 0, "pipeline: %s", e.msg);
+    // 3 alignments + 2 sweep values x (4 fine-tunings + 1 antidote + 4 evaluations)
+    int total = 3 + 2 * (4 + 1 + 4);
+    CHECK(st.stages_run == total && st.stages_skipped == 0, "first run: %d run, %d skipped", st.stages_run,
+          st.stages_skipped);
+    const char *files[] = {"results.md", "results.csv", "results_table.json", "hs.svg", "fa.svg", "results.json",
+                           "align/vaccine/done.json", "align/vaccine/adapter_model.safetensors",
+                           "finetune/none/p=0.5/adapter_model.safetensors", "post/vaccine+antidote/p=0/done.json",
+                           "eval/tvaccine/p=0.5/harmful.jsonl", "eval/tvaccine/p=0.5/task.jsonl",
+                           "eval/sft/p=0/summary.json", "world/align.jsonl"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) CHECK(file_exists(out, files[i]), "missing %s", files[i]);
+    json_t *r = results(out);
+    CHECK(r && count_of(r, "stages_run") == total && count_of(r, "stages_skipped") == 0, "results.json counts");
+    json_t *runs = json_object_get(r, "runs");
+    CHECK(json_array_size(runs) == 8, "runs %zu", json_array_size(runs));
+    for (size_t i = 0; i < json_array_size(runs); i++) {
+        json_t *s = json_array_get(runs, i);
+        double hs = json_number_value(json_object_get(s, "harmful_score"));
+        double fa = json_number_value(json_object_get(s, "finetune_accuracy"));
+        CHECK(hs >= 0 && hs <= 100 && fa >= 0 && fa <= 100, "run %zu HS %g FA %g", i, hs, fa);
+        CHECK(json_integer_value(json_object_get(s, "harmful_total")) == 3, "3 HS prompts");
+        CHECK(json_is_number(json_object_get(s, "harmful_embedding_drift")), "HED in run %zu", i);
+        CHECK(json_is_false(json_object_get(s, "drop_overlap")), "overlap policy recorded");
+    }
+    json_decref(r);
+    char *csv = read_file(strcat(strcpy((char[4400]){0}, out), "/results.csv"), NULL, &e);
+    CHECK(csv && strstr(csv, "vaccine+antidote") && strstr(csv, "tvaccine") && strstr(csv, "none"), "csv rows");
+    free(csv);
+
+    // Second run: every stage is found done.
+    rc = pipeline_run_stats(&c, &st, &e);
+    CHECK(rc == 0 && st.stages_run == 0 && st.stages_skipped == total, "rerun: %d run, %d skipped (%s)", st.stages_run,
+          st.stages_skipped, e.msg);
+    r = results(out);
+    CHECK(r && count_of(r, "stages_run") == 0 && count_of(r, "stages_skipped") == total, "results.json after rerun");
+    json_decref(r);
+
+    // An unfinished stage (no marker) is redone, and only it.
+    char p[4400];
+    snprintf(p, sizeof p, "%s/eval/sft/p=0.5/done.json", out);
+    CHECK(unlink(p) == 0, "unlink marker");
+    rc = pipeline_run_stats(&c, &st, &e);
+    CHECK(rc == 0 && st.stages_run == 1 && st.stages_skipped == total - 1, "after removing a marker: %d run",
+          st.stages_run);
+    pipeline_config_free(&c);
+}
+
+int main(void) {
+    if (!mkdtemp(tmp_root)) { perror("mkdtemp"); return 2; }
+    setenv("ANTIBODY_PROGRESS", "0", 1);
+    test_config();
+    test_end_to_end();
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp_root);
+    if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmp_root);
+    TEST_SUMMARY();
+}
