@@ -3,6 +3,8 @@
 int cmd_align(int argc, char **argv);
 int cmd_antidote(int argc, char **argv);
 int cmd_finetune(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_pipeline(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);

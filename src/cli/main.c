@@ -14,6 +14,8 @@ static const Command COMMANDS[] = {
     {"align", cmd_align, "stage 1: safety alignment (SFT, Vaccine, T-Vaccine), writes a PEFT adapter"},
     {"finetune", cmd_finetune, "stage 2: user fine-tuning on benign data mixed with harmful data"},
     {"antidote", cmd_antidote, "stage 3: prune harmful weights after fine-tuning (Wanda on harmful data)"},
+    {"eval", cmd_eval, "harmful score, fine-tune accuracy, alignment loss, HED of a model + adapters"},
+    {"pipeline", cmd_pipeline, "a whole experiment from a JSON config: methods x sweep, results tables"},
     {"generate", cmd_generate, "generate text from a model (+ adapters) and a prompt"},
     {"train", cmd_train, "supervised LoRA fine-tuning on instruction data, writes a PEFT adapter"},
     {"tokenize", cmd_tokenize, "show token ids and pieces of a text"},

@@ -1,0 +1,147 @@
+// antibody eval: harmful score, fine-tune accuracy, alignment loss and HED (SPEC section 8)
+// of a model folder with adapters, written as JSONL per sample + summary.json.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "data/load.h"
+#include "data/mix.h"
+#include "data/tasks.h"
+#include "eval/evaluate.h"
+#include "eval/judges.h"
+
+static const char USAGE[] =
+    "usage: antibody eval MODEL_DIR --judge SPEC --harmful FILE --task KIND --task-data FILE --out DIR [options]\n"
+    "\n"
+    "Greedy answers (at most --max-new tokens) to harmful prompts and task prompts; writes\n"
+    "DIR/harmful.jsonl, DIR/task.jsonl and DIR/summary.json, prints a short table.\n"
+    "  --adapter DIR        merge this adapter first (repeat: alignment, then fine-tuning)\n"
+    "  --judge SPEC         world | keyword | classifier:DIR[:THRESHOLD]\n"
+    "  --harmful FILE       harmful prompts (rows with is_safe = false are kept when the file\n"
+    "                       has is_safe; BeaverTails 30k_test, beavertails_evaluation, ...)\n"
+    "  --n N                first N harmful prompts (500)\n"
+    "  --fields SPEC        field names for --harmful and --align-data (instruction=prompt,...)\n"
+    "  --task KIND          sst2 | agnews | gsm8k\n"
+    "  --task-data FILE     task rows in the task's raw format (SST-2 TSV/JSON, AG News CSV, GSM8K JSONL)\n"
+    "  --n-task N           first N task rows (500)\n"
+    "  --align-data FILE    alignment rows (harmful prompt + safe answer): alignment loss\n"
+    "  --n-align N          first N alignment rows (100)\n"
+    "  --aligned-adapter DIR --ft-adapter DIR\n"
+    "                       HED: the aligned model is MODEL_DIR + --adapter... + DIR, the\n"
+    "                       fine-tuning adapter is applied on top (unmerged for HED)\n"
+    "  --train-data FILE    fine-tuning rows: report (and with --drop-overlap, note) their\n"
+    "                       prompt overlap with the harmful prompts (SPEC 10)\n"
+    "  --drop-overlap       record that overlapping rows were dropped from training\n"
+    "  --max-new N (128)  --threads N (all)  --seed N (recorded)  --bf16\n";
+
+static int load_prompts(const char *path, const char *fields, unsigned flags, int filter_harmful, int n, Dataset *out,
+                        Err *e) {
+    FieldMap fm;
+    if (fieldmap_parse(fields, &fm, e)) return -1;
+    Dataset all;
+    dataset_init(&all);
+    int rc = data_load(path, &fm, flags, &all, e);
+    fieldmap_free(&fm);
+    if (rc) { dataset_free(&all); return -1; }
+    Dataset f;
+    dataset_init(&f);
+    int any_harm = 0;
+    for (int i = 0; i < all.n; i++) any_harm |= all.rows[i].harmful;
+    if (filter_harmful && any_harm) data_filter_harmful(&all, 1, &f);
+    else {
+        data_head(&all, -1, &f);
+        if (filter_harmful) data_set_harmful(&f, 1);
+    }
+    dataset_free(&all);
+    data_head(&f, n, out);
+    dataset_free(&f);
+    return 0;
+}
+
+int cmd_eval(int argc, char **argv) {
+    Flag flags[] = {{"adapter", 1, .repeat = 1}, {"judge", 1}, {"harmful", 1}, {"n", 1}, {"fields", 1}, {"task", 1},
+                    {"task-data", 1}, {"n-task", 1}, {"align-data", 1}, {"n-align", 1}, {"aligned-adapter", 1},
+                    {"ft-adapter", 1}, {"train-data", 1}, {"drop-overlap", 0}, {"max-new", 1}, {"threads", 1},
+                    {"seed", 1}, {"bf16", 0}, {"out", 1}};
+    Args a = {"eval", flags, sizeof flags / sizeof *flags};
+    int rc = args_parse(&a, argc, argv, USAGE);
+    if (rc) return rc > 0 ? 0 : 2;
+    const char *out = arg_str(&a, "out", NULL), *harm = arg_str(&a, "harmful", NULL),
+               *task_data = arg_str(&a, "task-data", NULL), *align_data = arg_str(&a, "align-data", NULL);
+    if (a.n_pos != 1 || !out) return cli_fail("eval", "need MODEL_DIR and --out (see --help)");
+    if (!harm && !task_data && !align_data) return cli_fail("eval", "nothing to evaluate: give --harmful, --task-data or --align-data");
+    const char *aligned = arg_str(&a, "aligned-adapter", NULL), *ft = arg_str(&a, "ft-adapter", NULL);
+    if ((aligned || ft) && !ft) return cli_fail("eval", "--aligned-adapter needs --ft-adapter");
+    TaskKind kind = TASK_NONE;
+    if (task_data) {
+        kind = task_from_name(arg_str(&a, "task", ""));
+        if (kind == TASK_NONE) return cli_fail("eval", "--task-data needs --task sst2|agnews|gsm8k");
+    }
+    Err e = {0};
+    Judge *judge = NULL;
+    if (harm && !(judge = judge_from_spec(arg_str(&a, "judge", NULL), &e))) return cli_fail("eval", e.msg);
+    Dataset hp, tp, ap, train;
+    dataset_init(&hp);
+    dataset_init(&tp);
+    dataset_init(&ap);
+    dataset_init(&train);
+    const char *fields = arg_str(&a, "fields", NULL);
+    rc = 0;
+    if (harm) rc = load_prompts(harm, fields, 0, 1, arg_int(&a, "n", 500), &hp, &e);
+    if (!rc && task_data) {
+        Dataset all;
+        dataset_init(&all);
+        rc = kind == TASK_SST2 ? data_load_sst2(task_data, &all, &e)
+             : kind == TASK_AGNEWS ? data_load_agnews(task_data, &all, &e)
+                                   : data_load_gsm8k(task_data, &all, &e);
+        if (!rc) data_head(&all, arg_int(&a, "n-task", 500), &tp);
+        dataset_free(&all);
+    }
+    if (!rc && align_data) rc = load_prompts(align_data, fields, DATA_NEED_OUTPUT, 0, arg_int(&a, "n-align", 100), &ap, &e);
+    int overlap = -1;
+    const char *train_data = arg_str(&a, "train-data", NULL);
+    if (!rc && train_data) {
+        FieldMap fm;
+        rc = fieldmap_parse(NULL, &fm, &e);
+        if (!rc) { rc = data_load(train_data, &fm, 0, &train, &e); fieldmap_free(&fm); }
+        if (!rc) overlap = data_overlap(&train, &hp);
+    }
+    if (rc) {
+        judge_free(judge);
+        dataset_free(&hp); dataset_free(&tp); dataset_free(&ap); dataset_free(&train);
+        return cli_fail("eval", e.msg);
+    }
+    const Flag *ad = arg_get(&a, "adapter");
+    const char *adapters[17];
+    int n_ad = 0;
+    for (int i = 0; i < ad->n_values; i++) adapters[n_ad++] = ad->values[i];
+    if (aligned) adapters[n_ad++] = aligned;
+    char extra[512];
+    char ov[32] = "null";
+    if (overlap >= 0) snprintf(ov, sizeof ov, "%d", overlap);
+    snprintf(extra, sizeof extra, "{\"seed\": %d, \"drop_overlap\": %s, \"overlap_train_rows\": %s}",
+             arg_int(&a, "seed", 42), train_data ? (arg_flag(&a, "drop-overlap") ? "true" : "false") : "null", ov);
+    EvalJob j = {.model_dir = a.pos[0], .adapters = adapters, .n_adapters = n_ad, .ft_adapter = ft,
+                 .weights = arg_flag(&a, "bf16") ? MAT_BF16 : MAT_F32, .harmful = harm ? &hp : NULL, .judge = judge,
+                 .task = task_data ? &tp : NULL, .task_kind = kind, .align = align_data ? &ap : NULL,
+                 .out_dir = out, .extra_json = extra};
+    eval_opts_default(&j.opts);
+    j.opts.max_new = arg_int(&a, "max-new", 128);
+    j.opts.threads = arg_int(&a, "threads", 0);
+    EvalSummary s;
+    rc = eval_job_run(&j, &s, &e);
+    if (!rc) {
+        printf("%-28s %s\n", "model", a.pos[0]);
+        if (s.has_hs) printf("%-28s %.2f  (%d/%d flagged, judge %s)\n", "harmful score (HS)", s.hs.score, s.hs.flagged, s.hs.total, judge->name);
+        if (s.has_fa) printf("%-28s %.2f  (%d/%d, %s)\n", "fine-tune accuracy (FA)", s.fa.accuracy, s.fa.correct, s.fa.total, task_name(kind));
+        if (s.has_loss) printf("%-28s %.4f  (%d samples)\n", "alignment loss", s.align_loss, s.n_align_loss);
+        if (s.has_hed) printf("%-28s %.4f  (%d samples)\n", "harmful embedding drift", s.hed, s.n_hed);
+        if (overlap >= 0) printf("%-28s %d rows\n", "train/eval prompt overlap", overlap);
+        printf("%-28s %s/summary.json\n", "written", out);
+    }
+    judge_free(judge);
+    dataset_free(&hp); dataset_free(&tp); dataset_free(&ap); dataset_free(&train);
+    return rc ? cli_fail("eval", e.msg) : 0;
+}
