@@ -143,7 +143,9 @@ static void test_end_to_end(void) {
     pipeline_config_set(&c.judge, "world");
     c.use_world = 1;
     c.world = (WorldOptions){.seed = 7, .n_base = 4, .n_align = 6, .n_harmful = 6, .n_realign = 4,
-                             .n_test_harmful = 3, .n_task_train = 8, .n_task_test = 3};
+                             .n_test_harmful = 5, .n_task_train = 8, .n_task_test = 4};
+    c.eval_n_harmful = 3;  // heads of the world's held-out prompts and task tests
+    c.eval_n_task = 3;
     const char *methods[] = {"none", "sft", "vaccine+antidote", "tvaccine"};
     c.n_methods = 4;
     for (int i = 0; i < 4; i++) CHECK(method_spec_parse(methods[i], &c.methods[i], &e) == 0, "%s", e.msg);
@@ -196,6 +198,7 @@ static void test_end_to_end(void) {
         double fa = json_number_value(json_object_get(s, "finetune_accuracy"));
         CHECK(hs >= 0 && hs <= 100 && fa >= 0 && fa <= 100, "run %zu HS %g FA %g", i, hs, fa);
         CHECK(json_integer_value(json_object_get(s, "harmful_total")) == 3, "3 HS prompts");
+        CHECK(json_integer_value(json_object_get(s, "task_total")) == 3, "3 task rows");
         CHECK(json_is_number(json_object_get(s, "harmful_embedding_drift")), "HED in run %zu", i);
         CHECK(json_is_false(json_object_get(s, "drop_overlap")), "overlap policy recorded");
     }

@@ -85,6 +85,7 @@ static int load_source(const DataSource *s, const char *what, TaskKind task, uns
 static void take_head(Dataset *d, int n) {
     if (n < 0 || n >= d->n) return;
     Dataset h;
+    dataset_init(&h);
     data_head(d, n, &h);
     dataset_free(d);
     *d = h;
