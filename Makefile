@@ -8,7 +8,8 @@ STD     := -std=c11 -D_GNU_SOURCE
 WARN    := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation -Wno-missing-field-initializers
 OPT     ?= -O2 -march=native -fno-math-errno
 CFLAGS  := $(STD) $(WARN) $(OPT) -fopenmp -Isrc -g
-LDLIBS  := -lopenblas -ljansson -lpcre2-8 -lutf8proc -lm -fopenmp
+# OpenBLAS is loaded at run time (src/kernels/blas.c), so it is not linked here.
+LDLIBS  := -ljansson -lpcre2-8 -lutf8proc -lm -ldl -lpthread -fopenmp
 
 BUILD   ?= build
 SRC     := $(filter-out src/cli/%,$(wildcard src/*/*.c))

@@ -8,14 +8,11 @@
 
 #include "data/tasks.h"
 #include "eval/generate.h"
+#include "kernels/kernels.h"
 #include "io/atomic.h"
 #include "train/batch.h"
 #include "util/progress.h"
 
-// OpenBLAS's own thread count: set to 1 while prompts run in parallel (declared here so
-// that the file does not depend on which cblas.h variant is installed).
-void openblas_set_num_threads(int n);
-int openblas_get_num_threads(void);
 
 void eval_opts_default(EvalOpts *o) {
     *o = (EvalOpts){.max_new = 128, .threads = 0, .batch_size = 5, .hed_batches = 10, .max_len = 200, .label = NULL};
@@ -38,8 +35,8 @@ char **eval_generate(const Model *m, const Lora *lora, const Tokenizer *tok, con
     snprintf(label, sizeof label, "%s: generate", o->label ? o->label : "eval");
     Progress *pr = progress_new(label, n);
     int done = 0;
-    int blas_threads = openblas_get_num_threads();
-    if (threads > 1) openblas_set_num_threads(1);
+    int blas_threads = blas_get_threads();
+    if (threads > 1) blas_set_threads(1);
     // One KV cache per thread; greedy decoding makes each answer independent of scheduling.
 #pragma omp parallel num_threads(threads)
     {
@@ -73,7 +70,7 @@ char **eval_generate(const Model *m, const Lora *lora, const Tokenizer *tok, con
         kvcache_free(cache);
         free(out);
     }
-    if (threads > 1) openblas_set_num_threads(blas_threads);
+    if (threads > 1) blas_set_threads(blas_threads);
     progress_done(pr);
     return answers;
 }

@@ -1,6 +1,5 @@
 // Matrix products through BLAS. Weights may be bf16 (as checkpoints ship): they are
 // widened to f32 a block of rows at a time, so compute and accumulation stay f32.
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,13 +23,13 @@ static void widen_rows(const Mat *W, int r0, int nr, float *buf) {
 }
 
 void gemm_nt(float *C, const float *A, const float *B, int M, int Nn, int K, float alpha, float beta) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, Nn, K, alpha, A, K, B, K, beta, C, Nn);
+    blas_sgemm(0, 1, M, Nn, K, alpha, A, K, B, K, beta, C, Nn);
 }
 void gemm_nn(float *C, const float *A, const float *B, int M, int Nn, int K, float alpha, float beta) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, Nn, K, alpha, A, K, B, Nn, beta, C, Nn);
+    blas_sgemm(0, 0, M, Nn, K, alpha, A, K, B, Nn, beta, C, Nn);
 }
 void gemm_tn(float *C, const float *A, const float *B, int M, int Nn, int K, float alpha, float beta) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, Nn, K, alpha, A, M, B, Nn, beta, C, Nn);
+    blas_sgemm(1, 0, M, Nn, K, alpha, A, M, B, Nn, beta, C, Nn);
 }
 
 void matmul_forward(float *out, const float *in, const Mat *W, const float *bias, int N, int accumulate) {
@@ -43,7 +42,7 @@ void matmul_forward(float *out, const float *in, const Mat *W, const float *bias
     }
     float beta = accumulate ? 1.0f : 0.0f;
     if (W->type == MAT_F32) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OUT, IN, 1.0f, in, IN, (const float *)W->data, IN,
+        blas_sgemm(0, 1, N, OUT, IN, 1.0f, in, IN, (const float *)W->data, IN,
                     beta, out, OUT);
         return;
     }
@@ -51,7 +50,7 @@ void matmul_forward(float *out, const float *in, const Mat *W, const float *bias
     for (int r0 = 0; r0 < OUT; r0 += BF16_BLOCK) {
         int nr = OUT - r0 < BF16_BLOCK ? OUT - r0 : BF16_BLOCK;
         widen_rows(W, r0, nr, buf);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, nr, IN, 1.0f, in, IN, buf, IN, beta, out + r0, OUT);
+        blas_sgemm(0, 1, N, nr, IN, 1.0f, in, IN, buf, IN, beta, out + r0, OUT);
     }
     free(buf);
 }
@@ -59,7 +58,7 @@ void matmul_forward(float *out, const float *in, const Mat *W, const float *bias
 void matmul_backward_input(float *dinp, const float *dout, const Mat *W, int N) {
     int OUT = W->rows, IN = W->cols;
     if (W->type == MAT_F32) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, IN, OUT, 1.0f, dout, OUT, (const float *)W->data,
+        blas_sgemm(0, 0, N, IN, OUT, 1.0f, dout, OUT, (const float *)W->data,
                     IN, 1.0f, dinp, IN);
         return;
     }
@@ -67,7 +66,7 @@ void matmul_backward_input(float *dinp, const float *dout, const Mat *W, int N) 
     for (int r0 = 0; r0 < OUT; r0 += BF16_BLOCK) {
         int nr = OUT - r0 < BF16_BLOCK ? OUT - r0 : BF16_BLOCK;
         widen_rows(W, r0, nr, buf);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, IN, nr, 1.0f, dout + r0, OUT, buf, IN, 1.0f, dinp,
+        blas_sgemm(0, 0, N, IN, nr, 1.0f, dout + r0, OUT, buf, IN, 1.0f, dinp,
                     IN);
     }
     free(buf);
@@ -75,7 +74,7 @@ void matmul_backward_input(float *dinp, const float *dout, const Mat *W, int N) 
 
 void matmul_backward_weight(float *dW, float *dbias, const float *dout, const float *in, int N, int IN, int OUT) {
     if (dW)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OUT, IN, N, 1.0f, dout, OUT, in, IN, 1.0f, dW, IN);
+        blas_sgemm(1, 0, OUT, IN, N, 1.0f, dout, OUT, in, IN, 1.0f, dW, IN);
     if (dbias)
         for (int i = 0; i < N; i++) vec_add(dbias, dout + (size_t)i * OUT, OUT);
 }

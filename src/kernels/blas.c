@@ -1,0 +1,79 @@
+// The BLAS behind matmul: OpenBLAS, loaded at run time.
+//
+// Why at run time: OpenBLAS picks its kernels once, when it is loaded, from
+// OPENBLAS_CORETYPE or its own CPU detection, and Debian 12's 0.3.21 does not know the
+// newest Xeons: it falls back to its generic "Prescott" kernels, 4-6x slower (measured
+// 16-30 GFLOP/s against 66-190 with the SkylakeX kernels on the same 2 cores). Loading
+// it ourselves lets us choose the kernels first when the user has not: SkylakeX on any
+// CPU with AVX-512, Haswell with AVX2. A user's OPENBLAS_CORETYPE always wins.
+// We prefer the OpenMP build of OpenBLAS, so its threads are our OpenMP threads instead
+// of a second pool competing with them for the same cores.
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "kernels/kernels.h"
+
+typedef void (*SgemmFn)(int, int, int, int, int, int, float, const float *, int, const float *, int, float, float *,
+                        int);
+static struct {
+    SgemmFn sgemm;
+    void (*set_threads)(int);
+    int (*get_threads)(void);
+    char *(*corename)(void);
+    const char *path;
+} B;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void load(void) {
+    if (!getenv("OPENBLAS_CORETYPE")) {
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f")) setenv("OPENBLAS_CORETYPE", "SkylakeX", 0);
+        else if (__builtin_cpu_supports("avx2")) setenv("OPENBLAS_CORETYPE", "Haswell", 0);
+    }
+    static const char *const candidates[] = {
+        "/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0",
+        "/usr/lib/aarch64-linux-gnu/openblas-openmp/libopenblas.so.0",
+        "libopenblasp.so.0",
+        "libopenblas.so.0",
+        "libopenblas.so",
+    };
+    void *h = NULL;
+    const char *env = getenv("ANTIBODY_BLAS");  // a path to another OpenBLAS build
+    if (env) h = dlopen(env, RTLD_NOW | RTLD_LOCAL), B.path = env;
+    for (size_t i = 0; !h && i < sizeof candidates / sizeof *candidates; i++)
+        if ((h = dlopen(candidates[i], RTLD_NOW | RTLD_LOCAL))) B.path = candidates[i];
+    if (!h || !(B.sgemm = (SgemmFn)dlsym(h, "cblas_sgemm"))) {
+        // Without a BLAS nothing can run; this is an installation problem, not bad input.
+        fprintf(stderr, "antibody: cannot load OpenBLAS (install libopenblas0-openmp): %s\n", dlerror());
+        abort();
+    }
+    B.set_threads = (void (*)(int))dlsym(h, "openblas_set_num_threads");
+    B.get_threads = (int (*)(void))dlsym(h, "openblas_get_num_threads");
+    B.corename = (char *(*)(void))dlsym(h, "openblas_get_corename");
+}
+
+void blas_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *Bm,
+                int ldb, float beta, float *C, int ldc) {
+    pthread_once(&once, load);
+    // CblasRowMajor = 101, CblasNoTrans = 111, CblasTrans = 112
+    B.sgemm(101, trans_a ? 112 : 111, trans_b ? 112 : 111, M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc);
+}
+
+void blas_set_threads(int n) {
+    pthread_once(&once, load);
+    if (B.set_threads) B.set_threads(n);
+}
+
+int blas_get_threads(void) {
+    pthread_once(&once, load);
+    return B.get_threads ? B.get_threads() : 1;
+}
+
+const char *blas_name(void) {
+    pthread_once(&once, load);
+    static char buf[256];
+    snprintf(buf, sizeof buf, "OpenBLAS %s (%s)", B.corename ? B.corename() : "?", B.path);
+    return buf;
+}
