@@ -1,6 +1,7 @@
 // Every subcommand: int cmd_NAME(int argc, char **argv), argv[0] = the command name.
 #pragma once
 int cmd_align(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
 int cmd_antidote(int argc, char **argv);
 int cmd_finetune(int argc, char **argv);
 int cmd_eval(int argc, char **argv);

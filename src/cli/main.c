@@ -11,6 +11,7 @@ typedef struct {
 } Command;
 
 static const Command COMMANDS[] = {
+    {"demo", cmd_demo, "the whole pipeline on a generated world, no model or network needed"},
     {"align", cmd_align, "stage 1: safety alignment (SFT, Vaccine, T-Vaccine), writes a PEFT adapter"},
     {"finetune", cmd_finetune, "stage 2: user fine-tuning on benign data mixed with harmful data"},
     {"antidote", cmd_antidote, "stage 3: prune harmful weights after fine-tuning (Wanda on harmful data)"},

@@ -24,6 +24,7 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
                     if (mask && !mask[b * T + u]) { p[u] = -INFINITY; continue; }
                     const float *ku = k + ((size_t)b * T + u) * kC + kh * HD;
                     float d = 0.0f;
+#pragma omp simd reduction(+ : d)
                     for (int i = 0; i < HD; i++) d += qt[i] * ku[i];
                     p[u] = d * scale;
                     if (p[u] > maxv) maxv = p[u];
@@ -42,7 +43,9 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
                 for (int u = 0; u <= t; u++) {
                     if (p[u] == 0.0f) continue;
                     const float *vu = v + ((size_t)b * T + u) * kC + kh * HD;
-                    for (int i = 0; i < HD; i++) ot[i] += p[u] * vu[i];
+                    const float pu = p[u];
+#pragma omp simd
+                    for (int i = 0; i < HD; i++) ot[i] += pu * vu[i];
                 }
             }
         }
@@ -73,9 +76,11 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
                         const float *vu = v + ((size_t)b * T + u) * kC + kh * HD;
                         float *dvu = dv + ((size_t)b * T + u) * kC + kh * HD;
                         float d = 0.0f;
+                        const float pu = p[u];
+#pragma omp simd reduction(+ : d)
                         for (int i = 0; i < HD; i++) {
                             d += dot[i] * vu[i];
-                            dvu[i] += p[u] * dot[i];
+                            dvu[i] += pu * dot[i];
                         }
                         dp[u] = d;
                         pdp += p[u] * d;
@@ -85,6 +90,7 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
                         float ds = p[u] * (dp[u] - pdp) * scale;
                         const float *ku = k + ((size_t)b * T + u) * kC + kh * HD;
                         float *dku = dk + ((size_t)b * T + u) * kC + kh * HD;
+#pragma omp simd
                         for (int i = 0; i < HD; i++) {
                             dqt[i] += ds * ku[i];
                             dku[i] += ds * qt[i];

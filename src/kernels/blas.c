@@ -9,6 +9,7 @@
 // We prefer the OpenMP build of OpenBLAS, so its threads are our OpenMP threads instead
 // of a second pool competing with them for the same cores.
 #include <dlfcn.h>
+#include <omp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,3 +78,5 @@ const char *blas_name(void) {
     snprintf(buf, sizeof buf, "OpenBLAS %s (%s)", B.corename ? B.corename() : "?", B.path);
     return buf;
 }
+
+int omp_threads(void) { return omp_get_max_threads(); }

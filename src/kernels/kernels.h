@@ -37,6 +37,7 @@ void blas_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, cons
 void blas_set_threads(int n);
 int blas_get_threads(void);
 const char *blas_name(void);  // which library and kernels are in use (for reports)
+int omp_threads(void);        // OpenMP threads the kernels use
 
 // ---- matmul ------------------------------------------------------------------
 // out (N,OUT) = in (N,IN) @ W^T (+ bias); accumulate=1 adds to out instead.

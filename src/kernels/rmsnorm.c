@@ -5,7 +5,7 @@
 
 // out, x (N,C); w (C); rstd (N)
 void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N > 64)
     for (int i = 0; i < N; i++) {
         const float *xi = x + (size_t)i * C;
         float *oi = out + (size_t)i * C;
@@ -21,7 +21,7 @@ void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, in
 // dx_j = r * (w_j dy_j) - r^3/C * x_j * sum_k(w_k dy_k x_k);  dw_j = sum_i dy_j x_j r
 void rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w, const float *rstd,
                       int N, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N > 64)
     for (int i = 0; i < N; i++) {
         const float *xi = x + (size_t)i * C, *gi = dout + (size_t)i * C;
         float *dxi = dx + (size_t)i * C;

@@ -20,7 +20,7 @@ void rope_tables(float *cos_t, float *sin_t, int T_max, int head_dim, float thet
 static void rotate(float *x, const int *pos, const float *cos_t, const float *sin_t, int N, int n_heads, int hd,
                    float sign) {
     int half = hd / 2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N > 64)
     for (int n = 0; n < N; n++) {
         const float *c = cos_t + (size_t)pos[n] * half, *s = sin_t + (size_t)pos[n] * half;
         for (int h = 0; h < n_heads; h++) {

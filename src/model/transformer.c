@@ -102,11 +102,13 @@ static uint64_t mask_seed(uint64_t seed, int l, int p) { return hash64(seed ^ ha
 static void apply_dropout(float *dst, const float *src, size_t n, float pdrop, uint64_t key) {
     float keep = 1.0f / (1.0f - pdrop);
     uint32_t thr = (uint32_t)(pdrop * 65536.0f + 0.5f);
-#pragma omp parallel for schedule(static)
-    for (size_t q = 0; q < (n + 3) / 4; q++) {
+    size_t nq = (n + 3) / 4;
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t q = 0; q < nq; q++) {
         uint64_t h = hash64(key + q);
-        for (size_t i = q * 4; i < q * 4 + 4 && i < n; i++, h >>= 16)
-            dst[i] = (uint32_t)(h & 0xffff) < thr ? 0.0f : src[i] * keep;
+        size_t i0 = q * 4, i1 = i0 + 4 < n ? i0 + 4 : n;
+        for (size_t i = i0; i < i1; i++, h >>= 16)
+            dst[i] = src[i] * ((uint32_t)(h & 0xffff) < thr ? 0.0f : keep);
     }
 }
 

@@ -2,13 +2,6 @@
 
 #include <math.h>
 
-uint64_t hash64(uint64_t x) {
-    x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27; x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
-
 static uint64_t splitmix64_next(uint64_t *state) {
     *state += 0x9e3779b97f4a7c15ULL;
     return hash64(*state);

@@ -19,4 +19,10 @@ float rng_normal(Rng *r);
 void rng_shuffle_int(Rng *r, int *a, int n);
 
 // Stateless 64-bit mixer (the splitmix64 finaliser): hash64(x) != hash64(y) for x != y.
-uint64_t hash64(uint64_t x);
+// Inline: it sits in the dropout-mask loop of every training step.
+static inline uint64_t hash64(uint64_t x) {
+    x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27; x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
