@@ -20,7 +20,7 @@ TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 TOOLS   := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(wildcard tests/tools/*.c))
 
-.PHONY: all deps demo test test-unit test-asan test-oracle bench clean
+.PHONY: all deps demo test test-unit test-asan test-oracle test-demo bench clean
 all: deps $(BUILD)/antibody $(TESTS) $(BENCHES) $(TOOLS)
 
 deps: $(BUILD)/.deps
@@ -54,11 +54,10 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libantibody.a
 demo: all
 	./$(BUILD)/antibody demo
 
-# Unit tests, then the same tests under ASan+UBSan, then the Hugging Face oracle tests.
+# Unit tests, the reduced demo end to end, the unit tests again under ASan+UBSan,
+# then the interop tests against the Hugging Face stack; one summary line at the end.
 test: all
-	@bash tests/run_unit.sh $(BUILD)
-	@$(MAKE) --no-print-directory test-asan
-	@bash tests/run_oracle.sh $(BUILD)
+	@bash tests/run_all.sh $(BUILD)
 
 test-unit: all
 	@bash tests/run_unit.sh $(BUILD)
@@ -70,6 +69,9 @@ test-asan: deps
 
 test-oracle: all
 	@bash tests/run_oracle.sh $(BUILD)
+
+test-demo: all
+	@bash tests/run_demo.sh $(BUILD)
 
 bench: all
 	@bash bench/run.sh

@@ -50,19 +50,18 @@ int cmd_demo(int argc, char **argv) {
     WorldOptions wo;
     world_default_options(&wo);
     wo.seed = seed;
-    if (quick) { wo.n_base = 600; wo.n_align = 60; wo.n_harmful = 40; wo.n_realign = 30; wo.n_test_harmful = 40; wo.n_task_train = 60; wo.n_task_test = 40; }
+    if (quick) { wo.n_align = 100; wo.n_harmful = 60; wo.n_realign = 40; wo.n_test_harmful = 60; wo.n_task_train = 100; wo.n_task_test = 40; }
 
     // 2. the base model, cached by world version, seed and shape
     BaseModelOptions bo;
     base_model_default_options(&bo);
     bo.seed = seed;
-    bo.dim = arg_int(&a, "dim", quick ? 64 : bo.dim);
+    bo.dim = arg_int(&a, "dim", bo.dim);
     bo.n_layers = arg_int(&a, "layers", quick ? 2 : bo.n_layers);
-    bo.n_heads = arg_int(&a, "heads", quick ? 2 : bo.n_heads);
+    bo.n_heads = arg_int(&a, "heads", bo.n_heads);
     bo.n_kv_heads = bo.n_heads > 1 ? bo.n_heads / 2 : 1;
     bo.hidden_dim = bo.dim * 11 / 4;
-    bo.epochs = arg_int(&a, "base-epochs", quick ? 2 : bo.epochs);
-    if (quick) bo.vocab_size = 512;
+    bo.epochs = arg_int(&a, "base-epochs", quick ? 3 : bo.epochs);
     char cache[4096], base[4096], name[256];
     const char *home = getenv("HOME");
     snprintf(cache, sizeof cache, "%s", arg_str(&a, "cache", NULL) ? arg_str(&a, "cache", NULL) : "");
@@ -99,8 +98,8 @@ int cmd_demo(int argc, char **argv) {
     c.n_methods = 5;
     for (int i = 0; i < c.n_methods; i++)
         if (method_spec_parse(methods[i], &c.methods[i], &e)) return cli_fail("demo", e.msg);
-    c.ft_n = arg_int(&a, "n", quick ? 40 : 200);
-    int align_epochs = arg_int(&a, "align-epochs", quick ? 2 : 5);
+    c.ft_n = arg_int(&a, "n", quick ? 100 : 200);
+    int align_epochs = arg_int(&a, "align-epochs", quick ? 12 : 5);
     for (int m = 0; m < 4; m++) {
         AlignOpts *o = &c.align[m];
         o->train.epochs = align_epochs;
@@ -115,7 +114,7 @@ int cmd_demo(int argc, char **argv) {
     c.align[ALIGN_VACCINE].rho = (float)arg_double(&a, "rho", 2.0);
     c.align[ALIGN_TVACCINE].rho = (float)arg_double(&a, "tv-rho", 3.0);
     c.finetune.train.lr = (float)arg_double(&a, "ft-lr", 1e-3);
-    c.finetune.train.epochs = arg_int(&a, "ft-epochs", quick ? 2 : 4);
+    c.finetune.train.epochs = arg_int(&a, "ft-epochs", quick ? 6 : 4);
     c.finetune.train.max_len = 128;
     c.finetune.train.seed = seed;
     c.antidote.n_samples = quick ? 30 : 200;
