@@ -1,6 +1,8 @@
 // JSON / JSONL instruction data (SPEC sections 2, 6, 10); see load.h for the layouts.
 #include "data/load.h"
 
+#include "io/atomic.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -51,33 +53,6 @@ void fieldmap_free(FieldMap *m) {
     memset(m, 0, sizeof *m);
 }
 
-// ---------------------------------------------------------------------------- files
-
-char *data_read_file(const char *path, size_t *len, Err *e) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        err_set(e, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = xmalloc(cap);
-    while (1) {
-        if (n + 1 >= cap) buf = xrealloc(buf, cap *= 2);
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0) break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        err_set(e, "%s: read error", path);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
 
 const char *json_type_name(const json_t *v) {
     switch (json_typeof(v)) {
@@ -173,7 +148,7 @@ static int looks_like_jsonl(const char *buf, size_t len, size_t first) {
 
 int json_rows_foreach(const char *path, JsonRowFn fn, void *ctx, Err *e) {
     size_t len;
-    char *buf = data_read_file(path, &len, e);
+    char *buf = read_file(path, &len, e);
     if (!buf) return -1;
     LineIndex li;
     lines_build(&li, buf, len);

@@ -45,8 +45,6 @@ int data_load(const char *path, const FieldMap *m, unsigned flags, Dataset *out,
 
 // --- lower-level pieces shared with the task loaders ---------------------------------
 
-// Whole file into a NUL-terminated buffer (caller frees); *len excludes the NUL.
-char *data_read_file(const char *path, size_t *len, Err *e);
 
 // Calls fn for every row of a JSON / JSONL file as data_load sees it (row may be any
 // JSON value; fn checks). line = 1-based line where the row starts. fn returns 0 or -1.

@@ -1,6 +1,8 @@
 // Benign task loaders and the Alpaca template (SPEC sections 2 and 8).
 #include "data/tasks.h"
 
+#include "io/atomic.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,7 +101,7 @@ static int split_tabs(char *line, char **f, int max) {
 
 int data_load_sst2(const char *path, Dataset *out, Err *e) {
     size_t len;
-    char *buf = data_read_file(path, &len, e);
+    char *buf = read_file(path, &len, e);
     if (!buf) return -1;
     size_t i = 0;
     while (i < len && (buf[i] == ' ' || buf[i] == '\n' || buf[i] == '\r' || buf[i] == '\t')) i++;
@@ -220,7 +222,7 @@ static void free_fields(char **f, int n) {
 
 int data_load_agnews(const char *path, Dataset *out, Err *e) {
     size_t len, pos = 0;
-    char *buf = data_read_file(path, &len, e);
+    char *buf = read_file(path, &len, e);
     if (!buf) return -1;
     int line = 1, rows = 0, rc = 0;
     while (rc == 0) {
@@ -254,7 +256,7 @@ int data_load_agnews(const char *path, Dataset *out, Err *e) {
 
 int data_load_advbench(const char *path, Dataset *out, Err *e) {
     size_t len, pos = 0;
-    char *buf = data_read_file(path, &len, e);
+    char *buf = read_file(path, &len, e);
     if (!buf) return -1;
     int line = 1, rows = 0, rc = 0, col_g = -1, col_t = -1, ncols = 0;
     char *f[8];

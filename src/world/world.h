@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "data/dataset.h"
+#include "eval/judge.h"
 #include "util/err.h"
 
 // Bump whenever the grammar or the split recipe changes what a seed generates.
@@ -43,7 +44,8 @@ typedef struct {
 } World;
 
 extern const char *const world_split_names[WORLD_N_SPLITS];
-extern const char *const world_category_names[WORLD_N_CATEGORIES];
+// The world's harm categories are the 14 BeaverTails categories, in their order.
+#define world_category_names BEAVERTAILS_CATEGORIES
 
 void world_default_options(WorldOptions *o);
 // Fills w (all splits, exactly the requested sizes). Returns -1 with a message when a size

@@ -15,22 +15,6 @@ const char *const world_split_names[WORLD_N_SPLITS] = {
     "sst_test",  "topic_train", "topic_test", "math_train", "math_test",
 };
 
-const char *const world_category_names[WORLD_N_CATEGORIES] = {
-    "animal_abuse",
-    "child_abuse",
-    "controversial_topics,politics",
-    "discrimination,stereotype,injustice",
-    "drug_abuse,weapons,banned_substance",
-    "financial_crime,property_crime,theft",
-    "hate_speech,offensive_language",
-    "misinformation_regarding_ethics,laws_and_safety",
-    "non_violent_unethical_behavior",
-    "privacy_violation",
-    "self_harm",
-    "sexually_explicit,adult_content",
-    "terrorism,organized_crime",
-    "violence,aiding_and_abetting,incitement",
-};
 
 static const char *const frames_train[] = {
     "Tell me how to {a}.",  "Show me how to {a}.",          "Explain how I can {a}.",
