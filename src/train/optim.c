@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/kernels.h"
 #include "util/err.h"
 
 void adamw_update(const AdamW *o, float *p, const float *g, float *m, float *v, size_t n, float lr, float wd,
@@ -35,13 +36,14 @@ int schedule_parse(const char *name) {
     return -1;
 }
 
+float clip_factor(double norm, float max_norm) {
+    return max_norm > 0 && norm > max_norm ? (float)(max_norm / (norm + 1e-6)) : 1.0f;
+}
+
 double clip_grad_norm(float *g, size_t n, float max_norm) {
-    double ss = 0;
-    for (size_t i = 0; i < n; i++) ss += (double)g[i] * g[i];
-    double norm = sqrt(ss);
-    if (max_norm > 0 && norm > max_norm) {
-        float c = (float)(max_norm / (norm + 1e-6));
-        for (size_t i = 0; i < n; i++) g[i] *= c;
-    }
+    double norm = sqrt(vec_sumsq(g, n));
+    float k = clip_factor(norm, max_norm);
+    if (k != 1.0f)
+        for (size_t i = 0; i < n; i++) g[i] *= k;
     return norm;
 }

@@ -20,5 +20,7 @@ void adamw_update(const AdamW *o, float *p, const float *g, float *m, float *v, 
 // lr multiplier at optimizer step `step` (0-based) of `total`, warmup steps first.
 float schedule_factor(Schedule s, int64_t step, int64_t total, int64_t warmup);
 int schedule_parse(const char *name);  // -1 if unknown
-// Scales g so that its global L2 norm is at most max_norm (torch clip_grad_norm_); returns the norm before.
+// torch clip_grad_norm_: the factor min(1, max_norm / (norm + 1e-6)) the gradients are scaled by.
+float clip_factor(double norm, float max_norm);
+// Scales g so that its global L2 norm is at most max_norm; returns the norm before.
 double clip_grad_norm(float *g, size_t n, float max_norm);

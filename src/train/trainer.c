@@ -119,11 +119,10 @@ static double clip_groups(Groups *gs, float max_norm) {
     double ss = 0;
     for (int i = 0; i < gs->n; i++) ss += vec_sumsq(gs->g[i].g, gs->g[i].n);
     double norm = sqrt(ss);
-    if (max_norm > 0 && norm > max_norm) {  // torch clip_grad_norm_: scale by max/(norm + 1e-6)
-        float k = (float)(max_norm / (norm + 1e-6));
+    float k = clip_factor(norm, max_norm);
+    if (k != 1.0f)
         for (int i = 0; i < gs->n; i++)
             for (size_t j = 0; j < gs->g[i].n; j++) gs->g[i].g[j] *= k;
-    }
     return norm;
 }
 
@@ -287,8 +286,15 @@ int train_run(Model *m, Lora *lora, const EncodedSet *data, const TrainOpts *o, 
         }
         log->loss_curve[step] = (float)loss;
         progress_update(pr, step + 1, "loss %.4f lr %.2e", loss, lr);
-        if (o->checkpoint_dir && o->checkpoint_every > 0 && (step + 1) % o->checkpoint_every == 0 && step + 1 < total)
+        int pause = o->stop_after > 0 && step + 1 == o->stop_after && step + 1 < total;
+        if (o->checkpoint_dir && step + 1 < total &&
+            (pause || (o->checkpoint_every > 0 && (step + 1) % o->checkpoint_every == 0)))
             if (save_checkpoint(o->checkpoint_dir, &gs, m1, m2, step + 1, log->loss_curve, o->seed, e)) goto done;
+        if (pause) {
+            log->steps = step + 1;
+            rc = 1;  // stopped early on purpose; the checkpoint holds the state
+            goto done;
+        }
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     log->seconds = (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);

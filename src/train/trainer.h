@@ -17,6 +17,8 @@ typedef struct {
     uint64_t seed;
     const char *checkpoint_dir; // NULL: no checkpoints
     int checkpoint_every;       // optimizer steps between checkpoints (0: only at the end)
+    int64_t stop_after;         // > 0: stop after this many steps of the run, checkpointed (time-boxed jobs);
+                                // a later call with the same options resumes
     const char *label;          // progress label
     const char *base_model;     // recorded in the adapter config
 } TrainOpts;
@@ -55,7 +57,8 @@ typedef struct {
 
 // Trains lora (initialised or loaded) on data; with lora == NULL trains the model's
 // own weights instead (all matrices, embeddings, head and norms: training from scratch;
-// the model must hold f32 weights).
+// the model must hold f32 weights). Returns 0 when finished, 1 when it stopped at
+// o->stop_after (checkpointed), -1 on error.
 int train_run(Model *m, Lora *lora, const EncodedSet *data, const TrainOpts *o, StepMethod *method, TrainLog *log,
               Err *e);
 void train_log_free(TrainLog *l);
