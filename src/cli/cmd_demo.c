@@ -32,12 +32,13 @@ static const char USAGE[] =
     "  --align-epochs N --ft-epochs N --ft-lr X     stage lengths and attack strength\n"
     "  --rho X          Vaccine's perturbation norm (T-Vaccine uses --tv-rho)\n"
     "  --tv-rho X --tv-s N\n"
-    "  --eval-n N       harmful and task prompts evaluated (default 140 and 100)\n";
+    "  --eval-n N       harmful and task prompts evaluated (default 140 and 100)\n"
+    "  --base-only      build (or find) the base model, print its folder and stop\n";
 
 int cmd_demo(int argc, char **argv) {
     Flag flags[] = {{"out", 1}, {"cache", 1}, {"seed", 1}, {"quick", 0}, {"dim", 1}, {"layers", 1}, {"heads", 1},
                     {"base-epochs", 1}, {"n", 1}, {"align-epochs", 1}, {"ft-epochs", 1}, {"ft-lr", 1}, {"rho", 1},
-                    {"tv-rho", 1}, {"tv-s", 1}, {"eval-n", 1}};
+                    {"tv-rho", 1}, {"tv-s", 1}, {"eval-n", 1}, {"base-only", 0}};
     Args a = {"demo", flags, sizeof flags / sizeof *flags};
     int rc = args_parse(&a, argc, argv, USAGE);
     if (rc) return rc > 0 ? 0 : 2;
@@ -82,6 +83,10 @@ int cmd_demo(int argc, char **argv) {
         if (rc) return cli_fail("demo", e.msg);
     } else {
         fprintf(stderr, "antibody demo: reusing the base model in %s\n", base);
+    }
+    if (arg_flag(&a, "base-only")) {
+        printf("%s\n", base);
+        return 0;
     }
 
     // 3. the experiment: rows = methods, columns = harmful ratio p
