@@ -1,0 +1,282 @@
+// Training-step benchmark, antibody side. One measurement per process, so the peak
+// resident memory it reports is that step's own:
+//
+//   build/bench/bench_train SHAPE STEP [REPS]
+//
+// SHAPE: smollm (SmolLM-135M: 576 x 30 layers, 9/3 heads, MLP 1536, vocab 49152, tied),
+//        tinystories (TinyStories-15M: 288 x 6 layers, 6/6 heads, MLP 768, vocab 32000),
+//        llama7b (Llama-2-7B: 4096 x 32 layers, 32 heads, MLP 11008, vocab 32000, bf16 weights).
+// STEP:  peak (SGEMM 4096^3 through the same OpenBLAS: the machine's fp32 peak),
+//        sft, vaccine, tvaccine, generate, antidote.
+// The model is randomly initialised (normal(0, 0.02)); LoRA r=8, alpha 4, dropout 0.1 on
+// all seven projections. Training batches are 5 x 200 random tokens with the loss on all
+// tokens (every position predicts the next token; the last has no target); llama7b uses
+// 1 x 128. A step = the method's gradient pass(es) + AdamW on the adapter.
+// Prints one JSON line: the median seconds of REPS timed steps after one warm-up step,
+// the peak RSS of the process, and what the FLOP count needs (see peer_torch.py table).
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "defense/antidote.h"
+#include "defense/vaccine.h"
+#include "eval/generate.h"
+#include "kernels/kernels.h"
+#include "train/optim.h"
+#include "train/trainer.h"
+#include "util/mem.h"
+#include "util/rng.h"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *t, int n) {
+    qsort(t, n, sizeof *t, cmp_double);
+    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
+static int shape_config(const char *name, Config *c) {
+    memset(c, 0, sizeof *c);
+    if (!strcmp(name, "smollm"))
+        *c = (Config){.vocab_size = 49152, .dim = 576, .hidden_dim = 1536, .n_layers = 30, .n_heads = 9,
+                      .n_kv_heads = 3, .tie_embeddings = 1};
+    else if (!strcmp(name, "tinystories"))
+        *c = (Config){.vocab_size = 32000, .dim = 288, .hidden_dim = 768, .n_layers = 6, .n_heads = 6,
+                      .n_kv_heads = 6, .tie_embeddings = 0};
+    else if (!strcmp(name, "llama7b"))
+        *c = (Config){.vocab_size = 32000, .dim = 4096, .hidden_dim = 11008, .n_layers = 32, .n_heads = 32,
+                      .n_kv_heads = 32, .tie_embeddings = 0};
+    else return -1;
+    c->head_dim = c->dim / c->n_heads;
+    c->max_seq_len = 512;
+    c->norm_eps = 1e-5f;
+    c->rope_theta = 10000.0f;
+    c->bos_id = c->pad_id = -1;
+    c->n_eos = 0;  // generation never stops early: always max_new tokens
+    strcpy(c->arch, "LlamaForCausalLM");
+    strcpy(c->model_type, "llama");
+    return 0;
+}
+
+// ---- a bf16 model built matrix by matrix (the f32 arena of model_init_random would be
+// 27 GB for the 7B shape). Uniform(-a, a) with a = 0.02*sqrt(3) (sd 0.02), from a counter
+// hash so it fills in parallel; the matrices are separate allocations, freed by free_bf16.
+static void fill_bf16(Mat *W, int rows, int cols, uint64_t seed) {
+    *W = (Mat){MAT_BF16, xmalloc((size_t)rows * cols * 2), rows, cols};
+    uint16_t *d = W->data;
+    size_t n = (size_t)rows * cols;
+    const float a = 0.02f * 1.7320508f;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        double u = (double)(hash64(seed * 0x9e3779b97f4a7c15ULL + i) >> 11) * 0x1.0p-53;
+        d[i] = float_to_bf16((float)(2.0 * u - 1.0) * a);
+    }
+}
+
+static float *ones(int n) {
+    float *v = xmalloc((size_t)n * sizeof(float));
+    for (int i = 0; i < n; i++) v[i] = 1.0f;
+    return v;
+}
+
+static void init_bf16(Model *m, const Config *c, uint64_t seed) {
+    memset(m, 0, sizeof *m);
+    m->cfg = *c;
+    fill_bf16(&m->embed, c->vocab_size, c->dim, seed);
+    if (c->tie_embeddings) m->lm_head = m->embed;
+    else fill_bf16(&m->lm_head, c->vocab_size, c->dim, seed + 1);
+    m->final_norm = ones(c->dim);
+    m->layers = xcalloc(c->n_layers, sizeof(LayerWeights));
+    for (int l = 0; l < c->n_layers; l++) {
+        for (int p = 0; p < N_PROJ; p++) {
+            int out, in;
+            proj_dims(c, p, &out, &in);
+            fill_bf16(&m->layers[l].w[p], out, in, seed + 2 + (uint64_t)l * N_PROJ + p);
+        }
+        m->layers[l].attn_norm = ones(c->dim);
+        m->layers[l].mlp_norm = ones(c->dim);
+    }
+    int half = c->head_dim / 2;
+    m->rope_cos = xmalloc((size_t)c->max_seq_len * half * sizeof(float));
+    m->rope_sin = xmalloc((size_t)c->max_seq_len * half * sizeof(float));
+    rope_tables(m->rope_cos, m->rope_sin, c->max_seq_len, c->head_dim, c->rope_theta);
+}
+
+static void free_bf16(Model *m) {
+    free(m->embed.data);
+    if (!m->cfg.tie_embeddings) free(m->lm_head.data);
+    free(m->final_norm);
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        for (int p = 0; p < N_PROJ; p++) free(m->layers[l].w[p].data);
+        free(m->layers[l].attn_norm);
+        free(m->layers[l].mlp_norm);
+    }
+    free(m->layers);
+    free(m->rope_cos);
+    free(m->rope_sin);
+}
+
+// ---- data --------------------------------------------------------------------------
+static void random_batch(Batch *b, int B, int T, int V, Rng *r) {
+    batch_alloc(b, B, T);
+    b->B = B, b->T = T;
+    for (int i = 0; i < B * T; i++) { b->tokens[i] = (int)rng_below(r, V); b->mask[i] = 1; }
+    for (int i = 0; i < B * T; i++) b->targets[i] = (i % T == T - 1) ? -1 : b->tokens[i + 1];
+}
+
+static void random_set(EncodedSet *s, int n, int T, int V, Rng *r) {
+    s->n = n;
+    s->max_len = T;
+    s->ex = xcalloc(n, sizeof(Encoded));
+    for (int i = 0; i < n; i++) {
+        s->ex[i].ids = xmalloc((size_t)T * sizeof(int));
+        for (int t = 0; t < T; t++) s->ex[i].ids[t] = (int)rng_below(r, V);
+        s->ex[i].n = T;
+        s->ex[i].prompt_len = 0;
+    }
+}
+
+// ---- the machine's fp32 peak: best of several 4096^3 SGEMMs ----------------------
+static int bench_peak(void) {
+    int n = 4096;
+    float *a = xmalloc((size_t)n * n * sizeof(float)), *b = xmalloc((size_t)n * n * sizeof(float));
+    float *c = xcalloc((size_t)n * n, sizeof(float));
+    for (size_t i = 0; i < (size_t)n * n; i++) a[i] = b[i] = (float)(i % 7) * 0.1f;
+    double best = 1e30;
+    for (int rep = 0; rep < 5; rep++) {
+        double t0 = now();
+        blas_sgemm(0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        double dt = now() - t0;
+        if (rep > 0 && dt < best) best = dt;
+    }
+    printf("{\"side\": \"antibody\", \"step\": \"peak\", \"seconds\": %.6f, \"gflops\": %.1f, \"blas\": \"%s\", "
+           "\"threads\": %d}\n",
+           best, 2.0 * n * n * (double)n / best / 1e9, blas_name(), omp_threads());
+    free(a); free(b); free(c);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s smollm|tinystories|llama7b peak|sft|vaccine|tvaccine|generate|antidote [REPS]\n",
+                argv[0]);
+        return 2;
+    }
+    const char *shape = argv[1], *step = argv[2];
+    int reps = argc > 3 ? atoi(argv[3]) : 5;
+    if (reps < 1) reps = 1;
+    if (!strcmp(step, "peak")) return bench_peak();
+    Config c;
+    if (shape_config(shape, &c)) { fprintf(stderr, "bench_train: unknown shape \"%s\"\n", shape); return 2; }
+    int big = !strcmp(shape, "llama7b");
+    int B = big ? 1 : 5, T = big ? 128 : 200;
+    Rng r;
+    rng_seed(&r, 1234);
+    Model m;
+    double t0 = now();
+    if (big) init_bf16(&m, &c, 42);
+    else model_init_random(&m, &c, 42);
+    double init_s = now() - t0;
+    size_t model_rss = rss_bytes();
+    Lora lora;
+    lora_init(&lora, &m, 8, 4.0f, 0.1f, (1 << N_PROJ) - 1, 7);
+    double *times = xmalloc((size_t)(reps + 1) * sizeof(double));
+    char extra[512] = "";
+    size_t ws_bytes = 0;
+    int tokens = 0;
+
+    if (!strcmp(step, "sft") || !strcmp(step, "vaccine") || !strcmp(step, "tvaccine")) {
+        Batch b;
+        random_batch(&b, B, T, c.vocab_size, &r);
+        EncodedSet harmful = {0};
+        StepMethod *sm;
+        if (!strcmp(step, "sft")) sm = sft_method_new();
+        else if (!strcmp(step, "vaccine")) sm = vaccine_method_new(&m, B, T, 2.0f);
+        else {
+            random_set(&harmful, B, T, c.vocab_size, &r);
+            TVaccineOpts o = {.rho = 3.0f, .K = 200, .J = 20, .S = 8, .B = B, .harmful = &harmful,
+                              .reference_quirk = 1};
+            sm = tvaccine_method_new(&m, B, T, &o, 99);
+        }
+        Workspace *w = workspace_new(&m, &lora, B, T, 0);
+        ws_bytes = w->bytes;
+        float *m1 = xcalloc(lora.n_params, sizeof(float)), *m2 = xcalloc(lora.n_params, sizeof(float));
+        AdamW opt = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.1f};
+        for (int s = 0; s <= reps; s++) {  // step 0 is the warm-up (and T-Vaccine's probability pass)
+            double ts = now();
+            const int *trainable = sm->begin_step ? sm->begin_step(sm, &m, &lora, w, s) : NULL;
+            (void)trainable;  // T-Vaccine's inactive layers get no gradient: their update is decay only
+            memset(w->lora_grad, 0, lora.n_params * sizeof(float));
+            sm->grad(sm, &m, &lora, w, &b, 1.0f, hash64((uint64_t)s));
+            clip_grad_norm(w->lora_grad, lora.n_params, 1.0f);
+            adamw_update(&opt, lora.params, w->lora_grad, m1, m2, lora.n_params, 1e-3f, 0.1f, s + 1);
+            times[s] = now() - ts;
+        }
+        tokens = B * T;
+        if (!strcmp(step, "tvaccine")) {
+            const int *act = tvaccine_active(sm);
+            int n = snprintf(extra, sizeof extra, ", \"active\": \"");
+            int first = 1;
+            for (int l = 0; l < c.n_layers; l++)
+                if (act[l]) n += snprintf(extra + n, sizeof extra - n, "%s%d", first ? "" : ",", l), first = 0;
+            snprintf(extra + n, sizeof extra - n, "\"");
+        }
+        free(m1); free(m2);
+        workspace_free(w);
+        step_method_free(sm);
+        if (harmful.ex) encoded_free(&harmful);
+        batch_free(&b);
+    } else if (!strcmp(step, "generate")) {
+        int n_prompt = 32, max_new = 128;
+        KVCache *kc = kvcache_new(&m, n_prompt + max_new, n_prompt);
+        int prompt[32], out[128];
+        for (int i = 0; i < n_prompt; i++) prompt[i] = (int)rng_below(&r, c.vocab_size);
+        GenOpts go = {.max_new = max_new, .temperature = 0.0f, .top_p = 1.0f, .seed = 1};
+        for (int s = 0; s <= reps; s++) {
+            double ts = now();
+            int k = generate_ids(&m, &lora, kc, prompt, n_prompt, &go, out);
+            times[s] = now() - ts;
+            if (k != max_new) { fprintf(stderr, "bench_train: generated %d tokens, not %d\n", k, max_new); return 1; }
+        }
+        tokens = max_new;
+        snprintf(extra, sizeof extra, ", \"prompt\": %d", n_prompt);
+        kvcache_free(kc);
+    } else if (!strcmp(step, "antidote")) {
+        EncodedSet calib;
+        random_set(&calib, 8, 200, c.vocab_size, &r);
+        for (int s = 0; s <= reps; s++) {
+            PruneOpts po = {.dense_ratio = 0.8f, .full_mode = 0, .seed = 3};
+            PruneReport rep;
+            Err e = {{0}};
+            double ts = now();
+            if (antidote_prune(&m, &lora, &calib, &po, &rep, &e)) { fprintf(stderr, "bench_train: %s\n", e.msg); return 1; }
+            times[s] = now() - ts;
+        }
+        tokens = 8 * 200;
+        snprintf(extra, sizeof extra, ", \"samples\": 8");
+        encoded_free(&calib);
+    } else {
+        fprintf(stderr, "bench_train: unknown step \"%s\"\n", step);
+        return 2;
+    }
+    double med = median(times + 1, reps);
+    printf("{\"side\": \"antibody\", \"shape\": \"%s\", \"step\": \"%s\", \"seconds\": %.6f, \"warmup_s\": %.4f, "
+           "\"reps\": %d, \"tokens\": %d, \"peak_rss\": %zu, \"model_rss\": %zu, \"workspace_bytes\": %zu, "
+           "\"init_s\": %.2f, \"threads\": %d, \"blas\": \"%s\"%s}\n",
+           shape, step, med, times[0], reps, tokens, peak_rss_bytes(), model_rss, ws_bytes, init_s, omp_threads(),
+           blas_name(), extra);
+    free(times);
+    lora_free(&lora);
+    if (big) free_bf16(&m);
+    else model_free(&m);
+    return 0;
+}

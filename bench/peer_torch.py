@@ -1,0 +1,350 @@
+# The PyTorch peer of bench/bench_train.c, and the table that puts both side by side.
+#
+#   peer_torch.py SHAPE STEP [REPS] [--active 0,1,...]   one measurement (one process), one JSON line
+#   peer_torch.py peak                                   torch.mm 4096^3: the fp32 peak torch reaches
+#   peer_torch.py table RESULTS.jsonl OUT.md [COMMAND]   the Markdown table (stdlib only)
+#
+# The peer is what a user of the reference implementations runs: transformers'
+# LlamaForCausalLM (random init, fp32, sdpa attention) + peft LoRA (r 8, alpha 4,
+# dropout 0.1, all seven projections) + torch.optim.AdamW (lr 1e-3, wd 0.1), batch 5 x 200
+# random tokens, labels = input_ids (loss over all tokens: every position predicts the
+# next one), exactly as the antibody side. Vaccine and T-Vaccine follow the reference
+# trainers: hooks on every (T-Vaccine: every sampled) LlamaAttention output, pass 1 records
+# the gradients of those outputs, eps = rho * g / (||g|| + 1e-7), pass 2 adds eps in a
+# forward hook; T-Vaccine also freezes the LoRA parameters of the layers not sampled.
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+
+
+SHAPES = {
+    "smollm": dict(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
+                   num_attention_heads=9, num_key_value_heads=3, tie_word_embeddings=True),
+    "tinystories": dict(vocab_size=32000, hidden_size=288, intermediate_size=768, num_hidden_layers=6,
+                        num_attention_heads=6, num_key_value_heads=6, tie_word_embeddings=False),
+}
+TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+def peak_rss():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def blas_summary(torch):
+    """BLAS_INFO, the MKL version and the CPU capability from torch.__config__.show()."""
+    import re
+    text = torch.__config__.show()
+    parts = re.findall(r"BLAS_INFO=\w+", text)
+    parts += [ln.strip().lstrip("- ") for ln in text.splitlines()
+              if "Math Kernel Library" in ln or "CPU capability" in ln or "oneDNN" in ln]
+    return "; ".join(parts)
+
+
+def build(shape):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+    from peft import LoraConfig, get_peft_model
+    torch.manual_seed(42)
+    cfg = LlamaConfig(max_position_embeddings=512, rms_norm_eps=1e-5, attention_bias=False, **SHAPES[shape])
+    cfg._attn_implementation = "sdpa"
+    model = LlamaForCausalLM(cfg).float()
+    lcfg = LoraConfig(r=8, lora_alpha=4, lora_dropout=0.1, target_modules=TARGETS, bias="none", task_type="CAUSAL_LM")
+    return get_peft_model(model, lcfg), cfg
+
+
+def attn_modules(model):
+    return [layer.self_attn for layer in model.base_model.model.model.layers]
+
+
+def record_grads(mods, store):
+    """Pass-1 hooks: keep dL/dh of each module's attention output (the reference's backward hook)."""
+    def hook(mod, inp, out):
+        def save(g):
+            store[mod] = g.detach().clone()
+        out[0].register_hook(save)
+    return [m.register_forward_hook(hook) for m in mods]
+
+
+def add_perturbation(mods, eps):
+    def hook(mod, inp, out):
+        return (out[0] + eps[mod],) + tuple(out[1:])
+    return [m.register_forward_hook(hook) for m in mods]
+
+
+def vaccine_grads(model, x, mods, rho):
+    import torch
+    store = {}
+    hooks = record_grads(mods, store)
+    loss = model(input_ids=x, labels=x).loss
+    loss.backward()
+    for h in hooks:
+        h.remove()
+    norm = torch.sqrt(sum((g * g).sum() for g in store.values()))
+    eps = {m: rho * g / (norm + 1e-7) for m, g in store.items()}
+    model.zero_grad(set_to_none=True)
+    hooks = add_perturbation(mods, eps)
+    model(input_ids=x, labels=x).loss.backward()
+    for h in hooks:
+        h.remove()
+    return loss
+
+
+def set_trainable(model, active):
+    for name, p in model.named_parameters():
+        if "lora_" in name:
+            layer = int(name.split(".layers.")[1].split(".")[0])
+            p.requires_grad_(active is None or layer in active)
+
+
+def tvaccine_probs(model, x, mods):
+    """The probability pass on a harmful batch: P_l = ||g_l|| / sum_k ||g_k|| (all layers hooked)."""
+    set_trainable(model, None)
+    store = {}
+    hooks = record_grads(mods, store)
+    model(input_ids=x, labels=x).loss.backward()
+    for h in hooks:
+        h.remove()
+    model.zero_grad(set_to_none=True)
+    norms = [float(store[m].norm()) for m in mods]
+    return [n / sum(norms) for n in norms]
+
+
+def wanda_prune(model, samples, dense_ratio=0.8):
+    """Antidote's scoring pass (Wanda, LoRA mode): layer by layer, ||X_j|| of every LoRA
+    matrix's input over the calibration tokens, prune by |W_ij| * ||X_j||, propagate."""
+    import torch
+    layers = model.base_model.model.model.layers
+
+    class Stop(Exception):
+        pass
+
+    cache, kw = [], {}
+
+    def catch(mod, args, kwargs):
+        cache.append(args[0] if args else kwargs["hidden_states"])
+        kw.update({k: v for k, v in kwargs.items() if k != "hidden_states"})
+        raise Stop
+
+    h = layers[0].register_forward_pre_hook(catch, with_kwargs=True)
+    for s in samples:
+        try:
+            model(input_ids=s)
+        except Stop:
+            pass
+    h.remove()
+    for layer in layers:
+        subset = {n: m for n, m in layer.named_modules() if isinstance(m, torch.nn.Linear) and "lora_" in n}
+        sq = {n: torch.zeros(m.in_features) for n, m in subset.items()}
+
+        def stat(name):
+            def hook(mod, inp, out):
+                sq[name] += inp[0].reshape(-1, inp[0].shape[-1]).float().pow(2).sum(0)
+            return hook
+        hooks = [m.register_forward_hook(stat(n)) for n, m in subset.items()]
+        for x in cache:
+            layer(x, **kw)
+        for hk in hooks:
+            hk.remove()
+        for n, m in subset.items():
+            metric = m.weight.abs() * torch.sqrt(sq[n]).reshape(1, -1)
+            k = int(m.weight.shape[1] * (1 - dense_ratio))
+            idx = torch.sort(metric, dim=-1, stable=True)[1][:, :k]
+            m.weight.data.scatter_(1, idx, 0)
+        cache = [layer(x, **kw) for x in cache]
+
+
+def measure(shape, step, reps, active):
+    import torch
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    t0 = time.perf_counter()
+    model, cfg = build(shape)
+    init_s = time.perf_counter() - t0
+    g = torch.Generator().manual_seed(1234)
+    V, B, T = cfg.vocab_size, 5, 200
+    times, extra = [], {}
+    mods = attn_modules(model)
+    if step in ("sft", "vaccine", "tvaccine"):
+        x = torch.randint(0, V, (B, T), generator=g)
+        harmful = torch.randint(0, V, (B, T), generator=g)
+        model.train()
+        if step == "tvaccine":
+            act = sorted(int(a) for a in active.split(",")) if active else None
+        params = [p for n, p in model.named_parameters() if "lora_" in n]
+        opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.1)
+        for s in range(reps + 1):
+            ts = time.perf_counter()
+            if step == "sft":
+                model(input_ids=x, labels=x).loss.backward()
+            elif step == "vaccine":
+                vaccine_grads(model, x, mods, 2.0)
+            else:
+                if s == 0:  # the probability pass (every K = 200 steps) and the layer sampling
+                    P = tvaccine_probs(model, harmful, mods)
+                    if act is None:
+                        act = sorted(torch.multinomial(torch.tensor(P), 8, replacement=False).tolist())
+                    set_trainable(model, set(act))
+                vaccine_grads(model, x, [mods[l] for l in act], 3.0)
+            torch.nn.utils.clip_grad_norm_([p for p in params if p.grad is not None], 1.0)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            times.append(time.perf_counter() - ts)
+        tokens = B * T
+        if step == "tvaccine":
+            extra["active"] = ",".join(map(str, act))
+    elif step == "generate":
+        model.eval()
+        prompt = torch.randint(0, V, (1, 32), generator=g)
+        model.generation_config.eos_token_id = None
+        with torch.no_grad():
+            for s in range(reps + 1):
+                ts = time.perf_counter()
+                out = model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=128,
+                                     min_new_tokens=128, do_sample=False, pad_token_id=0)
+                times.append(time.perf_counter() - ts)
+                assert out.shape[1] - 32 == 128, out.shape
+        tokens = 128
+        extra["prompt"] = 32
+    elif step == "antidote":
+        model.eval()
+        samples = [torch.randint(0, V, (1, 200), generator=g) for _ in range(8)]
+        with torch.no_grad():
+            for s in range(reps + 1):
+                ts = time.perf_counter()
+                wanda_prune(model, samples)
+                times.append(time.perf_counter() - ts)
+        tokens = 8 * 200
+        extra["samples"] = 8
+    else:
+        sys.exit(f"peer_torch: unknown step {step}")
+    rec = dict(side=os.environ.get("PEER_NAME", "torch"), shape=shape, step=step,
+               seconds=statistics.median(times[1:]), warmup_s=times[0], reps=reps, tokens=tokens,
+               peak_rss=peak_rss(), init_s=init_s, threads=torch.get_num_threads(), torch=torch.__version__, **extra)
+    print(json.dumps(rec))
+
+
+def peak():
+    import torch
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    n = 4096
+    a = torch.rand(n, n)
+    b = torch.rand(n, n)
+    best = 1e30
+    for i in range(5):
+        t = time.perf_counter()
+        torch.mm(a, b)
+        dt = time.perf_counter() - t
+        if i > 0:
+            best = min(best, dt)
+    import transformers
+    import peft
+    print(json.dumps(dict(side=os.environ.get("PEER_NAME", "torch"), step="peak", seconds=best,
+                          gflops=2 * n ** 3 / best / 1e9, threads=torch.get_num_threads(), torch=torch.__version__,
+                          transformers=transformers.__version__, peft=peft.__version__, blas=blas_summary(torch))))
+
+
+# ---- FLOP counts (the same formula for both sides) ------------------------------------
+# N = B*T tokens, P = parameters of the seven projections over all layers, VC = LM head,
+# A = attention products per forward = 4*B*T^2*NH*HD*L (QK^T and PV, full T^2), R = LoRA
+# products per forward = 2*N*r*sum(in+out) over the targeted projections.
+#   forward          2*N*(P + VC) + A + R
+#   SFT step         forward + backward; frozen weights need only input gradients:
+#                    3*... = 2*[2N(P+VC)] + 3*A + 3*R  (the backward of A costs 2A, of R 2R)
+#   Vaccine step     2 x SFT step (two forward/backward passes)
+#   T-Vaccine step   2 x [forward + LM-head backward + (L-lo)/L of the layers' backward],
+#                    lo = lowest active layer (no backward below it)
+#   generation       2*(P + VC)*(32 + 128) + attention over the cache (per token 4*ctx*NH*HD*L)
+#   Antidote         two layer forwards (statistics, propagation) over 8 x 200 tokens, no LM head
+def flops(shape, step, rec):
+    s = SHAPES[shape]
+    C, H, L, NH, NKV, V = (s["hidden_size"], s["intermediate_size"], s["num_hidden_layers"],
+                           s["num_attention_heads"], s["num_key_value_heads"], s["vocab_size"])
+    HD = C // NH
+    q, kv = NH * HD, NKV * HD
+    dims = [(C, q), (C, kv), (C, kv), (q, C), (C, H), (C, H), (H, C)]
+    P = L * sum(i * o for i, o in dims)
+    Rp = L * sum(8 * (i + o) for i, o in dims)
+    if step in ("sft", "vaccine", "tvaccine"):
+        B, T = 5, 200
+        N = B * T
+        A = 4 * B * T * T * NH * HD * L
+        fwd = 2 * N * (P + V * C) + A + 2 * N * Rp
+        bwd_layers = 2 * N * P + 2 * A + 4 * N * Rp
+        bwd_head = 2 * N * V * C
+        if step == "sft":
+            return fwd + bwd_layers + bwd_head
+        if step == "vaccine":
+            return 2 * (fwd + bwd_layers + bwd_head)
+        lo = min(int(a) for a in rec["active"].split(","))
+        return 2 * (fwd + bwd_head + bwd_layers * (L - lo) / L)
+    if step == "generate":
+        n = 32 + 128
+        att = sum(4 * ctx * NH * HD * L for ctx in range(1, n + 1))
+        return 2 * (P + V * C + Rp) * n + att
+    if step == "antidote":
+        N, T = 8 * 200, 200
+        return 2 * (2 * N * (P + Rp) + 4 * 8 * T * T * NH * HD * L)
+    return 0
+
+
+def table(path, out, command):
+    recs = [json.loads(line) for line in open(path) if line.startswith("{")]
+    peaks = {r["side"]: r for r in recs if r["step"] == "peak"}
+    sides = list(dict.fromkeys(r["side"] for r in recs if r["step"] != "peak"))
+    peer_sides = [s for s in sides if s != "antibody"]
+    rows = []
+    hdr = ("| shape | step | side | time/step (s) | tokens/s | peak RSS (MB) | GFLOP/s | % of peak | "
+           "antibody/peer time | antibody/peer memory |")
+    rows += [hdr, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    order = ["sft", "vaccine", "tvaccine", "generate", "antidote"]
+    names = {"sft": "SFT step", "vaccine": "Vaccine step", "tvaccine": "T-Vaccine step (S=8)",
+             "generate": "greedy generation, 128 tokens", "antidote": "Antidote Wanda pass (8 x 200)"}
+    by = {(r["shape"], r["step"], r["side"]): r for r in recs if r["step"] != "peak"}
+    for shape in SHAPES:
+        for step in order:
+            ab = by.get((shape, step, "antibody"))
+            for side in sides:
+                r = by.get((shape, step, side))
+                if not r:
+                    continue
+                f = flops(shape, step, r)
+                gf = f / r["seconds"] / 1e9
+                pk = peaks.get(side, {}).get("gflops")
+                ratio_t = ratio_m = ""
+                if side != "antibody" and ab:
+                    ratio_t = f"{ab['seconds'] / r['seconds']:.2f}"
+                    ratio_m = f"{ab['peak_rss'] / r['peak_rss']:.2f}"
+                extra = f" (layers {r['active']})" if step == "tvaccine" else ""
+                pct = f"{100 * gf / pk:.0f}%" if pk else ""
+                rows.append(f"| {shape} | {names[step]}{extra} | {side} | {r['seconds']:.3f} | "
+                            f"{r['tokens'] / r['seconds']:.0f} | {r['peak_rss'] / 1e6:.0f} | {gf:.1f} | "
+                            f"{pct} | {ratio_t} | {ratio_m} |")
+    for side, p in peaks.items():
+        rows.append(f"\nMeasured fp32 peak, {side}: {p['gflops']:.1f} GFLOP/s (4096^3 "
+                    f"{'SGEMM, ' + p.get('blas', '') if side == 'antibody' else 'torch.mm'}, {p['threads']} threads)")
+    text = "\n".join(rows) + "\n"
+    print(text)
+    if out:
+        with open(out + ".tmp", "w") as f:
+            f.write(text)
+        os.replace(out + ".tmp", out)
+    return peer_sides
+
+
+if __name__ == "__main__":
+    a = sys.argv[1:]
+    if a and a[0] == "table":
+        table(a[1], a[2] if len(a) > 2 else None, a[3] if len(a) > 3 else "")
+    elif a and a[0] == "peak":
+        peak()
+    elif len(a) >= 2:
+        active = None
+        if "--active" in a:
+            i = a.index("--active")
+            active = a[i + 1]
+            del a[i:i + 2]
+        measure(a[0], a[1], int(a[2]) if len(a) > 2 else 5, active)
+    else:
+        sys.exit(__doc__ if __doc__ else "usage: peer_torch.py SHAPE STEP [REPS] | peak | table RESULTS OUT")

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# antibody vs PyTorch (transformers + peft), side by side on this machine: `make bench`
+# (or `bash bench/run.sh [--7b]` after `make`). Each measurement runs in its own process,
+# antibody first, then the peer, at the same thread count. Writes bench/results.md.
+#   BENCH_THREADS  threads for both sides (default 2)
+#   BENCH_REPS     timed steps after one warm-up step (default 3; the median is reported)
+#   BENCH_SHAPES   default "tinystories smollm"
+#   --7b           also the Llama-2-7B-shaped LoRA step (bf16 weights, 1 x 128; antibody only; minutes)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+BUILD=${ANTIBODY_BUILD:-$ROOT/build}
+THREADS=${BENCH_THREADS:-2}
+REPS=${BENCH_REPS:-3}
+SHAPES=${BENCH_SHAPES:-"tinystories smollm"}
+STEPS="sft vaccine tvaccine generate antidote"
+RUN7B=0
+for a in "$@"; do
+    case "$a" in
+        --7b) RUN7B=1 ;;
+        *) echo "usage: bench/run.sh [--7b]" >&2; exit 2 ;;
+    esac
+done
+BIN=$BUILD/bench/bench_train
+[ -x "$BIN" ] || { echo "bench/run.sh: $BIN missing: run make first" >&2; exit 1; }
+PY=$(bash tests/oracle/setup.sh | tail -1)
+[ -x "$PY" ] || { echo "bench/run.sh: no oracle venv python (tests/oracle/setup.sh)" >&2; exit 1; }
+
+export OMP_NUM_THREADS=$THREADS
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+RES=$OUT/results.jsonl
+LOG=$OUT/stderr.log
+start=$(date +%s)
+
+ab() { "$BIN" "$@" 2>>"$LOG" | tee -a "$RES" | cut -c1-160; }
+# The peer runs without our OpenBLAS settings (torch uses its own MKL / oneDNN kernels).
+peer() { env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONWARNINGS=ignore "$PY" bench/peer_torch.py "$@" \
+             2>>"$LOG" | tee -a "$RES" | cut -c1-160; }
+
+echo "== fp32 peak (4096^3 matrix product, $THREADS threads)"
+ab smollm peak
+peer peak
+for shape in $SHAPES; do
+    for step in $STEPS; do
+        echo "== $shape $step"
+        ab "$shape" "$step" "$REPS"
+        if [ "$step" = tvaccine ]; then
+            # the peer trains the same layers antibody sampled, so both do the same work
+            act=$(grep "\"shape\": \"$shape\", \"step\": \"tvaccine\"" "$RES" | tail -1 | sed 's/.*"active": "\([0-9,]*\)".*/\1/')
+            peer "$shape" "$step" "$REPS" --active "$act"
+        else
+            peer "$shape" "$step" "$REPS"
+        fi
+    done
+done
+if [ $RUN7B = 1 ]; then
+    echo "== llama7b sft (bf16 weights, batch 1 x 128)"
+    "$BIN" llama7b sft 1 2>>"$LOG" | tee "$OUT/7b.json"
+fi
+
+cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
+cores=$(nproc)
+mem=$(free -g | awk '/Mem:/ {print $2}')
+vers=$(grep '"step": "peak"' "$RES" | grep '"side": "torch"' | "$PY" -c 'import json,sys; r=json.loads(sys.stdin.read()); print("torch %s, transformers %s, peft %s; torch BLAS: %s; torch.get_num_threads() = %s" % (r["torch"], r["transformers"], r["peft"], r["blas"], r["threads"]))')
+blas=$(grep '"step": "peak"' "$RES" | grep '"side": "antibody"' | sed 's/.*"blas": "\([^"]*\)".*/\1/')
+{
+    echo "# antibody vs PyTorch: measured figures"
+    echo
+    echo "- Date: $(date -u +%Y-%m-%d) ($(date -u +%H:%MZ))"
+    echo "- Machine: $cpu, $cores cores, ${mem} GB RAM"
+    echo "- Command: \`make bench\` (= \`bash bench/run.sh$([ $RUN7B = 1 ] && echo ' --7b')\`), $THREADS threads both sides (OMP_NUM_THREADS=$THREADS, torch.set_num_threads($THREADS)), median of $REPS steps after 1 warm-up step"
+    echo "- antibody: fp32, $blas (OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset: antibody chooses SkylakeX})"
+    echo "- Peer: $vers; OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for the peer"
+    echo "- Debian python3-torch (1.13.1): not measured (transformers 5 / peft 0.21 need torch >= 2; no hand-written Llama peer yet)"
+    echo "- Model: random init, LoRA r=8, alpha 4, dropout 0.1 on q,k,v,o,gate,up,down; batch 5 x 200 random tokens, loss over all tokens (labels = input ids); AdamW lr 1e-3 wd 0.1, grad clip 1.0; Vaccine rho 2; T-Vaccine rho 3, S=8 (reference quirk: > 26 layers also activates i-1), both sides train the same sampled layers; peak RSS = whole process (ru_maxrss / VmHWM)"
+    echo "- FLOP counts: bench/peer_torch.py flops() (frozen base: forward 2N(P+VC) + attention 4BT^2*NH*HD*L + LoRA; backward = input gradients only)"
+    echo
+} > "$OUT/head.md"
+"$PY" bench/peer_torch.py table "$RES" "$OUT/table.md" > /dev/null
+{
+    cat "$OUT/head.md" "$OUT/table.md"
+    if [ -s "$OUT/7b.json" ]; then
+        echo
+        "$PY" - "$OUT/7b.json" <<'EOF'
+import json, sys
+r = json.loads(open(sys.argv[1]).read())
+print("Llama-2-7B shape (4096 x 32 layers, MLP 11008, vocab 32000), bf16 base weights, LoRA r=8 on all seven projections, batch 1 x 128, one SFT step (forward + backward + AdamW):")
+print()
+print("| step time (s) | warm-up step (s) | init (s) | RSS after init (GB) | peak RSS (GB) | workspace (MB) |")
+print("|---:|---:|---:|---:|---:|---:|")
+print(f"| {r['seconds']:.1f} | {r['warmup_s']:.1f} | {r['init_s']:.1f} | {r['model_rss']/1e9:.2f} | {r['peak_rss']/1e9:.2f} | {r['workspace_bytes']/1e6:.0f} |")
+EOF
+    fi
+    echo
+    echo "Total bench time: $(( $(date +%s) - start )) s"
+} > bench/results.md.tmp
+mv bench/results.md.tmp bench/results.md
+echo
+cat bench/results.md
+cp "$RES" bench/results.jsonl.tmp && mv bench/results.jsonl.tmp bench/results.jsonl
