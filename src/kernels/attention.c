@@ -1,10 +1,31 @@
-// Causal multi-head attention with grouped key/value heads (GQA) and a key
-// padding mask. One (batch, head) pair per thread; the (T, T) probabilities are
-// kept for the backward pass.
+// Causal multi-head attention with grouped key/value heads (GQA) and a key padding
+// mask, on top of SGEMM: one (batch, head) pair per thread, each a few T x T x HD
+// products (the full square is computed and the upper triangle discarded: on these
+// sizes a dense product is faster than a triangular loop). The (T, T) probabilities
+// are kept for the backward pass. Inside the parallel region OpenBLAS (OpenMP build)
+// runs single-threaded, so the threads split the heads, not the products.
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/kernels.h"
+#include "util/err.h"
+
+// Row t of scores s (T) -> softmax over the keys u <= t that are real tokens, zero elsewhere.
+static void causal_softmax_row(float *s, int t, int T, const int *mask) {
+    float mx = -INFINITY;
+    for (int u = 0; u <= t; u++)
+        if (!mask || mask[u]) mx = s[u] > mx ? s[u] : mx;
+    float sum = 0.0f;
+    for (int u = 0; u <= t; u++) {
+        float e = (mask && !mask[u]) || mx == -INFINITY ? 0.0f : expf(s[u] - mx);
+        s[u] = e;
+        sum += e;
+    }
+    float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+    for (int u = 0; u <= t; u++) s[u] *= inv;
+    for (int u = t + 1; u < T; u++) s[u] = 0.0f;
+}
 
 // out (B*T, NH*HD); att (B, NH, T, T); q (B*T, NH*HD); k, v (B*T, NKV*HD)
 void attention_forward(float *out, float *att, const float *q, const float *k, const float *v, const int *mask,
@@ -12,43 +33,16 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
     int B = s.B, T = s.T, NH = s.NH, NKV = s.NKV, HD = s.HD, group = NH / NKV;
     int qC = NH * HD, kC = NKV * HD;
     float scale = 1.0f / sqrtf((float)HD);
-#pragma omp parallel for collapse(2) schedule(dynamic)
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < NH; h++) {
-            int kh = h / group;
-            for (int t = 0; t < T; t++) {
-                const float *qt = q + ((size_t)b * T + t) * qC + h * HD;
-                float *p = att + (((size_t)b * NH + h) * T + t) * T;
-                float maxv = -INFINITY;
-                for (int u = 0; u <= t; u++) {
-                    if (mask && !mask[b * T + u]) { p[u] = -INFINITY; continue; }
-                    const float *ku = k + ((size_t)b * T + u) * kC + kh * HD;
-                    float d = 0.0f;
-#pragma omp simd reduction(+ : d)
-                    for (int i = 0; i < HD; i++) d += qt[i] * ku[i];
-                    p[u] = d * scale;
-                    if (p[u] > maxv) maxv = p[u];
-                }
-                float sum = 0.0f;
-                for (int u = 0; u <= t; u++) {
-                    float ev = maxv == -INFINITY ? 0.0f : expf(p[u] - maxv);
-                    p[u] = ev;
-                    sum += ev;
-                }
-                float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
-                for (int u = 0; u <= t; u++) p[u] *= inv;
-                for (int u = t + 1; u < T; u++) p[u] = 0.0f;
-                float *ot = out + ((size_t)b * T + t) * qC + h * HD;
-                memset(ot, 0, HD * sizeof(float));
-                for (int u = 0; u <= t; u++) {
-                    if (p[u] == 0.0f) continue;
-                    const float *vu = v + ((size_t)b * T + u) * kC + kh * HD;
-                    const float pu = p[u];
-#pragma omp simd
-                    for (int i = 0; i < HD; i++) ot[i] += pu * vu[i];
-                }
-            }
-        }
+#pragma omp parallel for schedule(dynamic)
+    for (int bh = 0; bh < B * NH; bh++) {
+        int b = bh / NH, h = bh % NH, kh = h / group;
+        const float *qb = q + (size_t)b * T * qC + h * HD;
+        const float *kb = k + (size_t)b * T * kC + kh * HD, *vb = v + (size_t)b * T * kC + kh * HD;
+        float *p = att + ((size_t)b * NH + h) * T * T;
+        blas_sgemm(0, 1, T, T, HD, scale, qb, qC, kb, kC, 0.0f, p, T);  // S = scale * Q K^T
+        for (int t = 0; t < T; t++) causal_softmax_row(p + (size_t)t * T, t, T, mask ? mask + b * T : NULL);
+        blas_sgemm(0, 0, T, HD, T, 1.0f, p, T, vb, kC, 0.0f, out + (size_t)b * T * qC + h * HD, qC);  // O = P V
+    }
 }
 
 // With P = softmax(S), S = scale * q k^T, O = P v:
@@ -60,42 +54,31 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
     int B = s.B, T = s.T, NH = s.NH, NKV = s.NKV, HD = s.HD, group = NH / NKV;
     int qC = NH * HD, kC = NKV * HD;
     float scale = 1.0f / sqrtf((float)HD);
-#pragma omp parallel for collapse(2) schedule(dynamic)
-    for (int b = 0; b < B; b++)
-        for (int kh = 0; kh < NKV; kh++) {
-            float dp[T];  // VLA: one row of dP
-            for (int h = kh * group; h < (kh + 1) * group; h++)
-                for (int t = 0; t < T; t++) {
-                    const float *p = att + (((size_t)b * NH + h) * T + t) * T;
-                    const float *dot = dout + ((size_t)b * T + t) * qC + h * HD;
-                    const float *qt = q + ((size_t)b * T + t) * qC + h * HD;
-                    float *dqt = dq + ((size_t)b * T + t) * qC + h * HD;
-                    float pdp = 0.0f;
-                    for (int u = 0; u <= t; u++) {
-                        if (p[u] == 0.0f) { dp[u] = 0.0f; continue; }
-                        const float *vu = v + ((size_t)b * T + u) * kC + kh * HD;
-                        float *dvu = dv + ((size_t)b * T + u) * kC + kh * HD;
-                        float d = 0.0f;
-                        const float pu = p[u];
-#pragma omp simd reduction(+ : d)
-                        for (int i = 0; i < HD; i++) {
-                            d += dot[i] * vu[i];
-                            dvu[i] += pu * dot[i];
-                        }
-                        dp[u] = d;
-                        pdp += p[u] * d;
-                    }
-                    for (int u = 0; u <= t; u++) {
-                        if (p[u] == 0.0f) continue;
-                        float ds = p[u] * (dp[u] - pdp) * scale;
-                        const float *ku = k + ((size_t)b * T + u) * kC + kh * HD;
-                        float *dku = dk + ((size_t)b * T + u) * kC + kh * HD;
-#pragma omp simd
-                        for (int i = 0; i < HD; i++) {
-                            dqt[i] += ds * ku[i];
-                            dku[i] += ds * qt[i];
-                        }
-                    }
+#pragma omp parallel
+    {
+        float *dp = xmalloc((size_t)T * T * sizeof(float));  // one (T, T) scratch per thread
+#pragma omp for schedule(dynamic)
+        for (int bk = 0; bk < B * NKV; bk++) {
+            int b = bk / NKV, kh = bk % NKV;
+            const float *kb = k + (size_t)b * T * kC + kh * HD, *vb = v + (size_t)b * T * kC + kh * HD;
+            float *dkb = dk + (size_t)b * T * kC + kh * HD, *dvb = dv + (size_t)b * T * kC + kh * HD;
+            for (int h = kh * group; h < (kh + 1) * group; h++) {
+                const float *p = att + ((size_t)b * NH + h) * T * T;
+                const float *dob = dout + (size_t)b * T * qC + h * HD, *qb = q + (size_t)b * T * qC + h * HD;
+                float *dqb = dq + (size_t)b * T * qC + h * HD;
+                blas_sgemm(0, 1, T, T, HD, 1.0f, dob, qC, vb, kC, 0.0f, dp, T);  // dP = dO V^T
+                blas_sgemm(1, 0, T, HD, T, 1.0f, p, T, dob, qC, 1.0f, dvb, kC);  // dV += P^T dO
+                for (int t = 0; t < T; t++) {  // dS = P * (dP - rowsum(P * dP)) * scale
+                    const float *pr = p + (size_t)t * T;
+                    float *dr = dp + (size_t)t * T, dot = 0.0f;
+                    for (int u = 0; u <= t; u++) dot += pr[u] * dr[u];
+                    for (int u = 0; u <= t; u++) dr[u] = pr[u] * (dr[u] - dot) * scale;
+                    for (int u = t + 1; u < T; u++) dr[u] = 0.0f;
                 }
+                blas_sgemm(0, 0, T, HD, T, 1.0f, dp, T, kb, kC, 1.0f, dqb, qC);  // dQ += dS K
+                blas_sgemm(1, 0, T, HD, T, 1.0f, dp, T, qb, qC, 1.0f, dkb, kC);  // dK += dS^T Q
+            }
         }
+        free(dp);
+    }
 }

@@ -79,6 +79,7 @@ typedef struct {
 typedef struct {
     float *xn1, *rstd1, *q, *k, *v, *att, *ao, *x2, *xn2, *rstd2, *g, *u, *a;
     float *lora_ax[N_PROJ];      // (N, r) A @ dropout(x), kept for the backward pass
+    uint8_t *drop_bits[N_PROJ];  // LoRA dropout keep-mask of each projection's input, one bit per element
 } LayerActs;
 
 typedef struct {

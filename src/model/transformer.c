@@ -24,7 +24,15 @@ static void acts_alloc(LayerActs *a, const Config *c, const Lora *lora, int B, i
     AL(a->rstd2, N); AL(a->g, N * F); AL(a->u, N * F); AL(a->a, N * F);
     for (int p = 0; p < N_PROJ; p++) {
         a->lora_ax[p] = NULL;
-        if (lora && (lora->targets & (1 << p))) AL(a->lora_ax[p], N * lora->rank);
+        a->drop_bits[p] = NULL;
+        if (!lora || !(lora->targets & (1 << p))) continue;
+        AL(a->lora_ax[p], N * lora->rank);
+        if (lora->dropout > 0) {
+            int out, in;
+            proj_dims(c, p, &out, &in);
+            a->drop_bits[p] = xmalloc((N * in + 7) / 8);
+            *bytes += (N * in + 7) / 8;
+        }
     }
 #undef AL
 }
@@ -32,7 +40,7 @@ static void acts_alloc(LayerActs *a, const Config *c, const Lora *lora, int B, i
 static void acts_free(LayerActs *a) {
     free(a->xn1); free(a->rstd1); free(a->q); free(a->k); free(a->v); free(a->att); free(a->ao);
     free(a->x2); free(a->xn2); free(a->rstd2); free(a->g); free(a->u); free(a->a);
-    for (int p = 0; p < N_PROJ; p++) free(a->lora_ax[p]);
+    for (int p = 0; p < N_PROJ; p++) { free(a->lora_ax[p]); free(a->drop_bits[p]); }
 }
 
 Workspace *workspace_new(const Model *m, const Lora *lora, int B, int T, int full_ft_mask) {
@@ -93,35 +101,53 @@ void workspace_free(Workspace *w) {
     free(w);
 }
 
-// ---- LoRA dropout: the mask is a pure function of (seed, layer, proj, element), so
-// the backward pass regenerates it instead of storing it.
+// ---- LoRA dropout: each targeted projection's keep/drop mask is drawn from a
+// counter-based hash of (seed, layer, projection, element) into a bit mask kept with
+// the layer's activations (N*in/8 bytes), so the backward pass (and a recomputed
+// forward) apply the very same mask without drawing it again. Each 32-bit hash gives
+// the draws of 2 elements (16 bits each): the drop probability is quantised to 1/65536.
 static uint64_t mask_seed(uint64_t seed, int l, int p) { return hash64(seed ^ hash64((uint64_t)(l * N_PROJ + p) + 1)); }
 
-// One 64-bit hash gives the keep/drop draws of 4 elements (16 bits each), so the
-// drop probability is quantised to 1/65536.
-static void apply_dropout(float *dst, const float *src, size_t n, float pdrop, uint64_t key) {
-    float keep = 1.0f / (1.0f - pdrop);
-    uint32_t thr = (uint32_t)(pdrop * 65536.0f + 0.5f);
-    size_t nq = (n + 3) / 4;
+static inline uint32_t fmix32(uint32_t h) {
+    h ^= h >> 16; h *= 0x85ebca6bu;
+    h ^= h >> 13; h *= 0xc2b2ae35u;
+    h ^= h >> 16;
+    return h;
+}
+
+static void dropout_mask(uint8_t *bits, size_t n, float pdrop, uint64_t key) {
+    uint32_t thr = (uint32_t)(pdrop * 65536.0f + 0.5f), k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+    size_t nb = (n + 7) / 8;
 #pragma omp parallel for schedule(static) if (n > 65536)
-    for (size_t q = 0; q < nq; q++) {
-        uint64_t h = hash64(key + q);
-        size_t i0 = q * 4, i1 = i0 + 4 < n ? i0 + 4 : n;
-        for (size_t i = i0; i < i1; i++, h >>= 16)
-            dst[i] = src[i] * ((uint32_t)(h & 0xffff) < thr ? 0.0f : keep);
+    for (size_t byte = 0; byte < nb; byte++) {
+        uint32_t b = 0;
+        for (uint32_t j = 0; j < 8; j += 2) {
+            uint32_t h = fmix32(((uint32_t)(byte * 4 + j / 2) ^ k0) * 0x9e3779b1u + k1);
+            b |= (uint32_t)((h & 0xffff) >= thr) << j | (uint32_t)((h >> 16) >= thr) << (j + 1);
+        }
+        bits[byte] = (uint8_t)b;
     }
+}
+
+// dst = src * mask / (1 - p)  (dst may be src)
+static void apply_mask(float *dst, const float *src, const uint8_t *bits, size_t n, float pdrop) {
+    float keep = 1.0f / (1.0f - pdrop);
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) dst[i] = (bits[i >> 3] >> (i & 7)) & 1 ? src[i] * keep : 0.0f;
 }
 
 // y (N, out) = proj_p(x) for layer l; keeps A x in ax for the backward pass.
 static void proj_forward(const Model *m, const Lora *lora, Workspace *w, int l, int p, const float *x, float *y,
-                         float *ax, int N) {
+                         LayerActs *a, int N) {
+    float *ax = a->lora_ax[p];
     const LayerWeights *L = &m->layers[l];
     const Mat *W = &L->w[p];
     matmul_forward(y, x, W, p < 3 ? L->bias[p] : NULL, N, 0);
     if (!lora || !lora->A[l * N_PROJ + p]) return;
     const float *xin = x;
     if (w && w->train && lora->dropout > 0) {
-        apply_dropout(w->xdrop, x, (size_t)N * W->cols, lora->dropout, mask_seed(w->dropout_seed, l, p));
+        dropout_mask(a->drop_bits[p], (size_t)N * W->cols, lora->dropout, mask_seed(w->dropout_seed, l, p));
+        apply_mask(w->xdrop, x, a->drop_bits[p], (size_t)N * W->cols, lora->dropout);
         xin = w->xdrop;
     }
     gemm_nt(ax, xin, lora->A[l * N_PROJ + p], N, lora->rank, W->cols, 1.0f, 0.0f);
@@ -132,7 +158,8 @@ static size_t lora_offset(const Lora *lora, const float *ptr) { return (size_t)(
 
 // Backward of proj_p: din (may be NULL) += d/dx; parameter gradients when grads = 1.
 static void proj_backward(const Model *m, const Lora *lora, Workspace *w, int l, int p, const float *x,
-                          const float *dy, const float *ax, float *din, int grads, int N) {
+                          const float *dy, const LayerActs *a, float *din, int grads, int N) {
+    const float *ax = a->lora_ax[p];
     const Mat *W = &m->layers[l].w[p];
     int OUT = W->rows, IN = W->cols;
     if (lora && lora->A[l * N_PROJ + p]) {
@@ -146,7 +173,7 @@ static void proj_backward(const Model *m, const Lora *lora, Workspace *w, int l,
             gemm_tn(dB, dy, ax, OUT, r, N, s, 1.0f);    // dB += s * dy^T @ ax
             const float *xin = x;
             if (drop) {
-                apply_dropout(w->xdrop, x, (size_t)N * IN, lora->dropout, mask_seed(w->dropout_seed, l, p));
+                apply_mask(w->xdrop, x, a->drop_bits[p], (size_t)N * IN, lora->dropout);
                 xin = w->xdrop;
             }
             gemm_tn(dA, w->drank, xin, r, IN, N, 1.0f, 1.0f);  // dA += d(ax)^T @ dropout(x)
@@ -154,7 +181,7 @@ static void proj_backward(const Model *m, const Lora *lora, Workspace *w, int l,
         if (din) {
             if (drop) {
                 gemm_nn(w->dlin, w->drank, A, N, IN, r, 1.0f, 0.0f);
-                apply_dropout(w->dlin, w->dlin, (size_t)N * IN, lora->dropout, mask_seed(w->dropout_seed, l, p));
+                apply_mask(w->dlin, w->dlin, a->drop_bits[p], (size_t)N * IN, lora->dropout);
                 vec_add(din, w->dlin, (size_t)N * IN);
             } else {
                 gemm_nn(din, w->drank, A, N, IN, r, 1.0f, 1.0f);
@@ -173,23 +200,23 @@ static void layer_forward(const Model *m, const Lora *lora, Workspace *w, int l,
     int N = w->N, C = c->dim;
     size_t NC = (size_t)N * C;
     rmsnorm_forward(a->xn1, a->rstd1, x, L->attn_norm, N, C, c->norm_eps);
-    proj_forward(m, lora, w, l, P_Q, a->xn1, a->q, a->lora_ax[P_Q], N);
-    proj_forward(m, lora, w, l, P_K, a->xn1, a->k, a->lora_ax[P_K], N);
-    proj_forward(m, lora, w, l, P_V, a->xn1, a->v, a->lora_ax[P_V], N);
+    proj_forward(m, lora, w, l, P_Q, a->xn1, a->q, a, N);
+    proj_forward(m, lora, w, l, P_K, a->xn1, a->k, a, N);
+    proj_forward(m, lora, w, l, P_V, a->xn1, a->v, a, N);
     rope_forward(a->q, w->pos, m->rope_cos, m->rope_sin, N, c->n_heads, c->head_dim);
     rope_forward(a->k, w->pos, m->rope_cos, m->rope_sin, N, c->n_kv_heads, c->head_dim);
     AttnShape s = {w->B, w->T, c->n_heads, c->n_kv_heads, c->head_dim};
     attention_forward(a->ao, a->att, a->q, a->k, a->v, w->batch.mask, s);
     // h = o_proj(ao), built in x2 and then turned into x2 = x + h (+ eps)
-    proj_forward(m, lora, w, l, P_O, a->ao, a->x2, a->lora_ax[P_O], N);
+    proj_forward(m, lora, w, l, P_O, a->ao, a->x2, a, N);
     if (w->perturb && w->perturb[l]) vec_add(a->x2, w->perturb[l], NC);
     if (attn_out) memcpy(attn_out, a->x2, NC * sizeof(float));
     vec_add(a->x2, x, NC);
     rmsnorm_forward(a->xn2, a->rstd2, a->x2, L->mlp_norm, N, C, c->norm_eps);
-    proj_forward(m, lora, w, l, P_GATE, a->xn2, a->g, a->lora_ax[P_GATE], N);
-    proj_forward(m, lora, w, l, P_UP, a->xn2, a->u, a->lora_ax[P_UP], N);
+    proj_forward(m, lora, w, l, P_GATE, a->xn2, a->g, a, N);
+    proj_forward(m, lora, w, l, P_UP, a->xn2, a->u, a, N);
     swiglu_forward(a->a, a->g, a->u, (size_t)N * c->hidden_dim);
-    proj_forward(m, lora, w, l, P_DOWN, a->a, out, a->lora_ax[P_DOWN], N);
+    proj_forward(m, lora, w, l, P_DOWN, a->a, out, a, N);
     vec_add(out, a->x2, NC);
 }
 
@@ -290,13 +317,13 @@ void model_backward(const Model *m, const Lora *lora, Workspace *w, const Backwa
         if (w->slot_of[l] < 0) layer_forward(m, lora, w, l, a, x, w->tmp_out, NULL);  // recompute (checkpoint)
         // MLP: res[l+1] = x2 + down(silu(gate(xn2)) * up(xn2))
         memset(w->da, 0, (size_t)N * F * sizeof(float));
-        proj_backward(m, lora, w, l, P_DOWN, a->a, w->dres, a->lora_ax[P_DOWN], w->da, grads, N);
+        proj_backward(m, lora, w, l, P_DOWN, a->a, w->dres, a, w->da, grads, N);
         memset(w->dg, 0, (size_t)N * F * sizeof(float));
         memset(w->du, 0, (size_t)N * F * sizeof(float));
         swiglu_backward(w->dg, w->du, w->da, a->g, a->u, (size_t)N * F);
         memset(w->dxn, 0, NC * sizeof(float));
-        proj_backward(m, lora, w, l, P_GATE, a->xn2, w->dg, a->lora_ax[P_GATE], w->dxn, grads, N);
-        proj_backward(m, lora, w, l, P_UP, a->xn2, w->du, a->lora_ax[P_UP], w->dxn, grads, N);
+        proj_backward(m, lora, w, l, P_GATE, a->xn2, w->dg, a, w->dxn, grads, N);
+        proj_backward(m, lora, w, l, P_UP, a->xn2, w->du, a, w->dxn, grads, N);
         memcpy(w->dx2, w->dres, NC * sizeof(float));
         rmsnorm_backward(w->dx2, ng && grads ? ng + (size_t)(2 * l + 1) * C : NULL, w->dxn, a->x2, LW->mlp_norm,
                          a->rstd2, N, C);
@@ -307,7 +334,7 @@ void model_backward(const Model *m, const Lora *lora, Workspace *w, const Backwa
         if (!need_dx && !grads) break;
         // attention: h = o_proj(attn(rope(q), rope(k), v)), q,k,v = proj(xn1)
         memset(w->dao, 0, (size_t)N * Q * sizeof(float));
-        proj_backward(m, lora, w, l, P_O, a->ao, w->dx2, a->lora_ax[P_O], w->dao, grads, N);
+        proj_backward(m, lora, w, l, P_O, a->ao, w->dx2, a, w->dao, grads, N);
         memset(w->dq, 0, (size_t)N * Q * sizeof(float));
         memset(w->dk, 0, (size_t)N * KV * sizeof(float));
         memset(w->dv, 0, (size_t)N * KV * sizeof(float));
@@ -316,9 +343,9 @@ void model_backward(const Model *m, const Lora *lora, Workspace *w, const Backwa
         rope_backward(w->dk, w->pos, m->rope_cos, m->rope_sin, N, c->n_kv_heads, c->head_dim);
         float *dxn1 = need_dx ? w->dxn : NULL;
         if (dxn1) memset(dxn1, 0, NC * sizeof(float));
-        proj_backward(m, lora, w, l, P_Q, a->xn1, w->dq, a->lora_ax[P_Q], dxn1, grads, N);
-        proj_backward(m, lora, w, l, P_K, a->xn1, w->dk, a->lora_ax[P_K], dxn1, grads, N);
-        proj_backward(m, lora, w, l, P_V, a->xn1, w->dv, a->lora_ax[P_V], dxn1, grads, N);
+        proj_backward(m, lora, w, l, P_Q, a->xn1, w->dq, a, dxn1, grads, N);
+        proj_backward(m, lora, w, l, P_K, a->xn1, w->dk, a, dxn1, grads, N);
+        proj_backward(m, lora, w, l, P_V, a->xn1, w->dv, a, dxn1, grads, N);
         if (!need_dx) break;
         memcpy(w->dres, w->dx2, NC * sizeof(float));
         rmsnorm_backward(w->dres, ng && grads ? ng + (size_t)2 * l * C : NULL, w->dxn, x, LW->attn_norm, a->rstd1, N, C);
