@@ -35,14 +35,17 @@ double lm_head_ce(const float *x, const Mat *W, const int *targets, int N, int C
         for (int r = 0; r < m; r++) {
             float *l = scratch + (size_t)r * V;
             int tgt = targets[rows[r]];
-            float mx = -INFINITY;
+            float mx = -INFINITY, lt = l[tgt];
             for (int j = 0; j < V; j++) mx = l[j] > mx ? l[j] : mx;
-            double s = 0;
-            for (int j = 0; j < V; j++) s += exp((double)l[j] - mx);
-            part += log(s) + mx - l[tgt];
+            double s = 0;  // exponentials once, in place; their sum in double
+            for (int j = 0; j < V; j++) {
+                l[j] = expf(l[j] - mx);
+                s += l[j];
+            }
+            part += log(s) + mx - lt;
             if (dx) {  // dlogits = grad_scale * (softmax - onehot)
-                float inv = (float)(1.0 / s);
-                for (int j = 0; j < V; j++) l[j] = grad_scale * expf(l[j] - mx) * inv;
+                float k = (float)(grad_scale / s);
+                for (int j = 0; j < V; j++) l[j] *= k;
                 l[tgt] -= grad_scale;
             }
         }

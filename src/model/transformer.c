@@ -129,11 +129,18 @@ static void dropout_mask(uint8_t *bits, size_t n, float pdrop, uint64_t key) {
     }
 }
 
-// dst = src * mask / (1 - p)  (dst may be src)
+// dst = src * mask / (1 - p)  (dst may be src); a byte of the mask per 8 elements
 static void apply_mask(float *dst, const float *src, const uint8_t *bits, size_t n, float pdrop) {
     float keep = 1.0f / (1.0f - pdrop);
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-    for (size_t i = 0; i < n; i++) dst[i] = (bits[i >> 3] >> (i & 7)) & 1 ? src[i] * keep : 0.0f;
+    size_t full = n / 8;
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t byte = 0; byte < full; byte++) {
+        uint32_t b = bits[byte];
+        const float *s8 = src + byte * 8;
+        float *d8 = dst + byte * 8;
+        for (int j = 0; j < 8; j++) d8[j] = s8[j] * (float)((b >> j) & 1) * keep;
+    }
+    for (size_t i = full * 8; i < n; i++) dst[i] = (bits[i >> 3] >> (i & 7)) & 1 ? src[i] * keep : 0.0f;
 }
 
 // y (N, out) = proj_p(x) for layer l; keeps A x in ax for the backward pass.
