@@ -308,6 +308,7 @@ int train_run(Model *m, Lora *lora, const EncodedSet *data, const TrainOpts *o, 
         goto done;
     rc = 0;
 done:
+    if (rc < 0) train_log_free(log);  // on error the caller gets nothing to free
     if (pr) progress_done(pr);
     workspace_free(w);
     batch_free(&b);
