@@ -33,6 +33,10 @@ void gemm_tn(float *C, const float *A, const float *B, int M, int Nn, int K, flo
 }
 
 void matmul_forward(float *out, const float *in, const Mat *W, const float *bias, int N, int accumulate) {
+    if (N <= MATVEC_MAX_ROWS) {
+        matvec_forward(out, in, W, bias, N, accumulate);
+        return;
+    }
     int OUT = W->rows, IN = W->cols;
     if (!accumulate && bias) {
         for (int i = 0; i < N; i++) memcpy(out + (size_t)i * OUT, bias, OUT * sizeof(float));
