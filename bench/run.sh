@@ -38,6 +38,17 @@ ab() { "$BIN" "$@" 2>>"$LOG" | tee -a "$RES" | cut -c1-160; }
 peer() { env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONWARNINGS=ignore "$PY" bench/peer_torch.py "$@" \
              2>>"$LOG" | tee -a "$RES" | cut -c1-160; }
 
+handwritten() { local name=$1 py=$2; shift 2
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PEER_NAME=$name PYTHONWARNINGS=ignore "$py" bench/peer_handwritten.py "$@" "$REPS" \
+        2>>"$LOG" | tee -a "$RES" | cut -c1-160; }
+# Debian's python3-torch for the extra row (installed on demand; skipped if it cannot be had)
+DEBPY=/usr/bin/python3
+if ! "$DEBPY" -c "import torch" 2>/dev/null; then
+    { apt-get install -y -qq python3-torch >/dev/null 2>&1 || sudo apt-get install -y -qq python3-torch >/dev/null 2>&1; } || true
+    "$DEBPY" -c "import torch" 2>/dev/null || DEBPY=""
+fi
+DEBTORCH=$([ -n "$DEBPY" ] && "$DEBPY" -c "import torch; print(torch.__version__)" || echo "not installable here")
+
 echo "== fp32 peak (4096^3 matrix product, $THREADS threads)"
 ab smollm peak
 peer peak
@@ -51,6 +62,12 @@ for shape in $SHAPES; do
             peer "$shape" "$step" "$REPS" --active "$act"
         else
             peer "$shape" "$step" "$REPS"
+        fi
+        if [ "$step" = sft ] || [ "$step" = vaccine ]; then
+            # extra rows: a hand-written Llama + LoRA in plain PyTorch, on the newest torch and on
+            # Debian's python3-torch (which the transformers/peft peer cannot use)
+            handwritten torch-handwritten "$PY" "$shape" "$step"
+            [ -n "$DEBPY" ] && handwritten debian-torch-handwritten "$DEBPY" "$shape" "$step"
         fi
     done
 done
@@ -72,7 +89,7 @@ blas=$(grep '"step": "peak"' "$RES" | grep '"side": "antibody"' | sed 's/.*"blas
     echo "- Command: \`make bench\` (= \`bash bench/run.sh$([ $RUN7B = 1 ] && echo ' --7b')\`), $THREADS threads both sides (OMP_NUM_THREADS=$THREADS, torch.set_num_threads($THREADS)), median of $REPS steps after 1 warm-up step"
     echo "- antibody: fp32, $blas (OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset: antibody chooses SkylakeX})"
     echo "- Peer: $vers; OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for the peer"
-    echo "- Debian python3-torch (1.13.1): not measured (transformers 5 / peft 0.21 need torch >= 2; no hand-written Llama peer yet)"
+    echo "- Extra rows: torch-handwritten = bench/peer_handwritten.py (a compact Llama + LoRA in plain PyTorch, SFT and Vaccine steps) on the same torch; debian-torch-handwritten = the same on Debian's python3-torch ($DEBTORCH), which transformers 5 / peft 0.21 cannot use"
     echo "- Model: random init, LoRA r=8, alpha 4, dropout 0.1 on q,k,v,o,gate,up,down; batch 5 x 200 random tokens, loss over all tokens (labels = input ids); AdamW lr 1e-3 wd 0.1, grad clip 1.0; Vaccine rho 2; T-Vaccine rho 3, S=8 (reference quirk: > 26 layers also activates i-1), both sides train the same sampled layers; peak RSS = whole process (ru_maxrss / VmHWM)"
     echo "- FLOP counts: bench/peer_torch.py flops() (frozen base: forward 2N(P+VC) + attention 4BT^2*NH*HD*L + LoRA; backward = input gradients only)"
     echo
