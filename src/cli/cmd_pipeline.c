@@ -6,16 +6,17 @@
 #include "pipeline/pipeline.h"
 
 static const char USAGE[] =
-    "usage: antibody pipeline CONFIG.json [--output DIR]\n"
+    "usage: antibody pipeline CONFIG.json [--output DIR] [--base-model DIR]\n"
     "\n"
     "Runs alignment, harmful fine-tuning, Antidote and evaluation for every method and swept\n"
     "value of the config; writes results.md/.csv/.json, hs.svg, fa.svg under the output folder.\n"
     "Finished stages (done.json) are skipped when the same command runs again; an interrupted\n"
     "training stage resumes from its checkpoint. See docs/pipeline.md for the config keys.\n"
-    "  --output DIR   override the config's output folder\n";
+    "  --output DIR       override the config's output folder\n"
+    "  --base-model DIR   override the config's model folder (e.g. the path `antibody demo --base-only` prints)\n";
 
 int cmd_pipeline(int argc, char **argv) {
-    Flag flags[] = {{"output", 1}};
+    Flag flags[] = {{"output", 1}, {"base-model", 1}};
     Args a = {"pipeline", flags, sizeof flags / sizeof *flags};
     int rc = args_parse(&a, argc, argv, USAGE);
     if (rc) return rc > 0 ? 0 : 2;
@@ -23,10 +24,12 @@ int cmd_pipeline(int argc, char **argv) {
     PipelineConfig c;
     pipeline_config_default(&c);
     Err e = {0};
-    const char *out = arg_str(&a, "output", NULL);
+    const char *out = arg_str(&a, "output", NULL), *base = arg_str(&a, "base-model", NULL);
     if (out) pipeline_config_set(&c.output, out);
+    if (base) pipeline_config_set(&c.base_model, base);
     rc = pipeline_config_load(a.pos[0], &c, &e);
     if (!rc && out) pipeline_config_set(&c.output, out);
+    if (!rc && base) pipeline_config_set(&c.base_model, base);
     if (!rc) rc = pipeline_run(&c, &e);
     pipeline_config_free(&c);
     return rc ? cli_fail("pipeline", e.msg) : 0;
