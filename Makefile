@@ -6,10 +6,10 @@ CC      ?= cc
 STD     := -std=c11 -D_GNU_SOURCE
 # format-truncation is off: paths are bounded by PATH_MAX buffers and checked at the CLI.
 WARN    := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation -Wno-missing-field-initializers
-OPT     ?= -O2 -march=native -fno-math-errno
+OPT     ?= -O3 -march=native -fno-math-errno
 CFLAGS  := $(STD) $(WARN) $(OPT) -fopenmp -Isrc -g
-# OpenBLAS is loaded at run time (src/kernels/blas.c), so it is not linked here.
-LDLIBS  := -ljansson -lpcre2-8 -lutf8proc -lm -ldl -lpthread -fopenmp
+# oneDNN is the SGEMM; OpenBLAS (optional) is loaded at run time (src/kernels/blas.c).
+LDLIBS  := -ldnnl -ljansson -lpcre2-8 -lutf8proc -lm -ldl -lpthread -fopenmp
 
 BUILD   ?= build
 SRC     := $(filter-out src/cli/%,$(wildcard src/*/*.c))
@@ -28,7 +28,7 @@ $(BUILD)/.deps: scripts/deps.sh
 	@bash scripts/deps.sh
 	@mkdir -p $(BUILD) && touch $@
 
-$(BUILD)/%.o: %.c | $(BUILD)/.deps
+$(BUILD)/%.o: %.c Makefile | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 

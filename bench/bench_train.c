@@ -1,11 +1,12 @@
 // Training-step benchmark, antibody side. One measurement per process, so the peak
 // resident memory it reports is that step's own:
 //
-//   build/bench/bench_train SHAPE STEP [REPS]
+//   build/bench/bench_train SHAPE STEP [REPS] [bf16]
 //
 // SHAPE: smollm (SmolLM-135M: 576 x 30 layers, 9/3 heads, MLP 1536, vocab 49152, tied),
 //        tinystories (TinyStories-15M: 288 x 6 layers, 6/6 heads, MLP 768, vocab 32000),
 //        llama7b (Llama-2-7B: 4096 x 32 layers, 32 heads, MLP 11008, vocab 32000, bf16 weights).
+// bf16:  keep the base weights in bf16 (widened to f32 in registers; always for llama7b).
 // STEP:  peak (SGEMM 4096^3 through the same OpenBLAS: the machine's fp32 peak),
 //        sft, vaccine, tvaccine, generate, antidote.
 // The model is randomly initialised (normal(0, 0.02)); LoRA r=8, alpha 4, dropout 0.1 on
@@ -167,7 +168,7 @@ static int bench_peak(void) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s smollm|tinystories|llama7b peak|sft|vaccine|tvaccine|generate|antidote [REPS]\n",
+        fprintf(stderr, "usage: %s smollm|tinystories|llama7b peak|sft|vaccine|tvaccine|generate|antidote [REPS] [bf16]\n",
                 argv[0]);
         return 2;
     }
@@ -178,12 +179,13 @@ int main(int argc, char **argv) {
     Config c;
     if (shape_config(shape, &c)) { fprintf(stderr, "bench_train: unknown shape \"%s\"\n", shape); return 2; }
     int big = !strcmp(shape, "llama7b");
+    int bf16 = big || (argc > 4 && !strcmp(argv[4], "bf16"));
     int B = big ? 1 : 5, T = big ? 128 : 200;
     Rng r;
     rng_seed(&r, 1234);
     Model m;
     double t0 = now();
-    if (big) init_bf16(&m, &c, 42);
+    if (bf16) init_bf16(&m, &c, 42);
     else model_init_random(&m, &c, 42);
     double init_s = now() - t0;
     size_t model_rss = rss_bytes();
@@ -271,12 +273,12 @@ int main(int argc, char **argv) {
     double med = median(times + 1, reps);
     printf("{\"side\": \"antibody\", \"shape\": \"%s\", \"step\": \"%s\", \"seconds\": %.6f, \"warmup_s\": %.4f, "
            "\"reps\": %d, \"tokens\": %d, \"peak_rss\": %zu, \"model_rss\": %zu, \"workspace_bytes\": %zu, "
-           "\"init_s\": %.2f, \"threads\": %d, \"blas\": \"%s\"%s}\n",
+           "\"init_s\": %.2f, \"threads\": %d, \"weights\": \"%s\", \"blas\": \"%s\"%s}\n",
            shape, step, med, times[0], reps, tokens, peak_rss_bytes(), model_rss, ws_bytes, init_s, omp_threads(),
-           blas_name(), extra);
+           bf16 ? "bf16" : "f32", blas_name(), extra);
     free(times);
     lora_free(&lora);
-    if (big) free_bf16(&m);
+    if (bf16) free_bf16(&m);
     else model_free(&m);
     return 0;
 }

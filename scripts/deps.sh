@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the build and test dependencies on Debian 12 (idempotent, quiet when done).
 set -euo pipefail
-pkgs=(gcc make libopenblas0-openmp libjansson-dev libpcre2-dev libutf8proc-dev
+pkgs=(gcc make libdnnl-dev libopenblas0-openmp libjansson-dev libpcre2-dev libutf8proc-dev
       python3 python3-venv python3-numpy python3-regex python3-sentencepiece)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -130,6 +130,37 @@ static void test_matmul(void) {
     free(c.x); free(c.w); free(c.b); free(c.out); free(c.R); free(dx); free(dw); free(db);
 }
 
+// ---------------- matrix-vector path (generation): f32 and bf16 weights against a double
+// reference, odd shapes (rows not a multiple of 4, columns not of 16), bias, accumulate,
+// and a size that takes the threaded path.
+static void test_matvec(void) {
+    int shapes[][2] = {{1, 1}, {3, 5}, {7, 17}, {13, 33}, {250, 300}};
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+        int OUT = shapes[si][0], IN = shapes[si][1];
+        float *w = malloc((size_t)OUT * IN * 4), *b = malloc(OUT * 4), *x = malloc(4 * IN * 4);
+        float *o = malloc(4 * OUT * 4);
+        uint16_t *wb = malloc((size_t)OUT * IN * 2);
+        randn(w, (size_t)OUT * IN, 1); randn(b, OUT, 1); randn(x, 4 * IN, 1);
+        for (size_t i = 0; i < (size_t)OUT * IN; i++) { wb[i] = float_to_bf16(w[i]); w[i] = bf16_to_float(wb[i]); }
+        for (int bf = 0; bf < 2; bf++)
+            for (int N = 1; N <= MATVEC_MAX_ROWS; N++)
+                for (int acc = 0; acc < 2; acc++) {
+                    Mat W = {bf ? MAT_BF16 : MAT_F32, bf ? (void *)wb : (void *)w, OUT, IN};
+                    for (int i = 0; i < N * OUT; i++) o[i] = 0.5f;
+                    matmul_forward(o, x, &W, b, N, acc);
+                    double md = 0;
+                    for (int i = 0; i < N; i++)
+                        for (int r = 0; r < OUT; r++) {
+                            double d = b[r] + (acc ? 0.5 : 0.0);
+                            for (int j = 0; j < IN; j++) d += (double)w[(size_t)r * IN + j] * x[(size_t)i * IN + j];
+                            md = fmax(md, fabs(d - o[(size_t)i * OUT + r]) / (1.0 + fabs(d)));
+                        }
+                    CHECK(md < 1e-5, "matvec %dx%d %s N=%d acc=%d: error %g", OUT, IN, bf ? "bf16" : "f32", N, acc, md);
+                }
+        free(w); free(b); free(x); free(o); free(wb);
+    }
+}
+
 // ---------------- LM head + cross-entropy
 typedef struct { float *x, *w, *buf; int *tg; int N, C, V; } CeCtx;
 static double ce_obj(void *p) { CeCtx *c = p; Mat W = {MAT_F32, c->w, c->V, c->C}; int cnt; return lm_head_ce(c->x, &W, c->tg, c->N, c->C, c->V, 1.0f, NULL, NULL, &cnt, c->buf, 2); }
@@ -287,5 +318,6 @@ int main(void) {
     test_model(0, 0.3f);
     test_full_model(0);
     test_full_model(1);
+    test_matvec();
     TEST_SUMMARY();
 }

@@ -1,18 +1,25 @@
-// The BLAS behind matmul: OpenBLAS, loaded at run time.
+// The SGEMM behind every matrix product: oneDNN by default, OpenBLAS on request.
 //
-// Why at run time: OpenBLAS picks its kernels once, when it is loaded, from
+// oneDNN (Debian's libdnnl2) JIT-compiles its GEMM for the CPU it runs on and was 20-25%
+// faster per training step than OpenBLAS here (bench/results.md: the same step, both
+// backends, one run). ANTIBODY_BLAS=openblas (or a path to a libopenblas) selects
+// OpenBLAS instead, for comparison or where oneDNN is missing.
+//
+// OpenBLAS is loaded at run time: it picks its kernels once, when it is loaded, from
 // OPENBLAS_CORETYPE or its own CPU detection, and Debian 12's 0.3.21 does not know the
 // newest Xeons: it falls back to its generic "Prescott" kernels, 4-6x slower (measured
 // 16-30 GFLOP/s against 66-190 with the SkylakeX kernels on the same 2 cores). Loading
 // it ourselves lets us choose the kernels first when the user has not: SkylakeX on any
 // CPU with AVX-512, Haswell with AVX2. A user's OPENBLAS_CORETYPE always wins.
-// We prefer the OpenMP build of OpenBLAS, so its threads are our OpenMP threads instead
+// Both libraries are OpenMP builds, so their threads are our OpenMP threads instead
 // of a second pool competing with them for the same cores.
 #include <dlfcn.h>
+#include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kernels/kernels.h"
 
@@ -24,10 +31,14 @@ static struct {
     int (*get_threads)(void);
     char *(*corename)(void);
     const char *path;
+    int openblas;  // 0: oneDNN
 } B;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void load(void) {
+    const char *env = getenv("ANTIBODY_BLAS");  // "openblas" or a path to another OpenBLAS build
+    if (!env || !*env || !strcmp(env, "onednn")) return;
+    B.openblas = 1;
     if (!getenv("OPENBLAS_CORETYPE")) {
         __builtin_cpu_init();
         if (__builtin_cpu_supports("avx512f")) setenv("OPENBLAS_CORETYPE", "SkylakeX", 0);
@@ -41,8 +52,7 @@ static void load(void) {
         "libopenblas.so",
     };
     void *h = NULL;
-    const char *env = getenv("ANTIBODY_BLAS");  // a path to another OpenBLAS build
-    if (env) h = dlopen(env, RTLD_NOW | RTLD_LOCAL), B.path = env;
+    if (strcmp(env, "openblas")) h = dlopen(env, RTLD_NOW | RTLD_LOCAL), B.path = env;
     for (size_t i = 0; !h && i < sizeof candidates / sizeof *candidates; i++)
         if ((h = dlopen(candidates[i], RTLD_NOW | RTLD_LOCAL))) B.path = candidates[i];
     if (!h || !(B.sgemm = (SgemmFn)dlsym(h, "cblas_sgemm"))) {
@@ -58,23 +68,36 @@ static void load(void) {
 void blas_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *Bm,
                 int ldb, float beta, float *C, int ldc) {
     pthread_once(&once, load);
+    if (!B.openblas) {  // row-major, as our buffers are
+        dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc);
+        return;
+    }
     // CblasRowMajor = 101, CblasNoTrans = 111, CblasTrans = 112
     B.sgemm(101, trans_a ? 112 : 111, trans_b ? 112 : 111, M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc);
 }
 
+// oneDNN follows OpenMP (a call inside a parallel region runs on its own thread); OpenBLAS
+// keeps a count of its own.
 void blas_set_threads(int n) {
     pthread_once(&once, load);
-    if (B.set_threads) B.set_threads(n);
+    if (B.openblas && B.set_threads) B.set_threads(n);
 }
 
 int blas_get_threads(void) {
     pthread_once(&once, load);
+    if (!B.openblas) return omp_get_max_threads();
     return B.get_threads ? B.get_threads() : 1;
 }
 
 const char *blas_name(void) {
     pthread_once(&once, load);
     static char buf[256];
+    if (!B.openblas) {
+        const dnnl_version_t *v = dnnl_version();
+        snprintf(buf, sizeof buf, "oneDNN %d.%d.%d sgemm (%s)", v->major, v->minor, v->patch,
+                 v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "not OpenMP");
+        return buf;
+    }
     snprintf(buf, sizeof buf, "OpenBLAS %s (%s)", B.corename ? B.corename() : "?", B.path);
     return buf;
 }

@@ -41,8 +41,12 @@ static void proj(const Model *m, const Lora *lora, int l, int p, const float *x,
     const LayerWeights *L = &m->layers[l];
     matmul_forward(y, x, &L->w[p], p < 3 ? L->bias[p] : NULL, n, 0);
     if (!lora || !lora->A[l * N_PROJ + p]) return;
-    gemm_nt(tmp, x, lora->A[l * N_PROJ + p], n, lora->rank, L->w[p].cols, 1.0f, 0.0f);
-    gemm_nt(y, tmp, lora->B[l * N_PROJ + p], n, L->w[p].rows, lora->rank, lora_scale(lora), 1.0f);
+    // As matrices, so a single token takes the matrix-vector path, not a GEMM call.
+    int r = lora->rank;
+    Mat A = {MAT_F32, lora->A[l * N_PROJ + p], r, L->w[p].cols}, B = {MAT_F32, lora->B[l * N_PROJ + p], L->w[p].rows, r};
+    matmul_forward(tmp, x, &A, NULL, n, 0);
+    for (int i = 0; i < n * r; i++) tmp[i] *= lora_scale(lora);
+    matmul_forward(y, tmp, &B, NULL, n, 1);
 }
 
 void model_forward_cached(const Model *m, const Lora *lora, KVCache *kc, const int *tokens, int n) {
