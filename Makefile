@@ -9,7 +9,7 @@ WARN    := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation -W
 OPT     ?= -O3 -march=native -fno-math-errno
 CFLAGS  := $(STD) $(WARN) $(OPT) -fopenmp -Isrc -g
 # oneDNN is the SGEMM; OpenBLAS (optional) is loaded at run time (src/kernels/blas.c).
-LDLIBS  := -ldnnl -ljansson -lpcre2-8 -lutf8proc -lm -ldl -lpthread -fopenmp
+LDLIBS  := -ldnnl -ljansson -lpcre2-8 -lutf8proc -lmvec -lm -ldl -lpthread -fopenmp
 
 BUILD   ?= build
 SRC     := $(filter-out src/cli/%,$(wildcard src/*/*.c))

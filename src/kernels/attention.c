@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "kernels/kernels.h"
+#include "kernels/vmath.h"
 #include "util/err.h"
 
 // Row t of scores s (T) -> softmax over the keys u <= t that are real tokens, zero elsewhere.
@@ -17,8 +18,14 @@ static void causal_softmax_row(float *s, int t, int T, const int *mask) {
     for (int u = 0; u <= t; u++)
         if (!mask || mask[u]) mx = s[u] > mx ? s[u] : mx;
     float sum = 0.0f;
+    if (mx == -INFINITY) {  // no real key: an all-zero row
+        for (int u = 0; u < T; u++) s[u] = 0.0f;
+        return;
+    }
+#pragma omp simd reduction(+ : sum)
     for (int u = 0; u <= t; u++) {
-        float e = (mask && !mask[u]) || mx == -INFINITY ? 0.0f : expf(s[u] - mx);
+        float e = expf(s[u] - mx);  // for every key, then masked: a branch-free loop vectorises
+        e = mask && !mask[u] ? 0.0f : e;
         s[u] = e;
         sum += e;
     }

@@ -54,6 +54,14 @@ void gemm_nt(float *C, const float *A, const float *B, int M, int Nn, int K, flo
 void gemm_nn(float *C, const float *A, const float *B, int M, int Nn, int K, float alpha, float beta);  // A(M,K) B(K,Nn)
 void gemm_tn(float *C, const float *A, const float *B, int M, int Nn, int K, float alpha, float beta);  // A(K,M) B(K,Nn)
 
+// ---- LoRA down-projection with input dropout, fused (lora_down.c) -----------------
+// ax (N,r) = (x * mask / (1-p)) @ A^T with x (N,IN), A (r,IN); bit i*IN+j of bits keeps x[i][j].
+void lora_down_forward(float *ax, const float *x, const uint8_t *bits, float pdrop, const float *A, int N, int IN,
+                       int r);
+// dA (r,IN) += dax^T @ (x * mask / (1-p));  dx (N,IN) += (dax @ A) * mask / (1-p). Either may be NULL.
+void lora_down_backward(float *dA, float *dx, const float *dax, const float *x, const uint8_t *bits, float pdrop,
+                        const float *A, int N, int IN, int r);
+
 // ---- RMSNorm (HF LlamaRMSNorm: x * rsqrt(mean(x^2) + eps) * w) ---------------
 // out (N,C); rstd (N) saved for backward.
 void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps);

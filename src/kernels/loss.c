@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "kernels/kernels.h"
+#include "kernels/vmath.h"
 #include "util/err.h"
 
 double ce_row(const float *logits, int V, int target) {
@@ -38,6 +39,7 @@ double lm_head_ce(const float *x, const Mat *W, const int *targets, int N, int C
             float mx = -INFINITY, lt = l[tgt];
             for (int j = 0; j < V; j++) mx = l[j] > mx ? l[j] : mx;
             double s = 0;  // exponentials once, in place; their sum in double
+#pragma omp simd reduction(+ : s)
             for (int j = 0; j < V; j++) {
                 l[j] = expf(l[j] - mx);
                 s += l[j];

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/vmath.h"
 #include "model/model.h"
 
 KVCache *kvcache_new(const Model *m, int max_T, int n_max) {
@@ -84,6 +85,7 @@ void model_forward_cached(const Model *m, const Lora *lora, KVCache *kc, const i
                     mx = att[t] > mx ? att[t] : mx;
                 }
                 float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
                 for (int t = 0; t < len; t++) { att[t] = expf(att[t] - mx); sum += att[t]; }
                 float *o = kc->ao + (size_t)i * Q + h * HD;
                 memset(o, 0, HD * sizeof(float));

@@ -100,7 +100,7 @@ typedef struct {
     float *dxf;                  // d loss / d xf, filled by a training forward
     int *pos;                    // (N) positions
     // backward scratch
-    float *dres, *dx2, *dxn, *da, *dq, *dk, *dv, *dao, *dg, *du, *dlin, *drank, *xdrop, *lmbuf, *tmp_out;
+    float *dres, *dx2, *dxn, *da, *dq, *dk, *dv, *dao, *dg, *du, *drank, *lmbuf, *tmp_out;
     int lm_chunk;
     Batch batch;                 // copy of the pointers of the last forward
     float loss_count;            // number of target tokens of the last forward

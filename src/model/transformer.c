@@ -49,15 +49,13 @@ Workspace *workspace_new(const Model *m, const Lora *lora, int B, int T, int ful
     w->B = B; w->T = T; w->N = B * T; w->capN = B * T; w->capT = T;
     size_t N = w->N, C = c->dim, Q = (size_t)c->n_heads * c->head_dim, KV = (size_t)c->n_kv_heads * c->head_dim,
            F = c->hidden_dim, L = c->n_layers;
-    size_t maxin = F > C ? F : C;
-    maxin = Q > maxin ? Q : maxin;
     size_t *by = &w->bytes;
 #define AL(ptr, n) (ptr = xcalloc((n), sizeof(float)), *by += (n) * sizeof(float))
     AL(w->res, (L + 1) * N * C);
     AL(w->xf, N * C); AL(w->rstdf, N); AL(w->dxf, N * C);
     AL(w->dres, N * C); AL(w->dx2, N * C); AL(w->dxn, N * C); AL(w->da, N * F);
     AL(w->dq, N * Q); AL(w->dk, N * KV); AL(w->dv, N * KV); AL(w->dao, N * Q); AL(w->dg, N * F); AL(w->du, N * F);
-    AL(w->dlin, N * maxin); AL(w->xdrop, N * maxin); AL(w->tmp_out, N * C);
+    AL(w->tmp_out, N * C);
     AL(w->drank, N * (lora ? lora->rank : 1));
     w->lm_chunk = LM_CHUNK;
     AL(w->lmbuf, (size_t)LM_CHUNK * c->vocab_size);
@@ -86,7 +84,7 @@ Workspace *workspace_new(const Model *m, const Lora *lora, int B, int T, int ful
 void workspace_free(Workspace *w) {
     if (!w) return;
     free(w->res); free(w->xf); free(w->rstdf); free(w->dxf); free(w->dres); free(w->dx2); free(w->dxn); free(w->da);
-    free(w->dq); free(w->dk); free(w->dv); free(w->dao); free(w->dg); free(w->du); free(w->dlin); free(w->xdrop);
+    free(w->dq); free(w->dk); free(w->dv); free(w->dao); free(w->dg); free(w->du);
     free(w->tmp_out); free(w->drank); free(w->lmbuf); free(w->lora_grad);
     if (w->full_grad)
         for (int i = 0; i < w->n_full_grad; i++) free(w->full_grad[i]);
@@ -129,20 +127,6 @@ static void dropout_mask(uint8_t *bits, size_t n, float pdrop, uint64_t key) {
     }
 }
 
-// dst = src * mask / (1 - p)  (dst may be src); a byte of the mask per 8 elements
-static void apply_mask(float *dst, const float *src, const uint8_t *bits, size_t n, float pdrop) {
-    float keep = 1.0f / (1.0f - pdrop);
-    size_t full = n / 8;
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (size_t byte = 0; byte < full; byte++) {
-        uint32_t b = bits[byte];
-        const float *s8 = src + byte * 8;
-        float *d8 = dst + byte * 8;
-        for (int j = 0; j < 8; j++) d8[j] = s8[j] * (float)((b >> j) & 1) * keep;
-    }
-    for (size_t i = full * 8; i < n; i++) dst[i] = (bits[i >> 3] >> (i & 7)) & 1 ? src[i] * keep : 0.0f;
-}
-
 // y (N, out) = proj_p(x) for layer l; keeps A x in ax for the backward pass.
 static void proj_forward(const Model *m, const Lora *lora, Workspace *w, int l, int p, const float *x, float *y,
                          LayerActs *a, int N) {
@@ -151,13 +135,12 @@ static void proj_forward(const Model *m, const Lora *lora, Workspace *w, int l, 
     const Mat *W = &L->w[p];
     matmul_forward(y, x, W, p < 3 ? L->bias[p] : NULL, N, 0);
     if (!lora || !lora->A[l * N_PROJ + p]) return;
-    const float *xin = x;
     if (w && w->train && lora->dropout > 0) {
         dropout_mask(a->drop_bits[p], (size_t)N * W->cols, lora->dropout, mask_seed(w->dropout_seed, l, p));
-        apply_mask(w->xdrop, x, a->drop_bits[p], (size_t)N * W->cols, lora->dropout);
-        xin = w->xdrop;
+        lora_down_forward(ax, x, a->drop_bits[p], lora->dropout, lora->A[l * N_PROJ + p], N, W->cols, lora->rank);
+    } else {
+        gemm_nt(ax, x, lora->A[l * N_PROJ + p], N, lora->rank, W->cols, 1.0f, 0.0f);
     }
-    gemm_nt(ax, xin, lora->A[l * N_PROJ + p], N, lora->rank, W->cols, 1.0f, 0.0f);
     gemm_nt(y, ax, lora->B[l * N_PROJ + p], N, W->rows, lora->rank, lora_scale(lora), 1.0f);
 }
 
@@ -175,24 +158,13 @@ static void proj_backward(const Model *m, const Lora *lora, Workspace *w, int l,
         float s = lora_scale(lora);
         int drop = w->train && lora->dropout > 0;
         gemm_nn(w->drank, dy, B, N, r, OUT, s, 0.0f);  // d(ax) = s * dy @ B
-        if (grads) {
-            float *dA = w->lora_grad + lora_offset(lora, A), *dB = w->lora_grad + lora_offset(lora, B);
-            gemm_tn(dB, dy, ax, OUT, r, N, s, 1.0f);    // dB += s * dy^T @ ax
-            const float *xin = x;
-            if (drop) {
-                apply_mask(w->xdrop, x, a->drop_bits[p], (size_t)N * IN, lora->dropout);
-                xin = w->xdrop;
-            }
-            gemm_tn(dA, w->drank, xin, r, IN, N, 1.0f, 1.0f);  // dA += d(ax)^T @ dropout(x)
-        }
-        if (din) {
-            if (drop) {
-                gemm_nn(w->dlin, w->drank, A, N, IN, r, 1.0f, 0.0f);
-                apply_mask(w->dlin, w->dlin, a->drop_bits[p], (size_t)N * IN, lora->dropout);
-                vec_add(din, w->dlin, (size_t)N * IN);
-            } else {
-                gemm_nn(din, w->drank, A, N, IN, r, 1.0f, 1.0f);
-            }
+        float *dA = grads ? w->lora_grad + lora_offset(lora, A) : NULL;
+        if (grads) gemm_tn(w->lora_grad + lora_offset(lora, B), dy, ax, OUT, r, N, s, 1.0f);  // dB += s dy^T ax
+        if (drop) {  // dA += d(ax)^T @ dropout(x);  din += dropout'(d(ax) @ A)
+            if (dA || din) lora_down_backward(dA, din, w->drank, x, a->drop_bits[p], lora->dropout, A, N, IN, r);
+        } else {
+            if (dA) gemm_tn(dA, w->drank, x, r, IN, N, 1.0f, 1.0f);
+            if (din) gemm_nn(din, w->drank, A, N, IN, r, 1.0f, 1.0f);
         }
     }
     if (din) matmul_backward_input(din, dy, W, N);
