@@ -146,6 +146,38 @@ static void random_set(EncodedSet *s, int n, int T, int V, Rng *r) {
     }
 }
 
+// ---- what the vector units do: FLOP/s of a register-only loop of fp32 FMAs and of
+// AVX512-BF16 dot products (vdpbf16ps: 32 bf16 products summed pairwise into 16 fp32
+// lanes), on all threads. Tells whether bf16 matrix products could beat fp32 here.
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+static double isa_peak(int bf16) {
+#if defined(__AVX512F__) && defined(__AVX512BF16__)
+    const long iters = 20000000;
+    double t0 = now();
+    float sink = 0.0f;
+#pragma omp parallel reduction(+ : sink)
+    {
+        __m512 acc[12];
+        for (int i = 0; i < 12; i++) acc[i] = _mm512_set1_ps(1e-3f * (float)i);
+        __m512 xf = _mm512_set1_ps(1.0f), yf = _mm512_set1_ps(1e-9f);
+        __m512bh xb = (__m512bh)_mm512_set1_epi32(0x3f803f80), yb = (__m512bh)_mm512_set1_epi32(0x30003000);
+        for (long it = 0; it < iters; it++)
+            for (int i = 0; i < 12; i++)
+                acc[i] = bf16 ? _mm512_dpbf16_ps(acc[i], xb, yb) : _mm512_fmadd_ps(acc[i], xf, yf);
+        for (int i = 0; i < 12; i++) sink += _mm512_reduce_add_ps(acc[i]);
+    }
+    double dt = now() - t0;
+    if (sink == 12345.0f) printf("%g", sink);  // keeps the loop
+    // FLOP per instruction: 16 lanes x (multiply + add) for the FMA, 16 lanes x 2 products x 2 for the dot
+    return (double)iters * 12 * (bf16 ? 64 : 32) * omp_threads() / dt / 1e9;
+#else
+    (void)bf16;
+    return 0.0;  // not this CPU
+#endif
+}
+
 // ---- the machine's fp32 peak: best of several 4096^3 SGEMMs ----------------------
 static int bench_peak(void) {
     int n = 4096;
@@ -160,8 +192,8 @@ static int bench_peak(void) {
         if (rep > 0 && dt < best) best = dt;
     }
     printf("{\"side\": \"antibody\", \"step\": \"peak\", \"seconds\": %.6f, \"gflops\": %.1f, \"blas\": \"%s\", "
-           "\"threads\": %d}\n",
-           best, 2.0 * n * n * (double)n / best / 1e9, blas_name(), omp_threads());
+           "\"threads\": %d, \"fma_fp32_gflops\": %.1f, \"dot_bf16_gflops\": %.1f}\n",
+           best, 2.0 * n * n * (double)n / best / 1e9, blas_name(), omp_threads(), isa_peak(0), isa_peak(1));
     free(a); free(b); free(c);
     return 0;
 }
@@ -271,10 +303,11 @@ int main(int argc, char **argv) {
         return 2;
     }
     double med = median(times + 1, reps);
-    printf("{\"side\": \"antibody\", \"shape\": \"%s\", \"step\": \"%s\", \"seconds\": %.6f, \"warmup_s\": %.4f, "
+    printf("{\"side\": \"antibody\", \"shape\": \"%s\", \"step\": \"%s%s\", \"seconds\": %.6f, \"warmup_s\": %.4f, "
            "\"reps\": %d, \"tokens\": %d, \"peak_rss\": %zu, \"model_rss\": %zu, \"workspace_bytes\": %zu, "
            "\"init_s\": %.2f, \"threads\": %d, \"weights\": \"%s\", \"blas\": \"%s\"%s}\n",
-           shape, step, med, times[0], reps, tokens, peak_rss_bytes(), model_rss, ws_bytes, init_s, omp_threads(),
+           shape, step, bf16 && !big ? "_bf16" : "", med, times[0], reps, tokens, peak_rss_bytes(), model_rss, ws_bytes,
+           init_s, omp_threads(),
            bf16 ? "bf16" : "f32", blas_name(), extra);
     free(times);
     lora_free(&lora);

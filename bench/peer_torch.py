@@ -194,8 +194,10 @@ def measure(shape, step, reps, active):
         tokens = B * T
         if step == "tvaccine":
             extra["active"] = ",".join(map(str, act))
-    elif step == "generate":
+    elif step in ("generate", "generate_bf16"):
         model.eval()
+        if step == "generate_bf16":
+            model.to(torch.bfloat16)
         prompt = torch.randint(0, V, (1, 32), generator=g)
         model.generation_config.eos_token_id = None
         with torch.no_grad():
@@ -238,10 +240,18 @@ def peak():
         dt = time.perf_counter() - t
         if i > 0:
             best = min(best, dt)
+    ab, bb = a.to(torch.bfloat16), b.to(torch.bfloat16)  # what torch gets from bf16 on this CPU
+    best16 = 1e30
+    for i in range(5):
+        t = time.perf_counter()
+        torch.mm(ab, bb)
+        dt = time.perf_counter() - t
+        if i > 0:
+            best16 = min(best16, dt)
     import transformers
     import peft
     print(json.dumps(dict(side=os.environ.get("PEER_NAME", "torch"), step="peak", seconds=best,
-                          gflops=2 * n ** 3 / best / 1e9, threads=torch.get_num_threads(), torch=torch.__version__,
+                          gflops=2 * n ** 3 / best / 1e9, bf16_gflops=2 * n ** 3 / best16 / 1e9, threads=torch.get_num_threads(), torch=torch.__version__,
                           transformers=transformers.__version__, peft=peft.__version__, blas=blas_summary(torch))))
 
 
@@ -279,7 +289,7 @@ def flops(shape, step, rec):
             return 2 * (fwd + bwd_layers + bwd_head)
         lo = min(int(a) for a in rec["active"].split(","))
         return 2 * (fwd + bwd_head + bwd_layers * (L - lo) / L)
-    if step == "generate":
+    if step in ("generate", "generate_bf16"):
         n = 32 + 128
         att = sum(4 * ctx * NH * HD * L for ctx in range(1, n + 1))
         return 2 * (P + V * C + Rp) * n + att
@@ -298,9 +308,10 @@ def table(path, out, command):
     hdr = ("| shape | step | side | time/step (s) | tokens/s | peak RSS (MB) | GFLOP/s | % of peak | "
            "antibody/peer time | antibody/peer memory |")
     rows += [hdr, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-    order = ["sft", "vaccine", "tvaccine", "generate", "antidote"]
+    order = ["sft", "vaccine", "tvaccine", "generate", "generate_bf16", "antidote"]
     names = {"sft": "SFT step", "vaccine": "Vaccine step", "tvaccine": "T-Vaccine step (S=8)",
-             "generate": "greedy generation, 128 tokens", "antidote": "Antidote Wanda pass (8 x 200)"}
+             "generate": "greedy generation, 128 tokens",
+             "generate_bf16": "greedy generation, 128 tokens, bf16 weights", "antidote": "Antidote Wanda pass (8 x 200)"}
     by = {(r["shape"], r["step"], r["side"]): r for r in recs if r["step"] != "peak"}
     for shape in SHAPES:
         for step in order:
@@ -324,6 +335,12 @@ def table(path, out, command):
     for side, p in peaks.items():
         rows.append(f"\nMeasured fp32 peak, {side}: {p['gflops']:.1f} GFLOP/s (4096^3 "
                     f"{'SGEMM, ' + p.get('blas', '') if side == 'antibody' else 'torch.mm'}, {p['threads']} threads)")
+        if "bf16_gflops" in p:
+            rows.append(f"\nbf16 4096^3 torch.mm, {side}: {p['bf16_gflops']:.1f} GFLOP/s")
+        if p.get("dot_bf16_gflops"):
+            rows.append(f"\nVector units, {p['threads']} threads, register-only loops: fp32 FMA "
+                        f"{p['fma_fp32_gflops']:.1f} GFLOP/s, AVX512-BF16 dot product (vdpbf16ps) "
+                        f"{p['dot_bf16_gflops']:.1f} GFLOP/s")
     text = "\n".join(rows) + "\n"
     print(text)
     if out:

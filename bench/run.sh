@@ -49,7 +49,7 @@ if ! "$DEBPY" -c "import torch" 2>/dev/null; then
 fi
 DEBTORCH=$([ -n "$DEBPY" ] && "$DEBPY" -c "import torch; print(torch.__version__)" || echo "not installable here")
 
-echo "== fp32 peak (4096^3 matrix product, $THREADS threads)"
+echo "== peak (4096^3 matrix product in fp32 and bf16, vector-unit loops, $THREADS threads)"
 ab smollm peak
 peer peak
 for shape in $SHAPES; do
@@ -62,6 +62,11 @@ for shape in $SHAPES; do
             peer "$shape" "$step" "$REPS" --active "$act"
         else
             peer "$shape" "$step" "$REPS"
+        fi
+        if [ "$step" = generate ]; then
+            echo "== $shape generate, bf16 weights"
+            ab "$shape" generate "$REPS" bf16
+            peer "$shape" generate_bf16 "$REPS"
         fi
         if [ "$step" = sft ] || [ "$step" = vaccine ]; then
             # extra rows: a hand-written Llama + LoRA in plain PyTorch, on the newest torch and on
@@ -87,8 +92,8 @@ blas=$(grep '"step": "peak"' "$RES" | grep '"side": "antibody"' | sed 's/.*"blas
     echo "- Date: $(date -u +%Y-%m-%d) ($(date -u +%H:%MZ))"
     echo "- Machine: $cpu, $cores cores, ${mem} GB RAM"
     echo "- Command: \`make bench\` (= \`bash bench/run.sh$([ $RUN7B = 1 ] && echo ' --7b')\`), $THREADS threads both sides (OMP_NUM_THREADS=$THREADS, torch.set_num_threads($THREADS)), median of $REPS steps after 1 warm-up step"
-    echo "- antibody: fp32, $blas (OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset: antibody chooses SkylakeX})"
-    echo "- Peer: $vers; OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for the peer"
+    echo "- antibody: fp32 (bf16 weights only in the rows that say so), GEMM: $blas"
+    echo "- Peer: $vers; OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for the peer (this environment sets OPENBLAS_CORETYPE, which slows OpenBLAS); the bf16 generation row runs the peer's model in torch.bfloat16"
     echo "- Extra rows: torch-handwritten = bench/peer_handwritten.py (a compact Llama + LoRA in plain PyTorch, SFT and Vaccine steps) on the same torch; debian-torch-handwritten = the same on Debian's python3-torch ($DEBTORCH), which transformers 5 / peft 0.21 cannot use"
     echo "- Model: random init, LoRA r=8, alpha 4, dropout 0.1 on q,k,v,o,gate,up,down; batch 5 x 200 random tokens, loss over all tokens (labels = input ids); AdamW lr 1e-3 wd 0.1, grad clip 1.0; Vaccine rho 2; T-Vaccine rho 3, S=8 (reference quirk: > 26 layers also activates i-1), both sides train the same sampled layers; peak RSS = whole process (ru_maxrss / VmHWM)"
     echo "- FLOP counts: bench/peer_torch.py flops() (frozen base: forward 2N(P+VC) + attention 4BT^2*NH*HD*L + LoRA; backward = input gradients only)"

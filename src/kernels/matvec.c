@@ -15,26 +15,42 @@
 #include "kernels/kernels.h"
 
 #if defined(__AVX512F__)
-static inline __m512 load_w(const void *w, int bf16, int j, __mmask16 m) {
-    if (!bf16) return _mm512_maskz_loadu_ps(m, (const float *)w + j);
-    __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)w + j);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+static inline __m512 widen(const uint16_t *w, __mmask16 m) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, w)), 16));
 }
 
-// d[k] = W row (r0 + k) . x for k < 4 (rows past OUT are not read: nr < 4)
+// d[k] = W row (r0 + k) . x for k < nr (nr <= 4; missing rows repeat row r0 and are dropped)
 static void dot4(float d[4], const Mat *W, int r0, int nr, const float *x) {
-    int IN = W->cols, bf16 = W->type == MAT_BF16;
-    size_t esz = bf16 ? 2 : 4;
-    const char *base = (const char *)W->data + (size_t)r0 * IN * esz;
-    const void *w[4];
-    for (int k = 0; k < 4; k++) w[k] = base + (size_t)(k < nr ? k : 0) * IN * esz;
-    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-    for (int j = 0; j < IN; j += 16) {
-        __mmask16 m = IN - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (IN - j)) - 1);
-        __m512 xv = _mm512_maskz_loadu_ps(m, x + j);
-        for (int k = 0; k < 4; k++) acc[k] = _mm512_fmadd_ps(load_w(w[k], bf16, j, m), xv, acc[k]);
+    int IN = W->cols;
+    size_t s1 = nr > 1 ? (size_t)IN : 0, s2 = nr > 2 ? 2 * (size_t)IN : 0, s3 = nr > 3 ? 3 * (size_t)IN : 0;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    if (W->type == MAT_BF16) {
+        const uint16_t *w = (const uint16_t *)W->data + (size_t)r0 * IN, *next = w + 4 * (size_t)IN;
+        for (int j = 0; j < IN; j += 16) {
+            __mmask16 m = IN - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (IN - j)) - 1);
+            __m512 xv = _mm512_maskz_loadu_ps(m, x + j);
+            // the next block of 4 rows follows this one in memory: fetch it while this one is summed
+            _mm_prefetch((const char *)(next + 4 * j), _MM_HINT_T0);
+            _mm_prefetch((const char *)(next + 4 * j + 32), _MM_HINT_T0);
+            a0 = _mm512_fmadd_ps(widen(w + j, m), xv, a0);
+            a1 = _mm512_fmadd_ps(widen(w + s1 + j, m), xv, a1);
+            a2 = _mm512_fmadd_ps(widen(w + s2 + j, m), xv, a2);
+            a3 = _mm512_fmadd_ps(widen(w + s3 + j, m), xv, a3);
+        }
+    } else {
+        const float *w = (const float *)W->data + (size_t)r0 * IN, *next = w + 4 * (size_t)IN;
+        for (int j = 0; j < IN; j += 16) {
+            __mmask16 m = IN - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (IN - j)) - 1);
+            __m512 xv = _mm512_maskz_loadu_ps(m, x + j);
+            for (int c = 0; c < 64; c += 16) _mm_prefetch((const char *)(next + 4 * j + c), _MM_HINT_T0);
+            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + j), xv, a0);
+            a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + s1 + j), xv, a1);
+            a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + s2 + j), xv, a2);
+            a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + s3 + j), xv, a3);
+        }
     }
-    for (int k = 0; k < 4; k++) d[k] = _mm512_reduce_add_ps(acc[k]);
+    d[0] = _mm512_reduce_add_ps(a0), d[1] = _mm512_reduce_add_ps(a1);
+    d[2] = _mm512_reduce_add_ps(a2), d[3] = _mm512_reduce_add_ps(a3);
 }
 #else
 static void dot4(float d[4], const Mat *W, int r0, int nr, const float *x) {
