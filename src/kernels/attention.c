@@ -2,7 +2,7 @@
 // mask, on top of SGEMM: one (batch, head) pair per thread, each a few T x T x HD
 // products (the full square is computed and the upper triangle discarded: on these
 // sizes a dense product is faster than a triangular loop). The (T, T) probabilities
-// are kept for the backward pass. Inside the parallel region OpenBLAS (OpenMP build)
+// are kept for the backward pass. Inside the parallel region the SGEMM (an OpenMP build)
 // runs single-threaded, so the threads split the heads, not the products.
 #include <math.h>
 #include <stdlib.h>
