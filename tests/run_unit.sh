@@ -13,5 +13,16 @@ for t in "$build"/tests/test_*; do
     fail=$((fail+1)); failed+=("$name"); echo "FAIL $name"; tail -30 "$build/tests/$name.log"
   fi
 done
+# The alternative SGEMM (OpenBLAS, ANTIBODY_BLAS=openblas): the kernels' gradient checks and
+# the model tests again through it.
+for name in test_gradcheck test_model; do
+  t="$build/tests/$name"
+  [ -x "$t" ] || continue
+  if ANTIBODY_BLAS=openblas "$t" > "$build/tests/$name.openblas.log" 2>&1; then
+    pass=$((pass+1)); echo "ok   $name with ANTIBODY_BLAS=openblas"
+  else
+    fail=$((fail+1)); echo "FAIL $name with ANTIBODY_BLAS=openblas"; tail -30 "$build/tests/$name.openblas.log"
+  fi
+done
 echo "unit ($build): $pass passed, $fail failed"
 [ $fail -eq 0 ]
