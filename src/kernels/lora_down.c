@@ -84,42 +84,58 @@ void lora_down_forward(float *ax, const float *x, const uint8_t *bits, float pdr
 }
 
 // dA (r, IN) += dax^T @ drop(x);  dx (N, IN) += (dax @ A) * mask / (1 - p). Either may be
-// NULL. Each thread sums its rows' dA into a private copy; the copies are added at the end.
+// NULL. Each thread sums its rows' dA into a private copy, ROWS masked rows at a time (so
+// the copy is read and written once per ROWS rows, not per row); the copies are added at
+// the end.
+#define ROWS 8
 void lora_down_backward(float *dA, float *dx, const float *dax, const float *x, const uint8_t *bits, float pdrop,
                         const float *A, int N, int IN, int r) {
     float keep = 1.0f / (1.0f - pdrop);
+    int nblk = (N + ROWS - 1) / ROWS;
 #pragma omp parallel
     {
-        float *row = xmalloc((size_t)IN * sizeof(float));
+        float *xm = dA ? xcalloc((size_t)ROWS * IN, sizeof(float)) : NULL, *row = xmalloc((size_t)IN * sizeof(float));
         float *dAt = dA ? xcalloc((size_t)r * IN, sizeof(float)) : NULL;
 #pragma omp for schedule(static)
-        for (int i = 0; i < N; i++) {
-            const float *d = dax + (size_t)i * r;
-            size_t off = (size_t)i * IN;
+        for (int b = 0; b < nblk; b++) {
+            int i0 = b * ROWS, nb = N - i0 < ROWS ? N - i0 : ROWS;
             if (dAt) {
-                mask_row(row, x + off, bits, off, IN, keep);
+                for (int ii = 0; ii < ROWS; ii++) {
+                    size_t off = (size_t)(i0 + ii) * IN;
+                    if (ii < nb) mask_row(xm + (size_t)ii * IN, x + off, bits, off, IN, keep);
+                    else memset(xm + (size_t)ii * IN, 0, (size_t)IN * sizeof(float));
+                }
                 for (int k = 0; k < r; k++) {
-                    float dk = d[k], *g = dAt + (size_t)k * IN;
+                    float dk[ROWS], *g = dAt + (size_t)k * IN;
+                    for (int ii = 0; ii < ROWS; ii++) dk[ii] = ii < nb ? dax[(size_t)(i0 + ii) * r + k] : 0.0f;
 #pragma omp simd
-                    for (int j = 0; j < IN; j++) g[j] += dk * row[j];
+                    for (int j = 0; j < IN; j++) {
+                        float acc = g[j];
+                        for (int ii = 0; ii < ROWS; ii++) acc += dk[ii] * xm[(size_t)ii * IN + j];
+                        g[j] = acc;
+                    }
                 }
             }
-            if (dx) {
-                memset(row, 0, (size_t)IN * sizeof(float));
-                for (int k = 0; k < r; k++) {
-                    float dk = d[k];
-                    const float *a = A + (size_t)k * IN;
+            if (dx)
+                for (int ii = 0; ii < nb; ii++) {
+                    const float *d = dax + (size_t)(i0 + ii) * r;
+                    size_t off = (size_t)(i0 + ii) * IN;
+                    memset(row, 0, (size_t)IN * sizeof(float));
+                    for (int k = 0; k < r; k++) {
+                        float dk = d[k];
+                        const float *a = A + (size_t)k * IN;
 #pragma omp simd
-                    for (int j = 0; j < IN; j++) row[j] += dk * a[j];
+                        for (int j = 0; j < IN; j++) row[j] += dk * a[j];
+                    }
+                    add_masked(dx + off, row, bits, off, IN, keep);
                 }
-                add_masked(dx + off, row, bits, off, IN, keep);
-            }
         }
         if (dAt) {
 #pragma omp critical(lora_down_dA)
             vec_add(dA, dAt, (size_t)r * IN);
             free(dAt);
         }
+        free(xm);
         free(row);
     }
 }
