@@ -7,8 +7,8 @@
 //        tinystories (TinyStories-15M: 288 x 6 layers, 6/6 heads, MLP 768, vocab 32000),
 //        llama7b (Llama-2-7B: 4096 x 32 layers, 32 heads, MLP 11008, vocab 32000, bf16 weights).
 // bf16:  keep the base weights in bf16 (widened to f32 in registers; always for llama7b).
-// STEP:  peak (SGEMM 4096^3 through the same OpenBLAS: the machine's fp32 peak),
-//        sft, vaccine, tvaccine, generate, antidote.
+// STEP:  peak (SGEMM 4096^3 through antibody's SGEMM: the machine's fp32 peak),
+//        sft, vaccine, tvaccine, generate, generate4 (8 prompts, 4 decoding together), antidote.
 // The model is randomly initialised (normal(0, 0.02)); LoRA r=8, alpha 4, dropout 0.1 on
 // all seven projections. Training batches are 5 x 200 random tokens with the loss on all
 // tokens (every position predicts the next token; the last has no target); llama7b uses
@@ -200,7 +200,7 @@ static int bench_peak(void) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s smollm|tinystories|llama7b peak|sft|vaccine|tvaccine|generate|antidote [REPS] [bf16]\n",
+        fprintf(stderr, "usage: %s smollm|tinystories|llama7b peak|sft|vaccine|tvaccine|generate|generate4|antidote [REPS] [bf16]\n",
                 argv[0]);
         return 2;
     }
@@ -284,6 +284,26 @@ int main(int argc, char **argv) {
         tokens = max_new;
         snprintf(extra, sizeof extra, ", \"prompt\": %d", n_prompt);
         kvcache_free(kc);
+    } else if (!strcmp(step, "generate4")) {  // evaluation-style: 8 prompts, 4 decoding together
+        enum { NPR = 8, NP = 32, NEW = 128 };
+        int *prompts[NPR], *outs[NPR], lens[NPR], n_out[NPR];
+        for (int i = 0; i < NPR; i++) {
+            prompts[i] = xmalloc(NP * sizeof(int));
+            outs[i] = xmalloc(NEW * sizeof(int));
+            lens[i] = NP;
+            for (int t = 0; t < NP; t++) prompts[i][t] = (int)rng_below(&r, c.vocab_size);
+        }
+        GenOpts go = {.max_new = NEW, .temperature = 0.0f, .top_p = 1.0f, .seed = 1};
+        for (int s = 0; s <= reps; s++) {
+            double ts = now();
+            generate_batch(&m, &lora, prompts, lens, NPR, &go, 4, outs, n_out, NULL, NULL);
+            times[s] = now() - ts;
+            for (int i = 0; i < NPR; i++)
+                if (n_out[i] != NEW) { fprintf(stderr, "bench_train: generated %d tokens, not %d\n", n_out[i], NEW); return 1; }
+        }
+        tokens = NPR * NEW;
+        snprintf(extra, sizeof extra, ", \"prompt\": %d, \"prompts\": %d, \"batch\": 4", NP, NPR);
+        for (int i = 0; i < NPR; i++) free(prompts[i]), free(outs[i]);
     } else if (!strcmp(step, "antidote")) {
         EncodedSet calib;
         random_set(&calib, 8, 200, c.vocab_size, &r);

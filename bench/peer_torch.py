@@ -209,6 +209,23 @@ def measure(shape, step, reps, active):
                 assert out.shape[1] - 32 == 128, out.shape
         tokens = 128
         extra["prompt"] = 32
+    elif step in ("generate4", "generate4_bf16"):  # evaluation-style: 8 prompts, batches of 4
+        model.eval()
+        if step == "generate4_bf16":
+            model.to(torch.bfloat16)
+        prompts = torch.randint(0, V, (8, 32), generator=g)
+        model.generation_config.eos_token_id = None
+        with torch.no_grad():
+            for s in range(reps + 1):
+                ts = time.perf_counter()
+                for b in range(0, 8, 4):
+                    p = prompts[b:b + 4]
+                    out = model.generate(input_ids=p, attention_mask=torch.ones_like(p), max_new_tokens=128,
+                                         min_new_tokens=128, do_sample=False, pad_token_id=0)
+                    assert out.shape == (4, 32 + 128), out.shape
+                times.append(time.perf_counter() - ts)
+        tokens = 8 * 128
+        extra.update(prompt=32, prompts=8, batch=4)
     elif step == "antidote":
         model.eval()
         samples = [torch.randint(0, V, (1, 200), generator=g) for _ in range(8)]
@@ -289,10 +306,10 @@ def flops(shape, step, rec):
             return 2 * (fwd + bwd_layers + bwd_head)
         lo = min(int(a) for a in rec["active"].split(","))
         return 2 * (fwd + bwd_head + bwd_layers * (L - lo) / L)
-    if step in ("generate", "generate_bf16"):
+    if step.startswith("generate"):
         n = 32 + 128
         att = sum(4 * ctx * NH * HD * L for ctx in range(1, n + 1))
-        return 2 * (P + V * C + Rp) * n + att
+        return (8 if step.startswith("generate4") else 1) * (2 * (P + V * C + Rp) * n + att)
     if step == "antidote":
         N, T = 8 * 200, 200
         return 2 * (2 * N * (P + Rp) + 4 * 8 * T * T * NH * HD * L)
@@ -308,10 +325,12 @@ def table(path, out, command):
     hdr = ("| shape | step | side | time/step (s) | tokens/s | peak RSS (MB) | GFLOP/s | % of peak | "
            "antibody/peer time | antibody/peer memory |")
     rows += [hdr, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-    order = ["sft", "vaccine", "tvaccine", "generate", "generate_bf16", "antidote"]
+    order = ["sft", "vaccine", "tvaccine", "generate", "generate_bf16", "generate4", "generate4_bf16", "antidote"]
     names = {"sft": "SFT step", "vaccine": "Vaccine step", "tvaccine": "T-Vaccine step (S=8)",
              "generate": "greedy generation, 128 tokens",
-             "generate_bf16": "greedy generation, 128 tokens, bf16 weights", "antidote": "Antidote Wanda pass (8 x 200)"}
+             "generate_bf16": "greedy generation, 128 tokens, bf16 weights",
+             "generate4": "8 prompts x 128 tokens, 4 at a time",
+             "generate4_bf16": "8 prompts x 128 tokens, 4 at a time, bf16 weights", "antidote": "Antidote Wanda pass (8 x 200)"}
     by = {(r["shape"], r["step"], r["side"]): r for r in recs if r["step"] != "peak"}
     for shape in SHAPES:
         for step in order:

@@ -67,6 +67,11 @@ for shape in $SHAPES; do
             echo "== $shape generate, bf16 weights"
             ab "$shape" generate "$REPS" bf16
             peer "$shape" generate_bf16 "$REPS"
+            echo "== $shape generate, 8 prompts 4 at a time (evaluation), fp32 and bf16 weights"
+            ab "$shape" generate4 "$REPS"
+            peer "$shape" generate4 "$REPS"
+            ab "$shape" generate4 "$REPS" bf16
+            peer "$shape" generate4_bf16 "$REPS"
         fi
         if [ "$step" = sft ] || [ "$step" = vaccine ]; then
             # extra rows: a hand-written Llama + LoRA in plain PyTorch, on the newest torch and on

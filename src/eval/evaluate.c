@@ -24,54 +24,43 @@ void eval_answers_free(char **answers, int n) {
     free(answers);
 }
 
+typedef struct { Progress *pr; int done; } GenProgress;
+static void gen_done(int i, void *p) {
+    GenProgress *g = p;
+    progress_update(g->pr, ++g->done, NULL);
+}
+
+// Greedy answers, four prompts decoding together (generate_batch: the weights are read
+// once per step for all four; the answers are those of one prompt at a time).
 char **eval_generate(const Model *m, const Lora *lora, const Tokenizer *tok, const Dataset *prompts,
                      const EvalOpts *o) {
     int n = prompts->n;
     char **answers = xcalloc(n ? n : 1, sizeof *answers);
     if (!n) return answers;
-    int threads = o->threads > 0 ? o->threads : omp_get_max_threads();
-    if (threads > n) threads = n;
+    int saved = omp_get_max_threads();
+    if (o->threads > 0) omp_set_num_threads(o->threads);
+    int **ids = xcalloc(n, sizeof *ids), **out = xcalloc(n, sizeof *out), *np = xcalloc(n, sizeof *np);
+    int *n_out = xcalloc(n, sizeof *n_out);
+    for (int i = 0; i < n; i++) {
+        char *prompt = prompt_alpaca(&prompts->rows[i]);
+        np[i] = tokenizer_encode(tok, prompt, strlen(prompt), 1, &ids[i]);
+        free(prompt);
+        if (np[i] < 0) np[i] = 0;
+        out[i] = xmalloc(((size_t)o->max_new + 1) * sizeof(int));
+    }
     char label[128];
     snprintf(label, sizeof label, "%s: generate", o->label ? o->label : "eval");
-    Progress *pr = progress_new(label, n);
-    int done = 0;
-    int blas_threads = blas_get_threads();
-    if (threads > 1) blas_set_threads(1);
-    // One KV cache per thread; greedy decoding makes each answer independent of scheduling.
-#pragma omp parallel num_threads(threads)
-    {
-        KVCache *cache = NULL;
-        int cache_T = 0;
-        int *out = xmalloc(((size_t)o->max_new + 1) * sizeof(int));
-        GenOpts go = {.max_new = o->max_new, .temperature = 0, .top_p = 1, .seed = 0};
-#pragma omp for schedule(dynamic, 1)
-        for (int i = 0; i < n; i++) {
-            char *prompt = prompt_alpaca(&prompts->rows[i]);
-            int *ids = NULL;
-            int np = tokenizer_encode(tok, prompt, strlen(prompt), 1, &ids);
-            free(prompt);
-            if (np < 0) np = 0;
-            int need = np + o->max_new + 1;
-            if (need > m->cfg.max_seq_len) need = m->cfg.max_seq_len;
-            if (!cache || cache_T < need) {
-                kvcache_free(cache);
-                cache = kvcache_new(m, need, 64);
-                cache_T = need;
-            }
-            int k = generate_ids(m, lora, cache, ids, np, &go, out);
-            answers[i] = tokenizer_decode(tok, out, k, 1);
-            free(ids);
-#pragma omp critical(eval_progress)
-            {
-                done++;
-                progress_update(pr, done, NULL);
-            }
-        }
-        kvcache_free(cache);
-        free(out);
+    GenProgress g = {progress_new(label, n), 0};
+    GenOpts go = {.max_new = o->max_new, .temperature = 0, .top_p = 1, .seed = 0};
+    generate_batch(m, lora, ids, np, n, &go, MATVEC_MAX_ROWS, out, n_out, gen_done, &g);
+    progress_done(g.pr);
+    for (int i = 0; i < n; i++) {
+        answers[i] = tokenizer_decode(tok, out[i], n_out[i], 1);
+        free(ids[i]);
+        free(out[i]);
     }
-    if (threads > 1) blas_set_threads(blas_threads);
-    progress_done(pr);
+    free(ids); free(out); free(np); free(n_out);
+    omp_set_num_threads(saved);
     return answers;
 }
 

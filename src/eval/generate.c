@@ -68,6 +68,75 @@ int generate_ids(const Model *m, const Lora *lora, KVCache *c, const int *prompt
     return n;
 }
 
+// Continuous batching: up to S sequences decode together (the weights are read once per
+// step for all of them); a finished sequence's slot takes the next prompt. Each prompt
+// goes through exactly the steps generate_ids would take (prefill alone, then one token
+// per step, the same stopping rules and, when sampling, its own generator seeded with
+// o->seed), and model_decode_batch computes each row as a single-sequence call would, so
+// the outputs are those of generate_ids, prompt by prompt.
+void generate_batch(const Model *m, const Lora *lora, int *const *prompts, const int *n_prompt, int n,
+                    const GenOpts *o, int S, int **out, int *n_out, void (*on_done)(int i, void *ctx), void *ctx) {
+    const Config *cfg = &m->cfg;
+    DecodeBatch *d = decode_batch_new(m, S < 1 ? 1 : S);
+    S = d->S;
+    int max_T = 1;
+    for (int i = 0; i < n; i++) {
+        int need = n_prompt[i] + o->max_new + 1;
+        max_T = need > max_T ? need : max_T;
+    }
+    KVCache *cache[MATVEC_MAX_ROWS], *step[MATVEC_MAX_ROWS];
+    int idx[MATVEC_MAX_ROWS], tok[MATVEC_MAX_ROWS];
+    Rng rng[MATVEC_MAX_ROWS];
+    for (int s = 0; s < S; s++) cache[s] = kvcache_new(m, max_T, 64), idx[s] = -1;
+    int next = 0;
+    for (;;) {
+        for (int s = 0; s < S; s++)
+            while (idx[s] < 0 && next < n) {  // a free slot takes the next prompt and prefills it
+                int i = next++;
+                KVCache *c = cache[s];
+                n_out[i] = 0;
+                c->len = 0;
+                if (n_prompt[i] <= 0 || n_prompt[i] >= c->max_T || o->max_new <= 0) {
+                    if (on_done) on_done(i, ctx);
+                    continue;
+                }
+                for (int k = 0; k < n_prompt[i]; k += c->n_max) {
+                    int len = n_prompt[i] - k < c->n_max ? n_prompt[i] - k : c->n_max;
+                    model_forward_cached(m, lora, c, prompts[i] + k, len);
+                }
+                rng_seed(&rng[s], o->seed);
+                idx[s] = i;
+            }
+        int ns = 0;
+        for (int s = 0; s < S; s++) {  // each live sequence picks its token; some finish here
+            int i = idx[s];
+            if (i < 0) continue;
+            KVCache *c = cache[s];
+            int t = o->temperature <= 0 ? argmax(c->logits, cfg->vocab_size)
+                                        : sample(c->logits, cfg->vocab_size, o->temperature, o->top_p, &rng[s]);
+            int done = config_is_eos(cfg, t);
+            if (!done) {
+                out[i][n_out[i]++] = t;
+                done = n_out[i] >= o->max_new || c->len >= c->max_T;
+            }
+            if (done) {
+                idx[s] = -1;
+                if (on_done) on_done(i, ctx);
+            } else {
+                step[ns] = c;
+                tok[ns++] = t;
+            }
+        }
+        if (!ns) {
+            if (next >= n) break;
+            continue;
+        }
+        model_decode_batch(m, lora, d, step, tok, ns);
+    }
+    for (int s = 0; s < S; s++) kvcache_free(cache[s]);
+    decode_batch_free(d);
+}
+
 // Streams whole UTF-8 characters to the caller as tokens arrive.
 typedef struct { TokenStream *ts; void (*on_text)(const char *, void *); void *ctx; } Streamer;
 static void stream_token(int id, void *p) {

@@ -19,69 +19,82 @@ static inline __m512 widen(const uint16_t *w, __mmask16 m) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, w)), 16));
 }
 
-// d[k] = W row (r0 + k) . x for k < nr (nr <= 4; missing rows repeat row r0 and are dropped)
-static void dot4(float d[4], const Mat *W, int r0, int nr, const float *x) {
-    int IN = W->cols;
+// d[i][k] = W row (r0 + k) . x row i, for k < nr (nr <= 4; missing rows repeat row r0 and
+// are dropped) and i < N. Each 16-wide slice of the four weight rows is loaded once for
+// all N input rows; N and the weight type are constants after inlining.
+static inline __attribute__((always_inline)) void dot4_n(float d[][4], const void *Wd, int bf16, int IN, int r0,
+                                                         int nr, const float *x, int N) {
     size_t s1 = nr > 1 ? (size_t)IN : 0, s2 = nr > 2 ? 2 * (size_t)IN : 0, s3 = nr > 3 ? 3 * (size_t)IN : 0;
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    if (W->type == MAT_BF16) {
-        const uint16_t *w = (const uint16_t *)W->data + (size_t)r0 * IN, *next = w + 4 * (size_t)IN;
-        for (int j = 0; j < IN; j += 16) {
-            __mmask16 m = IN - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (IN - j)) - 1);
-            __m512 xv = _mm512_maskz_loadu_ps(m, x + j);
-            // the next block of 4 rows follows this one in memory: fetch it while this one is summed
-            _mm_prefetch((const char *)(next + 4 * j), _MM_HINT_T0);
-            _mm_prefetch((const char *)(next + 4 * j + 32), _MM_HINT_T0);
-            a0 = _mm512_fmadd_ps(widen(w + j, m), xv, a0);
-            a1 = _mm512_fmadd_ps(widen(w + s1 + j, m), xv, a1);
-            a2 = _mm512_fmadd_ps(widen(w + s2 + j, m), xv, a2);
-            a3 = _mm512_fmadd_ps(widen(w + s3 + j, m), xv, a3);
+    __m512 acc[MATVEC_MAX_ROWS][4];
+    for (int i = 0; i < N; i++)
+        for (int k = 0; k < 4; k++) acc[i][k] = _mm512_setzero_ps();
+    size_t esz = bf16 ? 2 : 4;
+    const char *w = (const char *)Wd + (size_t)r0 * IN * esz, *next = w + 4 * (size_t)IN * esz;
+    for (int j = 0; j < IN; j += 16) {
+        __mmask16 m = IN - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (IN - j)) - 1);
+        __m512 wv[4];
+        if (bf16) {
+            const uint16_t *wb = (const uint16_t *)w;
+            wv[0] = widen(wb + j, m), wv[1] = widen(wb + s1 + j, m);
+            wv[2] = widen(wb + s2 + j, m), wv[3] = widen(wb + s3 + j, m);
+        } else {
+            const float *wf = (const float *)w;
+            wv[0] = _mm512_maskz_loadu_ps(m, wf + j), wv[1] = _mm512_maskz_loadu_ps(m, wf + s1 + j);
+            wv[2] = _mm512_maskz_loadu_ps(m, wf + s2 + j), wv[3] = _mm512_maskz_loadu_ps(m, wf + s3 + j);
         }
-    } else {
-        const float *w = (const float *)W->data + (size_t)r0 * IN, *next = w + 4 * (size_t)IN;
-        for (int j = 0; j < IN; j += 16) {
-            __mmask16 m = IN - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (IN - j)) - 1);
-            __m512 xv = _mm512_maskz_loadu_ps(m, x + j);
-            for (int c = 0; c < 64; c += 16) _mm_prefetch((const char *)(next + 4 * j + c), _MM_HINT_T0);
-            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + j), xv, a0);
-            a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + s1 + j), xv, a1);
-            a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + s2 + j), xv, a2);
-            a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + s3 + j), xv, a3);
+        // the next block of 4 rows follows this one in memory: fetch it while this one is summed
+        for (size_t c = 0; c < 4 * 16 * esz; c += 64) _mm_prefetch(next + 4 * (size_t)j * esz + c, _MM_HINT_T0);
+        for (int i = 0; i < N; i++) {
+            __m512 xv = _mm512_maskz_loadu_ps(m, x + (size_t)i * IN + j);
+            for (int k = 0; k < 4; k++) acc[i][k] = _mm512_fmadd_ps(wv[k], xv, acc[i][k]);
         }
     }
-    d[0] = _mm512_reduce_add_ps(a0), d[1] = _mm512_reduce_add_ps(a1);
-    d[2] = _mm512_reduce_add_ps(a2), d[3] = _mm512_reduce_add_ps(a3);
+    for (int i = 0; i < N; i++)
+        for (int k = 0; k < 4; k++) d[i][k] = _mm512_reduce_add_ps(acc[i][k]);
+}
+
+static void dot4(float d[][4], const Mat *W, int r0, int nr, const float *x, int N) {
+    int bf = W->type == MAT_BF16, IN = W->cols;
+#define DOT4_CASE(n)                                            \
+    case n:                                                     \
+        if (bf) dot4_n(d, W->data, 1, IN, r0, nr, x, n);        \
+        else dot4_n(d, W->data, 0, IN, r0, nr, x, n);           \
+        break;
+    switch (N) { DOT4_CASE(1) DOT4_CASE(2) DOT4_CASE(3) DOT4_CASE(4) }
+#undef DOT4_CASE
 }
 #else
-static void dot4(float d[4], const Mat *W, int r0, int nr, const float *x) {
+static void dot4(float d[][4], const Mat *W, int r0, int nr, const float *x, int N) {
     int IN = W->cols;
-    for (int k = 0; k < nr; k++) {
-        float s = 0.0f;
-        if (W->type == MAT_F32) {
-            const float *w = (const float *)W->data + (size_t)(r0 + k) * IN;
+    for (int i = 0; i < N; i++)
+        for (int k = 0; k < nr; k++) {
+            const float *xi = x + (size_t)i * IN;
+            float s = 0.0f;
+            if (W->type == MAT_F32) {
+                const float *w = (const float *)W->data + (size_t)(r0 + k) * IN;
 #pragma omp simd reduction(+ : s)
-            for (int j = 0; j < IN; j++) s += w[j] * x[j];
-        } else {
-            const uint16_t *w = (const uint16_t *)W->data + (size_t)(r0 + k) * IN;
+                for (int j = 0; j < IN; j++) s += w[j] * xi[j];
+            } else {
+                const uint16_t *w = (const uint16_t *)W->data + (size_t)(r0 + k) * IN;
 #pragma omp simd reduction(+ : s)
-            for (int j = 0; j < IN; j++) s += bf16_to_float(w[j]) * x[j];
+                for (int j = 0; j < IN; j++) s += bf16_to_float(w[j]) * xi[j];
+            }
+            d[i][k] = s;
         }
-        d[k] = s;
-    }
 }
 #endif
 
 void matvec_forward(float *out, const float *in, const Mat *W, const float *bias, int N, int accumulate) {
-    int OUT = W->rows, IN = W->cols;
-#pragma omp parallel for schedule(static) if ((size_t)OUT * IN >= ((size_t)1 << 15))
+    int OUT = W->rows;
+#pragma omp parallel for schedule(static) if ((size_t)OUT * W->cols >= ((size_t)1 << 15))
     for (int r0 = 0; r0 < OUT; r0 += 4) {
         int nr = OUT - r0 < 4 ? OUT - r0 : 4;
+        float d[MATVEC_MAX_ROWS][4];
+        dot4(d, W, r0, nr, in, N);
         for (int i = 0; i < N; i++) {
-            float d[4];
-            dot4(d, W, r0, nr, in + (size_t)i * IN);
             float *o = out + (size_t)i * OUT + r0;
             for (int k = 0; k < nr; k++) {
-                float v = d[k] + (bias ? bias[r0 + k] : 0.0f);
+                float v = d[i][k] + (bias ? bias[r0 + k] : 0.0f);
                 o[k] = accumulate ? o[k] + v : v;
             }
         }

@@ -50,11 +50,42 @@ static void proj(const Model *m, const Lora *lora, int l, int p, const float *x,
     matmul_forward(y, tmp, &B, NULL, n, 1);
 }
 
+// One query row q (NH*HD) against the first len positions of a layer's cache -> out
+// (NH*HD); att is scratch of NH rows of stride T.
+static void attend(const Config *c, const float *q, const float *kcache, const float *vcache, int len, float *att_buf,
+                   int T, float *out) {
+    int HD = c->head_dim, NH = c->n_heads, KV = c->n_kv_heads * HD, group = NH / c->n_kv_heads;
+    float scale = 1.0f / sqrtf((float)HD);
+#pragma omp parallel for schedule(static)
+    for (int h = 0; h < NH; h++) {
+        const float *qh = q + h * HD;
+        float *att = att_buf + (size_t)h * T;
+        int kh = h / group;
+        float mx = -INFINITY;
+        for (int t = 0; t < len; t++) {
+            const float *kt = kcache + (size_t)t * KV + kh * HD;
+            float d = 0.0f;
+            for (int j = 0; j < HD; j++) d += qh[j] * kt[j];
+            att[t] = d * scale;
+            mx = att[t] > mx ? att[t] : mx;
+        }
+        float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+        for (int t = 0; t < len; t++) { att[t] = expf(att[t] - mx); sum += att[t]; }
+        float *o = out + h * HD;
+        memset(o, 0, HD * sizeof(float));
+        for (int t = 0; t < len; t++) {
+            const float *vt = vcache + (size_t)t * KV + kh * HD;
+            float p = att[t] / sum;
+            for (int j = 0; j < HD; j++) o[j] += p * vt[j];
+        }
+    }
+}
+
 void model_forward_cached(const Model *m, const Lora *lora, KVCache *kc, const int *tokens, int n) {
     const Config *c = &m->cfg;
     int C = c->dim, HD = c->head_dim, NH = c->n_heads, NKV = c->n_kv_heads, F = c->hidden_dim;
-    int Q = NH * HD, KV = NKV * HD, group = NH / NKV, T0 = kc->len;
-    float scale = 1.0f / sqrtf((float)HD);
+    int Q = NH * HD, KV = NKV * HD, T0 = kc->len;
     int pos[n];
     for (int i = 0; i < n; i++) pos[i] = T0 + i;
     float *rowbuf = kc->h;
@@ -69,33 +100,8 @@ void model_forward_cached(const Model *m, const Lora *lora, KVCache *kc, const i
         proj(m, lora, l, P_V, kc->xn, vcache + (size_t)T0 * KV, lt, n);
         rope_forward(kc->q, pos, m->rope_cos, m->rope_sin, n, NH, HD);
         rope_forward(kcache + (size_t)T0 * KV, pos, m->rope_cos, m->rope_sin, n, NKV, HD);
-        for (int i = 0; i < n; i++) {
-            int len = T0 + i + 1;
-#pragma omp parallel for schedule(static)
-            for (int h = 0; h < NH; h++) {
-                const float *qh = kc->q + (size_t)i * Q + h * HD;
-                float *att = kc->att + (size_t)h * kc->max_T;
-                int kh = h / group;
-                float mx = -INFINITY;
-                for (int t = 0; t < len; t++) {
-                    const float *kt = kcache + (size_t)t * KV + kh * HD;
-                    float d = 0.0f;
-                    for (int j = 0; j < HD; j++) d += qh[j] * kt[j];
-                    att[t] = d * scale;
-                    mx = att[t] > mx ? att[t] : mx;
-                }
-                float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-                for (int t = 0; t < len; t++) { att[t] = expf(att[t] - mx); sum += att[t]; }
-                float *o = kc->ao + (size_t)i * Q + h * HD;
-                memset(o, 0, HD * sizeof(float));
-                for (int t = 0; t < len; t++) {
-                    const float *vt = vcache + (size_t)t * KV + kh * HD;
-                    float p = att[t] / sum;
-                    for (int j = 0; j < HD; j++) o[j] += p * vt[j];
-                }
-            }
-        }
+        for (int i = 0; i < n; i++)
+            attend(c, kc->q + (size_t)i * Q, kcache, vcache, T0 + i + 1, kc->att, kc->max_T, kc->ao + (size_t)i * Q);
         proj(m, lora, l, P_O, kc->ao, kc->h, lt, n);
         vec_add(kc->x, kc->h, (size_t)n * C);
         rmsnorm_forward(kc->xn, NULL, kc->x, L->mlp_norm, n, C, c->norm_eps);
@@ -109,4 +115,71 @@ void model_forward_cached(const Model *m, const Lora *lora, KVCache *kc, const i
     // logits of the last token only
     rmsnorm_forward(kc->xn, NULL, kc->x + (size_t)(n - 1) * C, m->final_norm, 1, C, c->norm_eps);
     matmul_forward(kc->logits, kc->xn, &m->lm_head, NULL, 1, 0);
+}
+
+// ---- several sequences, one new token each -----------------------------------------
+DecodeBatch *decode_batch_new(const Model *m, int S) {
+    if (S > MATVEC_MAX_ROWS) S = MATVEC_MAX_ROWS;
+    DecodeBatch *d = xcalloc(1, sizeof *d);
+    d->S = S;
+    d->buf = kvcache_new(m, 1, S);
+    d->logits = xmalloc((size_t)S * m->cfg.vocab_size * sizeof(float));
+    return d;
+}
+
+void decode_batch_free(DecodeBatch *d) {
+    if (!d) return;
+    kvcache_free(d->buf);
+    free(d->logits);
+    free(d);
+}
+
+// The weights are read once for all S rows (the matrix-vector path), and each row goes
+// through the same operations, in the same order, as it would alone in
+// model_forward_cached: the two agree bit for bit (elementwise kernels run per row so
+// that even their vector/scalar split is the same).
+void model_decode_batch(const Model *m, const Lora *lora, DecodeBatch *d, KVCache *const *cs, const int *tokens,
+                        int S) {
+    const Config *c = &m->cfg;
+    int C = c->dim, HD = c->head_dim, NH = c->n_heads, NKV = c->n_kv_heads, F = c->hidden_dim, V = c->vocab_size;
+    int Q = NH * HD, KV = NKV * HD;
+    KVCache *b = d->buf;
+    int pos[MATVEC_MAX_ROWS];
+    for (int s = 0; s < S; s++) {
+        pos[s] = cs[s]->len;
+        memcpy(b->x + (size_t)s * C, mat_row(&m->embed, tokens[s], b->h), C * sizeof(float));
+    }
+    float *kn = b->tmp, *vn = b->tmp + (size_t)S * KV;  // this step's keys and values
+    float *lt = b->tmp + (size_t)b->n_max * (KV > F ? KV : F);
+    for (int l = 0; l < c->n_layers; l++) {
+        const LayerWeights *L = &m->layers[l];
+        rmsnorm_forward(b->xn, NULL, b->x, L->attn_norm, S, C, c->norm_eps);
+        proj(m, lora, l, P_Q, b->xn, b->q, lt, S);
+        proj(m, lora, l, P_K, b->xn, kn, lt, S);
+        proj(m, lora, l, P_V, b->xn, vn, lt, S);
+        rope_forward(b->q, pos, m->rope_cos, m->rope_sin, S, NH, HD);
+        rope_forward(kn, pos, m->rope_cos, m->rope_sin, S, NKV, HD);
+        for (int s = 0; s < S; s++) {
+            KVCache *kc = cs[s];
+            float *kcache = kc->k + (size_t)l * kc->max_T * KV, *vcache = kc->v + (size_t)l * kc->max_T * KV;
+            memcpy(kcache + (size_t)pos[s] * KV, kn + (size_t)s * KV, KV * sizeof(float));
+            memcpy(vcache + (size_t)pos[s] * KV, vn + (size_t)s * KV, KV * sizeof(float));
+            attend(c, b->q + (size_t)s * Q, kcache, vcache, pos[s] + 1, kc->att, kc->max_T, b->ao + (size_t)s * Q);
+        }
+        proj(m, lora, l, P_O, b->ao, b->h, lt, S);
+        for (int s = 0; s < S; s++) vec_add(b->x + (size_t)s * C, b->h + (size_t)s * C, C);
+        rmsnorm_forward(b->xn, NULL, b->x, L->mlp_norm, S, C, c->norm_eps);
+        proj(m, lora, l, P_GATE, b->xn, b->g, lt, S);
+        proj(m, lora, l, P_UP, b->xn, b->u, lt, S);
+        for (int s = 0; s < S; s++)
+            swiglu_forward(b->g + (size_t)s * F, b->g + (size_t)s * F, b->u + (size_t)s * F, F);
+        proj(m, lora, l, P_DOWN, b->g, b->h, lt, S);
+        for (int s = 0; s < S; s++) vec_add(b->x + (size_t)s * C, b->h + (size_t)s * C, C);
+    }
+    rmsnorm_forward(b->xn, NULL, b->x, m->final_norm, S, C, c->norm_eps);
+    matmul_forward(d->logits, b->xn, &m->lm_head, NULL, S, 0);
+    for (int s = 0; s < S; s++) {
+        memcpy(cs[s]->logits, d->logits + (size_t)s * V, V * sizeof(float));
+        cs[s]->len++;
+    }
 }

@@ -165,3 +165,15 @@ void kvcache_free(KVCache *c);
 // Runs n tokens at positions c->len.. and appends them to the cache; writes the
 // logits of the last token to c->logits (V). lora may be NULL.
 void model_forward_cached(const Model *m, const Lora *lora, KVCache *c, const int *tokens, int n);
+// Decoding several sequences together: one token for each of S <= d->S caches, appended
+// at each cache's own position; each cache's logits (V) are written. Equal, bit for bit,
+// to S calls of model_forward_cached with one token, with the weights read once.
+typedef struct {
+    int S;          // sequences per step, at most MATVEC_MAX_ROWS
+    KVCache *buf;   // row buffers for S tokens
+    float *logits;  // (S, V)
+} DecodeBatch;
+DecodeBatch *decode_batch_new(const Model *m, int S);
+void decode_batch_free(DecodeBatch *d);
+void model_decode_batch(const Model *m, const Lora *lora, DecodeBatch *d, KVCache *const *cs, const int *tokens,
+                        int S);
