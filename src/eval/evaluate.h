@@ -1,7 +1,7 @@
 // The metrics of SPEC section 8 on a loaded model: harmful score (HS), fine-tune accuracy
-// (FA), alignment loss and harmful embedding drift (HED). Generation is greedy and runs
-// prompts in parallel (one KV cache per thread, BLAS single-threaded inside), so results do
-// not depend on the thread count. HS and FA write one JSON object per sample (JSONL).
+// (FA), alignment loss and harmful embedding drift (HED). Generation is greedy and decodes
+// four prompts per step (generate_batch: the weights are read once for the four), with
+// answers equal to one-prompt-at-a-time decoding and independent of the thread count. HS and FA write one JSON object per sample (JSONL).
 #pragma once
 #include <stdio.h>
 

@@ -149,7 +149,8 @@ void model_decode_batch(const Model *m, const Lora *lora, DecodeBatch *d, KVCach
         pos[s] = cs[s]->len;
         memcpy(b->x + (size_t)s * C, mat_row(&m->embed, tokens[s], b->h), C * sizeof(float));
     }
-    float *kn = b->tmp, *vn = b->tmp + (size_t)S * KV;  // this step's keys and values
+    // this step's keys and values, in buffers free until they are in the caches
+    float *kn = b->h, *vn = b->ao;
     float *lt = b->tmp + (size_t)b->n_max * (KV > F ? KV : F);
     for (int l = 0; l < c->n_layers; l++) {
         const LayerWeights *L = &m->layers[l];
@@ -161,10 +162,14 @@ void model_decode_batch(const Model *m, const Lora *lora, DecodeBatch *d, KVCach
         rope_forward(kn, pos, m->rope_cos, m->rope_sin, S, NKV, HD);
         for (int s = 0; s < S; s++) {
             KVCache *kc = cs[s];
-            float *kcache = kc->k + (size_t)l * kc->max_T * KV, *vcache = kc->v + (size_t)l * kc->max_T * KV;
-            memcpy(kcache + (size_t)pos[s] * KV, kn + (size_t)s * KV, KV * sizeof(float));
-            memcpy(vcache + (size_t)pos[s] * KV, vn + (size_t)s * KV, KV * sizeof(float));
-            attend(c, b->q + (size_t)s * Q, kcache, vcache, pos[s] + 1, kc->att, kc->max_T, b->ao + (size_t)s * Q);
+            size_t at = ((size_t)l * kc->max_T + pos[s]) * KV;
+            memcpy(kc->k + at, kn + (size_t)s * KV, KV * sizeof(float));
+            memcpy(kc->v + at, vn + (size_t)s * KV, KV * sizeof(float));
+        }
+        for (int s = 0; s < S; s++) {
+            KVCache *kc = cs[s];
+            size_t at = (size_t)l * kc->max_T * KV;
+            attend(c, b->q + (size_t)s * Q, kc->k + at, kc->v + at, pos[s] + 1, kc->att, kc->max_T, b->ao + (size_t)s * Q);
         }
         proj(m, lora, l, P_O, b->ao, b->h, lt, S);
         for (int s = 0; s < S; s++) vec_add(b->x + (size_t)s * C, b->h + (size_t)s * C, C);
