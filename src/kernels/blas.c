@@ -3,7 +3,7 @@
 // oneDNN (Debian's libdnnl2) JIT-compiles its GEMM for the CPU it runs on and was 20-25%
 // faster per training step than OpenBLAS here (bench/results.md: the same step, both
 // backends, one run). ANTIBODY_BLAS=openblas (or a path to a libopenblas) selects
-// OpenBLAS instead, for comparison or where oneDNN is missing.
+// OpenBLAS instead, for comparison.
 //
 // OpenBLAS is loaded at run time: it picks its kernels once, when it is loaded, from
 // OPENBLAS_CORETYPE or its own CPU detection, and Debian 12's 0.3.21 does not know the
@@ -27,8 +27,6 @@ typedef void (*SgemmFn)(int, int, int, int, int, int, float, const float *, int,
                         int);
 static struct {
     SgemmFn sgemm;
-    void (*set_threads)(int);
-    int (*get_threads)(void);
     char *(*corename)(void);
     const char *path;
     int openblas;  // 0: oneDNN
@@ -60,8 +58,6 @@ static void load(void) {
         fprintf(stderr, "antibody: cannot load OpenBLAS (install libopenblas0-openmp): %s\n", dlerror());
         abort();
     }
-    B.set_threads = (void (*)(int))dlsym(h, "openblas_set_num_threads");
-    B.get_threads = (int (*)(void))dlsym(h, "openblas_get_num_threads");
     B.corename = (char *(*)(void))dlsym(h, "openblas_get_corename");
 }
 
@@ -74,19 +70,6 @@ void blas_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, cons
     }
     // CblasRowMajor = 101, CblasNoTrans = 111, CblasTrans = 112
     B.sgemm(101, trans_a ? 112 : 111, trans_b ? 112 : 111, M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc);
-}
-
-// oneDNN follows OpenMP (a call inside a parallel region runs on its own thread); OpenBLAS
-// keeps a count of its own.
-void blas_set_threads(int n) {
-    pthread_once(&once, load);
-    if (B.openblas && B.set_threads) B.set_threads(n);
-}
-
-int blas_get_threads(void) {
-    pthread_once(&once, load);
-    if (!B.openblas) return omp_get_max_threads();
-    return B.get_threads ? B.get_threads() : 1;
 }
 
 const char *blas_name(void) {

@@ -31,11 +31,9 @@ static inline uint16_t float_to_bf16(float f) {  // round to nearest even, as to
 // Row r of W as f32 (converts bf16 into buf, returns a pointer into W for f32).
 const float *mat_row(const Mat *W, int r, float *buf);
 
-// ---- BLAS (blas.c): row-major SGEMM C = alpha*op(A)@op(B) + beta*C ------------------
+// ---- SGEMM (blas.c: oneDNN, or OpenBLAS): row-major C = alpha*op(A)@op(B) + beta*C ---
 void blas_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                 int ldb, float beta, float *C, int ldc);
-void blas_set_threads(int n);
-int blas_get_threads(void);
 const char *blas_name(void);  // which library and kernels are in use (for reports)
 int omp_threads(void);        // OpenMP threads the kernels use
 
