@@ -289,10 +289,10 @@ static void test_generate_batch(const LoadedModel *lm) {
         h = h * 6364136223846793005ULL + 1442695040888963407ULL;
         lora.params[i] = ((float)(h >> 40) / (float)(1 << 24) - 0.5f) * 0.2f;
     }
-    enum { NP = 5, MAXNEW = 10 };
-    int lens[NP] = {3, 9, 1, 17, 6}, *prompts[NP], *out[NP], n_out[NP], ref[MAXNEW];
+    enum { NP = 6, MAXNEW = 10 };
+    int lens[NP] = {3, 9, 1, 17, 0, 6}, *prompts[NP], *out[NP], n_out[NP], ref[MAXNEW];  // an empty prompt yields nothing
     for (int i = 0; i < NP; i++) {
-        prompts[i] = malloc(lens[i] * sizeof(int));
+        prompts[i] = malloc((lens[i] + 1) * sizeof(int));
         out[i] = malloc(MAXNEW * sizeof(int));
         for (int t = 0; t < lens[i]; t++) prompts[i][t] = (int)((i * 7919 + t * 104729) % m->cfg.vocab_size);
     }
@@ -307,6 +307,7 @@ static void test_generate_batch(const LoadedModel *lm) {
                 int k = generate_ids(m, &lora, c, prompts[i], lens[i], &go, ref);
                 same &= k == n_out[i] && !memcmp(ref, out[i], k * sizeof(int));
                 distinct += i > 0 && (n_out[i] != n_out[i - 1] || memcmp(out[i], out[i - 1], n_out[i] * sizeof(int)));
+                if (!lens[i]) CHECK(n_out[i] == 0, "empty prompt generated %d tokens", n_out[i]);
                 kvcache_free(c);
             }
             CHECK(same, "generate_batch (S=%d, %s) differs from generate_ids", S, mode ? "sampled" : "greedy");
