@@ -74,8 +74,7 @@ static void test_rope(void) {
 // ---------------- attention (GQA + padding mask)
 typedef struct { float *q, *k, *v, *out, *att, *R; int *mask; AttnShape s; } AttCtx;
 static double att_obj(void *p) { AttCtx *c = p; attention_forward(c->out, c->att, c->q, c->k, c->v, c->mask, c->s); return dot(c->out, c->R, (size_t)c->s.B * c->s.T * c->s.NH * c->s.HD); }
-static void test_attention(void) {
-    AttnShape s = {2, 5, 4, 2, 4};
+static void test_attention(AttnShape s, int probes) {
     int nq = s.B * s.T * s.NH * s.HD, nk = s.B * s.T * s.NKV * s.HD;
     AttCtx c = {malloc(nq * 4), malloc(nk * 4), malloc(nk * 4), malloc(nq * 4), malloc(s.B * s.NH * s.T * s.T * 4), malloc(nq * 4), malloc(s.B * s.T * 4), s};
     randn(c.q, nq, 1); randn(c.k, nk, 1); randn(c.v, nk, 1); randn(c.R, nq, 1);
@@ -83,9 +82,34 @@ static void test_attention(void) {
     float *dq = calloc(nq, 4), *dk = calloc(nk, 4), *dv = calloc(nk, 4);
     att_obj(&c);
     attention_backward(dq, dk, dv, c.R, c.att, c.q, c.k, c.v, s);
-    CHECK(fd_check("attention dq", att_obj, &c, c.q, dq, nq, nq, 1e-2f, 1e-2) == 0);
-    CHECK(fd_check("attention dk", att_obj, &c, c.k, dk, nk, nk, 1e-2f, 1e-2) == 0);
-    CHECK(fd_check("attention dv", att_obj, &c, c.v, dv, nk, nk, 1e-2f, 1e-2) == 0);
+    // the forward against a plain double-precision causal softmax attention
+    att_obj(&c);
+    double ferr = 0;
+    int group = s.NH / s.NKV, qC = s.NH * s.HD, kC = s.NKV * s.HD;
+    for (int b = 0; b < s.B; b++)
+        for (int h = 0; h < s.NH; h++)
+            for (int t = 0; t < s.T; t++) {
+                double w[512], mx = -1e300, sum = 0;
+                const float *qt = c.q + (size_t)(b * s.T + t) * qC + h * s.HD;
+                for (int u = 0; u <= t; u++) {
+                    const float *ku = c.k + (size_t)(b * s.T + u) * kC + (h / group) * s.HD;
+                    double d = 0;
+                    for (int j = 0; j < s.HD; j++) d += (double)qt[j] * ku[j];
+                    w[u] = c.mask[b * s.T + u] ? d / sqrt((double)s.HD) : -1e300;
+                    mx = w[u] > mx ? w[u] : mx;
+                }
+                for (int u = 0; u <= t; u++) sum += w[u] = w[u] > -1e299 ? exp(w[u] - mx) : 0.0;
+                for (int j = 0; j < s.HD; j++) {
+                    double o = 0;
+                    for (int u = 0; u <= t; u++) o += w[u] / sum * c.v[(size_t)(b * s.T + u) * kC + (h / group) * s.HD + j];
+                    ferr = fmax(ferr, fabs(o - c.out[(size_t)(b * s.T + t) * qC + h * s.HD + j]));
+                }
+            }
+    CHECK(ferr < 1e-5, "attention forward (T=%d) differs from the reference by %g", s.T, ferr);
+    int pq = probes < nq ? probes : nq, pk = probes < nk ? probes : nk;
+    CHECK(fd_check("attention dq", att_obj, &c, c.q, dq, nq, pq, 1e-2f, 1e-2) == 0);
+    CHECK(fd_check("attention dk", att_obj, &c, c.k, dk, nk, pk, 1e-2f, 1e-2) == 0);
+    CHECK(fd_check("attention dv", att_obj, &c, c.v, dv, nk, pk, 1e-2f, 1e-2) == 0);
     free(c.q); free(c.k); free(c.v); free(c.out); free(c.att); free(c.R); free(c.mask); free(dq); free(dk); free(dv);
 }
 
@@ -352,7 +376,7 @@ int main(void) {
     rng_seed(&rng, 1234);
     test_rmsnorm();
     test_rope();
-    test_attention();
+    test_attention((AttnShape){2, 5, 4, 2, 4}, 1 << 30);
     test_swiglu();
     test_matmul();
     test_ce();
@@ -363,5 +387,6 @@ int main(void) {
     test_full_model(1);
     test_matvec();
     test_lora_down();
+    test_attention((AttnShape){2, 150, 2, 1, 4}, 200);  // several blocks of query rows, padding
     TEST_SUMMARY();
 }

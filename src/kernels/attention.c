@@ -1,7 +1,7 @@
 // Causal multi-head attention with grouped key/value heads (GQA) and a key padding
 // mask, on top of SGEMM: one (batch, head) pair per thread, each a few T x T x HD
-// products (the full square is computed and the upper triangle discarded: on these
-// sizes a dense product is faster than a triangular loop). The (T, T) probabilities
+// products over blocks of query rows, each block against the keys up to its last row
+// (the causal triangle plus a staircase, not the full square). The (T, T) probabilities
 // are kept for the backward pass. Inside the parallel region the SGEMM (an OpenMP build)
 // runs single-threaded, so the threads split the heads, not the products.
 #include <math.h>
@@ -34,6 +34,10 @@ static void causal_softmax_row(float *s, int t, int T, const int *mask) {
     for (int u = t + 1; u < T; u++) s[u] = 0.0f;
 }
 
+// Query rows go in blocks of ROWS: a block's products stop at its last row's key, so the
+// masked upper triangle is (mostly) not computed.
+#define ROWS 64
+
 // out (B*T, NH*HD); att (B, NH, T, T); q (B*T, NH*HD); k, v (B*T, NKV*HD)
 void attention_forward(float *out, float *att, const float *q, const float *k, const float *v, const int *mask,
                        AttnShape s) {
@@ -45,10 +49,13 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
         int b = bh / NH, h = bh % NH, kh = h / group;
         const float *qb = q + (size_t)b * T * qC + h * HD;
         const float *kb = k + (size_t)b * T * kC + kh * HD, *vb = v + (size_t)b * T * kC + kh * HD;
-        float *p = att + ((size_t)b * NH + h) * T * T;
-        blas_sgemm(0, 1, T, T, HD, scale, qb, qC, kb, kC, 0.0f, p, T);  // S = scale * Q K^T
-        for (int t = 0; t < T; t++) causal_softmax_row(p + (size_t)t * T, t, T, mask ? mask + b * T : NULL);
-        blas_sgemm(0, 0, T, HD, T, 1.0f, p, T, vb, kC, 0.0f, out + (size_t)b * T * qC + h * HD, qC);  // O = P V
+        float *p = att + ((size_t)b * NH + h) * T * T, *ob = out + (size_t)b * T * qC + h * HD;
+        for (int r0 = 0; r0 < T; r0 += ROWS) {  // query rows r0..r1 see keys 0..r1 only
+            int r1 = r0 + ROWS < T ? r0 + ROWS : T, m = r1 - r0;
+            blas_sgemm(0, 1, m, r1, HD, scale, qb + (size_t)r0 * qC, qC, kb, kC, 0.0f, p + (size_t)r0 * T, T);  // S
+            for (int t = r0; t < r1; t++) causal_softmax_row(p + (size_t)t * T, t, T, mask ? mask + b * T : NULL);
+            blas_sgemm(0, 0, m, HD, r1, 1.0f, p + (size_t)r0 * T, T, vb, kC, 0.0f, ob + (size_t)r0 * qC, qC);  // O = P V
+        }
     }
 }
 
@@ -73,17 +80,22 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
                 const float *p = att + ((size_t)b * NH + h) * T * T;
                 const float *dob = dout + (size_t)b * T * qC + h * HD, *qb = q + (size_t)b * T * qC + h * HD;
                 float *dqb = dq + (size_t)b * T * qC + h * HD;
-                blas_sgemm(0, 1, T, T, HD, 1.0f, dob, qC, vb, kC, 0.0f, dp, T);  // dP = dO V^T
-                blas_sgemm(1, 0, T, HD, T, 1.0f, p, T, dob, qC, 1.0f, dvb, kC);  // dV += P^T dO
-                for (int t = 0; t < T; t++) {  // dS = P * (dP - rowsum(P * dP)) * scale
-                    const float *pr = p + (size_t)t * T;
-                    float *dr = dp + (size_t)t * T, dot = 0.0f;
-                    for (int u = 0; u <= t; u++) dot += pr[u] * dr[u];
-                    for (int u = 0; u <= t; u++) dr[u] = pr[u] * (dr[u] - dot) * scale;
-                    for (int u = t + 1; u < T; u++) dr[u] = 0.0f;
+                for (int r0 = 0; r0 < T; r0 += ROWS) {  // query rows r0..r1, keys 0..r1
+                    int r1 = r0 + ROWS < T ? r0 + ROWS : T, m = r1 - r0;
+                    const float *pb = p + (size_t)r0 * T;
+                    float *db = dp + (size_t)r0 * T;
+                    blas_sgemm(0, 1, m, r1, HD, 1.0f, dob + (size_t)r0 * qC, qC, vb, kC, 0.0f, db, T);  // dP = dO V^T
+                    blas_sgemm(1, 0, r1, HD, m, 1.0f, pb, T, dob + (size_t)r0 * qC, qC, 1.0f, dvb, kC);  // dV += P^T dO
+                    for (int t = r0; t < r1; t++) {  // dS = P * (dP - rowsum(P * dP)) * scale
+                        const float *pr = p + (size_t)t * T;
+                        float *dr = dp + (size_t)t * T, dot = 0.0f;
+                        for (int u = 0; u <= t; u++) dot += pr[u] * dr[u];
+                        for (int u = 0; u <= t; u++) dr[u] = pr[u] * (dr[u] - dot) * scale;
+                        for (int u = t + 1; u < r1; u++) dr[u] = 0.0f;
+                    }
+                    blas_sgemm(0, 0, m, HD, r1, 1.0f, db, T, kb, kC, 1.0f, dqb + (size_t)r0 * qC, qC);  // dQ += dS K
+                    blas_sgemm(1, 0, r1, HD, m, 1.0f, db, T, qb + (size_t)r0 * qC, qC, 1.0f, dkb, kC);  // dK += dS^T Q
                 }
-                blas_sgemm(0, 0, T, HD, T, 1.0f, dp, T, kb, kC, 1.0f, dqb, qC);  // dQ += dS K
-                blas_sgemm(1, 0, T, HD, T, 1.0f, dp, T, qb, qC, 1.0f, dkb, kC);  // dK += dS^T Q
             }
         }
         free(dp);
