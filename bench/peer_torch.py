@@ -194,38 +194,27 @@ def measure(shape, step, reps, active):
         tokens = B * T
         if step == "tvaccine":
             extra["active"] = ",".join(map(str, act))
-    elif step in ("generate", "generate_bf16"):
+    elif step.startswith("generate"):
+        # generate: one 32-token prompt; generate4: 8 prompts in batches of 4 (evaluation-style)
         model.eval()
-        if step == "generate_bf16":
+        if step.endswith("_bf16"):
             model.to(torch.bfloat16)
-        prompt = torch.randint(0, V, (1, 32), generator=g)
+        n_prompts, batch = (8, 4) if step.startswith("generate4") else (1, 1)
+        prompts = torch.randint(0, V, (n_prompts, 32), generator=g)
         model.generation_config.eos_token_id = None
         with torch.no_grad():
             for s in range(reps + 1):
                 ts = time.perf_counter()
-                out = model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=128,
-                                     min_new_tokens=128, do_sample=False, pad_token_id=0)
-                times.append(time.perf_counter() - ts)
-                assert out.shape[1] - 32 == 128, out.shape
-        tokens = 128
-        extra["prompt"] = 32
-    elif step in ("generate4", "generate4_bf16"):  # evaluation-style: 8 prompts, batches of 4
-        model.eval()
-        if step == "generate4_bf16":
-            model.to(torch.bfloat16)
-        prompts = torch.randint(0, V, (8, 32), generator=g)
-        model.generation_config.eos_token_id = None
-        with torch.no_grad():
-            for s in range(reps + 1):
-                ts = time.perf_counter()
-                for b in range(0, 8, 4):
-                    p = prompts[b:b + 4]
+                for b in range(0, n_prompts, batch):
+                    p = prompts[b:b + batch]
                     out = model.generate(input_ids=p, attention_mask=torch.ones_like(p), max_new_tokens=128,
                                          min_new_tokens=128, do_sample=False, pad_token_id=0)
-                    assert out.shape == (4, 32 + 128), out.shape
+                    assert out.shape == (batch, 32 + 128), out.shape
                 times.append(time.perf_counter() - ts)
-        tokens = 8 * 128
-        extra.update(prompt=32, prompts=8, batch=4)
+        tokens = n_prompts * 128
+        extra["prompt"] = 32
+        if batch > 1:
+            extra.update(prompts=n_prompts, batch=batch)
     elif step == "antidote":
         model.eval()
         samples = [torch.randint(0, V, (1, 200), generator=g) for _ in range(8)]

@@ -44,21 +44,32 @@ static int sample(float *logits, int n, float temperature, float top_p, Rng *r) 
     return pick;
 }
 
+// Resets the cache and runs the prompt through it in chunks; 0 if it cannot be generated from.
+static int prefill(const Model *m, const Lora *lora, KVCache *c, const int *prompt, int n_prompt) {
+    c->len = 0;
+    if (n_prompt <= 0 || n_prompt >= c->max_T) return 0;
+    for (int i = 0; i < n_prompt; i += c->n_max) {
+        int k = n_prompt - i < c->n_max ? n_prompt - i : c->n_max;
+        model_forward_cached(m, lora, c, prompt + i, k);
+    }
+    return 1;
+}
+
+// The next token from the cache's logits: greedy, or sampled with the options.
+static int pick(const Config *cfg, KVCache *c, const GenOpts *o, Rng *r) {
+    return o->temperature <= 0 ? argmax(c->logits, cfg->vocab_size)
+                               : sample(c->logits, cfg->vocab_size, o->temperature, o->top_p, r);
+}
+
 int generate_ids(const Model *m, const Lora *lora, KVCache *c, const int *prompt, int n_prompt, const GenOpts *o,
                  int *out) {
     const Config *cfg = &m->cfg;
     Rng r;
     rng_seed(&r, o->seed);
-    c->len = 0;
     int n = 0;
-    if (n_prompt <= 0 || n_prompt >= c->max_T) return 0;
-    for (int i = 0; i < n_prompt; i += c->n_max) {  // prefill in chunks
-        int k = n_prompt - i < c->n_max ? n_prompt - i : c->n_max;
-        model_forward_cached(m, lora, c, prompt + i, k);
-    }
+    if (!prefill(m, lora, c, prompt, n_prompt)) return 0;
     while (n < o->max_new) {
-        int next = o->temperature <= 0 ? argmax(c->logits, cfg->vocab_size)
-                                       : sample(c->logits, cfg->vocab_size, o->temperature, o->top_p, &r);
+        int next = pick(cfg, c, o, &r);
         if (config_is_eos(cfg, next)) break;
         out[n++] = next;
         if (o->on_token) o->on_token(next, o->ctx);
@@ -93,16 +104,10 @@ void generate_batch(const Model *m, const Lora *lora, int *const *prompts, const
         for (int s = 0; s < S; s++)
             while (idx[s] < 0 && next < n) {  // a free slot takes the next prompt and prefills it
                 int i = next++;
-                KVCache *c = cache[s];
                 n_out[i] = 0;
-                c->len = 0;
-                if (n_prompt[i] <= 0 || n_prompt[i] >= c->max_T || o->max_new <= 0) {
+                if (o->max_new <= 0 || !prefill(m, lora, cache[s], prompts[i], n_prompt[i])) {
                     if (on_done) on_done(i, ctx);
                     continue;
-                }
-                for (int k = 0; k < n_prompt[i]; k += c->n_max) {
-                    int len = n_prompt[i] - k < c->n_max ? n_prompt[i] - k : c->n_max;
-                    model_forward_cached(m, lora, c, prompts[i] + k, len);
                 }
                 rng_seed(&rng[s], o->seed);
                 idx[s] = i;
@@ -112,8 +117,7 @@ void generate_batch(const Model *m, const Lora *lora, int *const *prompts, const
             int i = idx[s];
             if (i < 0) continue;
             KVCache *c = cache[s];
-            int t = o->temperature <= 0 ? argmax(c->logits, cfg->vocab_size)
-                                        : sample(c->logits, cfg->vocab_size, o->temperature, o->top_p, &rng[s]);
+            int t = pick(cfg, c, o, &rng[s]);
             int done = config_is_eos(cfg, t);
             if (!done) {
                 out[i][n_out[i]++] = t;

@@ -61,15 +61,50 @@ static void load(void) {
     B.corename = (char *(*)(void))dlsym(h, "openblas_get_corename");
 }
 
+#ifdef ANTIBODY_GEMM_PROFILE
+// Built with -DANTIBODY_GEMM_PROFILE (docs/performance.md): wall time and GFLOP/s of every
+// SGEMM shape, printed at exit. Calls made inside a parallel region (attention, one head
+// per thread) are marked: their times add up thread time, not wall time.
+typedef struct { int ta, tb, M, N, K, par; long calls; double s; } Prof;
+static Prof prof[256];
+static int n_prof;
+static void profile_print(void) {
+    fprintf(stderr, "gemm profile: op  M  N  K  in-parallel  calls  seconds  GFLOP/s\n");
+    for (int i = 0; i < n_prof; i++) {
+        Prof *p = &prof[i];
+        fprintf(stderr, "gemm %c%c %6d %6d %6d %d %7ld %8.3f %7.1f\n", p->ta ? 'T' : 'N', p->tb ? 'T' : 'N', p->M, p->N,
+                p->K, p->par, p->calls, p->s, 2.0 * p->M * p->N * (double)p->K * p->calls / p->s / 1e9);
+    }
+}
+static void profile_add(int ta, int tb, int M, int N, int K, int par, double s) {
+#pragma omp critical(gemm_profile)
+    {
+        int i = 0;
+        while (i < n_prof && !(prof[i].ta == ta && prof[i].tb == tb && prof[i].M == M && prof[i].N == N &&
+                               prof[i].K == K && prof[i].par == par))
+            i++;
+        if (i == n_prof && n_prof < 256) {
+            if (!n_prof) atexit(profile_print);
+            prof[n_prof++] = (Prof){ta, tb, M, N, K, par, 0, 0.0};
+        }
+        if (i < n_prof) prof[i].calls++, prof[i].s += s;
+    }
+}
+#endif
+
 void blas_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *Bm,
                 int ldb, float beta, float *C, int ldc) {
     pthread_once(&once, load);
-    if (!B.openblas) {  // row-major, as our buffers are
+#ifdef ANTIBODY_GEMM_PROFILE
+    double t0 = omp_get_wtime();
+#endif
+    if (!B.openblas)  // row-major, as our buffers are
         dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc);
-        return;
-    }
-    // CblasRowMajor = 101, CblasNoTrans = 111, CblasTrans = 112
-    B.sgemm(101, trans_a ? 112 : 111, trans_b ? 112 : 111, M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc);
+    else  // CblasRowMajor = 101, CblasNoTrans = 111, CblasTrans = 112
+        B.sgemm(101, trans_a ? 112 : 111, trans_b ? 112 : 111, M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc);
+#ifdef ANTIBODY_GEMM_PROFILE
+    profile_add(trans_a, trans_b, M, N, K, omp_in_parallel(), omp_get_wtime() - t0);
+#endif
 }
 
 const char *blas_name(void) {

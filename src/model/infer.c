@@ -24,7 +24,7 @@ KVCache *kvcache_new(const Model *m, int max_T, int n_max) {
     k->h = xmalloc(n * (C > Q ? C : Q) * sizeof(float));
     k->g = xmalloc(n * F * sizeof(float));
     k->u = xmalloc(n * F * sizeof(float));
-    k->tmp = xmalloc(n * (KV > F ? KV : F) * sizeof(float) * 2);
+    k->tmp = xmalloc(n * (KV > F ? KV : F) * sizeof(float));  // LoRA rank scratch (rank <= max(KV, F))
     k->logits = xmalloc((size_t)c->vocab_size * sizeof(float));
     k->att = xmalloc((size_t)c->n_heads * max_T * sizeof(float));
     return k;
@@ -82,38 +82,56 @@ static void attend(const Config *c, const float *q, const float *kcache, const f
     }
 }
 
-void model_forward_cached(const Model *m, const Lora *lora, KVCache *kc, const int *tokens, int n) {
+// The layers over n rows: row i is token tokens[i] of the sequence held in cache cs[i], at
+// position pos[i] (a cache's rows in this call are consecutive positions, in order). Each
+// row's key and value go into its cache before any row attends, so a prompt's rows see
+// each other. b holds the row buffers (n <= b->n_max); the final hidden states are left in
+// b->x. Elementwise kernels run row by row, so a row's arithmetic does not depend on which
+// rows share the call: one token alone and the same token in a batch agree bit for bit.
+static void forward_rows(const Model *m, const Lora *lora, KVCache *b, KVCache *const *cs, const int *pos,
+                         const int *tokens, int n) {
     const Config *c = &m->cfg;
     int C = c->dim, HD = c->head_dim, NH = c->n_heads, NKV = c->n_kv_heads, F = c->hidden_dim;
-    int Q = NH * HD, KV = NKV * HD, T0 = kc->len;
-    int pos[n];
-    for (int i = 0; i < n; i++) pos[i] = T0 + i;
-    float *rowbuf = kc->h;
-    for (int i = 0; i < n; i++) memcpy(kc->x + (size_t)i * C, mat_row(&m->embed, tokens[i], rowbuf), C * sizeof(float));
-    float *lt = kc->tmp + (size_t)kc->n_max * (KV > F ? KV : F);  // LoRA rank scratch
+    int Q = NH * HD, KV = NKV * HD;
+    for (int i = 0; i < n; i++) memcpy(b->x + (size_t)i * C, mat_row(&m->embed, tokens[i], b->h), C * sizeof(float));
+    float *kn = b->h, *vn = b->ao, *lt = b->tmp;  // this call's keys and values; LoRA rank scratch
     for (int l = 0; l < c->n_layers; l++) {
         const LayerWeights *L = &m->layers[l];
-        float *kcache = kc->k + (size_t)l * kc->max_T * KV, *vcache = kc->v + (size_t)l * kc->max_T * KV;
-        rmsnorm_forward(kc->xn, NULL, kc->x, L->attn_norm, n, C, c->norm_eps);
-        proj(m, lora, l, P_Q, kc->xn, kc->q, lt, n);
-        proj(m, lora, l, P_K, kc->xn, kcache + (size_t)T0 * KV, lt, n);
-        proj(m, lora, l, P_V, kc->xn, vcache + (size_t)T0 * KV, lt, n);
-        rope_forward(kc->q, pos, m->rope_cos, m->rope_sin, n, NH, HD);
-        rope_forward(kcache + (size_t)T0 * KV, pos, m->rope_cos, m->rope_sin, n, NKV, HD);
-        for (int i = 0; i < n; i++)
-            attend(c, kc->q + (size_t)i * Q, kcache, vcache, T0 + i + 1, kc->att, kc->max_T, kc->ao + (size_t)i * Q);
-        proj(m, lora, l, P_O, kc->ao, kc->h, lt, n);
-        vec_add(kc->x, kc->h, (size_t)n * C);
-        rmsnorm_forward(kc->xn, NULL, kc->x, L->mlp_norm, n, C, c->norm_eps);
-        proj(m, lora, l, P_GATE, kc->xn, kc->g, lt, n);
-        proj(m, lora, l, P_UP, kc->xn, kc->u, lt, n);
-        swiglu_forward(kc->g, kc->g, kc->u, (size_t)n * F);
-        proj(m, lora, l, P_DOWN, kc->g, kc->h, lt, n);
-        vec_add(kc->x, kc->h, (size_t)n * C);
+        rmsnorm_forward(b->xn, NULL, b->x, L->attn_norm, n, C, c->norm_eps);
+        proj(m, lora, l, P_Q, b->xn, b->q, lt, n);
+        proj(m, lora, l, P_K, b->xn, kn, lt, n);
+        proj(m, lora, l, P_V, b->xn, vn, lt, n);
+        rope_forward(b->q, pos, m->rope_cos, m->rope_sin, n, NH, HD);
+        rope_forward(kn, pos, m->rope_cos, m->rope_sin, n, NKV, HD);
+        for (int i = 0; i < n; i++) {
+            size_t at = ((size_t)l * cs[i]->max_T + pos[i]) * KV;
+            memcpy(cs[i]->k + at, kn + (size_t)i * KV, KV * sizeof(float));
+            memcpy(cs[i]->v + at, vn + (size_t)i * KV, KV * sizeof(float));
+        }
+        for (int i = 0; i < n; i++) {
+            const KVCache *kc = cs[i];
+            size_t at = (size_t)l * kc->max_T * KV;
+            attend(c, b->q + (size_t)i * Q, kc->k + at, kc->v + at, pos[i] + 1, kc->att, kc->max_T, b->ao + (size_t)i * Q);
+        }
+        proj(m, lora, l, P_O, b->ao, b->h, lt, n);
+        for (int i = 0; i < n; i++) vec_add(b->x + (size_t)i * C, b->h + (size_t)i * C, C);
+        rmsnorm_forward(b->xn, NULL, b->x, L->mlp_norm, n, C, c->norm_eps);
+        proj(m, lora, l, P_GATE, b->xn, b->g, lt, n);
+        proj(m, lora, l, P_UP, b->xn, b->u, lt, n);
+        for (int i = 0; i < n; i++) swiglu_forward(b->g + (size_t)i * F, b->g + (size_t)i * F, b->u + (size_t)i * F, F);
+        proj(m, lora, l, P_DOWN, b->g, b->h, lt, n);
+        for (int i = 0; i < n; i++) vec_add(b->x + (size_t)i * C, b->h + (size_t)i * C, C);
     }
+}
+
+void model_forward_cached(const Model *m, const Lora *lora, KVCache *kc, const int *tokens, int n) {
+    int C = m->cfg.dim, pos[n];
+    KVCache *cs[n];
+    for (int i = 0; i < n; i++) pos[i] = kc->len + i, cs[i] = kc;
+    forward_rows(m, lora, kc, cs, pos, tokens, n);
     kc->len += n;
     // logits of the last token only
-    rmsnorm_forward(kc->xn, NULL, kc->x + (size_t)(n - 1) * C, m->final_norm, 1, C, c->norm_eps);
+    rmsnorm_forward(kc->xn, NULL, kc->x + (size_t)(n - 1) * C, m->final_norm, 1, C, m->cfg.norm_eps);
     matmul_forward(kc->logits, kc->xn, &m->lm_head, NULL, 1, 0);
 }
 
@@ -134,54 +152,15 @@ void decode_batch_free(DecodeBatch *d) {
     free(d);
 }
 
-// The weights are read once for all S rows (the matrix-vector path), and each row goes
-// through the same operations, in the same order, as it would alone in
-// model_forward_cached: the two agree bit for bit (elementwise kernels run per row so
-// that even their vector/scalar split is the same).
+// The weights are read once for all S rows (the matrix-vector path); each row's result
+// is what model_forward_cached gives for that token alone.
 void model_decode_batch(const Model *m, const Lora *lora, DecodeBatch *d, KVCache *const *cs, const int *tokens,
                         int S) {
-    const Config *c = &m->cfg;
-    int C = c->dim, HD = c->head_dim, NH = c->n_heads, NKV = c->n_kv_heads, F = c->hidden_dim, V = c->vocab_size;
-    int Q = NH * HD, KV = NKV * HD;
+    int C = m->cfg.dim, V = m->cfg.vocab_size, pos[MATVEC_MAX_ROWS] = {0};
     KVCache *b = d->buf;
-    int pos[MATVEC_MAX_ROWS];
-    for (int s = 0; s < S; s++) {
-        pos[s] = cs[s]->len;
-        memcpy(b->x + (size_t)s * C, mat_row(&m->embed, tokens[s], b->h), C * sizeof(float));
-    }
-    // this step's keys and values, in buffers free until they are in the caches
-    float *kn = b->h, *vn = b->ao;
-    float *lt = b->tmp + (size_t)b->n_max * (KV > F ? KV : F);
-    for (int l = 0; l < c->n_layers; l++) {
-        const LayerWeights *L = &m->layers[l];
-        rmsnorm_forward(b->xn, NULL, b->x, L->attn_norm, S, C, c->norm_eps);
-        proj(m, lora, l, P_Q, b->xn, b->q, lt, S);
-        proj(m, lora, l, P_K, b->xn, kn, lt, S);
-        proj(m, lora, l, P_V, b->xn, vn, lt, S);
-        rope_forward(b->q, pos, m->rope_cos, m->rope_sin, S, NH, HD);
-        rope_forward(kn, pos, m->rope_cos, m->rope_sin, S, NKV, HD);
-        for (int s = 0; s < S; s++) {
-            KVCache *kc = cs[s];
-            size_t at = ((size_t)l * kc->max_T + pos[s]) * KV;
-            memcpy(kc->k + at, kn + (size_t)s * KV, KV * sizeof(float));
-            memcpy(kc->v + at, vn + (size_t)s * KV, KV * sizeof(float));
-        }
-        for (int s = 0; s < S; s++) {
-            KVCache *kc = cs[s];
-            size_t at = (size_t)l * kc->max_T * KV;
-            attend(c, b->q + (size_t)s * Q, kc->k + at, kc->v + at, pos[s] + 1, kc->att, kc->max_T, b->ao + (size_t)s * Q);
-        }
-        proj(m, lora, l, P_O, b->ao, b->h, lt, S);
-        for (int s = 0; s < S; s++) vec_add(b->x + (size_t)s * C, b->h + (size_t)s * C, C);
-        rmsnorm_forward(b->xn, NULL, b->x, L->mlp_norm, S, C, c->norm_eps);
-        proj(m, lora, l, P_GATE, b->xn, b->g, lt, S);
-        proj(m, lora, l, P_UP, b->xn, b->u, lt, S);
-        for (int s = 0; s < S; s++)
-            swiglu_forward(b->g + (size_t)s * F, b->g + (size_t)s * F, b->u + (size_t)s * F, F);
-        proj(m, lora, l, P_DOWN, b->g, b->h, lt, S);
-        for (int s = 0; s < S; s++) vec_add(b->x + (size_t)s * C, b->h + (size_t)s * C, C);
-    }
-    rmsnorm_forward(b->xn, NULL, b->x, m->final_norm, S, C, c->norm_eps);
+    for (int s = 0; s < S; s++) pos[s] = cs[s]->len;
+    forward_rows(m, lora, b, cs, pos, tokens, S);
+    rmsnorm_forward(b->xn, NULL, b->x, m->final_norm, S, C, m->cfg.norm_eps);
     matmul_forward(d->logits, b->xn, &m->lm_head, NULL, S, 0);
     for (int s = 0; s < S; s++) {
         memcpy(cs[s]->logits, d->logits + (size_t)s * V, V * sizeof(float));

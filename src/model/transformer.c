@@ -101,8 +101,8 @@ void workspace_free(Workspace *w) {
 
 // ---- LoRA dropout: each targeted projection's keep/drop mask is drawn from a
 // counter-based hash of (seed, layer, projection, element) into a bit mask kept with
-// the layer's activations (N*in/8 bytes), so the backward pass (and a recomputed
-// forward) apply the very same mask without drawing it again. Each 32-bit hash gives
+// the layer's activations (N*in/8 bytes), so the backward pass applies the very same
+// mask without drawing it again (a recomputed forward draws it again, identically). Each 32-bit hash gives
 // the draws of 2 elements (16 bits each): the drop probability is quantised to 1/65536.
 static uint64_t mask_seed(uint64_t seed, int l, int p) { return hash64(seed ^ hash64((uint64_t)(l * N_PROJ + p) + 1)); }
 
