@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/train_flags.h"
 #include "data/load.h"
+#include "io/dir_lock.h"
 #include "io/model_dir.h"
 #include "io/peft.h"
 
@@ -24,18 +25,33 @@ static const char USAGE[] =
     "Defaults: SPEC section 3 (lr 1e-3, wd 0.1, warmup 0.1, cosine, batch 5, rank 8, alpha 4,\n"
     "dropout 0.1, all seven projections), 1 epoch.\n";
 
+static int train_locked(Args *ap, StageDefaults *dp, const char *out);
+
 int cmd_train(int argc, char **argv) {
     Flag flags[] = {{"data", 1, .repeat = 1}, {"fields", 1}, {"adapter", 1, .repeat = 1}, {"out", 1}, TRAIN_FLAGS};
     Args a = {"train", flags, sizeof flags / sizeof *flags};
     int rc = args_parse(&a, argc, argv, USAGE);
     if (rc) return rc > 0 ? 0 : 2;
-    const Flag *data = arg_get(&a, "data"), *ad = arg_get(&a, "adapter");
+    const Flag *data = arg_get(&a, "data");
     const char *out = arg_str(&a, "out", NULL);
     if (a.n_pos != 1 || !data->n_values || !out) return cli_fail("train", "need MODEL_DIR, --data and --out (see --help)");
     StageDefaults d = {.rank = 8, .alpha = 4, .dropout = 0.1f, .targets = (1 << N_PROJ) - 1};
     train_opts_default(&d.train);
     if (train_flags_apply(&a, &d)) return 2;
     Err e;
+    DirLock lk;  // the output folder is this run's until it ends (docs/reliability.md)
+    if (dir_lock(&lk, out, &e)) return cli_fail("train", e.msg);
+    rc = train_locked(&a, &d, out);
+    dir_unlock(&lk);
+    return rc;
+}
+
+static int train_locked(Args *ap, StageDefaults *dp, const char *out) {
+    Args a = *ap;
+    StageDefaults d = *dp;
+    const Flag *data = arg_get(&a, "data"), *ad = arg_get(&a, "adapter");
+    Err e;
+    int rc;
     FieldMap fm;
     if (fieldmap_parse(arg_str(&a, "fields", NULL), &fm, &e)) return cli_fail("train", e.msg);
     Dataset ds;

@@ -10,6 +10,7 @@
 #include "eval/generate.h"
 #include "kernels/kernels.h"
 #include "io/atomic.h"
+#include "io/dir_lock.h"
 #include "train/batch.h"
 #include "util/progress.h"
 
@@ -318,10 +319,9 @@ static json_t *summary_json(const EvalJob *j, const EvalSummary *s, Err *e) {
     return o;
 }
 
-int eval_job_run(const EvalJob *j, EvalSummary *s, Err *e) {
+static int job_run_locked(const EvalJob *j, EvalSummary *s, Err *e) {
     memset(s, 0, sizeof *s);
     double t0 = now_s();
-    if (mkdir_p(j->out_dir, e)) return -1;
     LoadedModel lm;
     if (model_dir_open(&lm, j->model_dir, j->weights, j->adapters, j->n_adapters, e)) return -1;
     Lora ft;
@@ -362,5 +362,14 @@ int eval_job_run(const EvalJob *j, EvalSummary *s, Err *e) {
     snprintf(path, sizeof path, "%s/summary.json", j->out_dir);
     rc = write_file_atomic(path, text, strlen(text), e);
     free(text);
+    return rc;
+}
+
+// The output folder is locked for the whole evaluation (docs/reliability.md).
+int eval_job_run(const EvalJob *j, EvalSummary *s, Err *e) {
+    DirLock lk;
+    if (dir_lock(&lk, j->out_dir, e)) return -1;
+    int rc = job_run_locked(j, s, e);
+    dir_unlock(&lk);
     return rc;
 }

@@ -21,6 +21,7 @@
 #include "eval/judges.h"
 #include "eval/report.h"
 #include "io/atomic.h"
+#include "io/dir_lock.h"
 #include "util/progress.h"
 
 typedef struct {
@@ -431,9 +432,7 @@ static int write_results(Runner *r, const Data *d, Err *e) {
     return rc;
 }
 
-int pipeline_run_stats(const PipelineConfig *c, PipelineStats *stats, Err *e) {
-    if (pipeline_config_check(c, "pipeline config", e)) return -1;
-    if (mkdir_p(c->output, e)) return -1;
+static int run_locked(const PipelineConfig *c, PipelineStats *stats, Err *e) {
     double t0 = now_s();
     Data d;
     if (load_data(c, &d, e)) return -1;
@@ -473,6 +472,16 @@ int pipeline_run_stats(const PipelineConfig *c, PipelineStats *stats, Err *e) {
     judge_free(judge);
     data_free_all(&d);
     if (stats) *stats = r.st;
+    return rc;
+}
+
+// The output folder is locked for the whole run (docs/reliability.md).
+int pipeline_run_stats(const PipelineConfig *c, PipelineStats *stats, Err *e) {
+    if (pipeline_config_check(c, "pipeline config", e)) return -1;
+    DirLock lk;
+    if (dir_lock(&lk, c->output, e)) return -1;
+    int rc = run_locked(c, stats, e);
+    dir_unlock(&lk);
     return rc;
 }
 

@@ -8,6 +8,7 @@
 #include "defense/antidote.h"
 #include "defense/vaccine.h"
 #include "io/atomic.h"
+#include "io/dir_lock.h"
 #include "io/model_dir.h"
 #include "io/peft.h"
 #include "util/mem.h"
@@ -124,7 +125,7 @@ static StepMethod *make_align(const Model *m, int B, int T, void *p) {
 
 static StepMethod *make_sft(const Model *m, int B, int T, void *p) { return sft_method_new(); }
 
-int stage_align(const char *base_dir, const Dataset *align_set, const Dataset *harmful, const AlignOpts *o,
+static int stage_align_locked(const char *base_dir, const Dataset *align_set, const Dataset *harmful, const AlignOpts *o,
                 const char *out_dir, StageReport *r, Err *e) {
     peak_rss_reset();
     LoadedModel lm;
@@ -145,7 +146,17 @@ int stage_align(const char *base_dir, const Dataset *align_set, const Dataset *h
     return rc;
 }
 
-int stage_finetune(const char *base_dir, const char *align_adapter, const Dataset *data, const FinetuneOpts *o,
+// The output folder is locked for the whole stage (docs/reliability.md).
+int stage_align(const char *base_dir, const Dataset *align_set, const Dataset *harmful, const AlignOpts *o,
+                const char *out_dir, StageReport *r, Err *e) {
+    DirLock lk;
+    if (dir_lock(&lk, out_dir, e)) return -1;
+    int rc = stage_align_locked(base_dir, align_set, harmful, o, out_dir, r, e);
+    dir_unlock(&lk);
+    return rc;
+}
+
+static int stage_finetune_locked(const char *base_dir, const char *align_adapter, const Dataset *data, const FinetuneOpts *o,
                    const char *out_dir, StageReport *r, Err *e) {
     peak_rss_reset();
     LoadedModel lm;
@@ -158,7 +169,17 @@ int stage_finetune(const char *base_dir, const char *align_adapter, const Datase
     return rc;
 }
 
-int stage_antidote(const char *base_dir, const char *align_adapter, const char *ft_adapter, const Dataset *realign,
+// The output folder is locked for the whole stage (docs/reliability.md).
+int stage_finetune(const char *base_dir, const char *align_adapter, const Dataset *data, const FinetuneOpts *o,
+                   const char *out_dir, StageReport *r, Err *e) {
+    DirLock lk;
+    if (dir_lock(&lk, out_dir, e)) return -1;
+    int rc = stage_finetune_locked(base_dir, align_adapter, data, o, out_dir, r, e);
+    dir_unlock(&lk);
+    return rc;
+}
+
+static int stage_antidote_locked(const char *base_dir, const char *align_adapter, const char *ft_adapter, const Dataset *realign,
                    const AntidoteOpts *o, const char *out_dir, Err *e) {
     LoadedModel lm;
     const char *ads[2] = {align_adapter, ft_adapter};
@@ -195,5 +216,15 @@ int stage_antidote(const char *base_dir, const char *align_adapter, const char *
     }
     if (!o->full_mode) lora_free(&ft);
     model_dir_close(&lm);
+    return rc;
+}
+
+// The output folder is locked for the whole stage (docs/reliability.md).
+int stage_antidote(const char *base_dir, const char *align_adapter, const char *ft_adapter, const Dataset *realign,
+                   const AntidoteOpts *o, const char *out_dir, Err *e) {
+    DirLock lk;
+    if (dir_lock(&lk, out_dir, e)) return -1;
+    int rc = stage_antidote_locked(base_dir, align_adapter, ft_adapter, realign, o, out_dir, e);
+    dir_unlock(&lk);
     return rc;
 }

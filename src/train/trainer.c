@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "io/atomic.h"
+#include "io/dir_replace.h"
 #include "io/safetensors.h"
 #include "util/progress.h"
 #include "util/rng.h"
@@ -136,10 +137,9 @@ static float *flat_params(const Groups *gs) {
 
 static int save_checkpoint(const char *dir, const Groups *gs, const float *m1, const float *m2, int64_t step,
                            const float *curve, uint64_t seed, Err *e) {
-    char tmp[4096], path[4096], old[4096];
+    char tmp[4096], path[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", dir);
-    snprintf(old, sizeof old, "%s.old", dir);
-    if (mkdir_p(tmp, e)) return -1;
+    if (dir_stage(dir, "trainer_state.json", e)) return -1;
     float *flat = flat_params(gs);
     int64_t *ts = xmalloc((gs->n ? gs->n : 1) * sizeof(int64_t));
     for (int i = 0; i < gs->n; i++) ts[i] = gs->g[i].t;
@@ -163,27 +163,23 @@ static int save_checkpoint(const char *dir, const Groups *gs, const float *m1, c
     rc = write_file_atomic(path, txt, strlen(txt), e);
     free(txt);
     if (rc) return -1;
-    // swap: the previous checkpoint stays intact until the new one is complete
-    struct stat sb;
-    if (!stat(dir, &sb) && rename(dir, old)) return err_set(e, "%s: cannot rotate checkpoint", dir);
-    if (rename(tmp, dir)) return err_set(e, "%s: cannot move checkpoint into place", dir);
-    snprintf(path, sizeof path, "%s/checkpoint.safetensors", old);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/trainer_state.json", old);
-    unlink(path);
-    rmdir(old);
-    return 0;
+    // the previous checkpoint stays whole until the new one is (io/dir_replace.h)
+    return dir_replace(dir, e);
 }
 
 // Returns the step to resume from (0 when there is no checkpoint) or -1.
 static int64_t load_checkpoint(const char *dir, Groups *gs, float *m1, float *m2, float *curve, int64_t total,
                                uint64_t seed, Err *e) {
-    char path[4096];
+    char path[4200];
+    int found = dir_recover(dir, "trainer_state.json", e);  // a kill between the two renames of a save left DIR.old
+    if (found <= 0) return found;
     snprintf(path, sizeof path, "%s/trainer_state.json", dir);
-    struct stat sb;
-    if (stat(path, &sb)) return 0;
+    size_t len;
+    char *text = read_file(path, &len, e);
+    if (!text) return -1;
     json_error_t je;
-    json_t *j = json_load_file(path, 0, &je);
+    json_t *j = json_loadb(text, len, 0, &je);
+    free(text);
     if (!j) return err_set(e, "%s: malformed checkpoint state: %s", path, je.text);
     int64_t step = json_integer_value(json_object_get(j, "step"));
     int64_t np = json_integer_value(json_object_get(j, "n_params"));
@@ -203,13 +199,19 @@ static int64_t load_checkpoint(const char *dir, Groups *gs, float *m1, float *m2
     if (!rc) rc = st_read_f32(tp, flat, 1, shape, e);
     if (!rc) rc = st_read_f32(ta, m1, 1, shape, e);
     if (!rc) rc = st_read_f32(tb, m2, 1, shape, e);
-    if (!rc && (tt->dtype != ST_I64 || tt->numel != gs->n)) rc = err_set(e, "%s: bad tensor_steps", path);
+    if (!rc && (tt->dtype != ST_I64 || tt->ndim != 1 || tt->shape[0] != tshape[0]))
+        rc = err_set(e, "%s: tensor_steps must be I64 of shape [%lld]", path, (long long)tshape[0]);
     if (!rc) {
-        (void)tshape;
         const int64_t *ts = tt->data;
-        for (int i = 0; i < gs->n; i++) { memcpy(&gs->g[i].t, ts + i, sizeof(int64_t)); }
+        for (int i = 0; i < gs->n && !rc; i++) {
+            memcpy(&gs->g[i].t, ts + i, sizeof(int64_t));
+            if (gs->g[i].t < 0 || gs->g[i].t > step)
+                rc = err_set(e, "%s: tensor_steps[%d] = %lld is outside [0, %lld]", path, i, (long long)gs->g[i].t,
+                             (long long)step);
+        }
         for (int i = 0; i < gs->n; i++) memcpy(gs->g[i].p, flat + gs->g[i].off, gs->g[i].n * sizeof(float));
-        if (step > 0) rc = st_read_f32(tc, curve, 1, NULL, e);
+        int64_t cshape[1] = {step};  // the curve holds one loss per step taken: never more than the run's
+        if (!rc && step > 0) rc = st_read_f32(tc, curve, 1, cshape, e);
     }
     free(flat);
     st_close(st);
