@@ -8,7 +8,7 @@
 //        llama7b (Llama-2-7B: 4096 x 32 layers, 32 heads, MLP 11008, vocab 32000, bf16 weights).
 // bf16:  keep the base weights in bf16 (widened to f32 in registers; always for llama7b).
 // STEP:  peak (SGEMM 4096^3 through antibody's SGEMM: the machine's fp32 peak),
-//        sft, vaccine, tvaccine, generate, generate4 (8 prompts, 4 decoding together), antidote.
+//        sft, vaccine, tvaccine (reference), tvaccine-lean, generate, generate4 (8 prompts, 4 decoding together), antidote.
 // The model is randomly initialised (normal(0, 0.02)); LoRA r=8, alpha 4, dropout 0.1 on
 // all seven projections. Training batches are 5 x 200 random tokens with the loss on all
 // tokens (every position predicts the next token; the last has no target); llama7b uses
@@ -200,7 +200,7 @@ static int bench_peak(void) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s smollm|tinystories|llama7b peak|sft|vaccine|tvaccine|generate|generate4|antidote [REPS] [bf16]\n",
+        fprintf(stderr, "usage: %s smollm|tinystories|llama7b peak|sft|vaccine|tvaccine|tvaccine-lean|generate|generate4|antidote [REPS] [bf16]\n",
                 argv[0]);
         return 2;
     }
@@ -228,7 +228,8 @@ int main(int argc, char **argv) {
     size_t ws_bytes = 0;
     int tokens = 0;
 
-    if (!strcmp(step, "sft") || !strcmp(step, "vaccine") || !strcmp(step, "tvaccine")) {
+    int tv = !strcmp(step, "tvaccine") || !strcmp(step, "tvaccine-lean");
+    if (!strcmp(step, "sft") || !strcmp(step, "vaccine") || tv) {
         Batch b;
         random_batch(&b, B, T, c.vocab_size, &r);
         EncodedSet harmful = {0};
@@ -237,8 +238,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(step, "vaccine")) sm = vaccine_method_new(&m, B, T, 2.0f);
         else {
             random_set(&harmful, B, T, c.vocab_size, &r);
-            TVaccineOpts o = {.rho = 3.0f, .K = 200, .J = 20, .S = 8, .B = B, .harmful = &harmful,
-                              .reference_quirk = 1};
+            TVaccineOpts o = {.rho = 3.0f, .K = 200, .J = 20, .S = 8, .harmful = &harmful,
+                              .variant = !strcmp(step, "tvaccine-lean") ? TV_LEAN : TV_REFERENCE};
             sm = tvaccine_method_new(&m, B, T, &o, 99);
         }
         Workspace *w = workspace_new(&m, &lora, B, T, 0);
@@ -256,7 +257,7 @@ int main(int argc, char **argv) {
             times[s] = now() - ts;
         }
         tokens = B * T;
-        if (!strcmp(step, "tvaccine")) {
+        if (tv) {
             const int *act = tvaccine_active(sm);
             int n = snprintf(extra, sizeof extra, ", \"active\": \"");
             int first = 1;

@@ -145,6 +145,20 @@ static void test_rho_zero_is_sft(void) {
     model_free(&m);
 }
 
+// Largest change between a LoRA's parameters and p over layer l's projections in mask.
+static double moved_projs(const Config *c, const Lora *init, const float *p, int l, int mask) {
+    double d = 0;
+    for (int q = 0; q < N_PROJ; q++) {
+        const float *A = init->A[l * N_PROJ + q], *B = init->B[l * N_PROJ + q];
+        if (!(mask & (1 << q)) || !A) continue;
+        int out, in;
+        proj_dims(c, q, &out, &in);
+        d = fmax(d, max_diff(p + (A - init->params), A, (size_t)init->rank * in));
+        d = fmax(d, max_diff(p + (B - init->params), B, (size_t)out * init->rank));
+    }
+    return d;
+}
+
 static void test_tvaccine(void) {
     // sampling frequencies of one layer follow P
     float P[6] = {0.05f, 0.3f, 0.1f, 0.25f, 0.2f, 0.1f};
@@ -153,28 +167,39 @@ static void test_tvaccine(void) {
     rng_seed(&r, 3);
     int trials = 40000;
     for (int t = 0; t < trials; t++) {
-        tvaccine_sample_layers(&r, P, 6, 1, 0, act);
+        tvaccine_sample_layers(&r, P, 6, 1, act);
         for (int l = 0; l < 6; l++) counts[l] += act[l];
     }
     for (int l = 0; l < 6; l++) {
         double f = (double)counts[l] / trials, sd = sqrt(P[l] * (1 - P[l]) / trials);
         CHECK(fabs(f - P[l]) < 4 * sd, "layer %d sampled %.4f, P = %.4f", l, f, P[l]);
     }
-    // S distinct layers; the > 26 layer quirk adds i-1
-    int n_act = 0;
-    tvaccine_sample_layers(&r, P, 6, 3, 0, act);
-    for (int l = 0; l < 6; l++) n_act += act[l];
-    CHECK(n_act == 3);
-    float P30[30];
-    for (int l = 0; l < 30; l++) P30[l] = 1.0f / 30;
-    int a30[30];
-    tvaccine_sample_layers(&r, P30, 30, 4, 1, a30);
-    // every active layer > 0 was either sampled (then l-1 is active too) or added by l+1
-    for (int l = 1; l < 30; l++)
-        if (a30[l]) CHECK(a30[l - 1] || (l + 1 < 30 && a30[l + 1]), "quirk: layer %d has no active neighbour", l);
-    int n30 = 0;
-    for (int l = 0; l < 30; l++) n30 += a30[l];
-    CHECK(n30 >= 4 && n30 <= 8, "%d layers active", n30);
+    // two draws without replacement: layer l is in the pair with probability
+    // P_l + sum_{k != l} P_k P_l / (1 - P_k) (numpy's sequential choice(replace=False))
+    memset(counts, 0, sizeof counts);
+    for (int t = 0; t < trials; t++) {
+        tvaccine_sample_layers(&r, P, 6, 2, act);
+        int n_act = 0;
+        for (int l = 0; l < 6; l++) { counts[l] += act[l]; n_act += act[l]; }
+        if (n_act != 2) { CHECK(n_act == 2, "%d layers sampled, not 2", n_act); break; }
+    }
+    for (int l = 0; l < 6; l++) {
+        double want = P[l];
+        for (int k = 0; k < 6; k++) if (k != l) want += P[k] * P[l] / (1 - P[k]);
+        double f = (double)counts[l] / trials, sd = sqrt(want * (1 - want) / trials);
+        CHECK(fabs(f - want) < 4 * sd, "pairs: layer %d in %.4f of draws, expected %.4f", l, f, want);
+    }
+    // kept activations: the sampled layers and, above 26 layers, the one below each
+    int a30[30] = {0}, k30[30], k6[6];
+    a30[0] = a30[5] = a30[6] = a30[29] = 1;
+    tvaccine_kept_layers(a30, 30, k30);
+    for (int l = 0; l < 30; l++) {
+        int want = l == 0 || l == 4 || l == 5 || l == 6 || l == 28 || l == 29;
+        CHECK(k30[l] == want, "30 layers: layer %d kept %d, expected %d", l, k30[l], want);
+    }
+    int a6[6] = {0, 1, 0, 0, 1, 0};
+    tvaccine_kept_layers(a6, 6, k6);
+    for (int l = 0; l < 6; l++) CHECK(k6[l] == a6[l], "6 layers: layer %d kept %d", l, k6[l]);
 
     Config cfg = tiny_config(4);
     Model m;
@@ -183,44 +208,51 @@ static void test_tvaccine(void) {
     tiny_data(&d, 6, 4);
     tiny_data(&h, 4, 5);
     size_t n;
-    // one sampling for the whole run (J > steps): frozen layers must not move
-    TVaccineOpts o = {2.0f, 100, 100, 2, 2, &h, 1};
-    StepMethod *tv = tvaccine_method_new(&m, 2, 12, &o, 11);
     Lora init;
-    lora_init(&init, &m, 4, 8.0f, 0.1f, (1 << N_PROJ) - 1, 9);
-    float *p = train_with(&m, &d, tv, 4, &n, 0.1f);
-    const int *active = tvaccine_active(tv);
-    const float *probs = tvaccine_probs(tv);
-    double psum = 0;
-    for (int l = 0; l < 4; l++) psum += probs[l];
-    CHECK(close_enough(psum, 1.0, 1e-5, 0), "probabilities sum to %g", psum);
-    int lo_layer = 4, n_active = 0;
-    for (int l = 0; l < 4; l++) {
-        size_t a0 = init.A[l * N_PROJ] - init.params, a1 = l + 1 < 4 ? (size_t)(init.A[(l + 1) * N_PROJ] - init.params) : init.n_params;
-        double moved = max_diff(p + a0, init.params + a0, a1 - a0);
-        if (active[l]) { n_active++; if (l < lo_layer) lo_layer = l; CHECK(moved > 0, "active layer %d did not train", l); }
-        else CHECK(moved == 0.0, "frozen layer %d changed by %g", l, moved);
+    lora_init(&init, &m, 4, 8.0f, 0.1f, PROJ_ALL, 9);
+    for (int variant = TV_REFERENCE; variant <= TV_LEAN; variant++) {
+        const char *vn = variant == TV_REFERENCE ? "reference" : "lean";
+        // one sampling for the whole run (J > steps)
+        TVaccineOpts o = {2.0f, 100, 100, 2, &h, (TVaccineVariant)variant};
+        StepMethod *tv = tvaccine_method_new(&m, 2, 12, &o, 11);
+        float *p = train_with(&m, &d, tv, 4, &n, 0.1f);
+        const int *active = tvaccine_active(tv);
+        const float *probs = tvaccine_probs(tv);
+        double psum = 0;
+        for (int l = 0; l < 4; l++) psum += probs[l];
+        CHECK(close_enough(psum, 1.0, 1e-5, 0), "probabilities sum to %g", psum);
+        int lo_layer = 4, n_active = 0;
+        for (int l = 0; l < 4; l++) {
+            double attn = moved_projs(&cfg, &init, p, l, PROJ_ATTN), mlp = moved_projs(&cfg, &init, p, l, PROJ_MLP);
+            if (active[l]) { n_active++; if (l < lo_layer) lo_layer = l; }
+            CHECK((attn > 0) == (active[l] != 0), "%s: layer %d (sampled %d): attention adapters moved by %g", vn, l,
+                  active[l], attn);
+            int mlp_trains = active[l] || variant == TV_REFERENCE;
+            CHECK((mlp > 0) == mlp_trains, "%s: layer %d (sampled %d): MLP adapters moved by %g", vn, l, active[l], mlp);
+        }
+        CHECK(n_active == 2);
+        // the trained pass: to the first layer (reference), not below the lowest sampled layer (lean)
+        Workspace *w = workspace_new(&m, &init, 2, 12, 0);
+        Batch b;
+        batch_alloc(&b, 2, 12);
+        int idx[2] = {0, 1};
+        batch_fill(&b, &d, idx, 2, 0);
+        tv->grad(tv, &m, &init, w, &b, 1.0f, 5);
+        int want = variant == TV_LEAN ? 4 - lo_layer : 4;
+        CHECK(w->layers_backward == want, "%s: backward visited %d layers, expected %d", vn, w->layers_backward, want);
+        workspace_free(w);
+        batch_free(&b);
+        free(p);
+        step_method_free(tv);
+        // all layers sampled: identical to Vaccine
+        TVaccineOpts all = {2.0f, 100, 100, 4, &h, (TVaccineVariant)variant};
+        StepMethod *tva = tvaccine_method_new(&m, 2, 12, &all, 11), *v = vaccine_method_new(&m, 2, 12, 2.0f);
+        float *x = train_with(&m, &d, tva, 4, &n, 0.1f), *y = train_with(&m, &d, v, 4, &n, 0.1f);
+        CHECK(max_diff(x, y, n) == 0.0, "%s: T-Vaccine with every layer sampled differs from Vaccine by %g", vn,
+              max_diff(x, y, n));
+        free(x); free(y);
+        step_method_free(tva); step_method_free(v);
     }
-    CHECK(n_active == 2);
-    // no backward work below the lowest active layer
-    Workspace *w = workspace_new(&m, &init, 2, 12, 0);
-    Batch b;
-    batch_alloc(&b, 2, 12);
-    int idx[2] = {0, 1};
-    batch_fill(&b, &d, idx, 2, 0);
-    tv->grad(tv, &m, &init, w, &b, 1.0f, 5);
-    CHECK(w->layers_backward == 4 - lo_layer, "backward visited %d layers, expected %d", w->layers_backward, 4 - lo_layer);
-    workspace_free(w);
-    batch_free(&b);
-    free(p);
-    step_method_free(tv);
-    // all layers active: identical to Vaccine
-    TVaccineOpts all = {2.0f, 100, 100, 4, 2, &h, 1};
-    StepMethod *tva = tvaccine_method_new(&m, 2, 12, &all, 11), *v = vaccine_method_new(&m, 2, 12, 2.0f);
-    float *x = train_with(&m, &d, tva, 4, &n, 0.1f), *y = train_with(&m, &d, v, 4, &n, 0.1f);
-    CHECK(max_diff(x, y, n) == 0.0, "T-Vaccine with every layer active differs from Vaccine by %g", max_diff(x, y, n));
-    free(x); free(y);
-    step_method_free(tva); step_method_free(v);
     lora_free(&init);
     encoded_free(&d); encoded_free(&h);
     model_free(&m);

@@ -307,7 +307,7 @@ static void test_model(int qkv_bias, float dropout) {
     CHECK(md < 1e-6, "checkpointed grads differ by %g", md);
     // stop_layer = 1 with layer 0 frozen: identical layer-1 grads, none for layer 0
     memset(w->lora_grad, 0, lo.n_params * 4);
-    int trainable[2] = {0, 1};
+    int trainable[2] = {0, PROJ_ALL};
     int fl[2] = {0, 1};
     ForwardOpts f3 = c.fo; f3.first_layer_needed = 1; (void)fl;
     model_forward(&m, &lo, w, &b, &f3);

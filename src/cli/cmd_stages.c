@@ -40,11 +40,13 @@ static const char ALIGN_USAGE[] =
     "  --fields SPEC       rename fields, e.g. instruction=prompt,output=response\n"
     "  --rho X             perturbation norm (random-vaccine: noise variance)\n"
     "  --tv-k N --tv-j N --tv-s N --tv-pool N   T-Vaccine intervals, layers, harmful pool\n"
+    "  --tv-variant reference|lean   T-Vaccine: the authors' (MLP adapters of every layer train\n"
+    "                      each step) or memory-lean (sampled layers only; docs/methods.md)\n"
     TRAIN_FLAGS_HELP;
 
 int cmd_align(int argc, char **argv) {
     Flag flags[] = {{"data", 1, .repeat = 1}, {"harmful", 1, .repeat = 1}, {"fields", 1}, {"out", 1}, {"method", 1},
-                    {"rho", 1}, {"tv-k", 1}, {"tv-j", 1}, {"tv-s", 1}, {"tv-pool", 1}, TRAIN_FLAGS};
+                    {"rho", 1}, {"tv-k", 1}, {"tv-j", 1}, {"tv-s", 1}, {"tv-pool", 1}, {"tv-variant", 1}, TRAIN_FLAGS};
     Args a = {"align", flags, sizeof flags / sizeof *flags};
     int rc = args_parse(&a, argc, argv, ALIGN_USAGE);
     if (rc) return rc > 0 ? 0 : 2;
@@ -62,6 +64,9 @@ int cmd_align(int argc, char **argv) {
     o.tv_J = arg_int(&a, "tv-j", o.tv_J);
     o.tv_S = arg_int(&a, "tv-s", o.tv_S);
     o.tv_pool = arg_int(&a, "tv-pool", o.tv_pool);
+    const char *tvv = arg_str(&a, "tv-variant", "reference");
+    if (strcmp(tvv, "reference") && strcmp(tvv, "lean")) return cli_fail("align", "--tv-variant must be reference or lean");
+    o.tv_variant = strcmp(tvv, "lean") ? TV_REFERENCE : TV_LEAN;
     o.weights = arg_flag(&a, "bf16") ? MAT_BF16 : MAT_F32;
     if (method == ALIGN_TVACCINE && !arg_get(&a, "harmful")->n_values)
         return cli_fail("align", "T-Vaccine needs --harmful (harmful prompt + harmful answer rows)");

@@ -1,9 +1,11 @@
-// T-Vaccine (SPEC section 5): Vaccine on a sampled subset of layers chosen by the
-// gradient norms of harmful data. Memory: only the active layers keep activations
-// and perturbation buffers; inactive layers between them are recomputed during the
-// backward pass (a departure from the reference's autograd, which keeps them: it
-// trades one extra forward of those layers for their activation memory), and nothing
-// below the lowest active layer is kept or back-propagated at all.
+// T-Vaccine (SPEC section 5, docs/methods.md): Vaccine on a sampled subset of layers
+// chosen by the gradient norms of harmful data. Only the sampled layers are perturbed
+// and their attention adapters trained. The reference variant also trains every
+// layer's MLP adapters at every step (the authors' code freezes attention adapters
+// only), so its trained pass runs back to the first layer; the lean variant trains the
+// sampled layers alone and runs no backward pass below the lowest of them. Both keep
+// activations only for the kept layers and recompute the others during the backward
+// pass, as the reference's checkpointing does.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,24 +15,28 @@
 typedef struct {
     TVaccineOpts o;
     Perturbation pert;
-    Rng rng;
+    Rng rng;            // layer sampling
+    Rng draw;           // the harmful row of each probability pass
     float *P;           // [L] layer probabilities
     double *sq;         // [L] squared gradient norms of the last probability pass
-    int *active, *zero; // [L]
-    int lo;             // lowest active layer
-    int harm_cursor;
+    int *active;        // [L] sampled layers (perturbed, attention adapters trained)
+    int *keep;          // [L] layers whose activations are kept
+    int *trainable;     // [L] trained projections (1 << P_*)
+    int *zero;          // [L] all 0: the probability pass keeps nothing
+    int lo;             // lowest sampled layer
+    int *order;         // [pool] the pool in a random order, consumed one row per pass
+    int n_drawn;
     Batch hb;
     uint64_t seed;
 } TVCtx;
 
-void tvaccine_sample_layers(Rng *r, const float *P, int L, int S, int quirk, int *active) {
+void tvaccine_sample_layers(Rng *r, const float *P, int L, int S, int *active) {
     double *w = xmalloc(L * sizeof(double));
     for (int l = 0; l < L; l++) { w[l] = P[l]; active[l] = 0; }
     if (S > L) S = L;
-    int *picked = xmalloc(L * sizeof(int));
     for (int s = 0; s < S; s++) {  // sequential draws without replacement (numpy's choice(replace=False))
         double tot = 0;
-        for (int l = 0; l < L; l++) tot += w[l];
+        for (int l = 0; l < L; l++) tot += w[l] > 0 ? w[l] : 0;
         int pick = -1;
         if (tot <= 0) {  // all remaining mass is zero: take the first unpicked
             for (int l = 0; l < L && pick < 0; l++) if (w[l] >= 0) pick = l;
@@ -43,26 +49,31 @@ void tvaccine_sample_layers(Rng *r, const float *P, int L, int S, int quirk, int
             }
             if (pick < 0) for (int l = L - 1; l >= 0 && pick < 0; l--) if (w[l] > 0) pick = l;
         }
-        picked[s] = pick;
+        active[pick] = 1;
         w[pick] = -1.0;  // removed
     }
-    for (int s = 0; s < S; s++) {
-        active[picked[s]] = 1;
-        if (quirk && L > 26 && picked[s] > 0) active[picked[s] - 1] = 1;  // reference behaviour
-    }
-    free(picked);
     free(w);
 }
 
-// One forward/backward on a harmful batch: P_l = ||g_l|| / sum_k ||g_k||.
+void tvaccine_kept_layers(const int *active, int L, int *keep) {
+    for (int l = 0; l < L; l++) keep[l] = active[l] || (L > 26 && l + 1 < L && active[l + 1]);
+}
+
+// The pool row of the next probability pass. The reference draws batches of one from a
+// randomly ordered pass over the pool; after the pool is used up every draw starts a
+// new random order and takes its first row, i.e. a uniform draw.
+static int next_harmful_row(TVCtx *c) {
+    int n = c->o.harmful->n;
+    if (c->n_drawn < n) return c->order[c->n_drawn++];
+    return (int)rng_below(&c->draw, (uint64_t)n);
+}
+
+// One forward/backward on one harmful row: P_l = ||g_l|| / sum_k ||g_k||.
 static void refresh_probs(TVCtx *c, const Model *m, const Lora *l, Workspace *w) {
-    int L = m->cfg.n_layers, n = 0, idx[64];
-    const EncodedSet *h = c->o.harmful;
-    int B = c->o.B < 64 ? c->o.B : 64;
-    for (int i = 0; i < B && i < h->n; i++) idx[n++] = (c->harm_cursor + i) % h->n;
-    c->harm_cursor = (c->harm_cursor + n) % (h->n ? h->n : 1);
-    batch_fill(&c->hb, h, idx, n, 0);
-    ForwardOpts fo = {.train = 1, .dropout_seed = hash64(c->seed ^ 0x5eed), .save_mask = c->zero};  // checkpointed
+    int L = m->cfg.n_layers, row = next_harmful_row(c);
+    batch_fill(&c->hb, c->o.harmful, &row, 1, 0);
+    ForwardOpts fo = {.train = 1, .dropout_seed = hash64(c->seed ^ 0x5eed ^ (uint64_t)c->n_drawn << 20),
+                      .save_mask = c->zero};  // checkpointed
     model_forward(m, l, w, &c->hb, &fo);
     BackwardOpts bo = {.param_grads = 0, .attn_grad_sqnorm = c->sq};
     model_backward(m, l, w, &bo);
@@ -76,27 +87,32 @@ static const int *tv_begin(StepMethod *self, const Model *m, const Lora *l, Work
     int L = m->cfg.n_layers;
     if (step % c->o.K == 0) refresh_probs(c, m, l, w);
     if (step % c->o.J == 0) {
-        tvaccine_sample_layers(&c->rng, c->P, L, c->o.S, c->o.reference_quirk, c->active);
+        tvaccine_sample_layers(&c->rng, c->P, L, c->o.S, c->active);
+        tvaccine_kept_layers(c->active, L, c->keep);
         perturbation_assign(&c->pert, c->active);
         c->lo = L;
         for (int k = L - 1; k >= 0; k--) if (c->active[k]) c->lo = k;
+        for (int k = 0; k < L; k++)
+            c->trainable[k] = c->active[k] ? PROJ_ALL : c->o.variant == TV_REFERENCE ? PROJ_MLP : 0;
     }
-    return c->active;
+    return c->trainable;
 }
 
-// Vaccine's two passes over the active layers only.
+// Vaccine's two passes, perturbing the sampled layers only.
 static float tv_grad(StepMethod *self, const Model *m, const Lora *l, Workspace *w, const Batch *b, float loss_scale,
                      uint64_t seed) {
     TVCtx *c = self->ctx;
-    ForwardOpts f1 = {.train = 1, .dropout_seed = hash64(seed + 1), .first_layer_needed = c->lo, .save_mask = c->active};
+    // pass 1 needs dL/dh of the sampled layers only: nothing below the lowest one
+    ForwardOpts f1 = {.train = 1, .dropout_seed = hash64(seed + 1), .first_layer_needed = c->lo, .save_mask = c->keep};
     float loss = model_forward(m, l, w, b, &f1);
     BackwardOpts b1 = {.param_grads = 0, .attn_grad = c->pert.g, .stop_layer = c->lo};
     model_backward(m, l, w, &b1);
     vaccine_perturbation(&c->pert, c->o.rho, (size_t)w->N * m->cfg.dim);
+    int lo = c->o.variant == TV_LEAN ? c->lo : 0;  // the reference trains MLP adapters down to layer 0
     ForwardOpts f2 = {.train = 1, .dropout_seed = seed, .loss_scale = loss_scale, .perturb = c->pert.eps,
-                      .first_layer_needed = c->lo, .save_mask = c->active};
+                      .first_layer_needed = lo, .save_mask = c->keep};
     model_forward(m, l, w, b, &f2);
-    BackwardOpts b2 = {.param_grads = 1, .layer_trainable = c->active, .stop_layer = c->lo};
+    BackwardOpts b2 = {.param_grads = 1, .layer_trainable = c->trainable, .stop_layer = lo};
     model_backward(m, l, w, &b2);
     return loss;
 }
@@ -104,29 +120,36 @@ static float tv_grad(StepMethod *self, const Model *m, const Lora *l, Workspace 
 static void tv_release(StepMethod *s) {
     TVCtx *c = s->ctx;
     perturbation_free(&c->pert);
-    free(c->P); free(c->sq); free(c->active); free(c->zero);
+    free(c->P); free(c->sq); free(c->active); free(c->keep); free(c->trainable); free(c->zero); free(c->order);
     batch_free(&c->hb);
 }
 
 StepMethod *tvaccine_method_new(const Model *m, int B, int T, const TVaccineOpts *o, uint64_t seed) {
     int L = m->cfg.n_layers;
+    if (!o->harmful || o->harmful->n < 1) return NULL;
     StepMethod *s = xcalloc(1, sizeof *s);
     TVCtx *c = xcalloc(1, sizeof *c);
     c->o = *o;
     if (c->o.K < 1) c->o.K = 1;
     if (c->o.J < 1) c->o.J = 1;
-    if (c->o.B < 1 || c->o.B > B) c->o.B = B;  // the probe batch shares the training workspace
     c->seed = seed;
     rng_seed(&c->rng, seed);
+    rng_seed(&c->draw, hash64(seed ^ 0x9001));
     c->P = xmalloc(L * sizeof(float));
     for (int k = 0; k < L; k++) c->P[k] = 1.0f / L;
     c->sq = xcalloc(L, sizeof(double));
     c->active = xcalloc(L, sizeof(int));
+    c->keep = xcalloc(L, sizeof(int));
+    c->trainable = xcalloc(L, sizeof(int));
     c->zero = xcalloc(L, sizeof(int));
+    int n = o->harmful->n;
+    c->order = xmalloc(n * sizeof(int));
+    for (int i = 0; i < n; i++) c->order[i] = i;
+    rng_shuffle_int(&c->draw, c->order, n);
     int hT = 1;
-    for (int i = 0; i < o->harmful->n; i++) hT = o->harmful->ex[i].n > hT ? o->harmful->ex[i].n : hT;
-    perturbation_init(&c->pert, m, B, T > hT ? T : hT);
-    batch_alloc(&c->hb, c->o.B < 64 ? c->o.B : 64, hT);
+    for (int i = 0; i < n; i++) hT = o->harmful->ex[i].n > hT ? o->harmful->ex[i].n : hT;
+    perturbation_init(&c->pert, m, B, T);
+    batch_alloc(&c->hb, 1, hT);
     s->name = "tvaccine";
     s->grad = tv_grad;
     s->begin_step = tv_begin;
@@ -138,3 +161,4 @@ StepMethod *tvaccine_method_new(const Model *m, int B, int T, const TVaccineOpts
 
 const float *tvaccine_probs(const StepMethod *s) { return ((const TVCtx *)s->ctx)->P; }
 const int *tvaccine_active(const StepMethod *s) { return ((const TVCtx *)s->ctx)->active; }
+const int *tvaccine_trainable(const StepMethod *s) { return ((const TVCtx *)s->ctx)->trainable; }

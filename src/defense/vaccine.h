@@ -32,21 +32,35 @@ StepMethod *vaccine_method_new(const Model *m, int B, int T, float rho);
 // Ablation: one pass with N(0, rho) noise (variance rho) added to every attention output.
 StepMethod *random_vaccine_method_new(const Model *m, int B, int T, float rho, uint64_t seed);
 
-// T-Vaccine. Every K steps, layer probabilities P_l = ||g_l|| / sum_k ||g_k|| from the
-// gradients on a harmful batch; every J steps, S distinct layers sampled with P; only
-// they are trained and perturbed, and no backward pass runs below the lowest of them.
+// T-Vaccine (docs/methods.md). Every K steps, layer probabilities P_l = ||g_l|| / sum_k ||g_k||
+// from the attention-output gradients of one harmful row (batch 1, drawn at random from
+// the pool); every J steps, S distinct layers sampled with P. Only the sampled layers are
+// perturbed and their attention adapters (q, k, v, o) trained; what else trains depends on
+// the variant.
+typedef enum {
+    TV_REFERENCE,  // the authors' code: every layer's MLP adapters (gate, up, down) train at every
+                   // step, so the trained pass back-propagates to the first layer
+    TV_LEAN,       // memory-lean: only the sampled layers' adapters train and no backward pass
+                   // runs below the lowest of them
+} TVaccineVariant;
+
 typedef struct {
     float rho;
     int K, J, S;
-    int B;                    // harmful batch size for the probability pass
-    const EncodedSet *harmful;
-    int reference_quirk;      // > 26 layers: a sampled layer i > 0 also activates i-1 (on by default)
+    const EncodedSet *harmful;  // the probability pool (the first 200 harmful rows by default)
+    TVaccineVariant variant;
 } TVaccineOpts;
 
 StepMethod *tvaccine_method_new(const Model *m, int B, int T, const TVaccineOpts *o, uint64_t seed);
 // Samples S distinct layers without replacement with probabilities P (sum 1) into
-// active[L] (1/0); applies the > 26 layer quirk when asked. Exposed for tests.
-void tvaccine_sample_layers(Rng *r, const float *P, int L, int S, int quirk, int *active);
-// The current probabilities / active layers of a T-Vaccine method (tests, reports).
+// active[L] (1/0). Exposed for tests.
+void tvaccine_sample_layers(Rng *r, const float *P, int L, int S, int *active);
+// The layers whose activations a step keeps (the rest are recomputed in the backward pass):
+// the sampled ones and, in models deeper than 26 layers, the layer below each (as the
+// reference's checkpointing does; it changes memory and time, not the numbers).
+void tvaccine_kept_layers(const int *active, int L, int *keep);
+// The current probabilities / sampled layers / trained projections ([L] bitmasks of
+// 1 << P_*) of a T-Vaccine method (tests, reports).
 const float *tvaccine_probs(const StepMethod *s);
 const int *tvaccine_active(const StepMethod *s);
+const int *tvaccine_trainable(const StepMethod *s);

@@ -10,6 +10,10 @@
 #include "util/err.h"
 
 enum { P_Q, P_K, P_V, P_O, P_GATE, P_UP, P_DOWN, N_PROJ };
+// Projection bitmasks (1 << P_*): all seven, the attention four, the MLP three.
+#define PROJ_ALL ((1 << N_PROJ) - 1)
+#define PROJ_ATTN ((1 << P_Q) | (1 << P_K) | (1 << P_V) | (1 << P_O))
+#define PROJ_MLP ((1 << P_GATE) | (1 << P_UP) | (1 << P_DOWN))
 // full_ft_mask bit: full training also of embeddings, LM head and norm weights
 // (training from scratch, e.g. the demo's base model).
 #define FULL_EMBED_NORMS (1 << N_PROJ)
@@ -131,7 +135,8 @@ typedef struct {
 
 typedef struct {
     int param_grads;             // 0: only activation gradients (Vaccine's first pass)
-    const int *layer_trainable;  // [L] or NULL (= all trainable)
+    const int *layer_trainable;  // [L] bitmask (1 << P_*) of the projections trained in layer l
+                                 // (its norm weights: any bit); NULL = all trainable
     int stop_layer;              // no backward work below this layer
     float *const *attn_grad;     // [L] (N, C) receive dL/dh_l of each layer's attention output, or NULL
     double *attn_grad_sqnorm;    // [L] receives ||dL/dh_l||^2 (no buffers needed), or NULL

@@ -290,30 +290,30 @@ void model_backward(const Model *m, const Lora *lora, Workspace *w, const Backwa
     for (int l = L - 1; l >= o->stop_layer && l >= 0; l--) {
         w->layers_backward++;
         const LayerWeights *LW = &m->layers[l];
-        int grads = o->param_grads && (!o->layer_trainable || o->layer_trainable[l]);
+        int gm = !o->param_grads ? 0 : o->layer_trainable ? o->layer_trainable[l] : PROJ_ALL;  // trained projections
         const float *x = w->res + (size_t)l * NC;
         LayerActs *a = w->slot_of[l] >= 0 ? w->pool[w->slot_of[l]] : &w->scratch;
         if (w->slot_of[l] < 0) layer_forward(m, lora, w, l, a, x, w->tmp_out, NULL);  // recompute (checkpoint)
         // MLP: res[l+1] = x2 + down(silu(gate(xn2)) * up(xn2))
         memset(w->da, 0, (size_t)N * F * sizeof(float));
-        proj_backward(m, lora, w, l, P_DOWN, a->a, w->dres, a, w->da, grads, N);
+        proj_backward(m, lora, w, l, P_DOWN, a->a, w->dres, a, w->da, (gm >> P_DOWN) & 1, N);
         memset(w->dg, 0, (size_t)N * F * sizeof(float));
         memset(w->du, 0, (size_t)N * F * sizeof(float));
         swiglu_backward(w->dg, w->du, w->da, a->g, a->u, (size_t)N * F);
         memset(w->dxn, 0, NC * sizeof(float));
-        proj_backward(m, lora, w, l, P_GATE, a->xn2, w->dg, a, w->dxn, grads, N);
-        proj_backward(m, lora, w, l, P_UP, a->xn2, w->du, a, w->dxn, grads, N);
+        proj_backward(m, lora, w, l, P_GATE, a->xn2, w->dg, a, w->dxn, (gm >> P_GATE) & 1, N);
+        proj_backward(m, lora, w, l, P_UP, a->xn2, w->du, a, w->dxn, (gm >> P_UP) & 1, N);
         memcpy(w->dx2, w->dres, NC * sizeof(float));
-        rmsnorm_backward(w->dx2, ng && grads ? ng + (size_t)(2 * l + 1) * C : NULL, w->dxn, a->x2, LW->mlp_norm,
+        rmsnorm_backward(w->dx2, ng && gm ? ng + (size_t)(2 * l + 1) * C : NULL, w->dxn, a->x2, LW->mlp_norm,
                          a->rstd2, N, C);
         // x2 = x + h: dL/dh = dx2, the gradient Vaccine perturbs along.
         if (o->attn_grad && o->attn_grad[l]) memcpy(o->attn_grad[l], w->dx2, NC * sizeof(float));
         if (o->attn_grad_sqnorm) o->attn_grad_sqnorm[l] = vec_sumsq(w->dx2, NC);
         int need_dx = l > o->stop_layer || (l == 0 && ng && w->embed_grad);
-        if (!need_dx && !grads) break;
+        if (!need_dx && !(gm & PROJ_ATTN)) break;
         // attention: h = o_proj(attn(rope(q), rope(k), v)), q,k,v = proj(xn1)
         memset(w->dao, 0, (size_t)N * Q * sizeof(float));
-        proj_backward(m, lora, w, l, P_O, a->ao, w->dx2, a, w->dao, grads, N);
+        proj_backward(m, lora, w, l, P_O, a->ao, w->dx2, a, w->dao, (gm >> P_O) & 1, N);
         memset(w->dq, 0, (size_t)N * Q * sizeof(float));
         memset(w->dk, 0, (size_t)N * KV * sizeof(float));
         memset(w->dv, 0, (size_t)N * KV * sizeof(float));
@@ -322,12 +322,12 @@ void model_backward(const Model *m, const Lora *lora, Workspace *w, const Backwa
         rope_backward(w->dk, w->pos, m->rope_cos, m->rope_sin, N, c->n_kv_heads, c->head_dim);
         float *dxn1 = need_dx ? w->dxn : NULL;
         if (dxn1) memset(dxn1, 0, NC * sizeof(float));
-        proj_backward(m, lora, w, l, P_Q, a->xn1, w->dq, a, dxn1, grads, N);
-        proj_backward(m, lora, w, l, P_K, a->xn1, w->dk, a, dxn1, grads, N);
-        proj_backward(m, lora, w, l, P_V, a->xn1, w->dv, a, dxn1, grads, N);
+        proj_backward(m, lora, w, l, P_Q, a->xn1, w->dq, a, dxn1, (gm >> P_Q) & 1, N);
+        proj_backward(m, lora, w, l, P_K, a->xn1, w->dk, a, dxn1, (gm >> P_K) & 1, N);
+        proj_backward(m, lora, w, l, P_V, a->xn1, w->dv, a, dxn1, (gm >> P_V) & 1, N);
         if (!need_dx) break;
         memcpy(w->dres, w->dx2, NC * sizeof(float));
-        rmsnorm_backward(w->dres, ng && grads ? ng + (size_t)2 * l * C : NULL, w->dxn, x, LW->attn_norm, a->rstd1, N, C);
+        rmsnorm_backward(w->dres, ng && gm ? ng + (size_t)2 * l * C : NULL, w->dxn, x, LW->attn_norm, a->rstd1, N, C);
     }
     if (ng && w->embed_grad && o->stop_layer == 0)  // res[0] = embedding rows: scatter-add
         for (int i = 0; i < N; i++) vec_add(w->embed_grad + (size_t)w->batch.tokens[i] * C, w->dres + (size_t)i * C, C);

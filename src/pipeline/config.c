@@ -204,6 +204,12 @@ static int align_key(Ctx *x, const char *w, const char *k, json_t *v, AlignOpts 
     if (!strcmp(k, "tv_J")) { if (get_int(x, w, k, v, 1, &i)) return -1; o->tv_J = (int)i; return 1; }
     if (!strcmp(k, "tv_S")) { if (get_int(x, w, k, v, 1, &i)) return -1; o->tv_S = (int)i; return 1; }
     if (!strcmp(k, "tv_pool")) { if (get_int(x, w, k, v, 1, &i)) return -1; o->tv_pool = (int)i; return 1; }
+    if (!strcmp(k, "tv_variant")) {
+        const char *s = json_string_value(v);
+        if (!s || (strcmp(s, "reference") && strcmp(s, "lean"))) return bad(x, w, k, "must be \"reference\" or \"lean\"");
+        o->tv_variant = strcmp(s, "lean") ? TV_REFERENCE : TV_LEAN;
+        return 1;
+    }
     return 0;
 }
 

@@ -33,6 +33,7 @@ void align_opts_default(AlignOpts *o, AlignMethod m) {
     o->tv_J = 20;
     o->tv_S = 8;
     o->tv_pool = 200;
+    o->tv_variant = TV_REFERENCE;
     if (m == ALIGN_TVACCINE) {  // SPEC 5: batch 10, 20 epochs
         o->train.batch_size = 10;
         o->train.epochs = 20;
@@ -116,7 +117,7 @@ static StepMethod *make_align(const Model *m, int B, int T, void *p) {
     case ALIGN_VACCINE: return vaccine_method_new(m, B, T, o->rho);
     case ALIGN_RANDOM_VACCINE: return random_vaccine_method_new(m, B, T, o->rho, o->train.seed);
     case ALIGN_TVACCINE: {
-        TVaccineOpts tv = {o->rho, o->tv_K, o->tv_J, o->tv_S, B, a->harmful, 1};
+        TVaccineOpts tv = {o->rho, o->tv_K, o->tv_J, o->tv_S, a->harmful, o->tv_variant};
         return tvaccine_method_new(m, B, T, &tv, o->train.seed);
     }
     default: return sft_method_new();

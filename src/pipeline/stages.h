@@ -3,6 +3,7 @@
 // commands (align, finetune, antidote) and the pipeline runner call these.
 #pragma once
 #include "data/dataset.h"
+#include "defense/vaccine.h"
 #include "model/model.h"
 #include "train/trainer.h"
 
@@ -16,6 +17,7 @@ typedef struct {
     float rho;            // Vaccine 2, T-Vaccine 3 (SPEC 4, 5); random vaccine: noise variance
     int tv_K, tv_J, tv_S; // T-Vaccine: probability refresh, resample interval, layers sampled (200, 20, 8)
     int tv_pool;          // T-Vaccine harmful pool size (200)
+    TVaccineVariant tv_variant;  // TV_REFERENCE (default) or TV_LEAN (docs/methods.md)
     int rank, targets;    // LoRA: rank 8, all seven projections
     float alpha, dropout; // alpha 4, dropout 0.1
     MatType weights;      // base weights in f32 or bf16

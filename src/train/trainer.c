@@ -67,6 +67,7 @@ typedef struct {
     float *p, *g;     // parameters and their gradient buffer
     size_t n, off;    // size, offset in the flat optimizer state
     int layer;        // -1 when not part of a layer (embeddings, head, final norm)
+    int proj;         // P_* of a projection's tensors, -1 for norm weights and the rest
     float wd;         // weight decay (none for norm weights, as HF's Trainer)
     int64_t t;        // AdamW steps taken by this tensor (frozen tensors do not step)
 } Group;
@@ -77,9 +78,9 @@ typedef struct {
     size_t total;
 } Groups;
 
-static void group_add(Groups *gs, float *p, float *g, size_t n, int layer, float wd) {
+static void group_add(Groups *gs, float *p, float *g, size_t n, int layer, int proj, float wd) {
     if (gs->n == gs->cap) gs->g = xrealloc(gs->g, (gs->cap = gs->cap ? 2 * gs->cap : 64) * sizeof(Group));
-    gs->g[gs->n++] = (Group){p, g, n, gs->total, layer, wd, 0};
+    gs->g[gs->n++] = (Group){p, g, n, gs->total, layer, proj, wd, 0};
     gs->total += n;
 }
 
@@ -94,22 +95,22 @@ static void build_groups(Groups *gs, Model *m, Lora *lora, Workspace *w, float w
                 if (!A) continue;
                 int out, in;
                 proj_dims(c, p, &out, &in);
-                group_add(gs, A, w->lora_grad + (A - lora->params), (size_t)lora->rank * in, l, wd);
-                group_add(gs, B, w->lora_grad + (B - lora->params), (size_t)lora->rank * out, l, wd);
+                group_add(gs, A, w->lora_grad + (A - lora->params), (size_t)lora->rank * in, l, p, wd);
+                group_add(gs, B, w->lora_grad + (B - lora->params), (size_t)lora->rank * out, l, p, wd);
             } else {
                 Mat *W = &m->layers[l].w[p];
-                group_add(gs, W->data, w->full_grad[l * N_PROJ + p], (size_t)W->rows * W->cols, l, wd);
+                group_add(gs, W->data, w->full_grad[l * N_PROJ + p], (size_t)W->rows * W->cols, l, p, wd);
             }
         }
     if (lora) return;
     size_t C = c->dim, V = c->vocab_size;
-    group_add(gs, m->embed.data, w->embed_grad, V * C, -1, wd);
-    if (!c->tie_embeddings) group_add(gs, m->lm_head.data, w->head_grad, V * C, -1, wd);
+    group_add(gs, m->embed.data, w->embed_grad, V * C, -1, -1, wd);
+    if (!c->tie_embeddings) group_add(gs, m->lm_head.data, w->head_grad, V * C, -1, -1, wd);
     for (int l = 0; l < c->n_layers; l++) {
-        group_add(gs, m->layers[l].attn_norm, w->norm_grad + (size_t)2 * l * C, C, l, 0.0f);
-        group_add(gs, m->layers[l].mlp_norm, w->norm_grad + (size_t)(2 * l + 1) * C, C, l, 0.0f);
+        group_add(gs, m->layers[l].attn_norm, w->norm_grad + (size_t)2 * l * C, C, l, -1, 0.0f);
+        group_add(gs, m->layers[l].mlp_norm, w->norm_grad + (size_t)(2 * l + 1) * C, C, l, -1, 0.0f);
     }
-    group_add(gs, m->final_norm, w->norm_grad + (size_t)2 * c->n_layers * C, C, -1, 0.0f);
+    group_add(gs, m->final_norm, w->norm_grad + (size_t)2 * c->n_layers * C, C, -1, -1, 0.0f);
 }
 
 static void zero_grads(Groups *gs) {
@@ -283,7 +284,8 @@ int train_run(Model *m, Lora *lora, const EncodedSet *data, const TrainOpts *o, 
         float lr = o->lr * schedule_factor(o->schedule, step, total, warmup);
         for (int i = 0; i < gs.n; i++) {
             Group *g = &gs.g[i];
-            if (trainable && g->layer >= 0 && !trainable[g->layer]) continue;  // frozen: no step at all
+            if (trainable && g->layer >= 0 && !(trainable[g->layer] & (g->proj >= 0 ? 1 << g->proj : PROJ_ALL)))
+                continue;  // frozen: no step at all
             adamw_update(&opt, g->p, g->g, m1 + g->off, m2 + g->off, g->n, lr, g->wd, ++g->t);
         }
         log->loss_curve[step] = (float)loss;

@@ -34,7 +34,8 @@ struct StepMethod {
     // Accumulates d(loss_scale * loss)/d(params) into w->lora_grad; returns the loss.
     float (*grad)(StepMethod *self, const Model *m, const Lora *l, Workspace *w, const Batch *b, float loss_scale,
                   uint64_t seed);
-    // Called before each optimizer step; returns the trainable-layer mask ([L], NULL = all).
+    // Called before each optimizer step; returns the trained projections of each layer
+    // ([L] bitmasks of 1 << P_*, as BackwardOpts.layer_trainable; NULL = all).
     const int *(*begin_step)(StepMethod *self, const Model *m, const Lora *l, Workspace *w, int64_t step);
     int max_T;  // longest sequence the method runs besides the training data (T-Vaccine's harmful batch)
     void (*release)(StepMethod *self);  // frees what ctx owns (ctx itself is freed after)
