@@ -1,5 +1,6 @@
 // Results tables (Markdown, CSV, JSON, text) and SVG plots: exact contents for a small
 // table, scaled polyline coordinates, escaping, and that the SVG is well-formed XML.
+#include <jansson.h>
 #include <math.h>
 #include <unistd.h>
 
@@ -8,54 +9,63 @@
 #include "util/progress.h"
 #include "testing.h"
 
+// Two seeds (1 and 2), p = 0 and 0.1. Vaccine's FA at p = 0.1 is missing for seed 1.
 static Table *demo_table(void) {
     double p[2] = {0, 0.1};
-    Table *t = table_new("Demo", "p", 2, p);
-    table_set(t, "SFT", 0, "HS", 30);
-    table_set(t, "SFT", 1, "HS", 50);
-    table_set(t, "SFT", 0, "FA", 90);
-    table_set(t, "SFT", 1, "FA", 94);
-    table_set(t, "Vaccine", 0, "HS", 10);
-    table_set(t, "Vaccine", 1, "HS", 20.5);
-    table_set(t, "Vaccine", 0, "FA", 88);  // FA at p=0.1 left unset
-    table_set(t, "Vaccine", 7, "FA", 1);   // out of range: ignored
+    uint64_t seeds[2] = {1, 2};
+    Table *t = table_new("Demo", "p", 2, p, 2, seeds);
+    static const struct { const char *method, *metric; double v[2][2]; } V[] = {  // v[seed][col]
+        {"SFT", "HS", {{30, 50}, {40, 60}}},
+        {"SFT", "FA", {{90, 94}, {92, 96}}},
+        {"Vaccine", "HS", {{10, 20.5}, {20, 34.5}}},
+        {"Vaccine", "FA", {{88, NAN}, {86, 90}}},
+    };
+    for (int i = 0; i < 4; i++)
+        for (int s = 0; s < 2; s++)
+            for (int c = 0; c < 2; c++)
+                if (!isnan(V[i].v[s][c])) table_set(t, V[i].method, seeds[s], c, V[i].metric, V[i].v[s][c]);
     return t;
 }
 
+// Worked out by hand from the numbers above: e.g. Vaccine HS Avg is 15.25 (seed 1) and 27.25
+// (seed 2): mean 21.25, sd 12/sqrt(2) = 8.49; its difference to SFT at p = 0.1 is -29.5 and
+// -25.5: mean -27.5, sd 2 sqrt(2), half-width t_{0.975,1} 2 sqrt(2) / sqrt(2) = 2 x 12.7062.
 static const char *MD =
     "## Demo\n\n"
-    "| Methods | HS p=0 | HS p=0.1 | HS Avg | FA p=0 | FA p=0.1 | FA Avg |\n"
-    "|---|---:|---:|---:|---:|---:|---:|\n"
-    "| SFT | 30.00 | 50.00 | 40.00 | 90.00 | 94.00 | 92.00 |\n"
-    "| Vaccine | 10.00 | 20.50 | 15.25 | 88.00 | - | - |\n\n"
-    "HS: harmful score (%, lower is better). FA: fine-tune accuracy (%, higher is better). "
-    "Avg: mean over the p columns.\n"
+    "### HS: harmful score (%, lower is better)\n\n"
+    "| Methods | p=0 | p=0.1 | Avg |\n"
+    "|---|---:|---:|---:|\n"
+    "| SFT | 35.00 ± 7.07 (2) | 55.00 ± 7.07 (2) | 45.00 ± 7.07 (2) |\n"
+    "| Vaccine | 15.00 ± 7.07 (2) | 27.50 ± 9.90 (2) | 21.25 ± 8.49 (2) |\n\n"
+    "### FA: fine-tune accuracy (%, higher is better)\n\n"
+    "| Methods | p=0 | p=0.1 | Avg |\n"
+    "|---|---:|---:|---:|\n"
+    "| SFT | 91.00 ± 1.41 (2) | 95.00 ± 1.41 (2) | 93.00 ± 1.41 (2) |\n"
+    "| Vaccine | 87.00 ± 1.41 (2) | 90.00 (1) | 88.00 (1) |\n\n"
+    "### HS: difference against SFT (95% t interval over seeds)\n\n"
+    "| Methods | p=0 | p=0.1 | Avg |\n"
+    "|---|---:|---:|---:|\n"
+    "| Vaccine | -20.00 [-20.00, -20.00] (2) | -27.50 [-52.91, -2.09] (2) | -23.75 [-36.46, -11.04] (2) |\n\n"
+    "### FA: difference against SFT (95% t interval over seeds)\n\n"
+    "| Methods | p=0 | p=0.1 | Avg |\n"
+    "|---|---:|---:|---:|\n"
+    "| Vaccine | -4.00 [-29.41, +21.41] (2) | -6.00 (1) | -6.00 (1) |\n\n"
+    "Cells: mean ± sample standard deviation (number of seeds) over the 2 seeds 1, 2. Avg: each seed's mean over "
+    "the p columns, then mean ± sd over the seeds.\n"
+    "Differences: each seed's value minus the baseline's value of the same seed; mean [95% Student t interval over "
+    "seeds: mean ± t(0.975, n-1) sd/sqrt(n)] (n).\n"
     "data: paper-faithful (train/eval prompt overlap kept)\n";
 
 static const char *CSV =
-    "method,p,HS,FA\n"
-    "SFT,0,30,90\n"
-    "SFT,0.1,50,94\n"
-    "Vaccine,0,10,88\n"
-    "Vaccine,0.1,20.5,\n";
-
-static const char *JSON =
-    "{\n"
-    "  \"title\": \"Demo\",\n"
-    "  \"sweep\": \"p\",\n"
-    "  \"sweep_values\": [\n    0.0,\n    0.1\n  ],\n"
-    "  \"metrics\": [\n    \"HS\",\n    \"FA\"\n  ],\n"
-    "  \"note\": \"data: paper-faithful (train/eval prompt overlap kept)\",\n"
-    "  \"rows\": [\n"
-    "    {\n      \"method\": \"SFT\",\n      \"cells\": [\n"
-    "        {\n          \"p\": 0.0,\n          \"HS\": 30.0,\n          \"FA\": 90.0\n        },\n"
-    "        {\n          \"p\": 0.1,\n          \"HS\": 50.0,\n          \"FA\": 94.0\n        }\n      ],\n"
-    "      \"average\": {\n        \"HS\": 40.0,\n        \"FA\": 92.0\n      }\n    },\n"
-    "    {\n      \"method\": \"Vaccine\",\n      \"cells\": [\n"
-    "        {\n          \"p\": 0.0,\n          \"HS\": 10.0,\n          \"FA\": 88.0\n        },\n"
-    "        {\n          \"p\": 0.1,\n          \"HS\": 20.5,\n          \"FA\": null\n        }\n      ],\n"
-    "      \"average\": {\n        \"HS\": 15.25,\n        \"FA\": null\n      }\n    }\n"
-    "  ]\n}\n";
+    "method,p,seed,HS,FA\n"
+    "SFT,0,1,30,90\n"
+    "SFT,0,2,40,92\n"
+    "SFT,0.1,1,50,94\n"
+    "SFT,0.1,2,60,96\n"
+    "Vaccine,0,1,10,88\n"
+    "Vaccine,0,2,20,86\n"
+    "Vaccine,0.1,1,20.5,\n"
+    "Vaccine,0.1,2,34.5,90\n";
 
 static void first_diff(const char *a, const char *b) {
     size_t i = 0;
@@ -63,17 +73,43 @@ static void first_diff(const char *a, const char *b) {
     fprintf(stderr, "  differ at byte %zu: got \"%.40s\" want \"%.40s\"\n", i, a + i, b + i);
 }
 
+// The sample sd of two values is |a - b| / sqrt(2); t_{0.975,1} = tan(0.475 pi).
+static void test_aggregates(void) {
+    Table *t = demo_table();
+    double r2 = sqrt(2.0), t1 = tan(0.475 * M_PI);
+    CHECK(table_get(t, "SFT", 2, 1, "FA") == 96 && isnan(table_get(t, "Vaccine", 1, 1, "FA")) &&
+              isnan(table_get(t, "X", 1, 0, "HS")) && isnan(table_get(t, "SFT", 3, 0, "HS")),
+          "get");
+    CHECK(table_set(t, "SFT", 3, 0, "HS", 1) < 0 && table_set(t, "SFT", 1, 2, "HS", 1) < 0, "unknown seed or column");
+    Spread s = table_spread(t, "SFT", 0, "HS");
+    CHECK(s.n == 2 && s.mean == 35 && close_enough(s.sd, 10 / r2, 1e-15, 0), "SFT HS p=0: %g %g", s.mean, s.sd);
+    s = table_spread(t, "Vaccine", TABLE_AVG, "HS");  // per seed (10 + 20.5)/2, (20 + 34.5)/2
+    CHECK(s.n == 2 && s.mean == 21.25 && close_enough(s.sd, 12 / r2, 1e-15, 0), "Vaccine HS Avg: %g %g", s.mean, s.sd);
+    s = table_spread(t, "Vaccine", TABLE_AVG, "FA");  // seed 1 lacks p = 0.1: only seed 2's (86 + 90)/2
+    CHECK(s.n == 1 && s.mean == 88 && isnan(s.sd), "Vaccine FA Avg: n %d mean %g", s.n, s.mean);
+    TInterval d = table_paired(t, "Vaccine", "SFT", 1, "HS");  // -29.5, -25.5
+    CHECK(d.n == 2 && d.mean == -27.5 && close_enough(d.sd, 2 * r2, 1e-15, 0), "diff %g %g", d.mean, d.sd);
+    CHECK(close_enough(d.lo, -27.5 - 2 * t1, 1e-12, 0) && close_enough(d.hi, -27.5 + 2 * t1, 1e-12, 0),
+          "interval [%.10f, %.10f]", d.lo, d.hi);
+    d = table_paired(t, "Vaccine", "SFT", TABLE_AVG, "HS");  // 15.25 - 40, 27.25 - 50
+    CHECK(d.n == 2 && d.mean == -23.75 && close_enough(d.hi, -23.75 + t1, 1e-12, 0), "avg diff %g %g", d.mean, d.hi);
+    d = table_paired(t, "Vaccine", "SFT", 1, "FA");  // seed 2 only
+    CHECK(d.n == 1 && d.mean == -6 && isnan(d.lo), "one pair: no interval");
+    d = table_paired(t, "Vaccine", "nobody", 0, "HS");
+    CHECK(d.n == 0 && isnan(d.mean), "unknown baseline");
+    table_free(t);
+}
+
 static void test_table(const char *dir) {
     Table *t = demo_table();
     table_set_note(t, "data: paper-faithful (train/eval prompt overlap kept)");
-    CHECK(table_get(t, "SFT", 1, "FA") == 94 && isnan(table_get(t, "Vaccine", 1, "FA")) && isnan(table_get(t, "X", 0, "HS")), "get");
-    CHECK(table_average(t, "Vaccine", "HS") == 15.25 && isnan(table_average(t, "Vaccine", "FA")), "average");
+    table_compare(t, "Vaccine", "SFT");
     char path[512];
     Err e = {0};
     size_t n;
     struct { const char *ext, *want; int (*w)(const Table *, const char *, Err *); } outs[] = {
-        {"md", MD, table_write_markdown}, {"csv", CSV, table_write_csv}, {"json", JSON, table_write_json}};
-    for (int i = 0; i < 3; i++) {
+        {"md", MD, table_write_markdown}, {"csv", CSV, table_write_csv}};
+    for (int i = 0; i < 2; i++) {
         snprintf(path, sizeof path, "%s/table.%s", dir, outs[i].ext);
         CHECK(outs[i].w(t, path, &e) == 0, "%s", e.msg);
         char *got = read_file(path, &n, &e);
@@ -82,21 +118,45 @@ static void test_table(const char *dir) {
         if (got && !same) first_diff(got, outs[i].want);
         free(got);
     }
-    // aligned text: every line of the body has the same width as the header
+    // JSON: per-seed values, aggregates and the comparison, read back
+    snprintf(path, sizeof path, "%s/table.json", dir);
+    CHECK(table_write_json(t, path, &e) == 0, "%s", e.msg);
+    json_error_t je;
+    json_t *j = json_load_file(path, 0, &je);
+    CHECK(j != NULL, "json: %s", je.text);
+    json_t *seeds = json_object_get(j, "seeds"), *rows = json_object_get(j, "rows"), *cmp = json_object_get(j, "comparisons");
+    CHECK(json_array_size(seeds) == 2 && json_integer_value(json_array_get(seeds, 1)) == 2, "json seeds");
+    json_t *vfa = json_object_get(json_array_get(json_object_get(json_array_get(rows, 1), "cells"), 1), "FA");
+    CHECK(json_real_value(json_object_get(vfa, "mean")) == 90 && json_is_null(json_object_get(vfa, "sd")) &&
+              json_integer_value(json_object_get(vfa, "n")) == 1 &&
+              json_is_null(json_array_get(json_object_get(vfa, "per_seed"), 0)) &&
+              json_real_value(json_array_get(json_object_get(vfa, "per_seed"), 1)) == 90,
+          "json cell with a missing seed");
+    json_t *avg = json_object_get(json_object_get(json_array_get(cmp, 0), "average"), "HS");
+    CHECK(!strcmp(json_string_value(json_object_get(json_array_get(cmp, 0), "baseline")), "SFT") &&
+              json_real_value(json_object_get(avg, "mean")) == -23.75 &&
+              close_enough(json_real_value(json_object_get(avg, "lo")), -23.75 - tan(0.475 * M_PI), 1e-11, 0),
+          "json comparison");
+    json_decref(j);
+    // aligned text: one block per metric, body rows as wide as the header ("±" is one column)
     snprintf(path, sizeof path, "%s/table.txt", dir);
     FILE *f = fopen(path, "w");
     table_print(t, f);
     fclose(f);
     char *txt = read_file(path, &n, &e);
-    char *l1 = strchr(txt, '\n') + 1, *l2 = strchr(l1, '\n') + 1, *l3 = strchr(l2, '\n') + 1, *l4 = strchr(l3, '\n') + 1;
-    CHECK(l2 - l1 == l3 - l2 && l3 - l2 == l4 - l3, "text rows aligned");
-    CHECK(strncmp(l1, "Methods  HS p=0  HS p=0.1  HS Avg", 33) == 0, "text header: %.40s", l1);
-    CHECK(strncmp(l3, "Vaccine   10.00     20.50   15.25", 33) == 0, "text row: %.40s", l3);
+    const char *h = strstr(txt, "\nMethods");
+    CHECK(h && strstr(txt, "HS: harmful score") && strstr(txt, "HS: difference against SFT"), "text blocks");
+    if (h) {
+        const char *l1 = h + 1, *l2 = strchr(l1, '\n') + 1, *l3 = strchr(l2, '\n') + 1, *l4 = strchr(l3, '\n') + 1;
+        // "±" is 2 bytes in 1 column: each body row holds three, so 3 bytes more than the header
+        CHECK(l2 - l1 + 3 == l3 - l2 && l3 - l2 == l4 - l3, "text rows aligned");
+        CHECK(strncmp(l2, "SFT      35.00 ± 7.07 (2)", 26) == 0, "text row: %.40s", l2);
+    }
     free(txt);
     // CSV quoting of awkward names
-    table_set(t, "a, \"b\"", 0, "HS", 1);
+    table_set(t, "a, \"b\"", 1, 0, "HS", 1);
     char *csv = table_csv(t);
-    CHECK(strstr(csv, "\n\"a, \"\"b\"\"\",0,1,\n") != NULL, "csv quoting: %s", csv);
+    CHECK(strstr(csv, "\n\"a, \"\"b\"\"\",0,1,1,\n") != NULL, "csv quoting: %s", csv);
     free(csv);
     // writing into a missing directory fails with the path named
     snprintf(path, sizeof path, "%s/no/such/dir/t.md", dir);
@@ -182,6 +242,18 @@ static void test_svg(const char *dir) {
     CHECK(strstr(svg, ">0.15</text>") && strstr(svg, ">0.2</text>") && strstr(svg, ">40</text>") && strstr(svg, ">0</text>"), "tick labels");
     CHECK(strstr(svg, "HS &lt;vs&gt; p &amp; more") && strstr(svg, "Vaccine &lt;ours&gt; &amp; co"), "escaping");
     free(svg);
+    // error bars: y +- sd with 4-pixel caps, none where sd is NaN; the range covers the bars
+    // (8..45 widens to 0..50 in steps of 10): y -> 350 - y/50*310
+    double sd[4] = {2, 2, NAN, 5};
+    PlotSeries se = {"SFT", 4, x, ya, sd};
+    svg = plot_svg_string("bars", "p", "HS", &se, 1);
+    CHECK(xml_ok(svg, &elems) && count(svg, "class=\"errorbar\"") == 3, "three error bars");
+    char want[256];
+    snprintf(want, sizeof want, "d=\"M70.00,%.2f V%.2f M66.00,%.2f H74.00 M66.00,%.2f H74.00\"", 350 - 8 / 50.0 * 310,
+             350 - 12 / 50.0 * 310, 350 - 8 / 50.0 * 310, 350 - 12 / 50.0 * 310);
+    CHECK(strstr(svg, want) != NULL, "bar at p=0: %s", want);
+    CHECK(strstr(svg, ">50</text>") && strstr(svg, "points=\"70.00,288.00 "), "range covers the bars");
+    free(svg);
     // degenerate input: one point, constant values
     double one = 0.1, c = 7;
     PlotSeries s1 = {"one", 1, &one, &c};
@@ -199,9 +271,10 @@ static void test_svg(const char *dir) {
     CHECK(table_plot_svg(t, "HS", path, &e) == 0, "%s", e.msg);
     size_t n;
     svg = read_file(path, &n, &e);
-    CHECK(svg && xml_ok(svg, &elems) && count(svg, "<polyline") == 2, "table plot");
-    // HS 10..50 in steps of 10 (not widened to 0); x 0..0.1 in steps of 0.02: SFT (0,30) (0.1,50)
-    CHECK(svg && strstr(svg, "points=\"70.00,195.00 480.00,40.00\""), "table plot coordinates");
+    CHECK(svg && xml_ok(svg, &elems) && count(svg, "<polyline") == 2 && count(svg, "class=\"errorbar\"") == 4, "table plot");
+    // means +- sd span 7.9..62.1: 0..80 in steps of 20; SFT's means (0, 35) (0.1, 55)
+    CHECK(svg && strstr(svg, "points=\"70.00,214.38 480.00,136.88\""), "table plot coordinates");
+    CHECK(svg && strstr(svg, "mean ± sd over 2 seeds"), "axis label says what the bars are");
     free(svg);
     CHECK(table_plot_svg(t, "XX", path, &e) != 0 && strstr(e.msg, "no metric"), "unknown metric");
     table_free(t);
@@ -220,6 +293,7 @@ static void test_duration(void) {
 int main(void) {
     char dir[] = "/tmp/antibody-report-XXXXXX";
     if (!mkdtemp(dir)) return 2;
+    test_aggregates();
     test_table(dir);
     test_svg(dir);
     test_duration();

@@ -11,15 +11,22 @@
 
 #define MAX_METRICS 16
 
+typedef struct {
+    char *method, *baseline;
+} Comparison;
+
 struct Table {
     char *title, *sweep, *note;
-    int ncol;
+    int ncol, nseed;
     double *sweep_values;
+    uint64_t *seeds;
     char **methods;
     int nrow, caprow;
     char *metrics[MAX_METRICS];
     int nmetric;
-    double *cells;  // [row][col][MAX_METRICS], NAN = unset
+    double *cells;  // [row][col][MAX_METRICS][seed], NAN = unset
+    Comparison *cmp;
+    int ncmp;
 };
 
 // ---------------------------------------------------------------------------- growable text
@@ -49,13 +56,17 @@ static char *text_take(Text *b) {
 
 // ---------------------------------------------------------------------------- table
 
-Table *table_new(const char *title, const char *sweep_name, int n_cols, const double *sweep_values) {
+Table *table_new(const char *title, const char *sweep_name, int n_cols, const double *sweep_values, int n_seeds,
+                 const uint64_t *seeds) {
     Table *t = xcalloc(1, sizeof(Table));
     t->title = xstrdup(title);
     t->sweep = xstrdup(sweep_name);
     t->ncol = n_cols > 0 ? n_cols : 0;
     t->sweep_values = xmalloc((size_t)(t->ncol + 1) * sizeof(double));
     for (int i = 0; i < t->ncol; i++) t->sweep_values[i] = sweep_values[i];
+    t->nseed = n_seeds > 0 ? n_seeds : 0;
+    t->seeds = xmalloc((size_t)(t->nseed + 1) * sizeof(uint64_t));
+    for (int i = 0; i < t->nseed; i++) t->seeds[i] = seeds[i];
     return t;
 }
 
@@ -63,9 +74,12 @@ void table_free(Table *t) {
     if (!t) return;
     for (int i = 0; i < t->nrow; i++) free(t->methods[i]);
     for (int i = 0; i < t->nmetric; i++) free(t->metrics[i]);
+    for (int i = 0; i < t->ncmp; i++) free(t->cmp[i].method), free(t->cmp[i].baseline);
+    free(t->cmp);
     free(t->methods);
     free(t->cells);
     free(t->sweep_values);
+    free(t->seeds);
     free(t->title);
     free(t->sweep);
     free(t->note);
@@ -75,6 +89,11 @@ void table_free(Table *t) {
 void table_set_note(Table *t, const char *note) {
     free(t->note);
     t->note = note ? xstrdup(note) : NULL;
+}
+
+void table_compare(Table *t, const char *method, const char *baseline) {
+    t->cmp = xrealloc(t->cmp, (size_t)(t->ncmp + 1) * sizeof(Comparison));
+    t->cmp[t->ncmp++] = (Comparison){xstrdup(method), xstrdup(baseline)};
 }
 
 static int find_row(const Table *t, const char *m) {
@@ -89,15 +108,23 @@ static int find_metric(const Table *t, const char *m) {
     return -1;
 }
 
-static double *cell(const Table *t, int row, int col, int metric) {
-    return &t->cells[((size_t)row * (size_t)t->ncol + (size_t)col) * MAX_METRICS + (size_t)metric];
+static int find_seed(const Table *t, uint64_t seed) {
+    for (int i = 0; i < t->nseed; i++)
+        if (t->seeds[i] == seed) return i;
+    return -1;
 }
 
-void table_set(Table *t, const char *method, int col, const char *metric, double value) {
-    if (col < 0 || col >= t->ncol) return;
+static double *cell(const Table *t, int row, int col, int metric, int seed) {
+    size_t i = ((size_t)row * (size_t)t->ncol + (size_t)col) * MAX_METRICS + (size_t)metric;
+    return &t->cells[i * (size_t)t->nseed + (size_t)seed];
+}
+
+int table_set(Table *t, const char *method, uint64_t seed, int col, const char *metric, double value) {
+    int s = find_seed(t, seed);
+    if (col < 0 || col >= t->ncol || s < 0) return -1;
     int m = find_metric(t, metric);
     if (m < 0) {
-        if (t->nmetric == MAX_METRICS) return;
+        if (t->nmetric == MAX_METRICS) return -1;
         m = t->nmetric++;
         t->metrics[m] = xstrdup(metric);
     }
@@ -106,118 +133,254 @@ void table_set(Table *t, const char *method, int col, const char *metric, double
         if (t->nrow == t->caprow) {
             t->caprow = t->caprow ? 2 * t->caprow : 8;
             t->methods = xrealloc(t->methods, (size_t)t->caprow * sizeof(char *));
-            t->cells = xrealloc(t->cells, (size_t)t->caprow * (size_t)t->ncol * MAX_METRICS * sizeof(double) + 1);
+            t->cells = xrealloc(t->cells,
+                                (size_t)t->caprow * (size_t)t->ncol * MAX_METRICS * (size_t)t->nseed * sizeof(double) + 1);
         }
         r = t->nrow++;
         t->methods[r] = xstrdup(method);
         for (int c = 0; c < t->ncol; c++)
-            for (int k = 0; k < MAX_METRICS; k++) *cell(t, r, c, k) = NAN;
+            for (int k = 0; k < MAX_METRICS; k++)
+                for (int j = 0; j < t->nseed; j++) *cell(t, r, c, k, j) = NAN;
     }
-    *cell(t, r, col, m) = value;
+    *cell(t, r, col, m, s) = value;
+    return 0;
 }
 
-double table_get(const Table *t, const char *method, int col, const char *metric) {
-    int r = find_row(t, method), m = find_metric(t, metric);
-    if (r < 0 || m < 0 || col < 0 || col >= t->ncol) return NAN;
-    return *cell(t, r, col, m);
+double table_get(const Table *t, const char *method, uint64_t seed, int col, const char *metric) {
+    int r = find_row(t, method), m = find_metric(t, metric), s = find_seed(t, seed);
+    if (r < 0 || m < 0 || s < 0 || col < 0 || col >= t->ncol) return NAN;
+    return *cell(t, r, col, m, s);
 }
 
-static double row_average(const Table *t, int r, int m) {
+// One seed's value of a column, or of TABLE_AVG: its mean over the columns (NaN unless
+// every column is set).
+static double seed_value(const Table *t, int r, int col, int m, int s) {
+    if (col != TABLE_AVG) return *cell(t, r, col, m, s);
     if (t->ncol == 0) return NAN;
-    double s = 0;
-    for (int c = 0; c < t->ncol; c++) s += *cell(t, r, c, m);  // NaN propagates: any unset -> NaN
-    return s / t->ncol;
+    double sum = 0;
+    for (int c = 0; c < t->ncol; c++) sum += *cell(t, r, c, m, s);  // NaN propagates: any unset -> NaN
+    return sum / t->ncol;
 }
 
-double table_average(const Table *t, const char *method, const char *metric) {
+static Spread spread_of(const Table *t, int r, int col, int m) {
+    double *x = xmalloc((size_t)(t->nseed + 1) * sizeof(double));
+    int n = 0;
+    for (int s = 0; s < t->nseed; s++) {
+        double v = seed_value(t, r, col, m, s);
+        if (!isnan(v)) x[n++] = v;
+    }
+    Spread sp = stats_spread(x, n);
+    free(x);
+    return sp;
+}
+
+static TInterval paired_of(const Table *t, int r, int b, int col, int m) {
+    double *d = xmalloc((size_t)(t->nseed + 1) * sizeof(double));
+    int n = 0;
+    for (int s = 0; s < t->nseed; s++) {
+        double v = seed_value(t, r, col, m, s), w = seed_value(t, b, col, m, s);
+        if (!isnan(v) && !isnan(w)) d[n++] = v - w;
+    }
+    TInterval ti = stats_t_interval(d, n, TABLE_CI_LEVEL);
+    free(d);
+    return ti;
+}
+
+static int col_ok(const Table *t, int col) { return col == TABLE_AVG || (col >= 0 && col < t->ncol); }
+
+Spread table_spread(const Table *t, const char *method, int col, const char *metric) {
     int r = find_row(t, method), m = find_metric(t, metric);
-    return r < 0 || m < 0 ? NAN : row_average(t, r, m);
+    if (r < 0 || m < 0 || !col_ok(t, col)) return stats_spread(NULL, 0);
+    return spread_of(t, r, col, m);
+}
+
+TInterval table_paired(const Table *t, const char *method, const char *baseline, int col, const char *metric) {
+    int r = find_row(t, method), b = find_row(t, baseline), m = find_metric(t, metric);
+    if (r < 0 || b < 0 || m < 0 || !col_ok(t, col)) return stats_t_interval(NULL, 0, TABLE_CI_LEVEL);
+    return paired_of(t, r, b, col, m);
 }
 
 static const char *metric_long(const char *m) {
     if (strcmp(m, "HS") == 0) return "HS: harmful score (%, lower is better)";
     if (strcmp(m, "FA") == 0) return "FA: fine-tune accuracy (%, higher is better)";
+    if (strcmp(m, "align_loss") == 0) return "align_loss: alignment loss on the alignment rows (lower is better)";
+    if (strcmp(m, "HED") == 0) return "HED: harmful embedding drift (lower is better)";
     return NULL;
 }
 
-// The header cells: "Methods", then per metric "<metric> <sweep>=<v>"... "<metric> Avg".
-static int n_cells(const Table *t) { return 1 + t->nmetric * (t->ncol + 1); }
-
-static void header_cell(const Table *t, int i, char *buf, size_t cap) {
-    if (i == 0) { snprintf(buf, cap, "Methods"); return; }
-    int m = (i - 1) / (t->ncol + 1), c = (i - 1) % (t->ncol + 1);
-    if (c == t->ncol) snprintf(buf, cap, "%s Avg", t->metrics[m]);
-    else snprintf(buf, cap, "%s %s=%g", t->metrics[m], t->sweep, t->sweep_values[c]);
+static void format_spread(Spread s, char *buf, size_t cap) {
+    if (s.n == 0) snprintf(buf, cap, "-");
+    else if (s.n == 1) snprintf(buf, cap, "%.2f (1)", s.mean);
+    else snprintf(buf, cap, "%.2f ± %.2f (%d)", s.mean, s.sd, s.n);
 }
 
-static void body_cell(const Table *t, int r, int i, char *buf, size_t cap) {
-    if (i == 0) { snprintf(buf, cap, "%s", t->methods[r]); return; }
-    int m = (i - 1) / (t->ncol + 1), c = (i - 1) % (t->ncol + 1);
-    double v = c == t->ncol ? row_average(t, r, m) : *cell(t, r, c, m);
-    if (isnan(v)) snprintf(buf, cap, "-");
-    else snprintf(buf, cap, "%.2f", v);
+static void format_interval(TInterval d, char *buf, size_t cap) {
+    if (d.n == 0) snprintf(buf, cap, "-");
+    else if (d.n == 1) snprintf(buf, cap, "%+.2f (1)", d.mean);
+    else snprintf(buf, cap, "%+.2f [%+.2f, %+.2f] (%d)", d.mean, d.lo, d.hi, d.n);
+}
+
+// A block of cells (a header row, then one row per method) rendered as Markdown or as
+// aligned text. Columns: "Methods", the sweep values, "Avg".
+typedef struct {
+    int nr, nc;
+    char **s;  // [(nr + 1) * nc], row 0 = header
+} Grid;
+
+static Grid grid_new(const Table *t, int n_rows) {
+    Grid g = {n_rows, t->ncol + 2, NULL};
+    g.s = xcalloc((size_t)(g.nr + 1) * (size_t)g.nc, sizeof(char *));
+    char buf[128];
+    g.s[0] = xstrdup("Methods");
+    for (int c = 0; c < t->ncol; c++) {
+        snprintf(buf, sizeof buf, "%s=%g", t->sweep, t->sweep_values[c]);
+        g.s[1 + c] = xstrdup(buf);
+    }
+    g.s[g.nc - 1] = xstrdup("Avg");
+    return g;
+}
+
+static void grid_free(Grid *g) {
+    for (int i = 0; i < (g->nr + 1) * g->nc; i++) free(g->s[i]);
+    free(g->s);
+}
+
+static int column_of(const Table *t, int i) { return i == t->ncol ? TABLE_AVG : i; }
+
+// Rows = methods, cells = mean ± sd (n) of metric m.
+static Grid grid_metric(const Table *t, int m) {
+    Grid g = grid_new(t, t->nrow);
+    char buf[128];
+    for (int r = 0; r < t->nrow; r++) {
+        g.s[(r + 1) * g.nc] = xstrdup(t->methods[r]);
+        for (int i = 0; i <= t->ncol; i++) {
+            format_spread(spread_of(t, r, column_of(t, i), m), buf, sizeof buf);
+            g.s[(r + 1) * g.nc + 1 + i] = xstrdup(buf);
+        }
+    }
+    return g;
+}
+
+// Rows = the methods compared against `baseline`, cells = their paired differences.
+static Grid grid_difference(const Table *t, const char *baseline, int m) {
+    int n = 0, b = find_row(t, baseline);
+    for (int k = 0; k < t->ncmp; k++) n += strcmp(t->cmp[k].baseline, baseline) == 0;
+    Grid g = grid_new(t, n);
+    char buf[128];
+    int row = 0;
+    for (int k = 0; k < t->ncmp; k++) {
+        if (strcmp(t->cmp[k].baseline, baseline)) continue;
+        int r = find_row(t, t->cmp[k].method);
+        row++;
+        g.s[row * g.nc] = xstrdup(t->cmp[k].method);
+        for (int i = 0; i <= t->ncol; i++) {
+            if (r < 0 || b < 0) snprintf(buf, sizeof buf, "-");
+            else format_interval(paired_of(t, r, b, column_of(t, i), m), buf, sizeof buf);
+            g.s[row * g.nc + 1 + i] = xstrdup(buf);
+        }
+    }
+    return g;
+}
+
+static void grid_markdown(const Grid *g, Text *b) {
+    for (int r = 0; r <= g->nr; r++) {
+        text_printf(b, "|");
+        for (int c = 0; c < g->nc; c++) {
+            text_printf(b, " ");
+            for (const char *p = g->s[r * g->nc + c]; *p; p++) text_printf(b, "%c", *p == '|' ? '/' : *p);  // '|' would split the cell
+            text_printf(b, " |");
+        }
+        text_printf(b, "\n");
+        if (r == 0) {
+            text_printf(b, "|");
+            for (int c = 0; c < g->nc; c++) text_printf(b, "%s|", c ? "---:" : "---");
+            text_printf(b, "\n");
+        }
+    }
+}
+
+// Width on screen: UTF-8 continuation bytes take no column ("±" is two bytes, one column).
+static int display_width(const char *s) {
+    int w = 0;
+    for (; *s; s++) w += ((unsigned char)*s & 0xC0) != 0x80;
+    return w;
+}
+
+static void grid_text(const Grid *g, Text *b) {
+    int *w = xcalloc((size_t)g->nc, sizeof(int));
+    for (int r = 0; r <= g->nr; r++)
+        for (int c = 0; c < g->nc; c++)
+            if (display_width(g->s[r * g->nc + c]) > w[c]) w[c] = display_width(g->s[r * g->nc + c]);
+    for (int r = 0; r <= g->nr; r++) {
+        for (int c = 0; c < g->nc; c++) {
+            const char *s = g->s[r * g->nc + c];
+            int pad = w[c] - display_width(s);
+            if (c == 0) text_printf(b, "%s%*s", s, pad, "");
+            else text_printf(b, "  %*s%s", pad, "", s);
+        }
+        text_printf(b, "\n");
+    }
+    free(w);
+}
+
+static void seed_list(const Table *t, Text *b) {
+    for (int s = 0; s < t->nseed; s++) text_printf(b, "%s%llu", s ? ", " : "", (unsigned long long)t->seeds[s]);
 }
 
 static void legend_lines(const Table *t, Text *b) {
-    for (int m = 0; m < t->nmetric; m++)
-        if (metric_long(t->metrics[m])) text_printf(b, "%s. ", metric_long(t->metrics[m]));
-    text_printf(b, "Avg: mean over the %s columns.\n", t->sweep);
+    text_printf(b, "Cells: mean ± sample standard deviation (number of seeds) over the %d seed%s ", t->nseed,
+                t->nseed == 1 ? "" : "s");
+    seed_list(t, b);
+    text_printf(b, ". Avg: each seed's mean over the %s columns, then mean ± sd over the seeds.\n", t->sweep);
+    if (t->ncmp)
+        text_printf(b, "Differences: each seed's value minus the baseline's value of the same seed; mean "
+                       "[%g%% Student t interval over seeds: mean ± t(%g, n-1) sd/sqrt(n)] (n).\n",
+                    100 * TABLE_CI_LEVEL, (1 + TABLE_CI_LEVEL) / 2);
     if (t->note) text_printf(b, "%s\n", t->note);
+}
+
+// Every metric's block (rows = methods), then per baseline every metric's differences, then the legend.
+static void render(const Table *t, Text *b, int markdown) {
+    for (int m = 0; m < t->nmetric; m++) {
+        const char *name = metric_long(t->metrics[m]) ? metric_long(t->metrics[m]) : t->metrics[m];
+        text_printf(b, markdown ? "### %s\n\n" : "%s\n", name);
+        Grid g = grid_metric(t, m);
+        if (markdown) grid_markdown(&g, b);
+        else grid_text(&g, b);
+        grid_free(&g);
+        text_printf(b, "\n");
+    }
+    for (int k = 0; k < t->ncmp; k++) {
+        int first = 1;  // one block per distinct baseline, at its first comparison
+        for (int j = 0; j < k; j++) first &= strcmp(t->cmp[j].baseline, t->cmp[k].baseline) != 0;
+        if (!first) continue;
+        for (int m = 0; m < t->nmetric; m++) {
+            text_printf(b, markdown ? "### %s: difference against %s (%g%% t interval over seeds)\n\n"
+                                    : "%s: difference against %s (%g%% t interval over seeds)\n",
+                        t->metrics[m], t->cmp[k].baseline, 100 * TABLE_CI_LEVEL);
+            Grid g = grid_difference(t, t->cmp[k].baseline, m);
+            if (markdown) grid_markdown(&g, b);
+            else grid_text(&g, b);
+            grid_free(&g);
+            text_printf(b, "\n");
+        }
+    }
+    legend_lines(t, b);
 }
 
 char *table_markdown(const Table *t) {
     Text b = {0};
-    char buf[512];
-    text_printf(&b, "## %s\n\n|", t->title);
-    for (int i = 0; i < n_cells(t); i++) {
-        header_cell(t, i, buf, sizeof buf);
-        text_printf(&b, " %s |", buf);
-    }
-    text_printf(&b, "\n|");
-    for (int i = 0; i < n_cells(t); i++) text_printf(&b, "%s|", i ? "---:" : "---");
-    text_printf(&b, "\n");
-    for (int r = 0; r < t->nrow; r++) {
-        text_printf(&b, "|");
-        for (int i = 0; i < n_cells(t); i++) {
-            body_cell(t, r, i, buf, sizeof buf);
-            // a '|' inside a method name would split the cell
-            for (char *p = buf; *p; p++)
-                if (*p == '|') *p = '/';
-            text_printf(&b, " %s |", buf);
-        }
-        text_printf(&b, "\n");
-    }
-    text_printf(&b, "\n");
-    legend_lines(t, &b);
+    text_printf(&b, "## %s\n\n", t->title);
+    render(t, &b, 1);
     return text_take(&b);
 }
 
 void table_print(const Table *t, FILE *f) {
-    int nc = n_cells(t);
-    int *w = xcalloc((size_t)nc, sizeof(int));
-    char buf[512];
-    for (int i = 0; i < nc; i++) {
-        header_cell(t, i, buf, sizeof buf);
-        w[i] = (int)strlen(buf);
-        for (int r = 0; r < t->nrow; r++) {
-            body_cell(t, r, i, buf, sizeof buf);
-            if ((int)strlen(buf) > w[i]) w[i] = (int)strlen(buf);
-        }
-    }
-    fprintf(f, "%s\n", t->title);
-    for (int r = -1; r < t->nrow; r++) {
-        for (int i = 0; i < nc; i++) {
-            if (r < 0) header_cell(t, i, buf, sizeof buf);
-            else body_cell(t, r, i, buf, sizeof buf);
-            fprintf(f, i == 0 ? "%-*s" : "  %*s", w[i], buf);
-        }
-        fprintf(f, "\n");
-    }
     Text b = {0};
-    legend_lines(t, &b);
-    fputs(text_take(&b), f);
+    text_printf(&b, "%s\n\n", t->title);
+    render(t, &b, 0);
+    fputs(b.s, f);
     free(b.s);
-    free(w);
 }
 
 static void csv_field(Text *b, const char *s) {
@@ -227,56 +390,115 @@ static void csv_field(Text *b, const char *s) {
     text_printf(b, "\"");
 }
 
+// One row per method, column and seed (seeds without any value left out).
 char *table_csv(const Table *t) {
     Text b = {0};
     text_printf(&b, "method,");
     csv_field(&b, t->sweep);
+    text_printf(&b, ",seed");
     for (int m = 0; m < t->nmetric; m++) {
         text_printf(&b, ",");
         csv_field(&b, t->metrics[m]);
     }
     text_printf(&b, "\n");
     for (int r = 0; r < t->nrow; r++)
-        for (int c = 0; c < t->ncol; c++) {
-            csv_field(&b, t->methods[r]);
-            text_printf(&b, ",%.10g", t->sweep_values[c]);
-            for (int m = 0; m < t->nmetric; m++) {
-                double v = *cell(t, r, c, m);
-                if (isnan(v)) text_printf(&b, ",");
-                else text_printf(&b, ",%.10g", v);
+        for (int c = 0; c < t->ncol; c++)
+            for (int s = 0; s < t->nseed; s++) {
+                int any = 0;
+                for (int m = 0; m < t->nmetric; m++) any |= !isnan(*cell(t, r, c, m, s));
+                if (!any) continue;
+                csv_field(&b, t->methods[r]);
+                text_printf(&b, ",%.10g,%llu", t->sweep_values[c], (unsigned long long)t->seeds[s]);
+                for (int m = 0; m < t->nmetric; m++) {
+                    double v = *cell(t, r, c, m, s);
+                    if (isnan(v)) text_printf(&b, ",");
+                    else text_printf(&b, ",%.10g", v);
+                }
+                text_printf(&b, "\n");
             }
-            text_printf(&b, "\n");
-        }
     return text_take(&b);
 }
 
 static json_t *num_or_null(double v) { return isnan(v) ? json_null() : json_real(v); }
 
+static json_t *spread_json(const Table *t, int r, int col, int m) {
+    Spread sp = spread_of(t, r, col, m);
+    json_t *o = json_object(), *per = json_array();
+    json_object_set_new(o, "mean", num_or_null(sp.mean));
+    json_object_set_new(o, "sd", num_or_null(sp.sd));
+    json_object_set_new(o, "n", json_integer(sp.n));
+    for (int s = 0; s < t->nseed; s++) json_array_append_new(per, num_or_null(seed_value(t, r, col, m, s)));
+    json_object_set_new(o, "per_seed", per);
+    return o;
+}
+
+static json_t *interval_json(const Table *t, int r, int b, int col, int m) {
+    json_t *o = json_object();
+    TInterval d = r < 0 || b < 0 ? stats_t_interval(NULL, 0, TABLE_CI_LEVEL) : paired_of(t, r, b, col, m);
+    json_object_set_new(o, "mean", num_or_null(d.mean));
+    json_object_set_new(o, "sd", num_or_null(d.sd));
+    json_object_set_new(o, "n", json_integer(d.n));
+    json_object_set_new(o, "lo", num_or_null(d.lo));
+    json_object_set_new(o, "hi", num_or_null(d.hi));
+    return o;
+}
+
+// cells[] (one object per column, with the sweep value) and average{}, for one row of
+// values (b < 0) or of differences against row b.
+static void cells_json(const Table *t, json_t *row, int r, int b, int diff) {
+    json_t *cells = json_array(), *avg = json_object();
+    for (int c = 0; c < t->ncol; c++) {
+        json_t *cl = json_object();
+        json_object_set_new(cl, t->sweep, json_real(t->sweep_values[c]));
+        for (int m = 0; m < t->nmetric; m++)
+            json_object_set_new(cl, t->metrics[m], diff ? interval_json(t, r, b, c, m) : spread_json(t, r, c, m));
+        json_array_append_new(cells, cl);
+    }
+    for (int m = 0; m < t->nmetric; m++)
+        json_object_set_new(avg, t->metrics[m], diff ? interval_json(t, r, b, TABLE_AVG, m) : spread_json(t, r, TABLE_AVG, m));
+    json_object_set_new(row, "cells", cells);
+    json_object_set_new(row, "average", avg);
+}
+
 char *table_json(const Table *t) {
-    json_t *root = json_object(), *values = json_array(), *metrics = json_array(), *rows = json_array();
+    json_t *root = json_object(), *values = json_array(), *metrics = json_array(), *seeds = json_array();
+    json_t *rows = json_array(), *cmps = json_array();
     json_object_set_new(root, "title", json_string(t->title));
     json_object_set_new(root, "sweep", json_string(t->sweep));
     for (int c = 0; c < t->ncol; c++) json_array_append_new(values, json_real(t->sweep_values[c]));
     json_object_set_new(root, "sweep_values", values);
     for (int m = 0; m < t->nmetric; m++) json_array_append_new(metrics, json_string(t->metrics[m]));
     json_object_set_new(root, "metrics", metrics);
+    for (int s = 0; s < t->nseed; s++) json_array_append_new(seeds, json_integer((json_int_t)t->seeds[s]));
+    json_object_set_new(root, "seeds", seeds);
+    json_object_set_new(root, "statistics",
+                        json_string("cells: mean, sample sd (n - 1) and n over the seeds, per_seed in the order of "
+                                    "seeds; average: each seed's mean over the sweep columns, then over the seeds"));
     if (t->note) json_object_set_new(root, "note", json_string(t->note));
     for (int r = 0; r < t->nrow; r++) {
-        json_t *row = json_object(), *cells = json_array(), *avg = json_object();
+        json_t *row = json_object();
         json_object_set_new(row, "method", json_string(t->methods[r]));
-        for (int c = 0; c < t->ncol; c++) {
-            json_t *cl = json_object();
-            json_object_set_new(cl, t->sweep, json_real(t->sweep_values[c]));
-            for (int m = 0; m < t->nmetric; m++) json_object_set_new(cl, t->metrics[m], num_or_null(*cell(t, r, c, m)));
-            json_array_append_new(cells, cl);
-        }
-        for (int m = 0; m < t->nmetric; m++) json_object_set_new(avg, t->metrics[m], num_or_null(row_average(t, r, m)));
-        json_object_set_new(row, "cells", cells);
-        json_object_set_new(row, "average", avg);
+        cells_json(t, row, r, -1, 0);
         json_array_append_new(rows, row);
     }
     json_object_set_new(root, "rows", rows);
-    char *s = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(12));
+    if (t->ncmp) {
+        char what[200];
+        snprintf(what, sizeof what,
+                 "paired differences method - baseline over the seeds where both are set: mean, sd, n and the "
+                 "two-sided %g%% Student t interval [lo, hi] = mean -/+ t(%g, n-1) sd / sqrt(n)",
+                 100 * TABLE_CI_LEVEL, (1 + TABLE_CI_LEVEL) / 2);
+        json_object_set_new(root, "comparison_statistics", json_string(what));
+    }
+    for (int k = 0; k < t->ncmp; k++) {
+        json_t *row = json_object();
+        json_object_set_new(row, "method", json_string(t->cmp[k].method));
+        json_object_set_new(row, "baseline", json_string(t->cmp[k].baseline));
+        cells_json(t, row, find_row(t, t->cmp[k].method), find_row(t, t->cmp[k].baseline), 1);
+        json_array_append_new(cmps, row);
+    }
+    json_object_set_new(root, "comparisons", cmps);
+    char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
     json_decref(root);
     size_t n = strlen(s);
     char *out = xmalloc(n + 2);
@@ -331,13 +553,17 @@ static void nice_range(double lo, double hi, double *out_lo, double *out_hi, dou
 static const char *PALETTE[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
                                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
 
+// The half-length of point i's error bar: its sd where finite, else 0 (no bar).
+static double bar(const PlotSeries *s, int i) { return s->sd && isfinite(s->sd[i]) ? s->sd[i] : 0; }
+
 char *plot_svg_string(const char *title, const char *xlabel, const char *ylabel, const PlotSeries *s, int ns) {
     double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
     for (int k = 0; k < ns; k++)
         for (int i = 0; i < s[k].n; i++) {
             if (!isfinite(s[k].x[i]) || !isfinite(s[k].y[i])) continue;
+            double sd = bar(&s[k], i);
             xmin = fmin(xmin, s[k].x[i]), xmax = fmax(xmax, s[k].x[i]);
-            ymin = fmin(ymin, s[k].y[i]), ymax = fmax(ymax, s[k].y[i]);
+            ymin = fmin(ymin, s[k].y[i] - sd), ymax = fmax(ymax, s[k].y[i] + sd);
         }
     double xlo, xhi, xstep, ylo, yhi, ystep;
     nice_range(xmin, xmax, &xlo, &xhi, &xstep);
@@ -395,6 +621,13 @@ char *plot_svg_string(const char *title, const char *xlabel, const char *ylabel,
             first = 0;
         }
         text_printf(&b, "\"/>\n");
+        for (int i = 0; i < s[k].n; i++) {  // error bars: a vertical line with caps from y - sd to y + sd
+            if (!isfinite(s[k].x[i]) || !isfinite(s[k].y[i]) || !s[k].sd || !isfinite(s[k].sd[i])) continue;
+            double x = PX(s[k].x[i]), lo = PY(s[k].y[i] - s[k].sd[i]), hi = PY(s[k].y[i] + s[k].sd[i]);
+            text_printf(&b, "<path class=\"errorbar\" stroke=\"%s\" stroke-width=\"1.5\" fill=\"none\" "
+                            "d=\"M%.2f,%.2f V%.2f M%.2f,%.2f H%.2f M%.2f,%.2f H%.2f\"/>\n",
+                        col, x, lo, hi, x - 4, lo, x + 4, x - 4, hi, x + 4);
+        }
         for (int i = 0; i < s[k].n; i++)
             if (isfinite(s[k].x[i]) && isfinite(s[k].y[i]))
                 text_printf(&b, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"3.5\" fill=\"%s\"/>\n", PX(s[k].x[i]), PY(s[k].y[i]), col);
@@ -421,16 +654,24 @@ int table_plot_svg(const Table *t, const char *metric, const char *path, Err *e)
     int m = find_metric(t, metric);
     if (m < 0) return err_set(e, "%s: table '%s' has no metric '%s'", path, t->title, metric);
     PlotSeries *s = xcalloc((size_t)(t->nrow + 1), sizeof(PlotSeries));
-    double *ys = xmalloc((size_t)(t->nrow * t->ncol + 1) * sizeof(double));
+    size_t n = (size_t)(t->nrow * t->ncol + 1);
+    double *ys = xmalloc(n * sizeof(double)), *sds = xmalloc(n * sizeof(double));
     for (int r = 0; r < t->nrow; r++) {
-        for (int c = 0; c < t->ncol; c++) ys[r * t->ncol + c] = *cell(t, r, c, m);
-        s[r] = (PlotSeries){t->methods[r], t->ncol, t->sweep_values, ys + r * t->ncol};
+        for (int c = 0; c < t->ncol; c++) {
+            Spread sp = spread_of(t, r, c, m);
+            ys[r * t->ncol + c] = sp.mean;
+            sds[r * t->ncol + c] = sp.sd;
+        }
+        s[r] = (PlotSeries){t->methods[r], t->ncol, t->sweep_values, ys + r * t->ncol, sds + r * t->ncol};
     }
-    const char *ylabel = strcmp(metric, "HS") == 0 ? "Harmful score (%)" : strcmp(metric, "FA") == 0 ? "Fine-tune accuracy (%)" : metric;
-    char title[512];
+    const char *name = strcmp(metric, "HS") == 0 ? "Harmful score (%)" : strcmp(metric, "FA") == 0 ? "Fine-tune accuracy (%)" : metric;
+    char title[512], ylabel[256];
     snprintf(title, sizeof title, "%s: %s", t->title, metric);
+    if (t->nseed > 1) snprintf(ylabel, sizeof ylabel, "%s, mean ± sd over %d seeds", name, t->nseed);
+    else snprintf(ylabel, sizeof ylabel, "%s, 1 seed", name);
     int rc = plot_svg(path, title, t->sweep, ylabel, s, t->nrow, e);
     free(ys);
+    free(sds);
     free(s);
     return rc;
 }

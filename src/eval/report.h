@@ -1,24 +1,42 @@
-// Results tables and plots in the layout of the Vaccine / Antidote papers (SPEC sections 8-9):
-// rows = methods, columns = one swept setting (harmful ratio p, sample count n, lr, epochs),
-// each cell holding metrics by name ("HS" harmful score, "FA" fine-tune accuracy, others).
-// Writers: Markdown (metric groups with an average column, like the papers), CSV (one row
-// per method and column), JSON (everything), aligned text, and SVG line plots. Files are
+// Results tables and plots in the layout of the Vaccine / Antidote papers (SPEC sections 8-9),
+// aggregated over seeds (docs/statistics.md): rows = methods, columns = one swept setting
+// (harmful ratio p, sample count n, lr, epochs), each cell holding per-seed values of metrics
+// by name ("HS" harmful score, "FA" fine-tune accuracy, others). Cells are shown as
+// mean ± sample sd (number of seeds); "Avg" is each seed's mean over the columns, then
+// mean ± sd over the seeds. Comparisons: the paired difference of a method against a
+// baseline (e.g. Vaccine - SFT) seed by seed, with its 95% Student t interval over seeds.
+// Writers: Markdown, CSV (one row per method, column and seed), JSON (per-seed values,
+// aggregates, comparisons), aligned text, and SVG plots (mean with ± sd error bars). Files are
 // written atomically.
 #pragma once
+#include <stdint.h>
 #include <stdio.h>
 
+#include "eval/stats.h"
 #include "util/err.h"
 
 typedef struct Table Table;
 
-Table *table_new(const char *title, const char *sweep_name, int n_cols, const double *sweep_values);
+#define TABLE_AVG (-1)         // the column index of the average over the sweep columns
+#define TABLE_CI_LEVEL 0.95    // the comparisons' interval: two-sided 95% t interval over seeds
+
+// seeds: the runs' seeds (n_seeds >= 1), in the order the per-seed values are listed.
+Table *table_new(const char *title, const char *sweep_name, int n_cols, const double *sweep_values, int n_seeds,
+                 const uint64_t *seeds);
 void table_free(Table *t);
-// Rows and metrics appear in the order first set. col is 0..n_cols-1; out of range is ignored.
-void table_set(Table *t, const char *method, int col, const char *metric, double value);
+// The value of the run of seed `seed`. Rows and metrics appear in the order first set; col
+// 0..n_cols-1 and a seed of the table, anything else is ignored (returns -1).
+int table_set(Table *t, const char *method, uint64_t seed, int col, const char *metric, double value);
 // NAN when never set.
-double table_get(const Table *t, const char *method, int col, const char *metric);
-// Mean over the columns, NAN unless every column of that method/metric is set.
-double table_average(const Table *t, const char *method, const char *metric);
+double table_get(const Table *t, const char *method, uint64_t seed, int col, const char *metric);
+// Mean, sd and n over the seeds that have a value; col may be TABLE_AVG (a seed counts
+// there only when every column of it is set).
+Spread table_spread(const Table *t, const char *method, int col, const char *metric);
+// The differences method - baseline of the seeds where both are set, and their t interval
+// at TABLE_CI_LEVEL; col may be TABLE_AVG.
+TInterval table_paired(const Table *t, const char *method, const char *baseline, int col, const char *metric);
+// Lists "method against baseline" under the table and in the JSON (in the order added).
+void table_compare(Table *t, const char *method, const char *baseline);
 // A line printed under the table (e.g. which data setting was used); copied.
 void table_set_note(Table *t, const char *note);
 
@@ -31,12 +49,13 @@ int table_write_csv(const Table *t, const char *path, Err *e);
 int table_write_json(const Table *t, const char *path, Err *e);
 void table_print(const Table *t, FILE *f);
 
-// One line with markers per series; NaN y values are left out. Axes get "nice" ranges
-// (steps of 1, 2, 2.5 or 5 x 10^k covering the data).
+// One line with markers per series; NaN y values are left out. sd (may be NULL): error bars
+// of y ± sd where sd is finite. Axes get "nice" ranges (steps of 1, 2,
+// 2.5 or 5 x 10^k covering the data and the bars).
 typedef struct {
     const char *name;
     int n;
-    const double *x, *y;
+    const double *x, *y, *sd;
 } PlotSeries;
 
 // Plot geometry (pixels), for readers of the SVG and for the tests.
@@ -45,5 +64,6 @@ enum { PLOT_W = 640, PLOT_H = 400, PLOT_LEFT = 70, PLOT_RIGHT = 480, PLOT_TOP = 
 char *plot_svg_string(const char *title, const char *xlabel, const char *ylabel, const PlotSeries *s, int n_series);
 int plot_svg(const char *path, const char *title, const char *xlabel, const char *ylabel,
              const PlotSeries *s, int n_series, Err *e);
-// One metric of a table against its sweep, one line per method.
+// One metric of a table against its sweep: one line per method through the means over
+// seeds, with ± sd error bars.
 int table_plot_svg(const Table *t, const char *metric, const char *path, Err *e);

@@ -367,11 +367,17 @@ static json_t *read_summary(const PipelineConfig *c, const MethodSpec *m, int k,
     return o;
 }
 
+// What a re-run reproduces (docs/statistics.md), recorded with the results.
+static const char DETERMINISM[] =
+    "bit-identical on a re-run with the same binary, the same CPU type and the same thread count; not across CPUs "
+    "whose kernels differ (e.g. AVX-512 vs AVX2) or across thread counts, where float rounding differs and training "
+    "amplifies it: compare such runs through the spread over seeds";
+
 static int write_results(Runner *r, const Data *d, Err *e) {
     const PipelineConfig *c = r->c;
     char title[256], p[4300];
     snprintf(title, sizeof title, "Harmful score (HS) and fine-tune accuracy (FA), task %s", task_name(d->task));
-    Table *t = table_new(title, sweep_name(c->sweep), c->n_sweep, c->sweep_values);
+    Table *t = table_new(title, sweep_name(c->sweep), c->n_sweep, c->sweep_values, 1, &c->seed);
     char note[512];
     snprintf(note, sizeof note,
              "Judge: %s. Train/eval prompt overlap: %d harmful fine-tuning rows, %d re-alignment rows, %d alignment "
@@ -385,11 +391,20 @@ static int write_results(Runner *r, const Data *d, Err *e) {
         for (int k = 0; k < c->n_sweep && !rc; k++) {
             json_t *s = read_summary(c, &c->methods[mi], k, e);
             if (!s) { rc = -1; break; }
-            json_t *hs = json_object_get(s, "harmful_score"), *fa = json_object_get(s, "finetune_accuracy");
-            if (json_is_number(hs)) table_set(t, c->methods[mi].name, k, "HS", json_number_value(hs));
-            if (json_is_number(fa)) table_set(t, c->methods[mi].name, k, "FA", json_number_value(fa));
+            static const char *const keys[][2] = {{"harmful_score", "HS"}, {"finetune_accuracy", "FA"},
+                                                   {"alignment_loss", "align_loss"}, {"harmful_embedding_drift", "HED"}};
+            for (int q = 0; q < 4; q++) {
+                json_t *v = json_object_get(s, keys[q][0]);
+                if (json_is_number(v)) table_set(t, c->methods[mi].name, c->seed, k, keys[q][1], json_number_value(v));
+            }
             json_array_append_new(runs, s);
         }
+    // every defense against SFT, seed by seed (not "none": no alignment is not a defense)
+    for (int mi = 0; mi < c->n_methods; mi++)
+        if (!strcmp(c->methods[mi].name, "sft"))
+            for (int j = 0; j < c->n_methods; j++)
+                if (strcmp(c->methods[j].name, "sft") && strcmp(c->methods[j].name, "none"))
+                    table_compare(t, c->methods[j].name, "sft");
     if (!rc) {
         snprintf(p, sizeof p, "%s/results.md", c->output);
         rc = table_write_markdown(t, p, e);
@@ -420,6 +435,10 @@ static int write_results(Runner *r, const Data *d, Err *e) {
         json_object_set_new(o, "rows_dropped_for_overlap", json_integer(d->dropped));
         json_object_set_new(o, "stages_run", json_integer(r->st.stages_run));
         json_object_set_new(o, "stages_skipped", json_integer(r->st.stages_skipped));
+        char *agg = table_json(t);
+        json_object_set_new(o, "aggregate", json_loads(agg, 0, NULL));
+        free(agg);
+        json_object_set_new(o, "determinism", json_string(DETERMINISM));
         json_object_set_new(o, "runs", json_incref(runs));
         char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         json_decref(o);
