@@ -309,7 +309,7 @@ int main(int argc, char **argv) {
         EncodedSet calib;
         random_set(&calib, 8, 200, c.vocab_size, &r);
         for (int s = 0; s <= reps; s++) {
-            PruneOpts po = {.dense_ratio = 0.8f, .full_mode = 0, .seed = 3};
+            PruneOpts po = {.dense_ratio = 0.8, .full_mode = 0, .seed = 3};
             PruneReport rep;
             Err e = {{0}};
             double ts = now();

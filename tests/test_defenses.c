@@ -259,21 +259,25 @@ static void test_tvaccine(void) {
 }
 
 static void test_antidote_masks(void) {
+    // the reference's count: cols - int(cols * (1 - dense_ratio))
+    CHECK(wanda_row_count(8, 0.1) == 1, "rank-8 B at 0.1: %d", wanda_row_count(8, 0.1));
+    CHECK(wanda_row_count(4096, 0.1) == 410, "4096 columns at 0.1: %d", wanda_row_count(4096, 0.1));
+    CHECK(wanda_row_count(10, 0.3) == 3 && wanda_row_count(4, 0.25) == 1);
     // rows x cols = 2 x 10, dense_ratio 0.3 -> 3 per row
     float W[20], act[10];
     for (int j = 0; j < 10; j++) act[j] = (float)(j % 4 + 1);
     for (int i = 0; i < 20; i++) W[i] = (float)((i * 7) % 11) - 5.0f;
     unsigned char mask[20];
-    wanda_mask(W, 2, 10, act, 0.3f, mask);
+    wanda_mask(W, 2, 10, act, 0.3, mask);
     for (int i = 0; i < 2; i++) {
-        // the 3 largest |W| * act of the row, computed by brute force
+        // the 3 largest |W| * act of the row, computed by brute force; ties: the higher column first
         int cnt = 0;
         for (int j = 0; j < 10; j++) {
             float s = fabsf(W[i * 10 + j]) * act[j];
             int larger = 0;
             for (int k = 0; k < 10; k++) {
                 float t = fabsf(W[i * 10 + k]) * act[k];
-                larger += t > s || (t == s && k < j);
+                larger += t > s || (t == s && k > j);
             }
             CHECK(mask[i * 10 + j] == (larger < 3), "row %d col %d: score %g rank %d", i, j, s, larger);
             cnt += mask[i * 10 + j];
@@ -282,13 +286,11 @@ static void test_antidote_masks(void) {
     }
     Rng r;
     rng_seed(&r, 1);
-    random_mask(&r, 2, 10, 0.3f, mask);
-    for (int i = 0; i < 2; i++) {
-        int cnt = 0;
-        for (int j = 0; j < 10; j++) cnt += mask[i * 10 + j];
-        CHECK(cnt == 3, "random pruning pruned %d in row %d", cnt, i);
-    }
-    // on a model: exactly floor(cols * ratio) entries per row of every LoRA matrix become zero
+    random_mask(&r, 2, 10, 0.3, mask);
+    int cnt = 0;
+    for (int j = 0; j < 20; j++) cnt += mask[j];
+    CHECK(cnt == 6, "random pruning pruned %d of the tensor's 20, not 6", cnt);
+    // on a model: exactly wanda_row_count entries per row of every LoRA matrix become zero
     Config cfg = tiny_config(2);
     Model m;
     model_init_random(&m, &cfg, 2);
@@ -297,7 +299,7 @@ static void test_antidote_masks(void) {
     for (size_t i = 0; i < lo.n_params; i++) lo.params[i] = 0.1f + 0.001f * (float)(i % 97);
     EncodedSet d;
     tiny_data(&d, 3, 9);
-    PruneOpts po = {0.25f, 0, 0, 0, 1};
+    PruneOpts po = {0.25, 0, 0, 0, 1};
     PruneReport rep;
     Err e;
     CHECK(antidote_prune(&m, &lo, &d, &po, &rep, &e) == 0);
@@ -307,7 +309,7 @@ static void test_antidote_masks(void) {
             if (!lo.A[l * N_PROJ + p]) continue;
             int out, in;
             proj_dims(&cfg, p, &out, &in);
-            expect += (size_t)lo.rank * (int)(in * 0.25f) + (size_t)out * (int)(lo.rank * 0.25f);
+            expect += (size_t)lo.rank * wanda_row_count(in, 0.25) + (size_t)out * wanda_row_count(lo.rank, 0.25);
         }
     for (size_t i = 0; i < lo.n_params; i++) zeros += lo.params[i] == 0.0f;
     CHECK(zeros == expect && rep.pruned == expect, "pruned %zu (report %zu), expected %zu", zeros, rep.pruned, expect);

@@ -60,7 +60,7 @@ static void test_config(void) {
     CHECK(c.align[ALIGN_SFT].targets == ((1 << P_Q) | (1 << P_V)));
     CHECK(c.ft_n == 300 && c.ft_p == 0.2 && c.finetune.train.epochs == 3 && c.finetune.train.schedule == SCHED_LINEAR);
     CHECK(c.finetune.train.lr == 1e-5f && c.finetune.alpha == 1, "finetune defaults");
-    CHECK(c.antidote.dense_ratio == 0.2f && c.antidote.full_mode == 1 && c.antidote.n_samples == 2000);
+    CHECK(c.antidote.dense_ratio == 0.2 && c.antidote.full_mode == 1 && c.antidote.n_samples == 2000);
     CHECK(c.eval_n_harmful == 50 && c.eval.max_new == 64 && c.eval_hed == 0 && c.eval_n_task == 500);
     CHECK(!strcmp(c.judge, "world") && c.use_world);
     pipeline_config_free(&c);

@@ -141,14 +141,15 @@ int cmd_finetune(int argc, char **argv) {
 }
 
 static const char AD_USAGE[] =
-    "usage: antibody antidote MODEL_DIR --ft-adapter DIR --realign FILE --out DIR [--align-adapter DIR]\n"
+    "usage: antibody antidote MODEL_DIR --ft-adapter DIR [--realign FILE] --out DIR [--align-adapter DIR]\n"
     "\n"
     "Stage 3: after fine-tuning, zero the weights with the largest Wanda score\n"
-    "|W_ij| * ||X_:,j|| on harmful re-alignment data, per output row (SPEC 7).\n"
-    "  --dense-ratio X   fraction of each row pruned (0.1)\n"
+    "|W_ij| * ||X_:,j|| on harmful re-alignment data, per output row (SPEC 7). Without\n"
+    "--realign (or with --samples 0) the score is |W_ij| alone, as the reference does.\n"
+    "  --dense-ratio X   fraction pruned (0.1): cols - floor(cols * (1 - X)) per row (docs/methods.md)\n"
     "  --full            prune the merged model's projections instead of the adapter (writes a model)\n"
     "  --targets LIST    projections pruned in --full mode (q,k,v)\n"
-    "  --random          random pruning of the same count (the ablation)\n"
+    "  --random          random pruning (the ablation): floor(X * entries) of each tensor\n"
     "  --samples N       re-alignment samples used (2000)   --max-len N (200)   --seed N\n"
     "  --fields SPEC     rename fields of --realign rows    --bf16   keep weights in bf16\n";
 
@@ -160,11 +161,10 @@ int cmd_antidote(int argc, char **argv) {
     int rc = args_parse(&a, argc, argv, AD_USAGE);
     if (rc) return rc > 0 ? 0 : 2;
     const char *out = arg_str(&a, "out", NULL), *ft = arg_str(&a, "ft-adapter", NULL);
-    if (a.n_pos != 1 || !out || !ft || !arg_get(&a, "realign")->n_values)
-        return cli_fail("antidote", "need MODEL_DIR, --ft-adapter, --realign and --out");
+    if (a.n_pos != 1 || !out || !ft) return cli_fail("antidote", "need MODEL_DIR, --ft-adapter and --out");
     AntidoteOpts o;
     antidote_opts_default(&o);
-    o.dense_ratio = (float)arg_double(&a, "dense-ratio", o.dense_ratio);
+    o.dense_ratio = arg_double(&a, "dense-ratio", o.dense_ratio);
     o.full_mode = arg_flag(&a, "full");
     o.score = arg_flag(&a, "random") ? PRUNE_RANDOM : PRUNE_WANDA;
     o.n_samples = arg_int(&a, "samples", o.n_samples);
@@ -174,7 +174,7 @@ int cmd_antidote(int argc, char **argv) {
     Err e;
     if (arg_str(&a, "targets", NULL) && (o.targets = proj_mask_parse(arg_str(&a, "targets", NULL), &e)) < 0)
         return cli_fail("antidote", e.msg);
-    Dataset re;
+    Dataset re;  // none given: an empty set, magnitude-only pruning
     if (load_files(&a, "realign", DATA_NEED_OUTPUT | DATA_ALL_HARMFUL, &re)) return 1;
     rc = stage_antidote(a.pos[0], arg_str(&a, "align-adapter", NULL), ft, &re, &o, out, &e);
     dataset_free(&re);

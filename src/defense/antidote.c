@@ -6,37 +6,44 @@
 #include <string.h>
 
 typedef struct { float s; int j; } ScoreIdx;
-static int by_score_desc(const void *a, const void *b) {
+// Pruning order: the reference sorts ascending (stable) and keeps the front, so the back
+// is pruned: larger scores first, among equal ones the higher column; NaN sorts last in
+// torch, so it is pruned first.
+static int by_prune_order(const void *a, const void *b) {
     const ScoreIdx *x = a, *y = b;
-    if (x->s != y->s) return x->s < y->s ? 1 : -1;
-    return x->j - y->j;
+    int xn = isnan(x->s), yn = isnan(y->s);
+    if (xn != yn) return xn ? -1 : 1;
+    if (!xn && x->s != y->s) return x->s < y->s ? 1 : -1;
+    return y->j - x->j;
 }
 
-void wanda_mask(const float *W, int rows, int cols, const float *act, float dense_ratio, unsigned char *mask) {
-    int k = (int)((float)cols * dense_ratio);  // the reference's int(cols * ratio)
+int wanda_row_count(int cols, double dense_ratio) {
+    return cols - (int)floor((double)cols * (1.0 - dense_ratio));  // int(cols * sparsity) kept
+}
+
+void wanda_mask(const float *W, int rows, int cols, const float *act, double dense_ratio, unsigned char *mask) {
+    int k = wanda_row_count(cols, dense_ratio);
     memset(mask, 0, (size_t)rows * cols);
 #pragma omp parallel
     {
         ScoreIdx *si = xmalloc((size_t)cols * sizeof *si);
 #pragma omp for schedule(static)
         for (int i = 0; i < rows; i++) {
-            for (int j = 0; j < cols; j++) si[j] = (ScoreIdx){fabsf(W[(size_t)i * cols + j]) * act[j], j};
-            qsort(si, cols, sizeof *si, by_score_desc);
+            for (int j = 0; j < cols; j++) si[j] = (ScoreIdx){fabsf(W[(size_t)i * cols + j]) * (act ? act[j] : 1.0f), j};
+            qsort(si, cols, sizeof *si, by_prune_order);
             for (int t = 0; t < k; t++) mask[(size_t)i * cols + si[t].j] = 1;
         }
         free(si);
     }
 }
 
-void random_mask(Rng *r, int rows, int cols, float dense_ratio, unsigned char *mask) {
-    int k = (int)((float)cols * dense_ratio);
-    int *perm = xmalloc((size_t)cols * sizeof(int));
-    memset(mask, 0, (size_t)rows * cols);
-    for (int i = 0; i < rows; i++) {
-        for (int j = 0; j < cols; j++) perm[j] = j;
-        rng_shuffle_int(r, perm, cols);
-        for (int t = 0; t < k; t++) mask[(size_t)i * cols + perm[t]] = 1;
-    }
+void random_mask(Rng *r, int rows, int cols, double dense_ratio, unsigned char *mask) {
+    size_t n = (size_t)rows * cols, k = (size_t)floor((double)n * dense_ratio);  // int(numel * dense_ratio)
+    int *perm = xmalloc((n ? n : 1) * sizeof(int));
+    for (size_t i = 0; i < n; i++) perm[i] = (int)i;
+    rng_shuffle_int(r, perm, (int)n);
+    memset(mask, 0, n);
+    for (size_t t = 0; t < k; t++) mask[perm[t]] = 1;
     free(perm);
 }
 
@@ -74,6 +81,8 @@ static void prune_target(Target *t, const PruneOpts *o, Rng *r, PruneReport *rep
     unsigned char *mask = xmalloc(n ? n : 1);
     if (o->random) {
         random_mask(r, t->rows, t->cols, o->dense_ratio, mask);
+    } else if (!t->sq) {  // no calibration data: magnitude only
+        wanda_mask(W, t->rows, t->cols, NULL, o->dense_ratio, mask);
     } else {
         float *act = xmalloc((size_t)t->cols * sizeof(float));
         for (int j = 0; j < t->cols; j++) act[j] = (float)sqrt(t->sq[j]);
@@ -93,22 +102,21 @@ static void prune_target(Target *t, const PruneOpts *o, Rng *r, PruneReport *rep
 
 int antidote_prune(Model *m, Lora *lora, const EncodedSet *calib, const PruneOpts *o, PruneReport *rep, Err *e) {
     const Config *c = &m->cfg;
-    int L = c->n_layers, C = c->dim;
+    int L = c->n_layers, C = c->dim, n_cal = calib && !o->random ? calib->n : 0;
     memset(rep, 0, sizeof *rep);
     if (!o->full_mode && !lora) return err_set(e, "Antidote in LoRA mode needs the fine-tuning adapter");
-    if (calib->n == 0) return err_set(e, "Antidote needs re-alignment samples");
     if (!(o->dense_ratio >= 0 && o->dense_ratio <= 1)) return err_set(e, "dense_ratio must be in [0, 1]");
     int maxT = 1;
-    for (int s = 0; s < calib->n; s++) maxT = calib->ex[s].n > maxT ? calib->ex[s].n : maxT;
-    Workspace *w = workspace_new(m, lora, 1, maxT, 0);
+    for (int s = 0; s < n_cal; s++) maxT = calib->ex[s].n > maxT ? calib->ex[s].n : maxT;
+    Workspace *w = n_cal ? workspace_new(m, lora, 1, maxT, 0) : NULL;
     // the residual stream of every calibration sample at the current layer's input
-    float **cache = xmalloc((size_t)calib->n * sizeof(float *));
-    for (int s = 0; s < calib->n; s++) {
+    float **cache = xmalloc((size_t)(n_cal ? n_cal : 1) * sizeof(float *));
+    for (int s = 0; s < n_cal; s++) {
         cache[s] = xmalloc((size_t)calib->ex[s].n * C * sizeof(float));
         model_embed(m, calib->ex[s].ids, calib->ex[s].n, cache[s]);
     }
     float *out = xmalloc((size_t)maxT * C * sizeof(float));
-    Batch b = {1, 1, NULL, NULL, NULL};  // one sample at a time (batch 1): no padding
+    Batch b = {1, 1, NULL, NULL, NULL};  // one sample at a time (batch 1, as the reference): no padding
     Rng r;
     rng_seed(&r, o->seed);
     Target t[2 * N_PROJ];
@@ -119,16 +127,21 @@ int antidote_prune(Model *m, Lora *lora, const EncodedSet *calib, const PruneOpt
                 if (!(o->targets & (1 << p))) continue;
                 Mat *W = &m->layers[l].w[p];
                 t[nt++] = (Target){W->type == MAT_F32 ? W->data : NULL, W->type == MAT_BF16 ? W->data : NULL, W->rows,
-                                   W->cols, xcalloc(W->cols, sizeof(double))};
+                                   W->cols, n_cal ? xcalloc(W->cols, sizeof(double)) : NULL};
             } else if (lora->A[l * N_PROJ + p]) {
                 int out_dim, in_dim;
                 proj_dims(c, p, &out_dim, &in_dim);
-                t[nt++] = (Target){lora->A[l * N_PROJ + p], NULL, lora->rank, in_dim, xcalloc(in_dim, sizeof(double))};
-                t[nt++] = (Target){lora->B[l * N_PROJ + p], NULL, out_dim, lora->rank, xcalloc(lora->rank, sizeof(double))};
+                t[nt++] = (Target){lora->A[l * N_PROJ + p], NULL, lora->rank, in_dim,
+                                   n_cal ? xcalloc(in_dim, sizeof(double)) : NULL};
+                t[nt++] = (Target){lora->B[l * N_PROJ + p], NULL, out_dim, lora->rank,
+                                   n_cal ? xcalloc(lora->rank, sizeof(double)) : NULL};
             }
         }
-        // statistics of every matrix's input over all tokens of all samples
-        for (int s = 0; s < calib->n; s++) {
+        // One forward of the (still unpruned) layer per sample: the statistics of every
+        // matrix's input over all tokens, and the output that becomes the next layer's
+        // input. Pruning this layer afterwards is the same as the reference's masks applied
+        // at the end: nothing downstream sees this layer's weights again.
+        for (int s = 0; s < n_cal; s++) {
             b.T = calib->ex[s].n;
             b.tokens = calib->ex[s].ids;
             model_layer_forward(m, lora, w, &b, l, cache[s], out);
@@ -142,22 +155,16 @@ int antidote_prune(Model *m, Lora *lora, const EncodedSet *calib, const PruneOpt
                     k += 2;
                 }
             }
+            memcpy(cache[s], out, (size_t)b.T * C * sizeof(float));
         }
         for (int k = 0; k < nt; k++) {
             prune_target(&t[k], o, &r, rep);
             free(t[k].sq);
         }
-        // propagate the calibration data through the layer as it now stands
-        for (int s = 0; s < calib->n; s++) {
-            b.T = calib->ex[s].n;
-            b.tokens = calib->ex[s].ids;
-            model_layer_forward(m, lora, w, &b, l, cache[s], out);
-            memcpy(cache[s], out, (size_t)b.T * C * sizeof(float));
-        }
     }
-    for (int s = 0; s < calib->n; s++) free(cache[s]);
+    for (int s = 0; s < n_cal; s++) free(cache[s]);
     free(cache);
     free(out);
-    workspace_free(w);
+    if (w) workspace_free(w);
     return 0;
 }

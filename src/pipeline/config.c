@@ -277,7 +277,7 @@ static int parse_antidote(Ctx *x, json_t *obj, AntidoteOpts *o) {
         if (!strcmp(k, "dense_ratio")) {
             if (get_num(x, "antidote", k, v, &d)) return -1;
             if (d < 0 || d > 1) return bad(x, "antidote", k, "must be in [0, 1]");
-            o->dense_ratio = (float)d;
+            o->dense_ratio = d;
         } else if (!strcmp(k, "full_mode")) {
             if (get_bool(x, "antidote", k, v, &b)) return -1;
             o->full_mode = b;

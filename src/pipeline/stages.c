@@ -61,7 +61,7 @@ void finetune_opts_default(FinetuneOpts *o) {
 
 void antidote_opts_default(AntidoteOpts *o) {
     memset(o, 0, sizeof *o);
-    o->dense_ratio = 0.1f;
+    o->dense_ratio = 0.1;
     o->score = PRUNE_WANDA;
     o->targets = (1 << P_Q) | (1 << P_K) | (1 << P_V);
     o->n_samples = 2000;
@@ -193,7 +193,8 @@ static int stage_antidote_locked(const char *base_dir, const char *align_adapter
     if (model_dir_open(&lm, base_dir, o->weights, merge, n_merge, e)) return -1;
     Lora ft = {0};
     if (!o->full_mode && peft_load(&ft, &lm.model, ft_adapter, e)) { model_dir_close(&lm); return -1; }
-    Dataset cal = *realign;
+    Dataset cal = {0};  // no re-alignment data: magnitude-only pruning
+    if (realign) cal = *realign;
     if (cal.n > o->n_samples) cal.n = o->n_samples;
     EncodedSet enc;
     int rc = encode_dataset(lm.tok, lm.eos_id, &cal, o->max_len, &enc, e);
@@ -203,7 +204,8 @@ static int stage_antidote_locked(const char *base_dir, const char *align_adapter
         rc = antidote_prune(&lm.model, o->full_mode ? NULL : &ft, &enc, &po, &rep, e);
         if (!rc)
             fprintf(stderr, "antidote: pruned %zu of %zu weights (%.2f%%, %s, %s mode) on %d samples\n", rep.pruned,
-                    rep.total, rep.total ? 100.0 * rep.pruned / rep.total : 0.0, po.random ? "random" : "wanda",
+                    rep.total, rep.total ? 100.0 * rep.pruned / rep.total : 0.0,
+                    po.random ? "random" : enc.n ? "wanda" : "magnitude only",
                     o->full_mode ? "full" : "lora", enc.n);
         encoded_free(&enc);
     }

@@ -54,11 +54,11 @@ int stage_finetune(const char *base_dir, const char *align_adapter, const Datase
 // ---- stage 3: Antidote (post-fine-tuning pruning) -----------------------------------
 typedef enum { PRUNE_WANDA, PRUNE_RANDOM } PruneScore;
 typedef struct {
-    float dense_ratio;      // fraction of each row pruned (0.1)
+    double dense_ratio;     // fraction pruned (0.1; per row: docs/methods.md); double as the reference's
     PruneScore score;
     int full_mode;          // 0: prune the fine-tuning adapter's A and B; 1: prune merged q,k,v
     int targets;            // full mode: projections to prune (q,k,v)
-    int n_samples;          // re-alignment samples (2000)
+    int n_samples;          // re-alignment samples (2000); 0 or none given: magnitude-only pruning
     int max_len;
     uint64_t seed;          // random pruning
     MatType weights;

@@ -3,6 +3,11 @@
 #   T-Vaccine  which adapters one step trains on a 30-layer model (the reference freezes
 #              the attention LoRA of unsampled layers only; its "i-1" rule for models
 #              deeper than 26 layers chooses checkpointing, not training)
+#   Antidote   masks and counts as prune_wanda_outlier computes them (stable ascending sort,
+#              int(cols * (1 - dense_ratio)) kept per row, calibration through the unpruned
+#              model, masks applied at the end), magnitude only without calibration data,
+#              random pruning's count per tensor; on a rank-8 B, a 4096-column weight and
+#              the real stories260K checkpoint with a q,k,v adapter (LoRA and full mode)
 import json, os, shutil, subprocess, sys, tempfile
 sys.path.insert(0, os.path.dirname(__file__))
 from hfparity import *  # noqa
@@ -85,9 +90,118 @@ def check_tvaccine(tmp):
         tally.check(trained == want, f"{variant}: trained {sorted(trained ^ want)} differ from the reference rule")
 
 
+def ref_mask(metric, dense_ratio):
+    """The reference's W_mask: ones, then the int(cols * sparsity) smallest of a stable
+    ascending sort set to 0; what remains 1 is pruned (param *= 1 - mask)."""
+    sparsity = 1 - dense_ratio
+    mask = torch.ones_like(metric)
+    idx = torch.sort(metric, dim=-1, stable=True)[1][:, :int(metric.shape[1] * sparsity)]
+    mask.scatter_(1, idx, 0)
+    return mask
+
+
+def check_masks(tmp):
+    g = torch.Generator().manual_seed(7)
+    cases = [
+        # rank-8 B with ties everywhere (integer weights, equal activations)
+        ("rank-8 B, ties", 16, 8, torch.randint(-2, 3, (16, 8), generator=g).float(), torch.ones(8), 0.1),
+        ("4096 columns", 3, 4096, torch.randn(3, 4096, generator=g), torch.rand(4096, generator=g) + 0.1, 0.1),
+        ("4096 columns, magnitude only", 2, 4096, torch.randn(2, 4096, generator=g), None, 0.1),
+        ("rank-8 B at 0.5", 5, 8, torch.randn(5, 8, generator=g), torch.rand(8, generator=g), 0.5),
+    ]
+    for what, rows, cols, W, act, dr in cases:
+        job = {"out": os.path.join(tmp, "mask.safetensors"),
+               "wanda": {"rows": rows, "cols": cols, "W": W.flatten().tolist(), "dense_ratio": dr}}
+        if act is not None:
+            job["wanda"]["act"] = act.tolist()
+        out = run_parity(job, os.path.join(tmp, "mask.json"))
+        metric = W.abs() * (act.reshape(1, -1) if act is not None else 1)
+        want = ref_mask(metric, dr)
+        got = out["mask"]
+        tally.check(torch.equal(got, want), f"{what}: {int((got != want).sum())} mask entries differ")
+        per_row = cols - int(cols * (1 - dr))
+        tally.check(all(int(r) == per_row for r in got.sum(1)), f"{what}: {got.sum(1).tolist()} pruned per row, not {per_row}")
+    tally.check(int(8 * (1 - 0.1)) == 7, "python: a rank-8 B keeps 7 at dense ratio 0.1")
+
+
+def reference_prune(model, samples, dense_ratio, names):
+    """prune_wanda_outlier on batch-1 samples: every hooked Linear's input statistics
+    (WrappedGPT: mean over samples of the squared column norms), the masks of the
+    unpruned model, applied at the end. Equivalent to its layer-by-layer pass because
+    nothing is pruned before every mask is computed."""
+    mods = {n: m for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and names(n)}
+    scaler, count = {n: torch.zeros(m.weight.shape[1]) for n, m in mods.items()}, {n: 0 for n in mods}
+
+    def hook(n):
+        def f(_, inp, out):
+            x = inp[0].reshape(-1, inp[0].shape[-1]).t().float()
+            scaler[n] *= count[n] / (count[n] + 1)
+            count[n] += 1
+            scaler[n] += torch.norm(x, p=2, dim=1) ** 2 / count[n]
+        return f
+
+    hs = [m.register_forward_hook(hook(n)) for n, m in mods.items()]
+    with torch.no_grad():
+        for ids in samples:
+            model(torch.tensor([ids]))
+    for h in hs:
+        h.remove()
+    masks = {n: ref_mask(m.weight.data.abs() * torch.sqrt(scaler[n].reshape(1, -1)), dense_ratio) for n, m in mods.items()}
+    with torch.no_grad():
+        for n, m in mods.items():
+            m.weight.data *= 1 - masks[n]
+    return mods
+
+
+def check_antidote(tmp):
+    from peft import PeftModel
+    g = torch.Generator().manual_seed(3)
+    samples = [torch.randint(3, 512, (int(n),), generator=g).tolist() for n in torch.randint(5, 24, (6,), generator=g)]
+    ad = os.path.join(tmp, "ft-adapter")
+    lora = {"rank": 8, "alpha": 4, "targets": "q,k,v", "seed": 4, "init_scale": 0.2}
+    for mode, dr in [("lora", 0.1), ("lora", 0.3), ("full", 0.1)]:
+        prune = {"samples": samples, "dense_ratio": dr, "full": int(mode == "full"), "targets": "q,k,v"}
+        job = {"model": BASE, "out": os.path.join(tmp, "prune.safetensors"), "lora": lora, "save_adapter_init": ad,
+               "prune": prune}
+        out = run_parity(job, os.path.join(tmp, "prune.json"))
+        base = hf_base()
+        if mode == "lora":
+            model = PeftModel.from_pretrained(base, ad).eval()
+            mods = reference_prune(model, samples, dr, lambda n: "lora_A" in n or "lora_B" in n)
+            for n, m in mods.items():
+                key = "pruned." + n.replace(".default", "") + ".weight"
+                got, want = out[key], m.weight.data
+                tally.check(torch.equal(got == 0, want == 0), f"{mode} {dr}: {n}: {int(((got == 0) != (want == 0)).sum())} "
+                            "pruned entries differ")
+                tally.close(f"{mode} {dr}: {n}", got, want, 1e-6, "pruned weights")
+        else:
+            model = base.eval()
+            mods = reference_prune(model, samples, dr, lambda n: n.endswith(("q_proj", "k_proj", "v_proj")))
+            for n, m in mods.items():
+                parts = n.split(".")
+                key = f"pruned.{parts[2]}.{parts[-1]}"
+                got, want = out[key], m.weight.data
+                tally.check(torch.equal(got == 0, want == 0), f"{mode} {dr}: {n}: {int(((got == 0) != (want == 0)).sum())} "
+                            "pruned entries differ")
+    # random pruning: int(numel * dense_ratio) entries of each tensor
+    job = {"model": BASE, "out": os.path.join(tmp, "prune.safetensors"), "lora": lora,
+           "prune": {"samples": samples, "dense_ratio": 0.1, "random": 1, "targets": "q,k,v", "seed": 9}}
+    out = run_parity(job, os.path.join(tmp, "prune.json"))
+    for k, t in out.items():
+        if k.startswith("pruned."):
+            tally.check(int((t == 0).sum()) == int(t.numel() * 0.1), f"random: {k}: {int((t == 0).sum())} zeros, "
+                        f"not {int(t.numel() * 0.1)}")
+
+
+def hf_base():
+    return LlamaForCausalLM.from_pretrained(BASE, attn_implementation="eager", dtype=torch.float32)
+
+
 def main():
     print(versions())
     with tempfile.TemporaryDirectory() as tmp:
+        check_masks(tmp)
+        check_antidote(tmp)
         check_tvaccine(tmp)
     print(tally.summary())
     sys.exit(1 if tally.mismatches else 0)

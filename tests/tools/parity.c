@@ -14,6 +14,11 @@
 //   "save_adapter_init", "save_adapter_final": dirs for peft_save before / after the steps
 //   "save_merged": dir             the base with the final adapter merged, model_save f32
 //   "judge": {"model", "threshold", "max_len", "prompts": [...], "answers": [...]}
+//   "wanda": {"rows", "cols", "W": [...], "act": [...] or absent (magnitude), "dense_ratio"}
+//                                  wanda_mask alone: output "mask" (rows, cols) of 0/1
+//   "prune": {"samples": [[ids], ...], "dense_ratio", "random", "full", "targets", "seed"}
+//                                  antidote_prune on the model and adapter: outputs
+//                                  "pruned.<PEFT name>" (LoRA mode) or "pruned.<l>.<proj>"
 // Output tensors: logits (B*T, V) and loss (1) of the first forward; grad.<PEFT tensor
 // name> for every LoRA A/B (first batch); losses (steps); judge_scores (n, labels),
 // judge_flagged (n).
@@ -22,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "defense/antidote.h"
 #include "eval/judge_classifier.h"
 #include "io/peft.h"
 #include "io/safetensors.h"
@@ -77,6 +83,14 @@ static void out_add(Out *o, const char *name, int ndim, int64_t d0, int64_t d1, 
     w->data = data;
 }
 
+static float *float_array(json_t *j, const char *k, size_t n) {
+    json_t *a = json_object_get(j, k);
+    if (!json_is_array(a) || json_array_size(a) != n) die(k, &(Err){"missing or wrong length"});
+    float *r = xmalloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) r[i] = (float)json_number_value(json_array_get(a, i));
+    return r;
+}
+
 static void peft_name(char *buf, size_t cap, int layer, int p, char ab) {
     snprintf(buf, cap, "base_model.model.model.layers.%d.%s.%s.lora_%c.weight", layer,
              p <= P_O ? "self_attn" : "mlp", PROJ_NAMES[p], ab);
@@ -113,6 +127,19 @@ int main(int argc, char **argv) {
         judge_free(j);
     }
 
+    json_t *jw = json_object_get(job, "wanda");
+    if (json_is_object(jw)) {
+        int rows = (int)num(jw, "rows", 0), cols = (int)num(jw, "cols", 0);
+        size_t n = (size_t)rows * cols;
+        float *W = float_array(jw, "W", n), *act = json_object_get(jw, "act") ? float_array(jw, "act", cols) : NULL;
+        unsigned char *mask = xmalloc(n);
+        wanda_mask(W, rows, cols, act, num(jw, "dense_ratio", 0.1), mask);
+        float *mf = xmalloc(n * sizeof(float));
+        for (size_t i = 0; i < n; i++) mf[i] = mask[i];
+        out_add(out, "mask", 2, rows, cols, mf, 1);
+        free(W); free(act); free(mask); free(mf);
+    }
+
     const char *model_dir = str(job, "model");
     Model m;
     Lora lo;
@@ -146,6 +173,45 @@ int main(int argc, char **argv) {
         }
         const char *si = str(job, "save_adapter_init");
         if (si && peft_save(&lo, &m, si, model_dir, &e)) die("save_adapter_init", &e);
+
+        json_t *jp = json_object_get(job, "prune");
+        if (json_is_object(jp)) {
+            json_t *ss = json_object_get(jp, "samples");
+            EncodedSet cal = {0};
+            cal.n = (int)json_array_size(ss);
+            cal.ex = xcalloc(cal.n ? cal.n : 1, sizeof(Encoded));
+            for (int i = 0; i < cal.n; i++) {
+                json_t *ids = json_array_get(ss, i);
+                cal.ex[i].n = (int)json_array_size(ids);
+                cal.ex[i].ids = xmalloc((cal.ex[i].n ? cal.ex[i].n : 1) * sizeof(int));
+                for (int t = 0; t < cal.ex[i].n; t++) cal.ex[i].ids[t] = (int)json_integer_value(json_array_get(ids, t));
+            }
+            const char *tg = str(jp, "targets");
+            PruneOpts po = {num(jp, "dense_ratio", 0.1), (int)num(jp, "random", 0), (int)num(jp, "full", 0),
+                            proj_mask_parse(tg ? tg : "q,k,v", &e), (uint64_t)num(jp, "seed", 1)};
+            PruneReport rep;
+            if (antidote_prune(&m, po.full_mode ? NULL : &lo, &cal, &po, &rep, &e)) die("prune", &e);
+            char name[200], pname[240];
+            for (int l = 0; l < m.cfg.n_layers; l++)
+                for (int p = 0; p < N_PROJ; p++) {
+                    int k = l * N_PROJ + p, o_, in;
+                    proj_dims(&m.cfg, p, &o_, &in);
+                    if (po.full_mode) {
+                        if (!(po.targets & (1 << p))) continue;
+                        snprintf(pname, sizeof pname, "pruned.%d.%s", l, PROJ_NAMES[p]);
+                        out_add(out, pname, 2, o_, in, m.layers[l].w[p].data, 1);
+                        continue;
+                    }
+                    if (!lo.A[k]) continue;
+                    peft_name(name, sizeof name, l, p, 'A');
+                    snprintf(pname, sizeof pname, "pruned.%s", name);
+                    out_add(out, pname, 2, lo.rank, in, lo.A[k], 1);
+                    peft_name(name, sizeof name, l, p, 'B');
+                    snprintf(pname, sizeof pname, "pruned.%s", name);
+                    out_add(out, pname, 2, o_, lo.rank, lo.B[k], 1);
+                }
+            encoded_free(&cal);
+        }
 
         int B = (int)num(job, "B", 0), T = (int)num(job, "T", 0), V = m.cfg.vocab_size;
         if (B > 0 && T > 0) {
