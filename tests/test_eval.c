@@ -11,6 +11,7 @@
 #include "eval/judges.h"
 #include "io/atomic.h"
 #include "io/model_dir.h"
+#include "io/peft.h"
 #include "testing.h"
 #include "train/batch.h"
 #include "util/rng.h"
@@ -317,6 +318,91 @@ static void test_generate_batch(const LoadedModel *lm) {
     lora_free(&lora);
 }
 
+// Issue 13 item 2: rows whose answer max_len cuts are counted, with the longest prompt.
+static void test_cut_answers(const LoadedModel *lm) {
+    Dataset d;
+    dataset_init(&d);
+    dataset_add(&d, "Say hi.", "", "hi there, friend", NULL, NULL, 0);
+    dataset_add(&d, "Tell a long story about a cat and a dog who were friends for many years.", "", "Once", NULL,
+                NULL, 0);
+    EncodedSet full, cut;
+    Err e = {0};
+    char line[512];
+    CHECK(encode_dataset(lm->tok, lm->eos_id, &d, 400, &full, &e) == 0, "%s", e.msg);
+    CHECK(full.n_cut == 0 && full.n_no_answer == 0 && full.longest_prompt == full.ex[1].prompt_len);
+    CHECK(encoded_check_answers(&full, "x", line, sizeof line, &e) == 0 && !*line, "no warning: %s", line);
+    int len = full.ex[0].prompt_len + 2;  // row 0 keeps 2 answer tokens, row 1 none
+    CHECK(full.ex[1].prompt_len >= len, "row 1 has the longer prompt");
+    CHECK(encode_dataset(lm->tok, lm->eos_id, &d, len, &cut, &e) == 0, "%s", e.msg);
+    CHECK(cut.n_cut == 2 && cut.n_no_answer == 1, "cut %d, none %d", cut.n_cut, cut.n_no_answer);
+    CHECK(encoded_check_answers(&cut, "mydata", line, sizeof line, &e) == 0 && strstr(line, "mydata: 2 of 2 rows") &&
+          strstr(line, "1 keep none"), "%s", line);
+    encoded_free(&cut);
+    CHECK(encode_dataset(lm->tok, lm->eos_id, &d, full.ex[0].prompt_len, &cut, &e) == 0, "%s", e.msg);
+    CHECK(encoded_check_answers(&cut, "mydata", line, sizeof line, &e) == -1 && strstr(e.msg, "none of the 2 rows"),
+          "%s", e.msg);
+    encoded_free(&cut);
+    encoded_free(&full);
+    dataset_free(&d);
+}
+
+static int exists(const char *dir, const char *name) {
+    char p[4400];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return access(p, F_OK) == 0;
+}
+
+// Issue 13 items 3 and 4: an adapter given twice (under another spelling, or as the
+// fine-tuning adapter too) is refused before anything is merged, the merge list is
+// recorded; an --out holding an earlier run's files is refused, or cleared with overwrite,
+// and an --out that is a file is refused before any work.
+static void test_eval_job_checks(const LoadedModel *lm, const char *model_dir) {
+    char ad[4200], ad2[4200], out[4200], file[4200];
+    snprintf(ad, sizeof ad, "%s/adapter", tmp_root);
+    snprintf(ad2, sizeof ad2, "%s/adapter/", tmp_root);
+    snprintf(out, sizeof out, "%s/evalout", tmp_root);
+    snprintf(file, sizeof file, "%s/a_file", tmp_root);
+    Err e = {0};
+    Lora l;
+    lora_init(&l, &lm->model, 2, 4, 0.0f, (1 << N_PROJ) - 1, 3);
+    CHECK(peft_save(&l, &lm->model, ad, model_dir, &e) == 0, "%s", e.msg);
+    lora_free(&l);
+    Dataset d;
+    dataset_init(&d);
+    dataset_add(&d, "a bad prompt", "", NULL, NULL, NULL, 1);
+    const char *twice[2] = {ad, ad2};
+    EvalJob j = {.model_dir = model_dir, .adapters = twice, .n_adapters = 2, .harmful = &d, .judge = &fake_judge,
+                 .out_dir = out};
+    eval_opts_default(&j.opts);
+    j.opts.max_new = 2;
+    EvalSummary s;
+    CHECK(eval_job_run(&j, &s, &e) == -1 && strstr(e.msg, "twice"), "same adapter twice: %s", e.msg);
+    j.n_adapters = 1;
+    j.ft_adapter = ad2;
+    CHECK(eval_job_run(&j, &s, &e) == -1 && strstr(e.msg, "twice"), "adapter also as ft adapter: %s", e.msg);
+    CHECK(!exists(out, "summary.json"), "nothing written for a refused job");
+    j.ft_adapter = NULL;
+    CHECK(eval_job_run(&j, &s, &e) == 0, "one adapter: %s", e.msg);
+    char p[4400];
+    snprintf(p, sizeof p, "%s/summary.json", out);
+    json_error_t je;
+    json_t *sum = json_load_file(p, 0, &je);
+    CHECK(sum && json_array_size(json_object_get(sum, "adapters")) == 1, "merge list recorded");
+    json_decref(sum);
+    // a stale task.jsonl of an earlier run: refused, then removed with overwrite
+    snprintf(p, sizeof p, "%s/task.jsonl", out);
+    CHECK(write_file_atomic(p, "{}\n", 3, &e) == 0, "%s", e.msg);
+    CHECK(eval_job_run(&j, &s, &e) == -1 && strstr(e.msg, "earlier run") && strstr(e.msg, "task.jsonl"),
+          "earlier run's files refused: %s", e.msg);
+    j.overwrite = 1;
+    CHECK(eval_job_run(&j, &s, &e) == 0 && !exists(out, "task.jsonl") && exists(out, "harmful.jsonl"),
+          "overwrite leaves only this run's files: %s", e.msg);
+    CHECK(write_file_atomic(file, "x", 1, &e) == 0, "%s", e.msg);
+    j.out_dir = file;
+    CHECK(eval_job_run(&j, &s, &e) == -1 && strstr(e.msg, "not a folder"), "--out is a file: %s", e.msg);
+    dataset_free(&d);
+}
+
 int main(void) {
     if (!mkdtemp(tmp_root)) { perror("mkdtemp"); return 2; }
     char dir[4200];
@@ -330,6 +416,8 @@ int main(void) {
         test_task_accuracy(&lm);
         test_alignment_loss_and_hed(&lm);
         test_generate_batch(&lm);
+        test_eval_job_checks(&lm, dir);
+        test_cut_answers(&lm);
         model_dir_close(&lm);
     } else {
         CHECK(0, "model_dir_open: %s", e.msg);

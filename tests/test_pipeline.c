@@ -157,7 +157,7 @@ static void test_end_to_end(void) {
     for (int m = 0; m < 4; m++) {
         c.align[m].train.max_steps = 2;
         c.align[m].train.batch_size = 2;
-        c.align[m].train.max_len = 96;
+        c.align[m].train.max_len = 160;  // the world's harmful prompts are ~140 tokens here: answers must survive
         c.align[m].rank = 2;
         c.align[m].tv_K = 1;
         c.align[m].tv_J = 1;
@@ -166,7 +166,7 @@ static void test_end_to_end(void) {
     }
     c.finetune.train.max_steps = 2;
     c.finetune.train.batch_size = 2;
-    c.finetune.train.max_len = 96;
+    c.finetune.train.max_len = 240;  // task prompts up to ~210 tokens
     c.finetune.rank = 2;
     c.antidote.n_samples = 2;
     c.antidote.max_len = 96;
@@ -225,10 +225,36 @@ static void test_end_to_end(void) {
     pipeline_config_free(&c);
 }
 
+// Issue 13 item 4: an --out that is a file is refused before any work (here, before the
+// missing model folder would be noticed).
+static void test_out_checked_first(void) {
+    char file[4200];
+    snprintf(file, sizeof file, "%s/plain_file", tmp_root);
+    write_text(file, "x");
+    Dataset d;
+    dataset_init(&d);
+    dataset_add(&d, "q", "", "a", NULL, NULL, 0);
+    AlignOpts ao;
+    align_opts_default(&ao, ALIGN_SFT);
+    FinetuneOpts fo;
+    finetune_opts_default(&fo);
+    AntidoteOpts an;
+    antidote_opts_default(&an);
+    Err e = {0};
+    CHECK(stage_align("/nonexistent/model", &d, NULL, &ao, file, NULL, &e) == -1 && strstr(e.msg, "not a folder"),
+          "align: %s", e.msg);
+    CHECK(stage_finetune("/nonexistent/model", NULL, &d, &fo, file, NULL, &e) == -1 && strstr(e.msg, "not a folder"),
+          "finetune: %s", e.msg);
+    CHECK(stage_antidote("/nonexistent/model", NULL, "/nonexistent/ft", &d, &an, file, &e) == -1 &&
+          strstr(e.msg, "not a folder"), "antidote: %s", e.msg);
+    dataset_free(&d);
+}
+
 int main(void) {
     if (!mkdtemp(tmp_root)) { perror("mkdtemp"); return 2; }
     setenv("ANTIBODY_PROGRESS", "0", 1);
     test_config();
+    test_out_checked_first();
     test_end_to_end();
     char cmd[4300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp_root);

@@ -19,6 +19,7 @@ static Config cfg(void) {
 static void data(EncodedSet *s, int n) {
     Rng r;
     rng_seed(&r, 7);
+    memset(s, 0, sizeof *s);
     s->n = n;
     s->max_len = 10;
     s->ex = xcalloc(n, sizeof(Encoded));
@@ -158,6 +159,22 @@ int main(void) {
     TrainOpts other = part;
     other.seed = 12345;
     CHECK(train_run(&m, &fresh, &d8, &other, sft, &log, &e) == -1 && strstr(e.msg, "different run"), "%s", e.msg);
+
+    // Issue 13 item 2: a set where max_len leaves no answer token is refused, not trained at
+    // loss 0; encode_dataset counts cut rows and the longest prompt.
+    EncodedSet cut;
+    data(&cut, 4);
+    for (int i = 0; i < cut.n; i++) cut.ex[i].prompt_len = cut.ex[i].n;
+    Lora z;
+    lora_init(&z, &m, 4, 8.0f, 0.0f, (1 << N_PROJ) - 1, 5);
+    TrainOpts oz = opts(2);
+    CHECK(train_run(&m, &z, &cut, &oz, sft, &log, &e) == -1 && strstr(e.msg, "keeps an answer token"), "%s", e.msg);
+    cut.ex[2].prompt_len = 2;  // one row keeps its answer: trains
+    CHECK(train_run(&m, &z, &cut, &oz, sft, &log, &e) == 0, "%s", e.msg);
+    train_log_free(&log);
+    lora_free(&z);
+    encoded_free(&cut);
+
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     CHECK(system(cmd) == 0);

@@ -34,7 +34,9 @@ static const char USAGE[] =
     "  --train-data FILE    fine-tuning rows: report (and with --drop-overlap, note) their\n"
     "                       prompt overlap with the harmful prompts (SPEC 10)\n"
     "  --drop-overlap       record that overlapping rows were dropped from training\n"
-    "  --max-new N (128)  --threads N (all)  --seed N (recorded)  --bf16\n";
+    "  --overwrite          replace the files of an earlier evaluation in DIR (else refused)\n"
+    "  --max-new N (128)  --threads N (all)  --seed N (recorded)  --bf16\n"
+    "The same adapter given twice (also as --aligned-adapter or --ft-adapter) is refused.\n";
 
 static int load_prompts(const char *path, const char *fields, unsigned flags, int filter_harmful, int n, Dataset *out,
                         Err *e) {
@@ -64,7 +66,7 @@ int cmd_eval(int argc, char **argv) {
     Flag flags[] = {{"adapter", 1, .repeat = 1}, {"judge", 1}, {"harmful", 1}, {"n", 1}, {"fields", 1}, {"task", 1},
                     {"task-data", 1}, {"n-task", 1}, {"align-data", 1}, {"n-align", 1}, {"aligned-adapter", 1},
                     {"ft-adapter", 1}, {"train-data", 1}, {"drop-overlap", 0}, {"max-new", 1}, {"threads", 1},
-                    {"seed", 1}, {"bf16", 0}, {"out", 1}};
+                    {"seed", 1}, {"bf16", 0}, {"out", 1}, {"overwrite", 0}};
     Args a = {"eval", flags, sizeof flags / sizeof *flags};
     int rc = args_parse(&a, argc, argv, USAGE);
     if (rc) return rc > 0 ? 0 : 2;
@@ -74,12 +76,13 @@ int cmd_eval(int argc, char **argv) {
     if (!harm && !task_data && !align_data) return cli_fail("eval", "nothing to evaluate: give --harmful, --task-data or --align-data");
     const char *aligned = arg_str(&a, "aligned-adapter", NULL), *ft = arg_str(&a, "ft-adapter", NULL);
     if ((aligned || ft) && !ft) return cli_fail("eval", "--aligned-adapter needs --ft-adapter");
+    Err e = {0};
+    if (eval_out_claim(out, arg_flag(&a, "overwrite"), &e)) return cli_fail("eval", e.msg);
     TaskKind kind = TASK_NONE;
     if (task_data) {
         kind = task_from_name(arg_str(&a, "task", ""));
         if (kind == TASK_NONE) return cli_fail("eval", "--task-data needs --task sst2|agnews|gsm8k");
     }
-    Err e = {0};
     Judge *judge = NULL;
     if (harm && !(judge = judge_from_spec(arg_str(&a, "judge", NULL), &e))) return cli_fail("eval", e.msg);
     Dataset hp, tp, ap, train;
@@ -126,7 +129,7 @@ int cmd_eval(int argc, char **argv) {
     EvalJob j = {.model_dir = a.pos[0], .adapters = adapters, .n_adapters = n_ad, .ft_adapter = ft,
                  .weights = arg_flag(&a, "bf16") ? MAT_BF16 : MAT_F32, .harmful = harm ? &hp : NULL, .judge = judge,
                  .task = task_data ? &tp : NULL, .task_kind = kind, .align = align_data ? &ap : NULL,
-                 .out_dir = out, .extra_json = extra};
+                 .out_dir = out, .extra_json = extra, .overwrite = arg_flag(&a, "overwrite")};
     eval_opts_default(&j.opts);
     j.opts.max_new = arg_int(&a, "max-new", 128);
     j.opts.threads = arg_int(&a, "threads", 0);
@@ -134,6 +137,8 @@ int cmd_eval(int argc, char **argv) {
     rc = eval_job_run(&j, &s, &e);
     if (!rc) {
         printf("%-28s %s\n", "model", a.pos[0]);
+        for (int i = 0; i < n_ad; i++) printf("%-28s %s\n", i ? "" : "adapters merged (in order)", adapters[i]);
+        if (ft) printf("%-28s %s\n", "fine-tuning adapter", ft);
         if (s.has_hs) printf("%-28s %.2f  (%d/%d flagged, judge %s)\n", "harmful score (HS)", s.hs.score, s.hs.flagged, s.hs.total, judge->name);
         if (s.has_fa) printf("%-28s %.2f  (%d/%d, %s)\n", "fine-tune accuracy (FA)", s.fa.accuracy, s.fa.correct, s.fa.total, task_name(kind));
         if (s.has_loss) printf("%-28s %.4f  (%d samples)\n", "alignment loss", s.align_loss, s.n_align_loss);

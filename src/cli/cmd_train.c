@@ -9,6 +9,7 @@
 #include "data/load.h"
 #include "io/dir_lock.h"
 #include "io/model_dir.h"
+#include "io/outputs.h"
 #include "io/peft.h"
 
 static const char USAGE[] =
@@ -39,6 +40,7 @@ int cmd_train(int argc, char **argv) {
     train_opts_default(&d.train);
     if (train_flags_apply(&a, &d)) return 2;
     Err e;
+    if (out_dir_usable(out, &e)) return cli_fail("train", e.msg);  // before any work
     DirLock lk;  // the output folder is this run's until it ends (docs/reliability.md)
     if (dir_lock(&lk, out, &e)) return cli_fail("train", e.msg);
     rc = train_locked(&a, &d, out);

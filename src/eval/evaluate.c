@@ -261,7 +261,14 @@ int eval_hed(const Model *m, const Lora *ft, const Tokenizer *tok, int eos_id, c
 #include <time.h>
 
 #include "io/model_dir.h"
+#include "io/outputs.h"
 #include "io/peft.h"
+
+static const char *const EVAL_FILES[] = {"summary.json", "harmful.jsonl", "task.jsonl"};
+
+int eval_out_claim(const char *out_dir, int overwrite, Err *e) {
+    return out_dir_claim(out_dir, EVAL_FILES, sizeof EVAL_FILES / sizeof *EVAL_FILES, overwrite, e);
+}
 
 static double now_s(void) {
     struct timespec t;
@@ -322,6 +329,7 @@ static json_t *summary_json(const EvalJob *j, const EvalSummary *s, Err *e) {
 static int job_run_locked(const EvalJob *j, EvalSummary *s, Err *e) {
     memset(s, 0, sizeof *s);
     double t0 = now_s();
+    if (eval_out_claim(j->out_dir, j->overwrite, e) || mkdir_p(j->out_dir, e)) return -1;
     LoadedModel lm;
     if (model_dir_open(&lm, j->model_dir, j->weights, j->adapters, j->n_adapters, e)) return -1;
     Lora ft;
@@ -367,6 +375,11 @@ static int job_run_locked(const EvalJob *j, EvalSummary *s, Err *e) {
 
 // The output folder is locked for the whole evaluation (docs/reliability.md).
 int eval_job_run(const EvalJob *j, EvalSummary *s, Err *e) {
+    const char *all[65];
+    if (j->n_adapters > 64) return err_set(e, "more than 64 adapters");
+    for (int i = 0; i < j->n_adapters; i++) all[i] = j->adapters[i];
+    if (j->ft_adapter) all[j->n_adapters] = j->ft_adapter;
+    if (adapters_distinct(all, j->n_adapters + (j->ft_adapter != NULL), e) || out_dir_usable(j->out_dir, e)) return -1;
     DirLock lk;
     if (dir_lock(&lk, j->out_dir, e)) return -1;
     int rc = job_run_locked(j, s, e);

@@ -83,6 +83,7 @@ typedef struct {
     EvalOpts opts;
     const char *out_dir;          // harmful.jsonl, task.jsonl, summary.json
     const char *extra_json;       // a JSON object whose keys are copied into summary.json, or NULL
+    int overwrite;                // replace the files of an earlier evaluation in out_dir (else refuse)
 } EvalJob;
 
 typedef struct {
@@ -94,4 +95,9 @@ typedef struct {
     double seconds;
 } EvalSummary;
 
+// Refuses an out_dir holding an earlier evaluation's files (summary.json, harmful.jsonl,
+// task.jsonl), or removes them with overwrite: one folder never mixes two runs' files.
+int eval_out_claim(const char *out_dir, int overwrite, Err *e);
+// Refuses an adapter given twice (adapters and ft_adapter, by real path) and a used
+// out_dir before loading anything.
 int eval_job_run(const EvalJob *j, EvalSummary *s, Err *e);

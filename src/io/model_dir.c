@@ -5,10 +5,12 @@
 #include <string.h>
 
 #include "io/atomic.h"
+#include "io/outputs.h"
 #include "io/peft.h"
 
 int model_dir_open(LoadedModel *lm, const char *dir, MatType wt, const char *const *adapters, int n_adapters, Err *e) {
     memset(lm, 0, sizeof *lm);
+    if (adapters_distinct(adapters, n_adapters, e)) return -1;
     if (model_load(&lm->model, dir, wt, e)) return -1;
     char path[4096];
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);

@@ -328,7 +328,7 @@ static int run_eval(Runner *r, const Data *d, const MethodSpec *m, int k, Judge 
     EvalJob j = {.model_dir = c->base_model, .adapters = ads, .n_adapters = m->align >= 0, .ft_adapter = ft,
                  .weights = c->finetune.weights, .harmful = &d->eval_harmful, .judge = judge,
                  .task = &d->task_test, .task_kind = d->task, .align = d->align_eval.n ? &d->align_eval : NULL,
-                 .opts = c->eval, .out_dir = dir};
+                 .opts = c->eval, .out_dir = dir, .overwrite = 1};  // not done: its files are leftovers
     if (m->post != POST_NONE && c->antidote.full_mode) {  // the pruned merged model stands alone
         j.model_dir = ft;
         j.n_adapters = 0;

@@ -10,6 +10,7 @@
 #include "io/atomic.h"
 #include "io/dir_lock.h"
 #include "io/model_dir.h"
+#include "io/outputs.h"
 #include "io/peft.h"
 #include "util/mem.h"
 
@@ -77,11 +78,24 @@ static int max_len_of(const EncodedSet *s) {
 }
 
 // Trains a fresh adapter with the given method; shared by alignment and fine-tuning.
-static int train_adapter(LoadedModel *lm, const char *base_dir, const Dataset *data, TrainOpts *t, int rank,
-                         float alpha, float dropout, int targets, StepMethod *(*make)(const Model *, int, int, void *),
-                         void *make_ctx, const char *out_dir, StageReport *r, Err *e) {
+// Encodes a training set and reports (or, when no row keeps one, refuses) cut answers.
+static int encode_checked(const LoadedModel *lm, const Dataset *data, int max_len, const char *what, EncodedSet *enc,
+                          Err *e) {
+    char line[512];
+    if (encode_dataset(lm->tok, lm->eos_id, data, max_len, enc, e) || encoded_check_answers(enc, what, line, sizeof line, e)) {
+        encoded_free(enc);
+        return -1;
+    }
+    if (*line) fprintf(stderr, "warning: %s\n", line);
+    return 0;
+}
+
+static int train_adapter(LoadedModel *lm, const char *base_dir, const Dataset *data, const char *what, TrainOpts *t,
+                         int rank, float alpha, float dropout, int targets,
+                         StepMethod *(*make)(const Model *, int, int, void *), void *make_ctx, const char *out_dir,
+                         StageReport *r, Err *e) {
     EncodedSet enc;
-    if (encode_dataset(lm->tok, lm->eos_id, data, t->max_len, &enc, e)) return -1;
+    if (encode_checked(lm, data, t->max_len, what, &enc, e)) return -1;
     Lora lora;
     lora_init(&lora, &lm->model, rank, alpha, dropout, targets, t->seed);
     char ck[4096];
@@ -136,22 +150,25 @@ static int stage_align_locked(const char *base_dir, const Dataset *align_set, co
         if (!harmful || harmful->n == 0) { model_dir_close(&lm); return err_set(e, "T-Vaccine needs harmful data"); }
         Dataset pool = *harmful;
         if (pool.n > o->tv_pool) pool.n = o->tv_pool;
-        if (encode_dataset(lm.tok, lm.eos_id, &pool, o->train.max_len, &henc, e)) { model_dir_close(&lm); return -1; }
+        if (encode_checked(&lm, &pool, o->train.max_len, "T-Vaccine harmful pool", &henc, e)) {
+            model_dir_close(&lm);
+            return -1;
+        }
     }
     AlignMake mk = {o, &henc};
     TrainOpts t = o->train;
-    int rc = train_adapter(&lm, base_dir, align_set, &t, o->rank, o->alpha, o->dropout, o->targets, make_align, &mk,
+    int rc = train_adapter(&lm, base_dir, align_set, "alignment data", &t, o->rank, o->alpha, o->dropout, o->targets, make_align, &mk,
                            out_dir, r, e);
     if (henc.ex) encoded_free(&henc);
     model_dir_close(&lm);
     return rc;
 }
 
-// The output folder is locked for the whole stage (docs/reliability.md).
+// The output folder is checked before any work and locked for the whole stage (docs/reliability.md).
 int stage_align(const char *base_dir, const Dataset *align_set, const Dataset *harmful, const AlignOpts *o,
                 const char *out_dir, StageReport *r, Err *e) {
     DirLock lk;
-    if (dir_lock(&lk, out_dir, e)) return -1;
+    if (out_dir_usable(out_dir, e) || dir_lock(&lk, out_dir, e)) return -1;
     int rc = stage_align_locked(base_dir, align_set, harmful, o, out_dir, r, e);
     dir_unlock(&lk);
     return rc;
@@ -164,17 +181,21 @@ static int stage_finetune_locked(const char *base_dir, const char *align_adapter
     const char *ads[1] = {align_adapter};
     if (model_dir_open(&lm, base_dir, o->weights, ads, align_adapter ? 1 : 0, e)) return -1;
     TrainOpts t = o->train;
-    int rc = train_adapter(&lm, base_dir, data, &t, o->rank, o->alpha, o->dropout, o->targets, make_sft, NULL,
+    int n_harm = 0;
+    for (int i = 0; i < data->n; i++) n_harm += data->rows[i].harmful != 0;
+    fprintf(stderr, "finetune: mix of %d rows: %d benign, %d harmful (p = %.3f)\n", data->n, data->n - n_harm, n_harm,
+            data->n ? (double)n_harm / data->n : 0.0);
+    int rc = train_adapter(&lm, base_dir, data, "fine-tuning data", &t, o->rank, o->alpha, o->dropout, o->targets, make_sft, NULL,
                            out_dir, r, e);
     model_dir_close(&lm);
     return rc;
 }
 
-// The output folder is locked for the whole stage (docs/reliability.md).
+// The output folder is checked before any work and locked for the whole stage (docs/reliability.md).
 int stage_finetune(const char *base_dir, const char *align_adapter, const Dataset *data, const FinetuneOpts *o,
                    const char *out_dir, StageReport *r, Err *e) {
     DirLock lk;
-    if (dir_lock(&lk, out_dir, e)) return -1;
+    if (out_dir_usable(out_dir, e) || dir_lock(&lk, out_dir, e)) return -1;
     int rc = stage_finetune_locked(base_dir, align_adapter, data, o, out_dir, r, e);
     dir_unlock(&lk);
     return rc;
@@ -222,11 +243,11 @@ static int stage_antidote_locked(const char *base_dir, const char *align_adapter
     return rc;
 }
 
-// The output folder is locked for the whole stage (docs/reliability.md).
+// The output folder is checked before any work and locked for the whole stage (docs/reliability.md).
 int stage_antidote(const char *base_dir, const char *align_adapter, const char *ft_adapter, const Dataset *realign,
                    const AntidoteOpts *o, const char *out_dir, Err *e) {
     DirLock lk;
-    if (dir_lock(&lk, out_dir, e)) return -1;
+    if (out_dir_usable(out_dir, e) || dir_lock(&lk, out_dir, e)) return -1;
     int rc = stage_antidote_locked(base_dir, align_adapter, ft_adapter, realign, o, out_dir, e);
     dir_unlock(&lk);
     return rc;

@@ -1,11 +1,13 @@
 #include "train/batch.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "data/tasks.h"
 
 int encode_dataset(const Tokenizer *tok, int eos_id, const Dataset *d, int max_len, EncodedSet *out, Err *e) {
+    memset(out, 0, sizeof *out);
     out->ex = xcalloc(d->n ? d->n : 1, sizeof(Encoded));
     out->n = d->n;
     out->max_len = max_len;
@@ -28,7 +30,25 @@ int encode_dataset(const Tokenizer *tok, int eos_id, const Dataset *d, int max_l
         out->ex[i].ids = ids;
         out->ex[i].n = n > max_len ? max_len : n;
         out->ex[i].prompt_len = np;
+        out->n_cut += n > max_len && n > np;
+        out->n_no_answer += out->ex[i].n <= np;
+        if (np > out->longest_prompt) out->longest_prompt = np;
     }
+    return 0;
+}
+
+int encoded_check_answers(const EncodedSet *s, const char *what, char *buf, size_t cap, Err *e) {
+    if (cap) buf[0] = 0;
+    int kept = 0;  // from the rows themselves: sets built in code have no counts
+    for (int i = 0; i < s->n; i++) kept += s->ex[i].n > s->ex[i].prompt_len;
+    if (s->n && !kept)
+        return err_set(e, "%s: none of the %d rows keeps an answer token after truncation to max_len %d (longest "
+                       "prompt %d tokens): training would show loss 0 and learn nothing; raise --max-len",
+                       what, s->n, s->max_len, s->longest_prompt);
+    if (s->n_cut || s->n_no_answer)
+        snprintf(buf, cap, "%s: %d of %d rows lose answer tokens to max_len %d (%d keep none: no loss on them); "
+                 "longest prompt %d tokens", what, s->n_cut > s->n_no_answer ? s->n_cut : s->n_no_answer, s->n,
+                 s->max_len, s->n_no_answer, s->longest_prompt);
     return 0;
 }
 

@@ -15,13 +15,21 @@ typedef struct {
     Encoded *ex;
     int n;
     int max_len;
+    int n_cut;           // rows whose answer (output + EOS) lost tokens to max_len
+    int n_no_answer;     // rows left with no answer token at all (empty answer, or all cut): no loss
+    int longest_prompt;  // tokens of the longest prompt
 } EncodedSet;
 
 // Tokenizes every sample as the reference does: ids = tok(prompt + output + eos_text)
 // with the tokenizer's special tokens (BOS), prompt_len = len(tok(prompt)), truncated
-// to max_len. eos_id is the model's EOS.
+// to max_len. eos_id is the model's EOS. Counts the rows whose answer is cut or gone.
 int encode_dataset(const Tokenizer *tok, int eos_id, const Dataset *d, int max_len, EncodedSet *out, Err *e);
 void encoded_free(EncodedSet *s);
+// One line on the rows whose answer is cut by max_len ("alignment data: 12 of 200 rows lose
+// answer tokens to max_len 200 (3 keep none; longest prompt 230 tokens)") into buf, or ""
+// when every answer is whole. Returns -1 (the line in e) when no row keeps an answer token:
+// training on that set would show loss 0 and learn nothing.
+int encoded_check_answers(const EncodedSet *s, const char *what, char *buf, size_t cap, Err *e);
 
 // A reusable batch buffer for up to B rows of max_len tokens.
 void batch_alloc(Batch *b, int B, int max_len);

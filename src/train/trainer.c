@@ -223,6 +223,7 @@ int train_run(Model *m, Lora *lora, const EncodedSet *data, const TrainOpts *o, 
               Err *e) {
     memset(log, 0, sizeof *log);
     if (data->n == 0) return err_set(e, "training set is empty");
+    if (encoded_check_answers(data, o->label, NULL, 0, e)) return -1;
     if (!lora && m->embed.type != MAT_F32) return err_set(e, "full training needs f32 weights");
     int B = o->batch_size;
     int64_t micro_per_epoch = (data->n + B - 1) / B;
