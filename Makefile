@@ -2,6 +2,7 @@
 #   make            build build/antibody and build/libantibody.a (installs deps first)
 #   make demo       run the embedded demo (the README's first command)
 #   make test       all tests: unit + gradient checks, sanitizer build, oracle interop
+#   make fuzz       the libFuzzer harnesses of tests/fuzz (clang) and their seed corpora
 CC      ?= cc
 STD     := -std=c11 -D_GNU_SOURCE
 # format-truncation is off: paths are bounded by PATH_MAX buffers and checked at the CLI.
@@ -20,7 +21,7 @@ TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 TOOLS   := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(wildcard tests/tools/*.c))
 
-.PHONY: all deps demo test test-unit test-asan test-oracle test-demo bench clean
+.PHONY: all deps demo test test-unit test-asan test-oracle test-demo bench clean fuzz
 all: deps $(BUILD)/antibody $(TESTS) $(BENCHES) $(TOOLS)
 
 deps: $(BUILD)/.deps
@@ -76,7 +77,37 @@ test-demo: all
 bench: all
 	@bash bench/run.sh
 
--include $(OBJ:.o=.d) $(CLIOBJ:.o=.d)
+# libFuzzer harnesses (docs/reliability.md): the library again with clang, ASan and UBSan,
+# one binary per loader, seeds from ../shared in build-fuzz/corpus/.
+FUZZ_CC    ?= clang
+FUZZ_BUILD := build-fuzz
+FUZZ_FLAGS := $(STD) $(WARN) -Wno-unknown-warning-option -Wno-pass-failed -O1 -g -march=native -fno-math-errno -fno-omit-frame-pointer -fopenmp -Isrc \
+              -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_OBJ   := $(SRC:%.c=$(FUZZ_BUILD)/%.o)
+FUZZERS    := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(wildcard tests/fuzz/fuzz_*.c))
+
+fuzz: deps $(FUZZ_BUILD)/.deps $(FUZZERS) $(FUZZ_BUILD)/make_seeds $(BUILD)/antibody
+	@bash tests/fuzz/seeds.sh $(FUZZ_BUILD) $(BUILD)
+	@echo "fuzz: harnesses in $(FUZZ_BUILD)/; run them with: bash tests/fuzz/run.sh $(FUZZ_BUILD) SECONDS"
+
+$(FUZZ_BUILD)/.deps: scripts/deps.sh
+	@bash scripts/deps.sh --fuzz
+	@mkdir -p $(FUZZ_BUILD) && touch $@
+
+$(FUZZ_BUILD)/src/%.o: src/%.c Makefile | $(BUILD)/.deps $(FUZZ_BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FUZZ_BUILD)/libantibody.a: $(FUZZ_OBJ)
+	ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h tests/fuzz/tiny.c $(FUZZ_BUILD)/libantibody.a
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< tests/fuzz/tiny.c $(FUZZ_BUILD)/libantibody.a $(LDLIBS)
+
+$(FUZZ_BUILD)/make_seeds: tests/fuzz/make_seeds.c tests/fuzz/tiny.c $(FUZZ_BUILD)/libantibody.a
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< tests/fuzz/tiny.c $(FUZZ_BUILD)/libantibody.a $(LDLIBS)
+
+-include $(OBJ:.o=.d) $(CLIOBJ:.o=.d) $(FUZZ_OBJ:.o=.d)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
