@@ -186,7 +186,10 @@ static void test_end_to_end(void) {
                            "align/vaccine/done.json", "align/vaccine/adapter_model.safetensors",
                            "finetune/none/p=0.5/adapter_model.safetensors", "post/vaccine+antidote/p=0/done.json",
                            "eval/tvaccine/p=0.5/harmful.jsonl", "eval/tvaccine/p=0.5/task.jsonl",
-                           "eval/sft/p=0/summary.json", "world/align.jsonl"};
+                           "eval/sft/p=0/summary.json", "world/align.jsonl",
+                           // issue 13 item 6: a per-step log and a loss plot in every training output
+                           "align/vaccine/train_log.jsonl", "align/vaccine/loss.svg",
+                           "finetune/none/p=0.5/train_log.jsonl", "finetune/sft/p=0/loss.svg"};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) CHECK(file_exists(out, files[i]), "missing %s", files[i]);
     json_t *r = results(out);
     CHECK(r && count_of(r, "stages_run") == total && count_of(r, "stages_skipped") == 0, "results.json counts");
@@ -205,6 +208,7 @@ static void test_end_to_end(void) {
     json_decref(r);
     char *csv = read_file(strcat(strcpy((char[4400]){0}, out), "/results.csv"), NULL, &e);
     CHECK(csv && strstr(csv, "vaccine+antidote") && strstr(csv, "tvaccine") && strstr(csv, "none"), "csv rows");
+    CHECK(csv && strstr(csv, "ft_first_loss") && strstr(csv, "ft_final_loss"), "loss columns in results.csv");
     free(csv);
 
     // Second run: every stage is found done.

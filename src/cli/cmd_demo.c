@@ -11,6 +11,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/interrupt.h"
 #include "kernels/kernels.h"
 #include "pipeline/pipeline.h"
 #include "util/progress.h"
@@ -130,10 +131,12 @@ int cmd_demo(int argc, char **argv) {
     c.eval.max_new = 48;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    c.interrupt = &cli_interrupted;
+    cli_catch_interrupts();
     rc = pipeline_run(&c, &e);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     pipeline_config_free(&c);
-    if (rc) return cli_fail("demo", e.msg);
+    if (rc) return cli_interrupt_exit("demo", cli_fail("demo", e.msg));
     char buf[64];
     progress_format_duration((t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec), buf, sizeof buf);
     fprintf(stderr, "antibody demo: pipeline took %s; seed %llu, world v%s; table in %s/results.md, plots %s/hs.svg "

@@ -3,6 +3,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/interrupt.h"
 #include "pipeline/pipeline.h"
 
 static const char USAGE[] =
@@ -30,7 +31,9 @@ int cmd_pipeline(int argc, char **argv) {
     rc = pipeline_config_load(a.pos[0], &c, &e);
     if (!rc && out) pipeline_config_set(&c.output, out);
     if (!rc && base) pipeline_config_set(&c.base_model, base);
+    c.interrupt = &cli_interrupted;
+    cli_catch_interrupts();
     if (!rc) rc = pipeline_run(&c, &e);
     pipeline_config_free(&c);
-    return rc ? cli_fail("pipeline", e.msg) : 0;
+    return rc ? cli_interrupt_exit("pipeline", cli_fail("pipeline", e.msg)) : 0;
 }

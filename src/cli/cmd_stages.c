@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/interrupt.h"
 #include "cli/train_flags.h"
 #include "data/load.h"
 #include "data/mix.h"
@@ -75,11 +76,13 @@ int cmd_align(int argc, char **argv) {
     if (load_files(&a, "harmful", DATA_NEED_OUTPUT, &harm)) { dataset_free(&data); return 1; }
     StageReport r;
     Err e;
+    o.train.interrupt = &cli_interrupted;
+    cli_catch_interrupts();
     rc = stage_align(a.pos[0], &data, &harm, &o, out, &r, &e);
     if (!rc) { report(align_method_name(method), &r, out); train_log_free(&r.log); }
     dataset_free(&data);
     dataset_free(&harm);
-    return rc ? cli_fail("align", e.msg) : 0;
+    return rc ? cli_interrupt_exit("align", cli_fail("align", e.msg)) : 0;
 }
 
 static const char FT_USAGE[] =
@@ -134,10 +137,12 @@ int cmd_finetune(int argc, char **argv) {
         if (rc) return cli_fail("finetune", e.msg);
     }
     StageReport r;
+    o.train.interrupt = &cli_interrupted;
+    cli_catch_interrupts();
     rc = stage_finetune(a.pos[0], arg_str(&a, "align-adapter", NULL), &data, &o, out, &r, &e);
     if (!rc) { report("finetune", &r, out); train_log_free(&r.log); }
     dataset_free(&data);
-    return rc ? cli_fail("finetune", e.msg) : 0;
+    return rc ? cli_interrupt_exit("finetune", cli_fail("finetune", e.msg)) : 0;
 }
 
 static const char AD_USAGE[] =

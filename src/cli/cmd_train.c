@@ -5,8 +5,10 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/interrupt.h"
 #include "cli/train_flags.h"
 #include "data/load.h"
+#include "eval/report.h"
 #include "io/dir_lock.h"
 #include "io/model_dir.h"
 #include "io/outputs.h"
@@ -76,10 +78,19 @@ static int train_locked(Args *ap, StageDefaults *dp, const char *out) {
     snprintf(ck, sizeof ck, "%s/checkpoint", out);
     d.train.checkpoint_dir = ck;
     d.train.base_model = a.pos[0];
+    char logp[4200];
+    snprintf(logp, sizeof logp, "%s/train_log.jsonl", out);
+    d.train.log_path = logp;
+    d.train.interrupt = &cli_interrupted;
+    cli_catch_interrupts();
     StepMethod *sft = sft_method_new();
     TrainLog log;
     rc = train_run(&lm.model, &lora, &enc, &d.train, sft, &log, &e);
     if (!rc) rc = peft_save(&lora, &lm.model, out, a.pos[0], &e);
+    if (!rc) {
+        snprintf(logp, sizeof logp, "%s/loss.svg", out);
+        rc = plot_loss_svg(log.loss_curve, log.n_curve, "train", logp, &e);
+    }
     if (!rc)
         fprintf(stderr, "train: %lld steps in %.1f s, loss %.4f -> %.4f, adapter in %s\n", (long long)log.steps,
                 log.seconds, log.first_loss, log.final_loss, out);
@@ -88,5 +99,5 @@ static int train_locked(Args *ap, StageDefaults *dp, const char *out) {
     lora_free(&lora);
     encoded_free(&enc);
     model_dir_close(&lm);
-    return rc ? cli_fail("train", e.msg) : 0;
+    return rc ? cli_interrupt_exit("train", cli_fail("train", e.msg)) : 0;
 }

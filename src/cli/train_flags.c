@@ -17,6 +17,7 @@ int train_flags_apply(const Args *a, StageDefaults *d) {
     o->max_grad_norm = (float)arg_double(a, "max-grad-norm", o->max_grad_norm);
     o->seed = (uint64_t)arg_int(a, "seed", (int)o->seed);
     o->checkpoint_every = arg_int(a, "checkpoint-every", o->checkpoint_every);
+    o->checkpoint_minutes = arg_double(a, "checkpoint-minutes", o->checkpoint_minutes);
     const char *s = arg_str(a, "schedule", NULL);
     if (s) {
         int k = schedule_parse(s);
@@ -33,9 +34,9 @@ int train_flags_apply(const Args *a, StageDefaults *d) {
         if (d->targets < 0) { fprintf(stderr, "antibody %s: --targets: %s\n", a->cmd, e.msg); return -1; }
     }
     if (o->epochs < 1 || o->batch_size < 1 || o->grad_accum < 1 || o->max_len < 2 || d->rank < 1 || !(o->lr > 0) ||
-        d->dropout < 0 || d->dropout >= 1) {
+        d->dropout < 0 || d->dropout >= 1 || o->checkpoint_every < 0 || !(o->checkpoint_minutes >= 0)) {
         fprintf(stderr, "antibody %s: epochs, batch size, grad accumulation, rank must be >= 1, lr > 0, "
-                        "0 <= dropout < 1, max-len >= 2\n", a->cmd);
+                        "0 <= dropout < 1, max-len >= 2, checkpoint intervals >= 0\n", a->cmd);
         return -1;
     }
     return 0;

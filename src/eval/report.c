@@ -205,6 +205,8 @@ static const char *metric_long(const char *m) {
     if (strcmp(m, "FA") == 0) return "FA: fine-tune accuracy (%, higher is better)";
     if (strcmp(m, "align_loss") == 0) return "align_loss: alignment loss on the alignment rows (lower is better)";
     if (strcmp(m, "HED") == 0) return "HED: harmful embedding drift (lower is better)";
+    if (strcmp(m, "ft_first_loss") == 0) return "ft_first_loss: fine-tuning loss at the first step";
+    if (strcmp(m, "ft_final_loss") == 0) return "ft_final_loss: fine-tuning loss, mean of the last 10% of steps";
     return NULL;
 }
 
@@ -648,6 +650,16 @@ char *plot_svg_string(const char *title, const char *xlabel, const char *ylabel,
 int plot_svg(const char *path, const char *title, const char *xlabel, const char *ylabel,
              const PlotSeries *s, int n_series, Err *e) {
     return write_text(path, plot_svg_string(title, xlabel, ylabel, s, n_series), e);
+}
+
+int plot_loss_svg(const float *curve, int n, const char *title, const char *path, Err *e) {
+    double *x = xmalloc((size_t)(n ? n : 1) * sizeof(double)), *y = xmalloc((size_t)(n ? n : 1) * sizeof(double));
+    for (int i = 0; i < n; i++) x[i] = i + 1, y[i] = curve[i];
+    PlotSeries s = {"loss", n, x, y, NULL};
+    int rc = plot_svg(path, title, "optimizer step", "training loss (answer tokens)", &s, 1, e);
+    free(x);
+    free(y);
+    return rc;
 }
 
 int table_plot_svg(const Table *t, const char *metric, const char *path, Err *e) {

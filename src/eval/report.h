@@ -64,6 +64,8 @@ enum { PLOT_W = 640, PLOT_H = 400, PLOT_LEFT = 70, PLOT_RIGHT = 480, PLOT_TOP = 
 char *plot_svg_string(const char *title, const char *xlabel, const char *ylabel, const PlotSeries *s, int n_series);
 int plot_svg(const char *path, const char *title, const char *xlabel, const char *ylabel,
              const PlotSeries *s, int n_series, Err *e);
+// A training stage's loss curve (curve[i] = loss of optimizer step i + 1).
+int plot_loss_svg(const float *curve, int n, const char *title, const char *path, Err *e);
 // One metric of a table against its sweep: one line per method through the means over
 // seeds, with ± sd error bars.
 int table_plot_svg(const Table *t, const char *metric, const char *path, Err *e);

@@ -2,6 +2,7 @@
 // Every field has the reference default; pipeline_config_default fills them, the loader
 // overrides what the file states and refuses unknown keys by file and key.
 #pragma once
+#include <signal.h>
 #include <stdint.h>
 
 #include "eval/evaluate.h"
@@ -61,6 +62,8 @@ typedef struct {
     int eval_n_harmful, eval_n_task, eval_n_align;  // 500, 500, 100
     int eval_hed;        // compute HED (1)
     EvalOpts eval;
+    const volatile sig_atomic_t *interrupt;  // set by the command line's signal handler: the training stage
+                                             // checkpoints and stops, no further stage starts (not a setting)
 } PipelineConfig;
 
 // Reference defaults: methods sft and vaccine, sweep p over 0, 0.05, 0.1, 0.2 (n 1000),

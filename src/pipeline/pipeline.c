@@ -181,7 +181,8 @@ static int mark_done(const char *dir, json_t *info, Err *e) {
 }
 
 // Announces a stage; returns 1 when it is already done (counted as skipped).
-static int stage_begin(Runner *r, const char *what, const char *dir) {
+static int stage_begin(Runner *r, const char *what, const char *dir, Err *e) {
+    if (r->c->interrupt && *r->c->interrupt) return err_set(e, "interrupted before %s", what);
     r->index++;
     if (is_done(dir)) {
         r->st.stages_skipped++;
@@ -227,12 +228,14 @@ static void sweep_label(const PipelineConfig *c, int k, char *buf, size_t cap) {
 
 static int run_align(Runner *r, const Data *d, int a, Err *e) {
     const PipelineConfig *c = r->c;
+    int b;
     char dir[4200], what[128];
     snprintf(dir, sizeof dir, "%s/align/%s", c->output, align_name(a));
     snprintf(what, sizeof what, "align %s", align_name(a));
-    if (stage_begin(r, what, dir)) return 0;
+    if ((b = stage_begin(r, what, dir, e))) return b > 0 ? 0 : -1;
     if (!d->align.n) return err_set(e, "alignment %s: the alignment set is empty", align_name(a));
     AlignOpts o = c->align[a];
+    o.train.interrupt = c->interrupt;
     StageReport rep;
     memset(&rep, 0, sizeof rep);
     if (stage_align(c->base_model, &d->align, &d->realign, &o, dir, &rep, e)) return -1;
@@ -243,12 +246,14 @@ static int run_align(Runner *r, const Data *d, int a, Err *e) {
 
 static int run_finetune(Runner *r, const Data *d, int a, int k, Err *e) {
     const PipelineConfig *c = r->c;
+    int b;
     char dir[4200], what[160], sw[64], ad[4200];
     sweep_label(c, k, sw, sizeof sw);
     snprintf(dir, sizeof dir, "%s/finetune/%s/%s", c->output, align_name(a), sw);
     snprintf(what, sizeof what, "finetune %s %s", align_name(a), sw);
-    if (stage_begin(r, what, dir)) return 0;
+    if ((b = stage_begin(r, what, dir, e))) return b > 0 ? 0 : -1;
     FinetuneOpts o = c->finetune;
+    o.train.interrupt = c->interrupt;
     int n = c->ft_n;
     double p = c->ft_p, v = c->sweep_values[k];
     switch (c->sweep) {
@@ -280,11 +285,12 @@ static int run_finetune(Runner *r, const Data *d, int a, int k, Err *e) {
 
 static int run_post(Runner *r, const Data *d, const MethodSpec *m, int k, Err *e) {
     const PipelineConfig *c = r->c;
+    int b;
     char dir[4200], what[160], sw[64], ad[4200], ft[4200];
     sweep_label(c, k, sw, sizeof sw);
     snprintf(dir, sizeof dir, "%s/post/%s/%s", c->output, m->name, sw);
     snprintf(what, sizeof what, "%s %s %s", m->post == POST_ANTIDOTE ? "antidote" : "random-prune", m->name, sw);
-    if (stage_begin(r, what, dir)) return 0;
+    if ((b = stage_begin(r, what, dir, e))) return b > 0 ? 0 : -1;
     if (!d->realign.n) return err_set(e, "%s: the re-alignment set is empty", m->name);
     AntidoteOpts o = c->antidote;
     o.score = m->post == POST_RANDOM_PRUNE ? PRUNE_RANDOM : PRUNE_WANDA;
@@ -316,11 +322,12 @@ static char *summary_extras(const PipelineConfig *c, const Data *d, const Method
 
 static int run_eval(Runner *r, const Data *d, const MethodSpec *m, int k, Judge *judge, Err *e) {
     const PipelineConfig *c = r->c;
+    int b;
     char dir[4200], what[160], sw[64], ad[4200], ft[4200];
     sweep_label(c, k, sw, sizeof sw);
     snprintf(dir, sizeof dir, "%s/eval/%s/%s", c->output, m->name, sw);
     snprintf(what, sizeof what, "eval %s %s", m->name, sw);
-    if (stage_begin(r, what, dir)) return 0;
+    if ((b = stage_begin(r, what, dir, e))) return b > 0 ? 0 : -1;
     snprintf(ad, sizeof ad, "%s/align/%s", c->output, align_name(m->align));
     if (m->post != POST_NONE) snprintf(ft, sizeof ft, "%s/post/%s/%s", c->output, m->name, sw);
     else snprintf(ft, sizeof ft, "%s/finetune/%s/%s", c->output, align_name(m->align), sw);
@@ -397,6 +404,21 @@ static int write_results(Runner *r, const Data *d, Err *e) {
                 json_t *v = json_object_get(s, keys[q][0]);
                 if (json_is_number(v)) table_set(t, c->methods[mi].name, c->seed, k, keys[q][1], json_number_value(v));
             }
+            // the fine-tuning stage's loss (first step, mean of the last 10% of steps): a run that
+            // did not learn shows here, next to its scores
+            char sw[64];
+            sweep_label(c, k, sw, sizeof sw);
+            snprintf(p, sizeof p, "%s/finetune/%s/%s/done.json", c->output, align_name(c->methods[mi].align), sw);
+            json_error_t je;
+            json_t *ft = json_load_file(p, 0, &je);
+            static const char *const losses[][2] = {{"first_loss", "ft_first_loss"}, {"final_loss", "ft_final_loss"}};
+            for (int q = 0; q < 2; q++) {
+                json_t *v = ft ? json_object_get(ft, losses[q][0]) : NULL;
+                if (!json_is_number(v)) continue;
+                table_set(t, c->methods[mi].name, c->seed, k, losses[q][1], json_number_value(v));
+                json_object_set(s, losses[q][1], v);
+            }
+            json_decref(ft);
             json_array_append_new(runs, s);
         }
     // every defense against SFT, seed by seed (not "none": no alignment is not a defense)

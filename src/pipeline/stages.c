@@ -7,6 +7,7 @@
 
 #include "defense/antidote.h"
 #include "defense/vaccine.h"
+#include "eval/report.h"
 #include "io/atomic.h"
 #include "io/dir_lock.h"
 #include "io/model_dir.h"
@@ -102,10 +103,16 @@ static int train_adapter(LoadedModel *lm, const char *base_dir, const Dataset *d
     snprintf(ck, sizeof ck, "%s.checkpoint", out_dir);
     t->checkpoint_dir = ck;
     t->base_model = base_dir;
+    char logp[4200];
+    snprintf(logp, sizeof logp, "%s/train_log.jsonl", out_dir);
+    t->log_path = logp;
     StepMethod *method = make(&lm->model, t->batch_size, max_len_of(&enc), make_ctx);
     TrainLog log;
     int rc = method ? train_run(&lm->model, &lora, &enc, t, method, &log, e) : -1;
     if (!rc) rc = peft_save(&lora, &lm->model, out_dir, base_dir, e);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/loss.svg", out_dir);
+    if (!rc) rc = plot_loss_svg(log.loss_curve, log.n_curve, t->label, path, e);
     if (!rc && r) {
         r->log = log;
         r->workspace_bytes = log.workspace_bytes;

@@ -31,6 +31,7 @@ void train_opts_default(TrainOpts *o) {
     o->max_len = 200;
     o->seed = 42;
     o->label = "train";
+    o->checkpoint_minutes = 10;  // a kill or power loss costs at most this much work
 }
 
 // ---- SFT -------------------------------------------------------------------------
@@ -219,6 +220,46 @@ static int64_t load_checkpoint(const char *dir, Groups *gs, float *m1, float *m2
     return rc ? -1 : step;
 }
 
+// ---- the per-step JSONL log ------------------------------------------------------------
+// Opens path for appending after its records of steps 1..step (a resumed run continues the
+// log of the run it resumes; records of steps past the checkpoint are dropped).
+static FILE *log_open(const char *path, int64_t step, Err *e) {
+    if (step == 0) {
+        FILE *f = fopen(path, "w");
+        if (!f) err_set(e, "%s: cannot write", path);
+        return f;
+    }
+    size_t n = 0;
+    char *text = read_file(path, &n, NULL);
+    size_t keep = 0;
+    for (char *line = text; line && *line;) {  // keep whole lines up to the record of `step`
+        char *nl = strchr(line, '\n');
+        if (!nl) break;
+        json_error_t je;
+        json_t *r = json_loadb(line, (size_t)(nl - line), 0, &je);
+        int64_t s = r ? json_integer_value(json_object_get(r, "step")) : 0;
+        json_decref(r);
+        if (!r || s > step) break;
+        keep = (size_t)(nl + 1 - text);
+        line = nl + 1;
+    }
+    int had = text != NULL;
+    free(text);
+    FILE *f = fopen(path, had ? "r+" : "w");
+    if (!f || (had && (ftruncate(fileno(f), (off_t)keep) || fseek(f, (long)keep, SEEK_SET)))) {
+        if (f) fclose(f);
+        err_set(e, "%s: cannot write", path);
+        return NULL;
+    }
+    return f;
+}
+
+static double secs_since(const struct timespec *t0) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (t.tv_sec - t0->tv_sec) + 1e-9 * (t.tv_nsec - t0->tv_nsec);
+}
+
 int train_run(Model *m, Lora *lora, const EncodedSet *data, const TrainOpts *o, StepMethod *method, TrainLog *log,
               Err *e) {
     memset(log, 0, sizeof *log);
@@ -244,6 +285,7 @@ int train_run(Model *m, Lora *lora, const EncodedSet *data, const TrainOpts *o, 
     log->loss_curve = xcalloc(total + 1, sizeof(float));
     int *perm = xmalloc(data->n * sizeof(int)), *idx = xmalloc(B * sizeof(int));
     Progress *pr = NULL;
+    FILE *logf = NULL;
     int rc = -1;
     int64_t step = 0;
     if (o->checkpoint_dir) {
@@ -253,9 +295,11 @@ int train_run(Model *m, Lora *lora, const EncodedSet *data, const TrainOpts *o, 
             fprintf(stderr, "%s: resuming from %s at step %lld/%lld\n", o->label, o->checkpoint_dir, (long long)step,
                     (long long)total);
     }
+    if (o->log_path && !(logf = log_open(o->log_path, step, e))) goto done;
     pr = progress_new(o->label, total);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    double last_ck = 0, last_step = 0;
     int64_t cur_epoch = -1;
     for (; step < total; step++) {
         int64_t epoch = step / steps_per_epoch;
@@ -270,18 +314,20 @@ int train_run(Model *m, Lora *lora, const EncodedSet *data, const TrainOpts *o, 
         zero_grads(&gs);
         double loss = 0;
         int micro = 0;
+        int64_t tokens = 0;
         for (int a = 0; a < o->grad_accum; a++) {
             int64_t mb = (step % steps_per_epoch) * o->grad_accum + a;
             if (mb >= micro_per_epoch) break;
             int n = 0;
             for (int64_t i = mb * B; i < (mb + 1) * B && i < data->n; i++) idx[n++] = perm[i];
             batch_fill(&b, data, idx, n, 0);
+            for (int i = 0; i < n; i++) tokens += data->ex[idx[i]].n;
             uint64_t seed = hash64(o->seed ^ hash64((uint64_t)step * 64 + a));
             loss += method->grad(method, m, lora, w, &b, 1.0f / o->grad_accum, seed);
             micro++;
         }
         loss /= micro;
-        clip_groups(&gs, o->max_grad_norm);
+        double gnorm = clip_groups(&gs, o->max_grad_norm);
         float lr = o->lr * schedule_factor(o->schedule, step, total, warmup);
         for (int i = 0; i < gs.n; i++) {
             Group *g = &gs.g[i];
@@ -291,10 +337,33 @@ int train_run(Model *m, Lora *lora, const EncodedSet *data, const TrainOpts *o, 
         }
         log->loss_curve[step] = (float)loss;
         progress_update(pr, step + 1, "loss %.4f lr %.2e", loss, lr);
+        double now = secs_since(&t0);
+        if (logf) {
+            fprintf(logf,
+                    "{\"step\": %lld, \"epoch\": %.4f, \"loss\": %.6g, \"lr\": %.6g, \"grad_norm\": %.6g, "
+                    "\"tokens\": %lld, \"tokens_per_s\": %.1f, \"elapsed_s\": %.3f}\n",
+                    (long long)(step + 1), (double)(step + 1) / steps_per_epoch, loss, lr, gnorm, (long long)tokens,
+                    now > last_step ? tokens / (now - last_step) : 0.0, now);
+            fflush(logf);
+        }
+        last_step = now;
         int pause = o->stop_after > 0 && step + 1 == o->stop_after && step + 1 < total;
-        if (o->checkpoint_dir && step + 1 < total &&
-            (pause || (o->checkpoint_every > 0 && (step + 1) % o->checkpoint_every == 0)))
+        int stop = o->interrupt && *o->interrupt && step + 1 < total;
+        int due = (o->checkpoint_every > 0 && (step + 1) % o->checkpoint_every == 0) ||
+                  (o->checkpoint_minutes > 0 && now - last_ck >= 60 * o->checkpoint_minutes);
+        if (o->checkpoint_dir && step + 1 < total && (pause || stop || due)) {
             if (save_checkpoint(o->checkpoint_dir, &gs, m1, m2, step + 1, log->loss_curve, o->seed, e)) goto done;
+            last_ck = now;
+        }
+        if (stop) {
+            if (o->checkpoint_dir)
+                err_set(e, "%s: interrupted after step %lld of %lld; checkpoint saved in %s", o->label,
+                        (long long)(step + 1), (long long)total, o->checkpoint_dir);
+            else
+                err_set(e, "%s: interrupted after step %lld of %lld (no checkpoint folder)", o->label,
+                        (long long)(step + 1), (long long)total);
+            goto done;
+        }
         if (pause) {
             log->steps = step + 1;
             rc = 1;  // stopped early on purpose; the checkpoint holds the state
@@ -313,6 +382,7 @@ int train_run(Model *m, Lora *lora, const EncodedSet *data, const TrainOpts *o, 
         goto done;
     rc = 0;
 done:
+    if (logf) fclose(logf);
     if (rc < 0) train_log_free(log);  // on error the caller gets nothing to free
     if (pr) progress_done(pr);
     workspace_free(w);

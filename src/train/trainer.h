@@ -2,6 +2,7 @@
 // accumulation, clipping, AdamW with a warmup schedule, progress, and checkpoints
 // that let an interrupted run resume exactly where it stopped.
 #pragma once
+#include <signal.h>
 #include <stdint.h>
 
 #include "model/model.h"
@@ -16,7 +17,11 @@ typedef struct {
     int max_len;
     uint64_t seed;
     const char *checkpoint_dir; // NULL: no checkpoints
-    int checkpoint_every;       // optimizer steps between checkpoints (0: only at the end)
+    int checkpoint_every;       // optimizer steps between checkpoints (0: by time only)
+    double checkpoint_minutes;  // also checkpoint when this long has passed since the last one (10; 0: off)
+    const volatile sig_atomic_t *interrupt;  // set (by the command line's SIGINT/SIGTERM handler): checkpoint
+                                             // after the current step and stop with an error saying so
+    const char *log_path;       // per-step JSONL log (docs/pipeline.md, "Training log"), or NULL
     int64_t stop_after;         // > 0: stop after this many steps of the run, checkpointed (time-boxed jobs);
                                 // a later call with the same options resumes
     const char *label;          // progress label
@@ -59,7 +64,8 @@ typedef struct {
 // Trains lora (initialised or loaded) on data; with lora == NULL trains the model's
 // own weights instead (all matrices, embeddings, head and norms: training from scratch;
 // the model must hold f32 weights). Returns 0 when finished, 1 when it stopped at
-// o->stop_after (checkpointed), -1 on error.
+// o->stop_after (checkpointed), -1 on error or when *o->interrupt was set (then the
+// checkpoint, if any, holds the state and e says where).
 int train_run(Model *m, Lora *lora, const EncodedSet *data, const TrainOpts *o, StepMethod *method, TrainLog *log,
               Err *e);
 void train_log_free(TrainLog *l);
