@@ -377,12 +377,11 @@ char *table_markdown(const Table *t) {
     return text_take(&b);
 }
 
-void table_print(const Table *t, FILE *f) {
+char *table_text(const Table *t) {
     Text b = {0};
     text_printf(&b, "%s\n\n", t->title);
     render(t, &b, 0);
-    fputs(b.s, f);
-    free(b.s);
+    return text_take(&b);
 }
 
 static void csv_field(Text *b, const char *s) {

@@ -10,7 +10,6 @@
 // written atomically.
 #pragma once
 #include <stdint.h>
-#include <stdio.h>
 
 #include "eval/stats.h"
 #include "util/err.h"
@@ -47,7 +46,8 @@ char *table_json(const Table *t);
 int table_write_markdown(const Table *t, const char *path, Err *e);
 int table_write_csv(const Table *t, const char *path, Err *e);
 int table_write_json(const Table *t, const char *path, Err *e);
-void table_print(const Table *t, FILE *f);
+// The table as plain text with aligned columns (what the command line prints); malloc'd.
+char *table_text(const Table *t);
 
 // One line with markers per series; NaN y values are left out. sd (may be NULL): error bars
 // of y ± sd where sd is finite. Axes get "nice" ranges (steps of 1, 2,

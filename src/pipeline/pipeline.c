@@ -436,7 +436,9 @@ static int write_results(Runner *r, const Data *d, Err *e) {
     if (!rc) { snprintf(p, sizeof p, "%s/hs.svg", c->output); rc = table_plot_svg(t, "HS", p, e); }
     if (!rc) { snprintf(p, sizeof p, "%s/fa.svg", c->output); rc = table_plot_svg(t, "FA", p, e); }
     if (!rc) {
-        table_print(t, stdout);
+        char *txt = table_text(t);
+        fputs(txt, stdout);
+        free(txt);
         json_t *o = json_object();
         json_object_set_new(o, "base_model", json_string(c->base_model));
         json_object_set_new(o, "task", json_string(task_name(d->task)));
