@@ -7,7 +7,11 @@ CC      ?= cc
 STD     := -std=c11 -D_GNU_SOURCE
 # format-truncation is off: paths are bounded by PATH_MAX buffers and checked at the CLI.
 WARN    := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation -Wno-missing-field-initializers
-OPT     ?= -O3 -march=native -fno-math-errno
+# One binary for any x86-64 CPU: the library is built for a baseline (x86-64-v2) and the
+# vector kernels carry their own AVX2 and AVX-512 bodies, chosen at run time
+# (src/kernels/simd.h; ANTIBODY_ISA=avx512|avx2|scalar forces one).
+MARCH   ?= $(if $(filter x86_64,$(shell uname -m)),-march=x86-64-v2 -mtune=generic)
+OPT     ?= -O3 $(MARCH) -fno-math-errno
 CFLAGS  := $(STD) $(WARN) $(OPT) -fopenmp -Isrc -g
 # oneDNN is the SGEMM; OpenBLAS (optional) is loaded at run time (src/kernels/blas.c).
 LDLIBS  := -ldnnl -ljansson -lpcre2-8 -lutf8proc -lmvec -lm -ldl -lpthread -fopenmp

@@ -35,6 +35,14 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+// CPU seconds of the whole process (all threads): on a shared machine, time not spent
+// waiting for a core
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -198,6 +206,67 @@ static int bench_peak(void) {
     return 0;
 }
 
+// ---- the vector kernels through each instruction set this CPU runs (kernels.h: isa_force),
+// in alternating rounds so that load from other processes hits them alike; the best round
+// counts, in wall time and in CPU time (the process's, all threads; with one thread the
+// figure that load from other processes disturbs least). matvec: GB/s of weights streamed (the LM head of the shape, 49152 x 576);
+// lora_down: the forward + backward of one projection's LoRA down-projection (1000 x 1536,
+// r 8); swiglu: its forward + backward over 1000 x 1536 (vector exponentials).
+static int bench_kernels(int reps) {
+    int OUT = 49152, IN = 576, N = 1000, LIN = 1536, R = 8;
+    float *w = xmalloc((size_t)OUT * IN * 4), *x = xmalloc(4 * (size_t)IN * 4), *o = xmalloc(4 * (size_t)OUT * 4);
+    uint16_t *wb = xmalloc((size_t)OUT * IN * 2);
+    float *lx = xmalloc((size_t)N * LIN * 4), *A = xmalloc((size_t)R * LIN * 4), *ax = xmalloc((size_t)N * R * 4);
+    float *dA = xcalloc((size_t)R * LIN, 4), *dx = xcalloc((size_t)N * LIN, 4);
+    float *sw = xcalloc((size_t)N * LIN, 4), *sw2 = xcalloc((size_t)N * LIN, 4);
+    uint8_t *bits = xmalloc(((size_t)N * LIN + 7) / 8);
+    Rng r;
+    rng_seed(&r, 5);
+    for (size_t i = 0; i < (size_t)OUT * IN; i++) w[i] = 0.02f * rng_normal(&r), wb[i] = float_to_bf16(w[i]);
+    for (size_t i = 0; i < 4 * (size_t)IN; i++) x[i] = rng_normal(&r);
+    for (size_t i = 0; i < (size_t)N * LIN; i++) lx[i] = rng_normal(&r);
+    for (size_t i = 0; i < (size_t)R * LIN; i++) A[i] = 0.02f * rng_normal(&r);
+    for (size_t i = 0; i < ((size_t)N * LIN + 7) / 8; i++) bits[i] = (uint8_t)rng_below(&r, 256);
+    enum { K = 6 };  // matvec f32 N=1, f32 N=4, bf16 N=1, bf16 N=4, lora_down, swiglu
+    double best[ISA_COUNT][K], cbest[ISA_COUNT][K];
+    for (int i = 0; i < ISA_COUNT; i++)
+        for (int k = 0; k < K; k++) best[i][k] = cbest[i][k] = 1e30;
+    for (int rep = 0; rep < reps; rep++)
+        for (int i = 0; i < ISA_COUNT; i++) {
+            if (isa_force((KernelIsa)i)) continue;
+            for (int k = 0; k < K; k++) {
+                Mat W = {k < 2 ? MAT_F32 : MAT_BF16, k < 2 ? (void *)w : (void *)wb, OUT, IN};
+                double t0 = now(), c0 = cpu_now();
+                if (k < 4) for (int it = 0; it < 5; it++) matvec_forward(o, x, &W, NULL, k % 2 ? 4 : 1, 0);
+                else if (k == 4) {
+                    lora_down_forward(ax, lx, bits, 0.1f, A, N, LIN, R);
+                    lora_down_backward(dA, dx, ax, lx, bits, 0.1f, A, N, LIN, R);
+                } else {
+                    swiglu_forward(sw, lx, dx, (size_t)N * LIN);
+                    swiglu_backward(dx, sw2, lx, lx, sw, (size_t)N * LIN);
+                }
+                double dt = (now() - t0) / (k < 4 ? 5 : 1), dc = (cpu_now() - c0) / (k < 4 ? 5 : 1);
+                if (dt < best[i][k]) best[i][k] = dt;
+                if (dc < cbest[i][k]) cbest[i][k] = dc;
+            }
+        }
+    static const char *const what[K] = {"matvec_f32_gbs", "matvec_f32_n4_gbs", "matvec_bf16_gbs", "matvec_bf16_n4_gbs",
+                                        "lora_down_ms", "swiglu_ms"};
+    for (int i = 0; i < ISA_COUNT; i++) {
+        if (!isa_supported((KernelIsa)i)) continue;
+        printf("{\"side\": \"antibody\", \"step\": \"kernels\", \"isa\": \"%s\", \"threads\": %d",
+               isa_name((KernelIsa)i), omp_threads());
+        for (int c = 0; c < 2; c++)
+            for (int k = 0; k < K; k++) {
+                double t = c ? cbest[i][k] : best[i][k], bytes = (double)OUT * IN * (k < 2 ? 4 : 2);
+                printf(", \"%s%s\": %.2f", c ? "cpu_" : "", what[k], k < 4 ? bytes / t / 1e9 : 1e3 * t);
+            }
+        printf("}\n");
+    }
+    free(w); free(x); free(o); free(wb); free(lx); free(A); free(ax); free(dA); free(dx); free(sw); free(sw2); free(bits);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s smollm|tinystories|llama7b peak|sft|vaccine|tvaccine|tvaccine-lean|generate|generate4|antidote [REPS] [bf16]\n",
@@ -208,6 +277,7 @@ int main(int argc, char **argv) {
     int reps = argc > 3 ? atoi(argv[3]) : 5;
     if (reps < 1) reps = 1;
     if (!strcmp(step, "peak")) return bench_peak();
+    if (!strcmp(step, "kernels")) return bench_kernels(reps);
     Config c;
     if (shape_config(shape, &c)) { fprintf(stderr, "bench_train: unknown shape \"%s\"\n", shape); return 2; }
     int big = !strcmp(shape, "llama7b");

@@ -24,5 +24,19 @@ for name in test_gradcheck test_model; do
     fail=$((fail+1)); echo "FAIL $name with ANTIBODY_BLAS=openblas"; tail -30 "$build/tests/$name.openblas.log"
   fi
 done
+# The whole model (the real checkpoint's fixtures, generation) again through each other
+# instruction set test_isa found this CPU runs (ANTIBODY_ISA; the default run used the best).
+isas=$(sed -n 's/^\(.*\): checked$/\1/p' "$build/tests/test_isa.log" 2>/dev/null | head -n -1)
+for isa in $isas; do
+  for name in test_model test_eval; do
+    t="$build/tests/$name"
+    [ -x "$t" ] || continue
+    if ANTIBODY_ISA=$isa "$t" > "$build/tests/$name.$isa.log" 2>&1; then
+      pass=$((pass+1)); echo "ok   $name with ANTIBODY_ISA=$isa"
+    else
+      fail=$((fail+1)); echo "FAIL $name with ANTIBODY_ISA=$isa"; tail -30 "$build/tests/$name.$isa.log"
+    fi
+  done
+done
 echo "unit ($build): $pass passed, $fail failed"
 [ $fail -eq 0 ]

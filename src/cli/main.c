@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "kernels/kernels.h"
 
 typedef struct {
     const char *name;
@@ -32,6 +33,11 @@ int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
+    }
+    const char *isa = isa_env_problem();  // a forced instruction set the CPU cannot run is refused, not ignored
+    if (isa) {
+        fprintf(stderr, "antibody: %s\n", isa);
+        return 2;
     }
     for (size_t i = 0; i < sizeof COMMANDS / sizeof *COMMANDS; i++)
         if (!strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].run(argc - 1, argv + 1);

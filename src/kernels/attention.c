@@ -9,26 +9,21 @@
 #include <string.h>
 
 #include "kernels/kernels.h"
-#include "kernels/vmath.h"
+#include "kernels/simd.h"
 #include "util/err.h"
 
 // Row t of scores s (T) -> softmax over the keys u <= t that are real tokens, zero elsewhere.
-static void causal_softmax_row(float *s, int t, int T, const int *mask) {
+static void causal_softmax_row(const SimdKernels *k, float *s, int t, int T, const int *mask) {
     float mx = -INFINITY;
-    for (int u = 0; u <= t; u++)
-        if (!mask || mask[u]) mx = s[u] > mx ? s[u] : mx;
-    float sum = 0.0f;
+    for (int u = 0; u <= t; u++) {
+        if (mask && !mask[u]) s[u] = -INFINITY;  // exp gives 0
+        mx = s[u] > mx ? s[u] : mx;
+    }
     if (mx == -INFINITY) {  // no real key: an all-zero row
         for (int u = 0; u < T; u++) s[u] = 0.0f;
         return;
     }
-#pragma omp simd reduction(+ : sum)
-    for (int u = 0; u <= t; u++) {
-        float e = expf(s[u] - mx);  // for every key, then masked: a branch-free loop vectorises
-        e = mask && !mask[u] ? 0.0f : e;
-        s[u] = e;
-        sum += e;
-    }
+    float sum = (float)k->exp_sum(s, t + 1, mx);
     float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
     for (int u = 0; u <= t; u++) s[u] *= inv;
     for (int u = t + 1; u < T; u++) s[u] = 0.0f;
@@ -44,6 +39,7 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
     int B = s.B, T = s.T, NH = s.NH, NKV = s.NKV, HD = s.HD, group = NH / NKV;
     int qC = NH * HD, kC = NKV * HD;
     float scale = 1.0f / sqrtf((float)HD);
+    const SimdKernels *sk = simd();
 #pragma omp parallel for schedule(dynamic)
     for (int bh = 0; bh < B * NH; bh++) {
         int b = bh / NH, h = bh % NH, kh = h / group;
@@ -53,7 +49,7 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
         for (int r0 = 0; r0 < T; r0 += ROWS) {  // query rows r0..r1 see keys 0..r1 only
             int r1 = r0 + ROWS < T ? r0 + ROWS : T, m = r1 - r0;
             blas_sgemm(0, 1, m, r1, HD, scale, qb + (size_t)r0 * qC, qC, kb, kC, 0.0f, p + (size_t)r0 * T, T);  // S
-            for (int t = r0; t < r1; t++) causal_softmax_row(p + (size_t)t * T, t, T, mask ? mask + b * T : NULL);
+            for (int t = r0; t < r1; t++) causal_softmax_row(sk, p + (size_t)t * T, t, T, mask ? mask + b * T : NULL);
             blas_sgemm(0, 0, m, HD, r1, 1.0f, p + (size_t)r0 * T, T, vb, kC, 0.0f, ob + (size_t)r0 * qC, qC);  // O = P V
         }
     }

@@ -102,3 +102,18 @@ double lm_head_ce(const float *x, const Mat *W, const int *targets, int N, int C
                   float *dx, float *dW, int *count, float *scratch /* chunk*V floats */, int chunk);
 // Softmax cross-entropy on given logits row (for tests/eval): returns -log p[target].
 double ce_row(const float *logits, int V, int target);
+
+// ---- instruction set of the vector kernels (isa.c) ----------------------------------
+// The matrix-vector product, the LoRA down-projection, exponentials (softmax, cross-
+// entropy, SiLU) have AVX-512, AVX2 and portable bodies, chosen at run time, so one
+// binary runs on any x86-64 (docs/performance.md).
+typedef enum { ISA_SCALAR = 0, ISA_AVX2 = 1, ISA_AVX512 = 2 } KernelIsa;
+#define ISA_COUNT 3
+const char *isa_name(KernelIsa isa);  // "scalar", "avx2", "avx512"
+int isa_supported(KernelIsa isa);     // this CPU runs it
+// In use: ANTIBODY_ISA (avx512, avx2 or scalar) when set and supported, else the best.
+KernelIsa isa_active(void);
+// Why ANTIBODY_ISA was not followed (unknown name, or the CPU lacks it), or NULL.
+const char *isa_env_problem(void);
+// Use `isa` from now on (tests compare the paths; not while kernels run). -1: unsupported.
+int isa_force(KernelIsa isa);

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "kernels/kernels.h"
-#include "kernels/vmath.h"
+#include "kernels/simd.h"
 #include "util/err.h"
 
 double ce_row(const float *logits, int V, int target) {
@@ -18,6 +18,7 @@ double ce_row(const float *logits, int V, int target) {
 
 double lm_head_ce(const float *x, const Mat *W, const int *targets, int N, int C, int V, float grad_scale,
                   float *dx, float *dW, int *count, float *scratch, int chunk) {
+    const SimdKernels *sk = simd();
     double total = 0.0;
     int cnt = 0;
     int *rows = xmalloc((size_t)chunk * sizeof(int));
@@ -38,12 +39,7 @@ double lm_head_ce(const float *x, const Mat *W, const int *targets, int N, int C
             int tgt = targets[rows[r]];
             float mx = -INFINITY, lt = l[tgt];
             for (int j = 0; j < V; j++) mx = l[j] > mx ? l[j] : mx;
-            double s = 0;  // exponentials once, in place; their sum in double
-#pragma omp simd reduction(+ : s)
-            for (int j = 0; j < V; j++) {
-                l[j] = expf(l[j] - mx);
-                s += l[j];
-            }
+            double s = sk->exp_sum(l, V, mx);  // exponentials once, in place; their sum in double
             part += log(s) + mx - lt;
             if (dx) {  // dlogits = grad_scale * (softmax - onehot)
                 float k = (float)(grad_scale / s);

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/vmath.h"
 #include "model/model.h"
 
 KVCache *kvcache_new(const Model *m, int max_T, int n_max) {

@@ -1,0 +1,45 @@
+// The vector kernels' bodies, one table per instruction set (private to src/kernels/).
+//
+// One binary runs on any x86-64 CPU: the library is built for a baseline (x86-64-v2), and
+// the loops whose speed depends on the vector width (the matrix-vector product of
+// generation, the fused LoRA down-projection, exponentials, SwiGLU) are compiled three
+// times: simd_avx512.c, simd_avx2.c (each under its own `#pragma GCC target`) and
+// simd_scalar.c (portable C). isa.c picks one table at run time from the CPU (or
+// ANTIBODY_ISA); the kernels call through it. docs/performance.md has the figures.
+//
+// Within one table every row is computed by the same operations in the same order however
+// many rows share a call (generation's batched decoding relies on this: a prompt decoded
+// alone and in a batch gives the same tokens). Tables differ from each other in rounding.
+#pragma once
+#include "kernels/kernels.h"
+
+typedef struct {
+    // out rows [r0, r1) of out (N, W->rows) = in (N, W->cols) @ W^T (+ bias) (+ out if
+    // accumulate), N <= MATVEC_MAX_ROWS. Streams those rows of W once.
+    void (*matvec_rows)(float *out, const float *in, const Mat *W, const float *bias, int N, int accumulate, int r0,
+                        int r1);
+    // xm (n) = x (n) * keep where mask bit (off + j) of bits is set, else 0
+    void (*mask_row)(float *xm, const float *x, const uint8_t *bits, size_t off, int n, float keep);
+    // o (n) += row (n) * keep where mask bit (off + j) is set
+    void (*add_masked)(float *o, const float *row, const uint8_t *bits, size_t off, int n, float keep);
+    // a . b over n
+    float (*dot)(const float *a, const float *b, int n);
+    // y (n) += a * x
+    void (*axpy)(float *y, float a, const float *x, int n);
+    // g (n) += sum over i < 8 of c[i] * x[i * ld + j]: eight rows added at once
+    void (*axpy8)(float *g, const float *c, const float *x, size_t ld, int n);
+    // x (n) = exp(x - shift); returns the sum of the new x in double. exp(-inf) = 0, NaN stays
+    // NaN; results below FLT_MIN (x - shift < -87.3) are 0, not denormal.
+    double (*exp_sum)(float *x, int n, float shift);
+    // out = silu(g) * u;  and its backward, accumulating into dg, du
+    void (*swiglu_fwd)(float *out, const float *g, const float *u, size_t n);
+    void (*swiglu_bwd)(float *dg, float *du, const float *dout, const float *g, const float *u, size_t n);
+} SimdKernels;
+
+extern const SimdKernels simd_scalar;
+#if defined(__x86_64__)
+extern const SimdKernels simd_avx2, simd_avx512;
+#endif
+
+// The table of the instruction set in use (isa_active()).
+const SimdKernels *simd(void);

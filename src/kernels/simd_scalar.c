@@ -1,0 +1,80 @@
+// The vector kernels (simd.h) in portable C: what runs on a CPU without AVX2 (and on
+// other architectures), and the plain form the AVX2 and AVX-512 tables are tested against.
+// The compiler still vectorises these loops for the build's baseline.
+#include <math.h>
+
+#include "kernels/simd.h"
+#include "kernels/simd_loops.h"
+
+static void matvec_rows(float *out, const float *in, const Mat *W, const float *bias, int N, int accumulate, int r0,
+                        int r1) {
+    int OUT = W->rows, IN = W->cols;
+    for (int r = r0; r < r1; r++) {
+        const float *wf = W->type == MAT_F32 ? (const float *)W->data + (size_t)r * IN : NULL;
+        const uint16_t *wb = (const uint16_t *)W->data + (size_t)r * IN;
+        for (int i = 0; i < N; i++) {
+            const float *xi = in + (size_t)i * IN;
+            float s = 0.0f;
+            if (wf) {
+#pragma omp simd reduction(+ : s)
+                for (int j = 0; j < IN; j++) s += wf[j] * xi[j];
+            } else {
+#pragma omp simd reduction(+ : s)
+                for (int j = 0; j < IN; j++) s += bf16_to_float(wb[j]) * xi[j];
+            }
+            float v = s + (bias ? bias[r] : 0.0f);
+            float *o = out + (size_t)i * OUT + r;
+            *o = accumulate ? *o + v : v;
+        }
+    }
+}
+
+static void mask_row(float *xm, const float *x, const uint8_t *bits, size_t off, int n, float keep) {
+    for (int j = 0; j < n; j += 16) {
+        uint32_t m = mask_bits16(bits, off + j, off + n);
+        for (int k = 0; k < 16 && j + k < n; k++) xm[j + k] = (m >> k & 1) ? x[j + k] * keep : 0.0f;
+    }
+}
+
+static void add_masked(float *o, const float *row, const uint8_t *bits, size_t off, int n, float keep) {
+    for (int j = 0; j < n; j += 16) {
+        uint32_t m = mask_bits16(bits, off + j, off + n);
+        for (int k = 0; k < 16 && j + k < n; k++) o[j + k] += (m >> k & 1) ? row[j + k] * keep : 0.0f;
+    }
+}
+
+#define EXP_MIN -87.3365448f  // ln(FLT_MIN): below it the vector tables give 0, and so does this one
+static inline float exp_flushed(float x) { return x < EXP_MIN ? 0.0f : expf(x); }
+
+static double exp_sum(float *x, int n, float shift) {
+    double s = 0;
+    for (int j = 0; j < n; j++) {
+        x[j] = exp_flushed(x[j] - shift);
+        s += x[j];
+    }
+    return s;
+}
+
+static void swiglu_fwd(float *out, const float *g, const float *u, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = g[i] / (1.0f + exp_flushed(-g[i])) * u[i];
+}
+
+static void swiglu_bwd(float *dg, float *du, const float *dout, const float *g, const float *u, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float sig = 1.0f / (1.0f + exp_flushed(-g[i]));
+        dg[i] += dout[i] * u[i] * sig * (1.0f + g[i] * (1.0f - sig));
+        du[i] += dout[i] * g[i] * sig;
+    }
+}
+
+const SimdKernels simd_scalar = {
+    .matvec_rows = matvec_rows,
+    .mask_row = mask_row,
+    .add_masked = add_masked,
+    .dot = loop_dot,
+    .axpy = loop_axpy,
+    .axpy8 = loop_axpy8,
+    .exp_sum = exp_sum,
+    .swiglu_fwd = swiglu_fwd,
+    .swiglu_bwd = swiglu_bwd,
+};

@@ -1,0 +1,228 @@
+// The vector kernels through every instruction set this CPU runs (AVX-512, AVX2) and the
+// portable one, each against a plain double-precision reference: the matrix-vector
+// product (f32 and bf16 weights, odd shapes, bias, accumulate, threaded), its batch
+// invariance (a row computes the same bits alone and beside others), the fused LoRA
+// down-projection and its backward, exponentials (range ends, -inf, NaN, tails), SwiGLU,
+// softmax inside attention and the cross-entropy. Also ANTIBODY_ISA's checking.
+#include <stdint.h>
+
+#include "kernels/kernels.h"
+#include "kernels/simd.h"
+#include "testing.h"
+#include "util/rng.h"
+
+static Rng rng;
+static void randn(float *x, size_t n, float sd) {
+    for (size_t i = 0; i < n; i++) x[i] = sd * rng_normal(&rng);
+}
+
+static void test_env(void) {
+    // first use in this process: a bad ANTIBODY_ISA is reported and the best set used instead
+    setenv("ANTIBODY_ISA", "avx1024", 1);
+    const char *why = isa_env_problem();
+    CHECK(why && strstr(why, "avx1024"), "ANTIBODY_ISA=avx1024 not reported: %s", why ? why : "(null)");
+    KernelIsa best = ISA_SCALAR;
+    for (int i = 0; i < ISA_COUNT; i++)
+        if (isa_supported((KernelIsa)i)) best = (KernelIsa)i;
+    CHECK(isa_active() == best, "active %s, best %s", isa_name(isa_active()), isa_name(best));
+    CHECK(isa_supported(ISA_SCALAR) && isa_force((KernelIsa)ISA_COUNT) == -1, "bad set accepted");
+    CHECK(!strcmp(isa_name(ISA_AVX2), "avx2") && !strcmp(isa_name(ISA_AVX512), "avx512"), "names");
+    unsetenv("ANTIBODY_ISA");
+}
+
+static void test_matvec(const char *isa) {
+    int shapes[][2] = {{1, 1}, {3, 5}, {7, 17}, {13, 33}, {5, 8}, {9, 24}, {250, 300}, {130, 576}};
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+        int OUT = shapes[si][0], IN = shapes[si][1];
+        float *w = malloc((size_t)OUT * IN * 4), *b = malloc(OUT * 4), *x = malloc(4 * IN * 4);
+        float *o = malloc(4 * OUT * 4), *o1 = malloc(OUT * 4);
+        uint16_t *wb = malloc((size_t)OUT * IN * 2);
+        randn(w, (size_t)OUT * IN, 1); randn(b, OUT, 1); randn(x, 4 * IN, 1);
+        for (size_t i = 0; i < (size_t)OUT * IN; i++) { wb[i] = float_to_bf16(w[i]); w[i] = bf16_to_float(wb[i]); }
+        for (int bf = 0; bf < 2; bf++)
+            for (int N = 1; N <= MATVEC_MAX_ROWS; N++)
+                for (int acc = 0; acc < 2; acc++)
+                    for (int hb = 0; hb < 2; hb++) {
+                        Mat W = {bf ? MAT_BF16 : MAT_F32, bf ? (void *)wb : (void *)w, OUT, IN};
+                        const float *bias = hb ? b : NULL;
+                        for (int i = 0; i < N * OUT; i++) o[i] = 0.5f;
+                        matvec_forward(o, x, &W, bias, N, acc);
+                        double md = 0;
+                        int same = 1;
+                        for (int i = 0; i < N; i++) {
+                            for (int r = 0; r < OUT; r++) {
+                                double d = (bias ? b[r] : 0.0) + (acc ? 0.5 : 0.0);
+                                for (int j = 0; j < IN; j++) d += (double)w[(size_t)r * IN + j] * x[(size_t)i * IN + j];
+                                md = fmax(md, fabs(d - o[(size_t)i * OUT + r]) / (1.0 + fabs(d)));
+                            }
+                            // the same row alone gives the same bits
+                            for (int r = 0; r < OUT; r++) o1[r] = 0.5f;
+                            matvec_forward(o1, x + (size_t)i * IN, &W, bias, 1, acc);
+                            same &= !memcmp(o1, o + (size_t)i * OUT, OUT * 4);
+                        }
+                        CHECK(md < 1e-5, "%s matvec %dx%d %s N=%d acc=%d bias=%d: error %g", isa, OUT, IN,
+                              bf ? "bf16" : "f32", N, acc, hb, md);
+                        CHECK(same, "%s matvec %dx%d %s N=%d: a row differs from the row alone", isa, OUT, IN,
+                              bf ? "bf16" : "f32", N);
+                    }
+        free(w); free(b); free(x); free(o); free(o1); free(wb);
+    }
+}
+
+static void test_lora_down(const char *isa) {
+    int shapes[][3] = {{7, 16, 3}, {7, 13, 3}, {9, 40, 8}, {17, 100, 11}, {3, 5, 1}};
+    for (int si = 0; si < 5; si++) {
+        int N = shapes[si][0], IN = shapes[si][1], r = shapes[si][2];
+        float p = 0.3f, keep = 1.0f / (1.0f - p);
+        float *x = malloc(N * IN * 4), *A = malloc(r * IN * 4), *dax = malloc(N * r * 4), *ax = malloc(N * r * 4);
+        float *dA = calloc(r * IN, 4), *dx = calloc(N * IN, 4), *xm = malloc(N * IN * 4);
+        uint8_t *bits = calloc((N * IN + 7) / 8, 1);
+        randn(x, N * IN, 1); randn(A, r * IN, 1); randn(dax, N * r, 1);
+        for (int i = 0; i < N * IN; i++) {
+            int kept = rng_uniform(&rng) > p;
+            bits[i >> 3] |= (uint8_t)(kept << (i & 7));
+            xm[i] = kept ? x[i] * keep : 0.0f;
+        }
+        lora_down_forward(ax, x, bits, p, A, N, IN, r);
+        lora_down_backward(dA, dx, dax, x, bits, p, A, N, IN, r);
+        double e1 = 0, e2 = 0, e3 = 0;
+        for (int i = 0; i < N; i++)
+            for (int k = 0; k < r; k++) {
+                double s = 0;
+                for (int j = 0; j < IN; j++) s += (double)xm[i * IN + j] * A[k * IN + j];
+                e1 = fmax(e1, fabs(s - ax[i * r + k]));
+            }
+        for (int k = 0; k < r; k++)
+            for (int j = 0; j < IN; j++) {
+                double s = 0;
+                for (int i = 0; i < N; i++) s += (double)dax[i * r + k] * xm[i * IN + j];
+                e2 = fmax(e2, fabs(s - dA[k * IN + j]));
+            }
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < IN; j++) {
+                double s = 0;
+                for (int k = 0; k < r; k++) s += (double)dax[i * r + k] * A[k * IN + j];
+                if (!(bits[(i * IN + j) >> 3] >> ((i * IN + j) & 7) & 1)) s = 0;
+                e3 = fmax(e3, fabs(s * keep - dx[i * IN + j]));
+            }
+        CHECK(e1 < 1e-4 && e2 < 1e-4 && e3 < 1e-4, "%s lora_down N=%d IN=%d r=%d: ax %g dA %g dx %g", isa, N, IN, r,
+              e1, e2, e3);
+        free(x); free(A); free(dax); free(ax); free(dA); free(dx); free(xm); free(bits);
+    }
+}
+
+// exp within 3e-7 relative over the float range, exact ends; the sum in double
+static void test_exp(const char *isa) {
+    const SimdKernels *k = simd();
+    int n = 4001;
+    float *x = malloc(n * 4), *y = malloc(n * 4);
+    for (int i = 0; i < n; i++) x[i] = -104.0f + 194.0f * (float)i / (float)(n - 1);  // -104 .. 90
+    for (int len = 1; len <= n; len += len < 40 ? 1 : 997) {
+        memcpy(y, x, len * 4);
+        double s = k->exp_sum(y, len, 1.5f), ref_s = 0, md = 0;
+        for (int i = 0; i < len; i++) {
+            double d = x[i] - 1.5f, e = d < -87.3365448 ? 0.0 : exp(d);
+            if (e > 3.4028234e38) CHECK(isinf(y[i]), "%s exp(%g) = %g, not inf", isa, d, y[i]);
+            else md = fmax(md, fabs(y[i] - e) / (e > 1.17549435e-38 ? e : 1.0)), ref_s += y[i];
+        }
+        CHECK(md < 3e-7, "%s exp n=%d: relative error %g", isa, len, md);
+        if (x[len - 1] - 1.5f < 88.0f) CHECK(fabs(s - ref_s) <= 1e-12 * ref_s, "%s exp sum %g vs %g", isa, s, ref_s);
+    }
+    float sp[5] = {-INFINITY, NAN, 0.0f, -87.5f, 88.0f};
+    k->exp_sum(sp, 5, 0.0f);
+    CHECK(sp[0] == 0.0f && isnan(sp[1]) && sp[2] == 1.0f && sp[3] == 0.0f && fabs(sp[4] / exp(88.0) - 1) < 3e-7,
+          "%s exp specials: %g %g %g %g %g", isa, sp[0], sp[1], sp[2], sp[3], sp[4]);
+    free(x); free(y);
+}
+
+static void test_swiglu(const char *isa) {
+    for (int n = 1; n <= 70; n += 23) {
+        float g[70], u[70], d[70], out[70], dg[70], du[70];
+        randn(g, n, 4); randn(u, n, 1); randn(d, n, 1);
+        g[0] = -120.0f;  // sigmoid 0
+        for (int i = 0; i < n; i++) dg[i] = du[i] = 0.25f;
+        swiglu_forward(out, g, u, n);
+        swiglu_backward(dg, du, d, g, u, n);
+        double e1 = 0, e2 = 0;
+        for (int i = 0; i < n; i++) {
+            double sig = 1.0 / (1.0 + exp(-(double)g[i])), silu = g[i] * sig;
+            e1 = fmax(e1, fabs(silu * u[i] - out[i]));
+            e2 = fmax(e2, fabs(0.25 + d[i] * u[i] * sig * (1 + g[i] * (1 - sig)) - dg[i]));
+            e2 = fmax(e2, fabs(0.25 + d[i] * silu - du[i]));
+        }
+        CHECK(e1 < 1e-5 && e2 < 1e-5, "%s swiglu n=%d: %g %g", isa, n, e1, e2);
+    }
+}
+
+// attention's softmax (with padding) and the fused cross-entropy against double formulas
+static void test_softmax(const char *isa) {
+    AttnShape s = {.B = 2, .T = 21, .NH = 2, .NKV = 1, .HD = 8};
+    int QC = s.NH * s.HD, KC = s.NKV * s.HD, BT = s.B * s.T;
+    float *q = malloc(BT * QC * 4), *kk = malloc(BT * KC * 4), *v = malloc(BT * KC * 4), *out = malloc(BT * QC * 4);
+    float *att = malloc((size_t)s.B * s.NH * s.T * s.T * 4);
+    int mask[42];
+    for (int i = 0; i < BT; i++) mask[i] = !(i % 5 == 2);
+    randn(q, BT * QC, 2); randn(kk, BT * KC, 2); randn(v, BT * KC, 1);
+    attention_forward(out, att, q, kk, v, mask, s);
+    double md = 0;
+    for (int b = 0; b < s.B; b++)
+        for (int h = 0; h < s.NH; h++)
+            for (int t = 0; t < s.T; t++) {
+                double sc[21], mx = -INFINITY, sum = 0;
+                for (int u = 0; u <= t; u++) {
+                    double d = 0;
+                    for (int j = 0; j < s.HD; j++) d += (double)q[(b * s.T + t) * QC + h * s.HD + j] * kk[(b * s.T + u) * KC + j];
+                    sc[u] = mask[b * s.T + u] ? d / sqrt(s.HD) : -INFINITY;
+                    mx = fmax(mx, sc[u]);
+                }
+                for (int u = 0; u <= t; u++) sum += mx == -INFINITY ? 0 : exp(sc[u] - mx);
+                const float *p = att + (((size_t)b * s.NH + h) * s.T + t) * s.T;
+                for (int u = 0; u < s.T; u++) {
+                    double e = u <= t && sum > 0 ? exp(sc[u] - mx) / sum : 0.0;
+                    md = fmax(md, fabs(e - p[u]));
+                }
+            }
+    CHECK(md < 1e-6, "%s attention softmax: error %g", isa, md);
+    free(q); free(kk); free(v); free(out); free(att);
+
+    int N = 6, C = 8, V = 37, targets[6] = {3, -1, 0, 36, 5, 5}, cnt = 0;
+    float *x = malloc(N * C * 4), *W = malloc(V * C * 4), *scr = malloc(4 * V * 4), *logits = malloc(V * 4);
+    randn(x, N * C, 1); randn(W, V * C, 3);
+    Mat Wm = {MAT_F32, W, V, C};
+    double loss = lm_head_ce(x, &Wm, targets, N, C, V, 1.0f, NULL, NULL, &cnt, scr, 4), ref = 0;
+    for (int i = 0; i < N; i++) {
+        if (targets[i] < 0) continue;
+        for (int v2 = 0; v2 < V; v2++) {
+            double d = 0;
+            for (int c = 0; c < C; c++) d += (double)x[i * C + c] * W[v2 * C + c];
+            logits[v2] = (float)d;
+        }
+        ref += ce_row(logits, V, targets[i]);
+    }
+    CHECK(cnt == 5 && fabs(loss - ref) < 1e-4 * (1 + fabs(ref)), "%s cross-entropy %g vs %g (%d rows)", isa, loss, ref,
+          cnt);
+    free(x); free(W); free(scr); free(logits);
+}
+
+int main(void) {
+    rng_seed(&rng, 7);
+    test_env();
+    int ran = 0;
+    for (int i = 0; i < ISA_COUNT; i++) {
+        KernelIsa isa = (KernelIsa)i;
+        if (!isa_supported(isa)) {
+            printf("%s: not supported by this CPU, skipped\n", isa_name(isa));
+            continue;
+        }
+        CHECK(isa_force(isa) == 0 && isa_active() == isa, "cannot select %s", isa_name(isa));
+        test_matvec(isa_name(isa));
+        test_lora_down(isa_name(isa));
+        test_exp(isa_name(isa));
+        test_swiglu(isa_name(isa));
+        test_softmax(isa_name(isa));
+        printf("%s: checked\n", isa_name(isa));
+        ran++;
+    }
+    CHECK(ran >= 1, "no instruction set ran");
+    TEST_SUMMARY();
+}
