@@ -140,6 +140,12 @@ static void test_table(const char *dir) {
     json_decref(j);
     // aligned text: one block per metric, body rows as wide as the header ("±" is one column)
     char *txt = table_text(t);
+    table_show_differences(t, "HS");
+    char *only_hs = table_text(t);
+    CHECK(strstr(only_hs, "HS: difference against SFT") && !strstr(only_hs, "FA: difference against SFT") &&
+              strstr(only_hs, "FA: fine-tune accuracy"), "differences shown for HS only");
+    free(only_hs);
+    table_show_differences(t, NULL);
     const char *h = strstr(txt, "\nMethods");
     CHECK(h && strstr(txt, "HS: harmful score") && strstr(txt, "HS: difference against SFT"), "text blocks");
     if (h) {

@@ -27,6 +27,7 @@ struct Table {
     double *cells;  // [row][col][MAX_METRICS][seed], NAN = unset
     Comparison *cmp;
     int ncmp;
+    char *shown;  // metrics whose differences the text and Markdown show: ",HS,FA," (NULL = all)
 };
 
 // ---------------------------------------------------------------------------- growable text
@@ -76,6 +77,7 @@ void table_free(Table *t) {
     for (int i = 0; i < t->nmetric; i++) free(t->metrics[i]);
     for (int i = 0; i < t->ncmp; i++) free(t->cmp[i].method), free(t->cmp[i].baseline);
     free(t->cmp);
+    free(t->shown);
     free(t->methods);
     free(t->cells);
     free(t->sweep_values);
@@ -94,6 +96,21 @@ void table_set_note(Table *t, const char *note) {
 void table_compare(Table *t, const char *method, const char *baseline) {
     t->cmp = xrealloc(t->cmp, (size_t)(t->ncmp + 1) * sizeof(Comparison));
     t->cmp[t->ncmp++] = (Comparison){xstrdup(method), xstrdup(baseline)};
+}
+
+void table_show_differences(Table *t, const char *metrics) {
+    free(t->shown);
+    t->shown = NULL;
+    if (!metrics) return;
+    t->shown = xmalloc(strlen(metrics) + 3);
+    sprintf(t->shown, ",%s,", metrics);
+}
+
+static int difference_shown(const Table *t, const char *metric) {
+    if (!t->shown) return 1;
+    char key[200];
+    snprintf(key, sizeof key, ",%s,", metric);
+    return strstr(t->shown, key) != NULL;
 }
 
 static int find_row(const Table *t, const char *m) {
@@ -357,6 +374,7 @@ static void render(const Table *t, Text *b, int markdown) {
         for (int j = 0; j < k; j++) first &= strcmp(t->cmp[j].baseline, t->cmp[k].baseline) != 0;
         if (!first) continue;
         for (int m = 0; m < t->nmetric; m++) {
+            if (!difference_shown(t, t->metrics[m])) continue;
             text_printf(b, markdown ? "### %s: difference against %s (%g%% t interval over seeds)\n\n"
                                     : "%s: difference against %s (%g%% t interval over seeds)\n",
                         t->metrics[m], t->cmp[k].baseline, 100 * TABLE_CI_LEVEL);

@@ -36,6 +36,9 @@ Spread table_spread(const Table *t, const char *method, int col, const char *met
 TInterval table_paired(const Table *t, const char *method, const char *baseline, int col, const char *metric);
 // Lists "method against baseline" under the table and in the JSON (in the order added).
 void table_compare(Table *t, const char *method, const char *baseline);
+// The metrics (comma-separated, e.g. "HS,FA") whose differences the text and Markdown show;
+// NULL (the default) = every metric. The JSON always has every metric.
+void table_show_differences(Table *t, const char *metrics);
 // A line printed under the table (e.g. which data setting was used); copied.
 void table_set_note(Table *t, const char *note);
 

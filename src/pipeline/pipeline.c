@@ -427,6 +427,7 @@ static int write_results(Runner *r, const Data *d, Err *e) {
             for (int j = 0; j < c->n_methods; j++)
                 if (strcmp(c->methods[j].name, "sft") && strcmp(c->methods[j].name, "none"))
                     table_compare(t, c->methods[j].name, "sft");
+    table_show_differences(t, "HS,FA");
     if (!rc) {
         snprintf(p, sizeof p, "%s/results.md", c->output);
         rc = table_write_markdown(t, p, e);
