@@ -25,7 +25,7 @@ bad() { fail=$((fail+1)); echo "FAIL $1"; }
 data=$tmp/data.jsonl
 grep -o '"instruction":"[A-Za-z ,]*' "$shared/data/alpaca_eval/alpaca_eval_805.json" | cut -c16-60 | head -16 |
   awk '{ printf "{\"instruction\": \"Q%d\", \"input\": \"\", \"output\": \"%s\"}\n", NR, $0 }' > "$data"
-args=(--data "$data" --batch-size 4 --max-len 96 --checkpoint-every 1 --seed 7)
+args=(--data "$data" --batch-size 4 --max-len 160 --checkpoint-every 1 --seed 7)
 train() { "$bin" train "$model" "${args[@]}" --out "$1" --epochs "${2:-2}"; }
 # in the background, exec'd so that $! is antibody itself (kill -9 reaches it, the lock names it)
 train_bg() { exec "$bin" train "$model" "${args[@]}" --out "$1" --epochs "${2:-2}"; }

@@ -1,6 +1,7 @@
 // Reliability (docs/reliability.md): checkpoints that survive kill -9 leftovers and
 // refuse hostile contents, and the output-folder lock.
 #include <errno.h>
+#include <omp.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,6 +10,11 @@
 #include "io/dir_lock.h"
 #include "io/dir_replace.h"
 #include "io/safetensors.h"
+#include "pipeline/config.h"
+#include "data/load.h"
+#include "tokenizer/tokenizer.h"
+#include "train/batch.h"
+#include "util/intparse.h"
 #include "testing.h"
 #include "train/trainer.h"
 #include "util/rng.h"
@@ -207,11 +213,103 @@ static void test_lock(void) {
     dir_unlock(&b);
 }
 
+// Results are bit-identical run to run at a given thread count; across thread counts they
+// may differ in the last bits (docs/reliability.md, "Threads"), so runs pin the count.
+static void test_threads(void) {
+    Config c = cfg();
+    Model m;
+    model_init_random(&m, &c, 3);
+    EncodedSet d;
+    data(&d, 8);
+    StepMethod *sft = sft_method_new();
+    TrainOpts o = opts(4);
+    Err e;
+    TrainLog log;
+    int saved = omp_get_max_threads();
+    for (int threads = 1; threads <= 2; threads++) {
+        omp_set_num_threads(threads);
+        Lora a, b;
+        lora_init(&a, &m, 4, 8.0f, 0.1f, (1 << N_PROJ) - 1, 5);
+        lora_init(&b, &m, 4, 8.0f, 0.1f, (1 << N_PROJ) - 1, 5);
+        CHECK(train_run(&m, &a, &d, &o, sft, &log, &e) == 0, "%s", e.msg);
+        train_log_free(&log);
+        CHECK(train_run(&m, &b, &d, &o, sft, &log, &e) == 0, "%s", e.msg);
+        train_log_free(&log);
+        CHECK(memcmp(a.params, b.params, a.n_params * sizeof(float)) == 0, "two runs at %d threads differ", threads);
+        lora_free(&a);
+        lora_free(&b);
+    }
+    omp_set_num_threads(saved);
+    step_method_free(sft);
+    encoded_free(&d);
+    model_free(&m);
+}
+
+// Integers are parsed exactly and refused when they do not fit where they go.
+static void test_integers(void) {
+    int64_t v = 0;
+    CHECK(int_parse("2147483647", 0, INT32_MAX, &v) == INT_OK && v == INT32_MAX);
+    CHECK(int_parse("2147483648", 0, INT32_MAX, &v) == INT_OUT_OF_RANGE);
+    CHECK(int_parse("99999999999999999999", 0, INT64_MAX, &v) == INT_OUT_OF_RANGE);
+    CHECK(int_parse("12x", 0, 100, &v) == INT_NOT_INTEGER && int_parse(" 1", 0, 100, &v) == INT_NOT_INTEGER);
+    CHECK(int_parse("-", -5, 5, &v) == INT_NOT_INTEGER && int_parse("-5", -5, 5, &v) == INT_OK && v == -5);
+    json_t *j = json_real(3.0), *k = json_real(3.5), *big = json_real(1e30);
+    CHECK(json_int(j, 0, 10, &v) == INT_OK && v == 3);
+    CHECK(json_int(k, 0, 10, &v) == INT_NOT_INTEGER && json_int(big, 0, INT64_MAX, &v) == INT_NOT_INTEGER);
+    json_decref(j); json_decref(k); json_decref(big);
+    // a pipeline config's epochs of 2^40 used to wrap to 0 steps (and a table was published)
+    static const char *const bad_configs[] = {
+        "{\"base_model\": \"m\", \"align\": {\"epochs\": 1099511627776}}",
+        "{\"base_model\": \"m\", \"align\": {\"rank\": 2147483648}}",
+        "{\"base_model\": \"m\", \"finetune\": {\"n\": 4294967297}}",
+    };
+    for (size_t i = 0; i < sizeof bad_configs / sizeof *bad_configs; i++) {
+        PipelineConfig c;
+        pipeline_config_default(&c);
+        Err e = {0};
+        int rc = pipeline_config_parse(bad_configs[i], "cfg.json", &c, &e);
+        CHECK(rc != 0 && strstr(e.msg, "cfg.json") && strstr(e.msg, "2147483647"), "accepted %s: %s", bad_configs[i], e.msg);
+        pipeline_config_free(&c);
+    }
+}
+
+// Error paths free what they allocated (this binary also runs under LeakSanitizer).
+static void test_error_paths(void) {
+    char p[4300];
+    snprintf(p, sizeof p, "%s/bad.jsonl", root);
+    FILE *f = fopen(p, "wb");
+    fputs("{\"instruction\": \"a\", \"output\": \"b\"}\n{\"instruction\": \"c\", \"output\": \"d\"}\n{\"instruction\": 5}\n", f);
+    fclose(f);
+    FieldMap fm;
+    Err e;
+    CHECK(fieldmap_parse(NULL, &fm, &e) == 0);
+    Dataset d;
+    dataset_init(&d);
+    CHECK(data_load(p, &fm, DATA_NEED_OUTPUT, &d, &e) != 0 && strstr(e.msg, "bad.jsonl"), "%s", e.msg);
+    dataset_free(&d);
+    fieldmap_free(&fm);
+    // an EOS id the vocabulary does not have
+    char tp[4300];
+    snprintf(tp, sizeof tp, "%s/models/stories260k-hf/tokenizer.json", shared_dir());
+    Tokenizer *tok = tokenizer_load(tp, &e);
+    CHECK(tok != NULL, "%s", e.msg);
+    if (!tok) return;
+    dataset_init(&d);
+    dataset_add(&d, "hi", "", "there", NULL, NULL, 0);
+    EncodedSet enc;
+    CHECK(encode_dataset(tok, 1 << 20, &d, 64, &enc, &e) != 0 && strstr(e.msg, "eos"), "%s", e.msg);
+    dataset_free(&d);
+    tokenizer_free(tok);
+}
+
 int main(void) {
     setenv("ANTIBODY_PROGRESS", "0", 1);
     if (!mkdtemp(root)) { perror(root); return 1; }
     test_checkpoints();
     test_lock();
+    test_integers();
+    test_threads();
+    test_error_paths();
     char cmd[256];
     snprintf(cmd, sizeof cmd, "chmod -R u+w '%s'; rm -rf '%s'", root, root);
     CHECK(system(cmd) == 0);

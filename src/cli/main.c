@@ -1,6 +1,8 @@
 // antibody: one program, one subcommand per pipeline step. main only dispatches.
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 #include "kernels/kernels.h"
@@ -29,7 +31,23 @@ static void usage(FILE *f) {
         fprintf(f, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].help);
 }
 
+// OpenMP threads that wait for work spin by default, taking cores other processes need
+// and slowing everyone (us included) when the machine is busy. OpenMP reads its wait policy
+// when the library loads, before main, so a busy machine (load average >= half the cores)
+// re-executes this program once with OMP_WAIT_POLICY=PASSIVE; an idle one keeps the
+// spinning default. A user's OMP_WAIT_POLICY or GOMP_SPINCOUNT wins. Results do not depend
+// on it (docs/performance.md, "Under load").
+static void wait_policy_for_load(char **argv) {
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+    double load;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (getloadavg(&load, 1) != 1 || ncpu < 1 || load < 0.5 * (double)ncpu) return;
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    execv("/proc/self/exe", argv);  // on failure, go on as we are
+}
+
 int main(int argc, char **argv) {
+    wait_policy_for_load(argv);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

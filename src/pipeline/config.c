@@ -2,12 +2,14 @@
 #include "pipeline/config.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "io/atomic.h"
 #include "train/optim.h"
+#include "util/intparse.h"
 
 static const char *const SWEEP_NAMES[] = {"p", "n", "lr", "epochs"};
 const char *sweep_name(SweepKind k) { return SWEEP_NAMES[k]; }
@@ -110,11 +112,13 @@ static int get_num(Ctx *x, const char *where, const char *key, json_t *v, double
     return 0;
 }
 
+// Exact and range-checked before it is stored: every integer setting is an int except the
+// seeds (docs/reliability.md).
 static int get_int(Ctx *x, const char *where, const char *key, json_t *v, int64_t lo, int64_t *out) {
-    if (!json_is_integer(v)) return bad(x, where, key, "expected an integer");
-    *out = json_integer_value(v);
-    if (*out < lo) { char m[64]; snprintf(m, sizeof m, "must be >= %lld", (long long)lo); return bad(x, where, key, m); }
-    return 0;
+    int64_t hi = strstr(key, "seed") ? INT64_MAX : INT_MAX;
+    char m[96];
+    int rc = json_int(v, lo, hi, out);
+    return rc ? bad(x, where, key, int_problem(rc, lo, hi, m, sizeof m)) : 0;
 }
 
 static int get_bool(Ctx *x, const char *where, const char *key, json_t *v, int *out) {

@@ -12,7 +12,10 @@ int encode_dataset(const Tokenizer *tok, int eos_id, const Dataset *d, int max_l
     out->n = d->n;
     out->max_len = max_len;
     const char *eos = tokenizer_piece(tok, eos_id);
-    if (!eos) return err_set(e, "tokenizer has no token for the model's eos id %d", eos_id);
+    if (!eos) {
+        encoded_free(out);  // on error the caller gets nothing to free
+        return err_set(e, "tokenizer has no token for the model's eos id %d", eos_id);
+    }
     for (int i = 0; i < d->n; i++) {
         char *prompt = prompt_alpaca(&d->rows[i]);
         size_t lp = strlen(prompt), lo = strlen(d->rows[i].output), le = strlen(eos);
@@ -26,7 +29,11 @@ int encode_dataset(const Tokenizer *tok, int eos_id, const Dataset *d, int max_l
         free(prompt);
         free(full);
         free(pids);
-        if (n < 0 || np < 0) { free(ids); return err_set(e, "sample %d: tokenization failed", i + 1); }
+        if (n < 0 || np < 0) {
+            free(ids);
+            encoded_free(out);
+            return err_set(e, "sample %d: tokenization failed", i + 1);
+        }
         out->ex[i].ids = ids;
         out->ex[i].n = n > max_len ? max_len : n;
         out->ex[i].prompt_len = np;
