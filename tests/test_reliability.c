@@ -9,6 +9,7 @@
 #include "io/atomic.h"
 #include "io/dir_lock.h"
 #include "io/dir_replace.h"
+#include "io/peft.h"
 #include "io/safetensors.h"
 #include "pipeline/config.h"
 #include "data/load.h"
@@ -302,6 +303,79 @@ static void test_error_paths(void) {
     tokenizer_free(tok);
 }
 
+static void copy_model_file(const char *to_dir, const char *name) {
+    char a[4300], b[4300], cmd[9000];
+    snprintf(a, sizeof a, "%s/models/stories260k-hf/%s", shared_dir(), name);
+    snprintf(b, sizeof b, "%s/%s", to_dir, name);
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", a, b);
+    CHECK(system(cmd) == 0);
+}
+
+// A FIFO (or any non-regular file) named as an input is refused at once, never opened
+// for a read that blocks forever (an alarm ends the test if one does).
+static void test_fifos(void) {
+    static const char *const files[] = {"config.json", "model.safetensors", "tokenizer.json"};
+    alarm(120);
+    for (int i = 0; i < 3; i++) {
+        char dir[4200], p[4300];
+        snprintf(dir, sizeof dir, "%s/fifo%d", root, i);
+        mkdir(dir, 0755);
+        for (int j = 0; j < 3; j++) {
+            snprintf(p, sizeof p, "%s/%s", dir, files[j]);
+            if (j == i) CHECK(mkfifo(p, 0644) == 0);
+            else copy_model_file(dir, files[j]);
+        }
+        Err e = {0};
+        snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+        if (i < 2) {
+            Model m;
+            CHECK(model_load(&m, dir, MAT_F32, &e) != 0 && strstr(e.msg, p) && strstr(e.msg, "regular"), "%s", e.msg);
+        } else {
+            Tokenizer *t = tokenizer_load(p, &e);
+            CHECK(!t && strstr(e.msg, p) && strstr(e.msg, "regular"), "%s", e.msg);
+        }
+    }
+    char p[4300];
+    snprintf(p, sizeof p, "%s/fifo_rows.jsonl", root);
+    CHECK(mkfifo(p, 0644) == 0);
+    Dataset d;
+    dataset_init(&d);
+    Err e = {0};
+    CHECK(data_load(p, NULL, 0, &d, &e) != 0 && strstr(e.msg, "regular"), "%s", e.msg);
+    dataset_free(&d);
+    alarm(0);
+}
+
+// NaN/Inf in weights or adapters and an absurd lora_alpha are refused by name.
+static void test_non_finite(void) {
+    Config c = cfg();
+    c.n_eos = 1;
+    Model m, back;
+    model_init_random(&m, &c, 3);
+    ((float *)m.layers[1].w[P_UP].data)[7] = INFINITY;
+    Err e = {0};
+    for (int bf16 = 0; bf16 < 2; bf16++) {
+        const char *dir = path_of(bf16 ? "inf_bf16" : "inf_f32");
+        CHECK(model_save(&m, dir, bf16 ? MAT_BF16 : MAT_F32, (size_t)1 << 30, &e) == 0, "%s", e.msg);
+        CHECK(model_load(&back, dir, bf16 ? MAT_BF16 : MAT_F32, &e) != 0 && strstr(e.msg, "model.layers.1.mlp.up_proj.weight") &&
+                  strstr(e.msg, "Inf"),
+              "Inf weight accepted (%s): %s", bf16 ? "bf16" : "f32", e.msg);
+    }
+    ((float *)m.layers[1].w[P_UP].data)[7] = 0.0f;
+    Lora l, l2;
+    lora_init(&l, &m, 2, 4.0f, 0.0f, (1 << N_PROJ) - 1, 5);
+    l.B[0][1] = NAN;
+    const char *ad = path_of("nan_adapter");
+    CHECK(peft_save(&l, &m, ad, "base", &e) == 0, "%s", e.msg);
+    CHECK(peft_load(&l2, &m, ad, &e) != 0 && strstr(e.msg, "lora_B") && strstr(e.msg, "NaN"), "NaN adapter accepted: %s", e.msg);
+    l.B[0][1] = 0.0f;
+    l.alpha = 1e30f;
+    CHECK(peft_save(&l, &m, ad, "base", &e) == 0, "%s", e.msg);
+    CHECK(peft_load(&l2, &m, ad, &e) != 0 && strstr(e.msg, "lora_alpha"), "lora_alpha 1e30 accepted: %s", e.msg);
+    lora_free(&l);
+    model_free(&m);
+}
+
 int main(void) {
     setenv("ANTIBODY_PROGRESS", "0", 1);
     if (!mkdtemp(root)) { perror(root); return 1; }
@@ -310,6 +384,8 @@ int main(void) {
     test_integers();
     test_threads();
     test_error_paths();
+    test_fifos();
+    test_non_finite();
     char cmd[256];
     snprintf(cmd, sizeof cmd, "chmod -R u+w '%s'; rm -rf '%s'", root, root);
     CHECK(system(cmd) == 0);

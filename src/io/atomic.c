@@ -124,10 +124,25 @@ int mkdir_p(const char *path, Err *e) {
     return 0;
 }
 
+int open_regular(const char *path, Err *e) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return err_set(e, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return err_set(e, "%s: not a regular file", path);
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    return fd;
+}
+
 char *read_file(const char *path, size_t *len, Err *e) {
-    FILE *f = fopen(path, "rb");
+    int fd = open_regular(path, e);
+    if (fd < 0) return NULL;
+    FILE *f = fdopen(fd, "rb");
     if (!f) {
         err_set(e, "%s: cannot open: %s", path, strerror(errno));
+        close(fd);
         return NULL;
     }
     size_t cap = 1 << 16, n = 0;
@@ -148,4 +163,15 @@ char *read_file(const char *path, size_t *len, Err *e) {
     buf[n] = '\0';
     if (len) *len = n;
     return buf;
+}
+
+json_t *read_json(const char *path, size_t flags, Err *e) {
+    size_t len;
+    char *text = read_file(path, &len, e);
+    if (!text) return NULL;
+    json_error_t je;
+    json_t *root = json_loadb(text, len, flags, &je);
+    free(text);
+    if (!root) err_set(e, "%s:%d:%d: malformed JSON: %s", path, je.line, je.column, je.text);
+    return root;
 }

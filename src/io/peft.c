@@ -1,8 +1,10 @@
 #include "io/peft.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "io/atomic.h"
 #include "io/safetensors.h"
@@ -77,11 +79,10 @@ static int refuse_nonempty(json_t *c, const char *key, const char *path, Err *e)
 int peft_load(Lora *l, const Model *m, const char *dir, Err *e) {
     char path[4096];
     snprintf(path, sizeof path, "%s/adapter_config.json", dir);
-    json_error_t je;
-    json_t *c = json_load_file(path, 0, &je);
+    json_t *c = read_json(path, 0, e);
     if (!c) {
-        if (strstr(je.text, "unable to open")) return err_set(e, "%s: cannot open (not a PEFT adapter folder?)", path);
-        return err_set(e, "%s:%d:%d: malformed JSON: %s", path, je.line, je.column, je.text);
+        if (access(path, F_OK) != 0) return err_set(e, "%s: cannot open (not a PEFT adapter folder?)", path);
+        return -1;
     }
     int rc = -1, targets = 0;
     json_t *pt = json_object_get(c, "peft_type");
@@ -96,6 +97,18 @@ int peft_load(Lora *l, const Model *m, const char *dir, Err *e) {
         goto done;
     }
     if (!json_is_number(alpha)) { err_set(e, "%s: \"lora_alpha\" must be a number", path); goto done; }
+    // A scale (alpha / r) this large turns any update into Inf: refuse it rather than run
+    // to empty output (docs/reliability.md).
+    double a = json_number_value(alpha), scale = fabs(a) / (double)json_integer_value(r);
+    if (!isfinite(a) || scale > 1e4) {
+        err_set(e, "%s: \"lora_alpha\" %g gives a LoRA scale alpha/r of %g; at most 10000 is accepted", path, a, scale);
+        goto done;
+    }
+    json_t *drop = json_object_get(c, "lora_dropout");
+    if (drop && !json_is_null(drop) && (!json_is_number(drop) || !(json_number_value(drop) >= 0) || json_number_value(drop) >= 1)) {
+        err_set(e, "%s: \"lora_dropout\" must be a number in [0, 1)", path);
+        goto done;
+    }
     if (refuse_nonempty(c, "use_dora", path, e) || refuse_nonempty(c, "rank_pattern", path, e) ||
         refuse_nonempty(c, "alpha_pattern", path, e) || refuse_nonempty(c, "modules_to_save", path, e) ||
         refuse_nonempty(c, "layers_to_transform", path, e) || refuse_nonempty(c, "fan_in_fan_out", path, e) ||
@@ -137,7 +150,7 @@ int peft_load(Lora *l, const Model *m, const char *dir, Err *e) {
                 }
                 if (!t) { rc = err_set(e, "%s: missing tensor %s", path, name); break; }
                 int64_t shape[2] = {k ? out : l->rank, k ? l->rank : in};
-                rc = st_read_f32(t, k ? l->B[layer * N_PROJ + p] : l->A[layer * N_PROJ + p], 2, shape, e);
+                rc = st_read_f32_finite(t, k ? l->B[layer * N_PROJ + p] : l->A[layer * N_PROJ + p], 2, shape, e);
             }
         }
     st_close(s);

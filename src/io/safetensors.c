@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,12 +252,12 @@ static int parse_entry(const char *path, const char *name, json_t *info, uint64_
 // Maps and validates one file, appending its tensors to s. Leaves s consistent on error
 // (tensors appended so far stay owned by s and are freed by st_close).
 static int load_file(StSet *s, const char *path, Err *e) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return err_set(e, "%s: cannot open: %s", path, strerror(errno));
+    int fd = open_regular(path, e);  // a FIFO would block a plain open
+    if (fd < 0) return -1;
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) != 0) {
         close(fd);
-        return err_set(e, "%s: not a regular file", path);
+        return err_set(e, "%s: cannot stat: %s", path, strerror(errno));
     }
     uint64_t size = (uint64_t)st.st_size;
     if (size < 8) {
@@ -476,6 +477,19 @@ static int check_shape(const StTensor *t, int ndim, const int64_t *expect, Err *
     shape_str(want, sizeof want, ndim, expect);
     shape_str(got, sizeof got, t->ndim, t->shape);
     return err_set(e, "%s: tensor '%s' has shape %s, expected %s", t->file, t->name, got, want);
+}
+
+// NaN or Inf in loaded numbers would run to empty output much later: refuse them by name.
+int st_check_finite(const StTensor *t, const float *v, size_t n, Err *e) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return err_set(e, "%s: tensor '%s' holds %s at element %zu", t->file, t->name, isnan(v[i]) ? "NaN" : "Inf", i);
+    return 0;
+}
+
+int st_read_f32_finite(const StTensor *t, float *out, int ndim, const int64_t *expect_shape, Err *e) {
+    int rc = st_read_f32(t, out, ndim, expect_shape, e);
+    return rc ? rc : st_check_finite(t, out, (size_t)t->numel, e);
 }
 
 int st_read_f32(const StTensor *t, float *out, int ndim, const int64_t *expect_shape, Err *e) {

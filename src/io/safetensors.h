@@ -51,6 +51,11 @@ int st_dtype_parse(const char *name);
 // float dtype (F32, F16, BF16, F64) to f32 into out (numel floats). The error names the
 // file, the tensor, and the expected vs found shape or dtype.
 int st_read_f32(const StTensor *t, float *out, int ndim, const int64_t *expect_shape, Err *e);
+// The same, refusing NaN and Inf by tensor and element: for weights, adapters and
+// optimizer state, where one would run to empty output much later.
+int st_read_f32_finite(const StTensor *t, float *out, int ndim, const int64_t *expect_shape, Err *e);
+// Error naming t and the first NaN/Inf among v[0..n).
+int st_check_finite(const StTensor *t, const float *v, size_t n, Err *e);
 // Zero-copy: the tensor's data as const float* when it is F32, has the expected shape and
 // is 4-byte aligned in the mapping; else NULL with the reason in e.
 const float *st_f32_view(const StTensor *t, int ndim, const int64_t *expect_shape, Err *e);

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "io/atomic.h"
 
@@ -38,12 +39,11 @@ int config_load(Config *c, const char *dir, Err *e) {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
     memset(c, 0, sizeof *c);
-    json_error_t je;
-    json_t *root = json_load_file(path, 0, &je);
+    json_t *root = read_json(path, 0, e);
     if (!root) {
-        if (strstr(je.text, "unable to open"))
+        if (access(path, F_OK) != 0)
             return err_set(e, "%s: cannot open (is %s a Hugging Face model folder?)", path, dir);
-        return err_set(e, "%s:%d:%d: malformed JSON: %s", path, je.line, je.column, je.text);
+        return -1;
     }
     int rc = -1;
     if (!json_is_object(root)) { err_set(e, "%s: not a JSON object", path); goto done; }

@@ -102,13 +102,18 @@ static int read_into(const StSet *s, const char *name, MatType type, void *dst, 
     int ndim = rows > 0 ? 2 : 1;
     if (ndim == 1) shape[0] = cols;
     size_t n = (size_t)(rows > 0 ? rows : 1) * cols;
-    if (type == MAT_F32) return st_read_f32(t, dst, ndim, shape, e);
+    if (type == MAT_F32) return st_read_f32_finite(t, dst, ndim, shape, e);
     if (t->dtype == ST_BF16 && t->ndim == 2 && t->shape[0] == rows && t->shape[1] == cols) {
         memcpy(dst, t->data, n * 2);  // bf16 stays bf16: no rounding at all
+        const uint16_t *h = dst;
+        for (size_t i = 0; i < n; i++)
+            if ((h[i] & 0x7f80u) == 0x7f80u)  // exponent all ones: Inf or NaN
+                return err_set(e, "%s: tensor '%s' holds %s at element %zu", t->file, t->name,
+                               h[i] & 0x7fu ? "NaN" : "Inf", i);
         return 0;
     }
     float *tmp = xmalloc(n * sizeof(float));
-    int rc = st_read_f32(t, tmp, ndim, shape, e);
+    int rc = st_read_f32_finite(t, tmp, ndim, shape, e);
     if (!rc) f32_to_bf16(tmp, dst, n);
     free(tmp);
     return rc;

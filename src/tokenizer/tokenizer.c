@@ -699,6 +699,12 @@ static char *resolve_path(const char *path) {
 
 Tokenizer *tokenizer_load(const char *path_in, Err *e) {
     char *path = resolve_path(path_in);
+    struct stat st;  // only regular files: opening a FIFO would block
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        err_set(e, "%s: not a regular file", path);
+        free(path);
+        return NULL;
+    }
     json_error_t jerr;
     json_t *root = json_load_file(path, JSON_ALLOW_NUL, &jerr);
     if (!root) {

@@ -198,9 +198,9 @@ static int64_t load_checkpoint(const char *dir, Groups *gs, float *m1, float *m2
     const StTensor *tp = st_find(st, "params"), *ta = st_find(st, "exp_avg"), *tb = st_find(st, "exp_avg_sq"),
                    *tt = st_find(st, "tensor_steps"), *tc = st_find(st, "loss_curve");
     int rc = !tp || !ta || !tb || !tt || !tc ? err_set(e, "%s: incomplete checkpoint", path) : 0;
-    if (!rc) rc = st_read_f32(tp, flat, 1, shape, e);
-    if (!rc) rc = st_read_f32(ta, m1, 1, shape, e);
-    if (!rc) rc = st_read_f32(tb, m2, 1, shape, e);
+    if (!rc) rc = st_read_f32_finite(tp, flat, 1, shape, e);
+    if (!rc) rc = st_read_f32_finite(ta, m1, 1, shape, e);
+    if (!rc) rc = st_read_f32_finite(tb, m2, 1, shape, e);
     if (!rc && (tt->dtype != ST_I64 || tt->ndim != 1 || tt->shape[0] != tshape[0]))
         rc = err_set(e, "%s: tensor_steps must be I64 of shape [%lld]", path, (long long)tshape[0]);
     if (!rc) {
