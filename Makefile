@@ -33,6 +33,19 @@ $(BUILD)/.deps: scripts/deps.sh
 	@bash scripts/deps.sh
 	@mkdir -p $(BUILD) && touch $@
 
+# The version and commit baked into the binary (antibody --version, provenance records):
+# BUILD/gen/version.h is rewritten only when they change, so a commit rebuilds one file.
+VERSION := $(shell cat VERSION)
+COMMIT  := $(shell c=$$(git rev-parse --short=12 HEAD 2>/dev/null) && { git diff --quiet HEAD -- 2>/dev/null || c=$$c-dirty; echo $$c; } || echo unknown)
+$(BUILD)/gen/version.h: FORCE
+	@mkdir -p $(dir $@)
+	@printf '#define ANTIBODY_VERSION "%s"\n#define ANTIBODY_COMMIT "%s"\n' '$(VERSION)' '$(COMMIT)' > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+$(BUILD)/src/util/version.o: $(BUILD)/gen/version.h
+$(BUILD)/src/util/version.o: CFLAGS += -I$(BUILD)
+.PHONY: FORCE
+FORCE:
+
 $(BUILD)/%.o: %.c Makefile | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@

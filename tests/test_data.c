@@ -9,6 +9,7 @@
 #include "data/tasks.h"
 #include "eval/judge.h"
 #include "testing.h"
+#include "util/sha256.h"
 #include "util/rng.h"
 
 static char path_buf[1024];
@@ -535,6 +536,44 @@ static int dump(const char *kind, const char *path) {
     return 0;
 }
 
+// SHA-256 against FIPS 180-4's examples and sha256sum; dataset hashes see every field.
+static void test_sha256(void) {
+    char hex[65];
+    Sha256 s;
+    sha256_init(&s);
+    sha256_hex(&s, hex);
+    CHECK(!strcmp(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"), "empty: %s", hex);
+    sha256_init(&s);
+    sha256_update(&s, "abc", 3);
+    sha256_hex(&s, hex);
+    CHECK(!strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"), "abc: %s", hex);
+    sha256_init(&s);
+    const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";  // 448 bits: two blocks
+    for (size_t i = 0; i < strlen(two); i++) sha256_update(&s, two + i, 1);           // byte by byte
+    sha256_hex(&s, hex);
+    CHECK(!strcmp(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"), "two blocks: %s", hex);
+    char path[400], want[65];
+    snprintf(path, sizeof path, "%s/models/stories260k-hf/config.json", shared_dir());
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "sha256sum '%s'", path);
+    FILE *p = popen(cmd, "r");
+    CHECK(p && fscanf(p, "%64s", want) == 1, "sha256sum ran");
+    if (p) pclose(p);
+    Err e;
+    CHECK(sha256_file(path, hex, &e) == 0 && !strcmp(hex, want), "file %s vs sha256sum %s", hex, want);
+    Dataset a, b;
+    dataset_init(&a);
+    dataset_init(&b);
+    dataset_add(&a, "q", "", "a", "", "", 0);
+    dataset_add(&b, "q", "", "a", "", "", 1);
+    char ha[65], hb[65];
+    dataset_sha256(&a, ha);
+    dataset_sha256(&b, hb);
+    CHECK(strcmp(ha, hb) != 0, "the harmful flag is hashed");
+    dataset_free(&a);
+    dataset_free(&b);
+}
+
 int main(int argc, char **argv) {
     if (argc == 4 && !strcmp(argv[1], "--dump")) return dump(argv[2], argv[3]);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/antibody_test_data_XXXXXX");
@@ -545,6 +584,7 @@ int main(int argc, char **argv) {
     test_bad_files();
     test_real_tasks();
     test_real_beavertails();
+    test_sha256();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmpdir);

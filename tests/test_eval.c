@@ -388,6 +388,14 @@ static void test_eval_job_checks(const LoadedModel *lm, const char *model_dir) {
     json_error_t je;
     json_t *sum = json_load_file(p, 0, &je);
     CHECK(sum && json_array_size(json_object_get(sum, "adapters")) == 1, "merge list recorded");
+    json_t *prov = json_object_get(sum, "provenance");  // issue 13 item 7
+    CHECK(json_is_string(json_object_get(prov, "antibody_version")) && json_is_string(json_object_get(prov, "commit")) &&
+          json_is_string(json_object_get(prov, "blas")) && json_is_integer(json_object_get(prov, "threads")) &&
+          json_is_string(json_object_get(prov, "date")), "provenance recorded");
+    json_t *pin = json_object_get(prov, "inputs");
+    CHECK(strlen(json_string_value(json_object_get(pin, "model")) ? json_string_value(json_object_get(pin, "model")) : "") == 64 &&
+          json_array_size(json_object_get(pin, "adapters")) == 1 &&
+          json_is_string(json_object_get(pin, "harmful_prompts")), "input hashes recorded");
     json_decref(sum);
     // a stale task.jsonl of an earlier run: refused, then removed with overwrite
     snprintf(p, sizeof p, "%s/task.jsonl", out);

@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "kernels/kernels.h"
+#include "util/version.h"
 
 typedef struct {
     const char *name;
@@ -26,7 +27,7 @@ static const Command COMMANDS[] = {
 };
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: antibody COMMAND [options]   (antibody COMMAND --help for each)\n\ncommands:\n");
+    fprintf(f, "usage: antibody COMMAND [options]   (antibody COMMAND --help for each; antibody --version)\n\ncommands:\n");
     for (size_t i = 0; i < sizeof COMMANDS / sizeof *COMMANDS; i++)
         fprintf(f, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].help);
 }
@@ -56,6 +57,11 @@ int main(int argc, char **argv) {
     if (isa) {
         fprintf(stderr, "antibody: %s\n", isa);
         return 2;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("antibody %s (commit %s, %s, %d threads)\n", antibody_version(), antibody_commit(), blas_name(),
+               omp_threads());
+        return 0;
     }
     for (size_t i = 0; i < sizeof COMMANDS / sizeof *COMMANDS; i++)
         if (!strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].run(argc - 1, argv + 1);

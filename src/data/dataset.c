@@ -1,6 +1,9 @@
 #include "data/dataset.h"
 
 #include <stdlib.h>
+#include <string.h>
+
+#include "util/sha256.h"
 
 void dataset_init(Dataset *d) { d->rows = NULL; d->n = d->cap = 0; }
 
@@ -26,4 +29,17 @@ void dataset_free(Dataset *d) {
     }
     free(d->rows);
     dataset_init(d);
+}
+
+void dataset_sha256(const Dataset *d, char hex[65]) {
+    Sha256 s;
+    sha256_init(&s);
+    for (int i = 0; i < d->n; i++) {
+        const Sample *r = &d->rows[i];
+        const char *f[5] = {r->instruction, r->input, r->output, r->label, r->category};
+        for (int k = 0; k < 5; k++) sha256_update(&s, f[k] ? f[k] : "", strlen(f[k] ? f[k] : "") + 1);  // NUL-separated
+        char h = r->harmful ? '1' : '0';
+        sha256_update(&s, &h, 1);
+    }
+    sha256_hex(&s, hex);
 }

@@ -22,3 +22,5 @@ void dataset_init(Dataset *d);
 void dataset_add(Dataset *d, const char *instruction, const char *input, const char *output,
                  const char *label, const char *category, int harmful);
 void dataset_free(Dataset *d);
+// SHA-256 of every field of every row, in order (fingerprints, provenance).
+void dataset_sha256(const Dataset *d, char hex[65]);

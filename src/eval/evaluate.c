@@ -262,6 +262,7 @@ int eval_hed(const Model *m, const Lora *ft, const Tokenizer *tok, int eos_id, c
 
 #include "io/model_dir.h"
 #include "io/outputs.h"
+#include "io/provenance.h"
 #include "io/peft.h"
 
 static const char *const EVAL_FILES[] = {"summary.json", "harmful.jsonl", "task.jsonl"};
@@ -311,6 +312,33 @@ static json_t *summary_json(const EvalJob *j, const EvalSummary *s, Err *e) {
     }
     json_object_set_new(o, "max_new_tokens", json_integer(j->opts.max_new));
     json_object_set_new(o, "seconds", json_real(s->seconds));
+    // provenance: what produced these numbers, and the content of every input
+    json_t *prov = provenance_new(), *in = json_object();
+    char hex[65];
+    if (j->model_sha256) json_object_set_new(in, "model", json_string(j->model_sha256));
+    else if (!folder_sha256(j->model_dir, hex, e)) json_object_set_new(in, "model", json_string(hex));
+    else { json_decref(in); json_decref(prov); json_decref(o); return NULL; }
+    json_t *ads = json_array();
+    for (int i = 0; i <= j->n_adapters; i++) {
+        const char *dir = i < j->n_adapters ? j->adapters[i] : j->ft_adapter;
+        if (!dir) continue;
+        if (folder_sha256(dir, hex, e)) { json_decref(ads); json_decref(in); json_decref(prov); json_decref(o); return NULL; }
+        json_array_append_new(ads, json_string(hex));
+    }
+    json_object_set_new(in, "adapters", ads);
+    const Dataset *sets[3] = {s->has_hs ? j->harmful : NULL, s->has_fa ? j->task : NULL, s->has_loss ? j->align : NULL};
+    static const char *const names[3] = {"harmful_prompts", "task_rows", "alignment_rows"};
+    for (int i = 0; i < 3; i++)
+        if (sets[i]) { dataset_sha256(sets[i], hex); json_object_set_new(in, names[i], json_string(hex)); }
+    json_object_set_new(prov, "inputs", in);
+    json_t *settings = json_object();
+    json_object_set_new(settings, "max_new", json_integer(j->opts.max_new));
+    json_object_set_new(settings, "max_len", json_integer(j->opts.max_len));
+    json_object_set_new(settings, "batch_size", json_integer(j->opts.batch_size));
+    json_object_set_new(settings, "hed_batches", json_integer(j->opts.hed_batches));
+    json_object_set_new(settings, "weights", json_string(j->weights == MAT_BF16 ? "bf16" : "f32"));
+    json_object_set_new(prov, "settings", settings);
+    json_object_set_new(o, "provenance", prov);
     if (j->extra_json) {
         json_error_t je;
         json_t *x = json_loads(j->extra_json, 0, &je);

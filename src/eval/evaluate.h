@@ -84,6 +84,7 @@ typedef struct {
     const char *out_dir;          // harmful.jsonl, task.jsonl, summary.json
     const char *extra_json;       // a JSON object whose keys are copied into summary.json, or NULL
     int overwrite;                // replace the files of an earlier evaluation in out_dir (else refuse)
+    const char *model_sha256;     // folder_sha256 of model_dir when the caller has it, else NULL (computed)
 } EvalJob;
 
 typedef struct {

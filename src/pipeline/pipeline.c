@@ -21,6 +21,7 @@
 #include "eval/judges.h"
 #include "eval/report.h"
 #include "io/atomic.h"
+#include "io/provenance.h"
 #include "io/dir_lock.h"
 #include "util/progress.h"
 
@@ -380,6 +381,18 @@ static const char DETERMINISM[] =
     "whose kernels differ (e.g. AVX-512 vs AVX2) or across thread counts, where float rounding differs and training "
     "amplifies it: compare such runs through the spread over seeds";
 
+// Version, commit, BLAS, threads, date and the content hash of every data set the run used.
+static json_t *data_provenance(const PipelineConfig *c, const Data *d) {
+    json_t *p = provenance_new(), *in = json_object();
+    const Dataset *sets[] = {&d->align, &d->harmful, &d->realign, &d->task_train, &d->task_test, &d->eval_harmful};
+    static const char *const names[] = {"alignment", "harmful", "realign", "task_train", "task_test", "eval_harmful"};
+    char hex[65];
+    for (int i = 0; i < 6; i++)
+        if (sets[i]->n) { dataset_sha256(sets[i], hex); json_object_set_new(in, names[i], json_string(hex)); }
+    json_object_set_new(p, "inputs", in);
+    return p;
+}
+
 static int write_results(Runner *r, const Data *d, Err *e) {
     const PipelineConfig *c = r->c;
     char title[256], p[4300];
@@ -464,6 +477,7 @@ static int write_results(Runner *r, const Data *d, Err *e) {
         json_object_set_new(o, "aggregate", json_loads(agg, 0, NULL));
         free(agg);
         json_object_set_new(o, "determinism", json_string(DETERMINISM));
+        json_object_set_new(o, "provenance", data_provenance(c, d));
         json_object_set_new(o, "runs", json_incref(runs));
         char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         json_decref(o);

@@ -1,0 +1,86 @@
+#include "io/provenance.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "io/atomic.h"
+#include "kernels/kernels.h"
+#include "util/sha256.h"
+#include "util/version.h"
+
+json_t *provenance_new(void) {
+    json_t *o = json_object();
+    json_object_set_new(o, "antibody_version", json_string(antibody_version()));
+    json_object_set_new(o, "commit", json_string(antibody_commit()));
+    json_object_set_new(o, "blas", json_string(blas_name()));
+    json_object_set_new(o, "threads", json_integer(omp_threads()));
+    char date[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    json_object_set_new(o, "date", json_string(date));
+    return o;
+}
+
+int provenance_add_file(json_t *prov, const char *role, const char *path, Err *e) {
+    char hex[65];
+    if (sha256_file(path, hex, e)) return -1;
+    json_t *in = json_object_get(prov, "inputs");
+    if (!in) json_object_set_new(prov, "inputs", in = json_object());
+    json_t *f = json_object();
+    json_object_set_new(f, "path", json_string(path));
+    json_object_set_new(f, "sha256", json_string(hex));
+    json_object_set_new(in, role, f);
+    return 0;
+}
+
+int provenance_write(const json_t *prov, const char *dir, Err *e) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/provenance.json", dir);
+    char *text = json_dumps(prov, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    int rc = write_file_atomic(path, text, strlen(text), e);
+    free(text);
+    return rc;
+}
+
+static int decides_weights(const char *name) {
+    size_t n = strlen(name);
+    return !strcmp(name, "config.json") || !strcmp(name, "adapter_config.json") || !strcmp(name, "tokenizer.json") ||
+           (n > 12 && !strcmp(name + n - 12, ".safetensors")) || (n > 23 && !strcmp(name + n - 23, ".safetensors.index.json"));
+}
+
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+int folder_sha256(const char *dir, char hex[65], Err *e) {
+    DIR *d = opendir(dir);
+    if (!d) return err_set(e, "%s: cannot open folder", dir);
+    char **names = NULL;
+    int n = 0, cap = 0;
+    for (struct dirent *de; (de = readdir(d));) {
+        if (!decides_weights(de->d_name)) continue;
+        if (n == cap) names = xrealloc(names, (size_t)(cap = cap ? 2 * cap : 16) * sizeof *names);
+        names[n++] = xstrdup(de->d_name);
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof *names, by_name);
+    Sha256 s;
+    sha256_init(&s);
+    int rc = n ? 0 : err_set(e, "%s: no model or adapter files", dir);
+    for (int i = 0; i < n; i++) {
+        char path[4400], h[65];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (!rc && !(rc = sha256_file(path, h, e))) {
+            sha256_update(&s, names[i], strlen(names[i]) + 1);
+            sha256_update(&s, h, 64);
+        }
+        free(names[i]);
+    }
+    free(names);
+    if (!rc) sha256_hex(&s, hex);
+    return rc;
+}
+

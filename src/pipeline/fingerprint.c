@@ -1,0 +1,95 @@
+#include "pipeline/fingerprint.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/atomic.h"
+#include "util/sha256.h"
+
+json_t *fp_new(const char *stage, json_t *settings, json_t *inputs) {
+    json_t *o = json_object();
+    json_object_set_new(o, "stage", json_string(stage));
+    json_object_set_new(o, "settings", settings ? settings : json_object());
+    json_object_set_new(o, "inputs", inputs ? inputs : json_object());
+    // canonical text: sorted keys, compact; reals as jansson writes them (shortest round trip)
+    char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    Sha256 s;
+    sha256_init(&s);
+    sha256_update(&s, text, strlen(text));
+    char hex[65];
+    sha256_hex(&s, hex);
+    free(text);
+    json_object_set_new(o, "fingerprint", json_string(hex));
+    return o;
+}
+
+const char *fp_hex(const json_t *fp) { return json_string_value(json_object_get(fp, "fingerprint")); }
+
+static void value_text(const json_t *v, char *buf, size_t cap) {
+    if (!v) { snprintf(buf, cap, "(none)"); return; }
+    char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS | JSON_REAL_PRECISION(7));
+    size_t n = strlen(t);
+    if (json_is_string(v) && n == 66) snprintf(buf, cap, "%.12s", t + 1);  // a digest: its head is enough
+    else snprintf(buf, cap, "%s", n > 60 ? "(changed)" : t);
+    free(t);
+}
+
+static void diff_into(const json_t *a, const json_t *b, const char *prefix, char *buf, size_t cap, size_t *len) {
+    if (json_is_object(a) && json_is_object(b)) {
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *)a, k, v) {
+            char p[256];
+            snprintf(p, sizeof p, "%s%s%s", prefix, *prefix ? "." : "", k);
+            diff_into(v, json_object_get(b, k), p, buf, cap, len);
+        }
+        json_object_foreach((json_t *)b, k, v) {
+            if (json_object_get(a, k)) continue;
+            char p[256];
+            snprintf(p, sizeof p, "%s%s%s", prefix, *prefix ? "." : "", k);
+            diff_into(NULL, v, p, buf, cap, len);
+        }
+        return;
+    }
+    if (a && b && json_equal((json_t *)a, (json_t *)b)) return;
+    char va[80], vb[80];
+    value_text(a, va, sizeof va);
+    value_text(b, vb, sizeof vb);
+    if (*len < cap) *len += (size_t)snprintf(buf + *len, cap - *len, "%s%s: %s -> %s", *len ? "; " : "", prefix, va, vb);
+    if (*len >= cap) *len = cap;
+}
+
+void fp_diff(const json_t *recorded, const json_t *now, char *buf, size_t cap) {
+    if (!cap) return;
+    buf[0] = 0;
+    size_t len = 0;
+    json_t *a = json_object(), *b = json_object();  // compare what the hash covers
+    static const char *const keys[] = {"stage", "settings", "inputs"};
+    for (int i = 0; i < 3; i++) {
+        json_t *x = json_object_get(recorded, keys[i]), *y = json_object_get(now, keys[i]);
+        if (x) json_object_set(a, keys[i], x);
+        if (y) json_object_set(b, keys[i], y);
+    }
+    diff_into(a, b, "", buf, cap, &len);
+    json_decref(a);
+    json_decref(b);
+}
+
+json_t *fp_read(const char *dir) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/fingerprint.json", dir);
+    json_error_t je;
+    json_t *o = json_load_file(path, 0, &je);
+    if (o && !json_is_string(json_object_get(o, "fingerprint"))) { json_decref(o); return NULL; }
+    return o;
+}
+
+int fp_write(const json_t *fp, const char *dir, Err *e) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/fingerprint.json", dir);
+    char *text = json_dumps(fp, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    int rc = write_file_atomic(path, text, strlen(text), e);
+    free(text);
+    return rc;
+}

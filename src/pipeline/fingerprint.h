@@ -1,0 +1,26 @@
+// Fingerprints (docs/pipeline.md, "Fingerprints"): a stage's output records the SHA-256 of
+// its fully resolved settings and of the content of its inputs (data rows, base model,
+// adapters or upstream stages it starts from). A stage is skipped or resumed only when the
+// fingerprint it would have now equals the recorded one; otherwise the pipeline re-runs it
+// (and so everything downstream, whose inputs then change) and says why, and a single
+// command refuses the folder, naming what differs, unless --overwrite.
+#pragma once
+#include <jansson.h>
+
+#include "data/dataset.h"
+#include "util/err.h"
+
+// Input hashes come from folder_sha256 (io/provenance.h) and dataset_sha256 (data/dataset.h).
+
+// {"stage": stage, "settings": settings, "inputs": inputs, "fingerprint": sha256 of the
+// first three as canonical JSON}. Takes the references to settings and inputs.
+json_t *fp_new(const char *stage, json_t *settings, json_t *inputs);
+const char *fp_hex(const json_t *fp);
+
+// What differs between a recorded fingerprint and the current one, as "settings.lr: 1e-05
+// -> 0.0001; inputs.data: 3f2a9c0b12de -> 77c0e1a9b4f2" (at most cap bytes); "" when equal.
+void fp_diff(const json_t *recorded, const json_t *now, char *buf, size_t cap);
+
+// The fingerprint recorded in dir (dir/fingerprint.json), or NULL when there is none.
+json_t *fp_read(const char *dir);
+int fp_write(const json_t *fp, const char *dir, Err *e);
