@@ -7,6 +7,7 @@
 
 #include "io/atomic.h"
 #include "io/model_dir.h"
+#include "pipeline/fingerprint.h"
 #include "pipeline/pipeline.h"
 #include "testing.h"
 
@@ -254,11 +255,56 @@ static void test_out_checked_first(void) {
     dataset_free(&d);
 }
 
+// Issue 13 item 1: fingerprints differ with any setting or input, say what differs, and
+// claiming a folder keeps a matching run, refuses or discards another one.
+static json_t *fp_of(double lr, const char *data) {
+    json_t *st = json_object(), *in = json_object();
+    json_object_set_new(st, "lr", json_real(lr));
+    json_object_set_new(st, "epochs", json_integer(3));
+    json_object_set_new(in, "data", json_string(data));
+    return fp_new("finetune", st, in);
+}
+
+static void test_fingerprint(void) {
+    const char *h1 = "1111111111111111111111111111111111111111111111111111111111111111",
+               *h2 = "2222222222222222222222222222222222222222222222222222222222222222";
+    json_t *a = fp_of(1e-5, h1), *a2 = fp_of(1e-5, h1), *b = fp_of(1e-4, h1), *c = fp_of(1e-5, h2);
+    CHECK(!strcmp(fp_hex(a), fp_hex(a2)) && strcmp(fp_hex(a), fp_hex(b)) && strcmp(fp_hex(a), fp_hex(c)),
+          "same settings and inputs, same fingerprint; any change, another");
+    char why[512];
+    fp_diff(a, b, why, sizeof why);
+    CHECK(!strcmp(why, "settings.lr: 1e-5 -> 0.0001"), "diff: %s", why);
+    fp_diff(a, c, why, sizeof why);
+    CHECK(!strcmp(why, "inputs.data: 111111111111 -> 222222222222"), "diff: %s", why);
+    char dir[4200], ck[4300], p[4400];
+    snprintf(dir, sizeof dir, "%s/fpstage", tmp_root);
+    snprintf(ck, sizeof ck, "%s.checkpoint", dir);
+    Err e = {0};
+    CHECK(mkdir_p(dir, &e) == 0 && mkdir_p(ck, &e) == 0, "%s", e.msg);
+    snprintf(p, sizeof p, "%s/trainer_state.json", ck);
+    write_text(p, "{}");
+    CHECK(fp_claim(dir, ck, a, 0, why, sizeof why, &e) == -1, "a checkpoint without a fingerprint is refused");
+    CHECK(fp_claim(dir, ck, a, 1, why, sizeof why, &e) == 1 && access(ck, F_OK) != 0, "discarded: %s", e.msg);
+    CHECK(fp_claim(dir, ck, a2, 0, why, sizeof why, &e) == 0 && !*why, "the same run claims again: %s", e.msg);
+    snprintf(p, sizeof p, "%s/done.json", dir);
+    write_text(p, "{}");
+    CHECK(fp_claim(dir, ck, b, 0, why, sizeof why, &e) == -1 && strstr(e.msg, "settings.lr: 1e-5 -> 0.0001") &&
+          strstr(e.msg, "--overwrite"), "refused with what differs: %s", e.msg);
+    CHECK(access(p, F_OK) == 0, "a refused claim removes nothing");
+    CHECK(fp_claim(dir, ck, b, 1, why, sizeof why, &e) == 1 && access(p, F_OK) != 0 && strstr(why, "lr"),
+          "discard removes the earlier run's done.json: %s", why);
+    json_t *rec = fp_read(dir);
+    CHECK(rec && !strcmp(fp_hex(rec), fp_hex(b)), "the new fingerprint is recorded");
+    json_decref(rec);
+    json_decref(a); json_decref(a2); json_decref(b); json_decref(c);
+}
+
 int main(void) {
     if (!mkdtemp(tmp_root)) { perror("mkdtemp"); return 2; }
     setenv("ANTIBODY_PROGRESS", "0", 1);
     test_config();
     test_out_checked_first();
+    test_fingerprint();
     test_end_to_end();
     char cmd[4300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp_root);

@@ -240,7 +240,10 @@ static void test_svg(const char *dir) {
     // x -> 70 + x/0.2*410, y -> 350 - y/40*310
     CHECK(strstr(svg, "points=\"70.00,272.50 172.50,195.00 275.00,117.50 480.00,40.00\"") != NULL, "series A coordinates");
     CHECK(strstr(svg, "points=\"70.00,311.25 172.50,233.75 480.00,78.75\"") != NULL, "series B skips NaN");
-    CHECK(count(svg, "<circle") == 7 + 2, "markers: 7 points + 2 legend");
+    // each series its own marker and dash pattern (issue 13 item 10): circles for the first,
+    // squares for the second, 4 + 3 points and one in each legend entry
+    CHECK(count(svg, "<circle") == 4 + 1 && count(svg, "height=\"8\"") == 3 + 1, "distinct markers");
+    CHECK(count(svg, "stroke-dasharray") == 2, "the second series dashed, in the plot and the legend");
     CHECK(strstr(svg, ">0.15</text>") && strstr(svg, ">0.2</text>") && strstr(svg, ">40</text>") && strstr(svg, ">0</text>"), "tick labels");
     CHECK(strstr(svg, "HS &lt;vs&gt; p &amp; more") && strstr(svg, "Vaccine &lt;ours&gt; &amp; co"), "escaping");
     free(svg);
@@ -274,8 +277,10 @@ static void test_svg(const char *dir) {
     size_t n;
     svg = read_file(path, &n, &e);
     CHECK(svg && xml_ok(svg, &elems) && count(svg, "<polyline") == 2 && count(svg, "class=\"errorbar\"") == 4, "table plot");
-    // means +- sd span 7.9..62.1: 0..80 in steps of 20; SFT's means (0, 35) (0.1, 55)
-    CHECK(svg && strstr(svg, "points=\"70.00,214.38 480.00,136.88\""), "table plot coordinates");
+    // HS: the fixed 0..100 axis in steps of 20 (plots of different runs compare); SFT's means
+    // (0, 35) (0.1, 55): y -> 350 - y/100*310
+    CHECK(svg && strstr(svg, "points=\"70.00,241.50 480.00,179.50\"") && strstr(svg, ">100</text>"),
+          "table plot coordinates on 0-100");
     CHECK(svg && strstr(svg, "mean ± sd over 2 seeds"), "axis label says what the bars are");
     free(svg);
     CHECK(table_plot_svg(t, "XX", path, &e) != 0 && strstr(e.msg, "no metric"), "unknown metric");

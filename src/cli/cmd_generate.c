@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -23,7 +24,18 @@ static const char USAGE[] =
     "  --seed S           sampling seed (default 0)\n"
     "  --bf16             keep weights in bf16 (half the memory)\n";
 
+typedef struct { int pieces; struct timespec first; } Stream;
+
+static double since(const struct timespec *t0) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (t.tv_sec - t0->tv_sec) + 1e-9 * (t.tv_nsec - t0->tv_nsec);
+}
+
+// One call per generated token (and one for the tail): prints it, counts it.
 static void print_piece(const char *s, void *ctx) {
+    Stream *st = ctx;
+    if (st->pieces++ == 0) clock_gettime(CLOCK_MONOTONIC, &st->first);
     fputs(s, stdout);
     fflush(stdout);
 }
@@ -50,8 +62,15 @@ int cmd_generate(int argc, char **argv) {
     }
     GenOpts o = {arg_int(&a, "max-new", 128), (float)arg_double(&a, "temperature", 0), (float)arg_double(&a, "top-p", 1),
                  (uint64_t)arg_int(&a, "seed", 0), NULL, NULL};
-    char *text = generate_text(&lm.model, NULL, lm.tok, prompt, &o, print_piece, NULL);
+    Stream st = {0};
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    char *text = generate_text(&lm.model, NULL, lm.tok, prompt, &o, print_piece, &st);
+    double total = since(&t0), decode = st.pieces ? since(&st.first) : 0;
+    int tokens = st.pieces > 0 ? st.pieces - 1 : 0;  // the last call is the stream's tail
     printf("\n");
+    fprintf(stderr, "generate: %d tokens in %.2f s, %.1f tokens/s (first token after %.2f s)\n", tokens, total,
+            tokens > 1 && decode > 0 ? (tokens - 1) / decode : 0.0, total - decode);
     free(text);
     free(wrapped);
     model_dir_close(&lm);

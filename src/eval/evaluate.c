@@ -87,7 +87,7 @@ int eval_judge_answers(const Dataset *prompts, char *const *answers, Judge *j, c
     memset(s, 0, sizeof *s);
     int n = prompts->n;
     json_t **rows = xcalloc(n ? n : 1, sizeof *rows);
-    Progress *pr = progress_new("eval: judge", n);
+    Progress *pr = progress_new("judge: harmful prompts", n);
     float scores[JUDGE_MAX_CATEGORIES];
     for (int i = 0; i < n; i++) {
         const Sample *r = &prompts->rows[i];
@@ -123,9 +123,19 @@ int eval_judge_answers(const Dataset *prompts, char *const *answers, Judge *j, c
     return rc;
 }
 
+// o with its progress label extended by the phase ("eval sft p=0.1: harmful prompts").
+static EvalOpts phase(const EvalOpts *o, const char *what, char *buf, size_t cap) {
+    EvalOpts p = *o;
+    snprintf(buf, cap, "%s: %s", o->label ? o->label : "eval", what);
+    p.label = buf;
+    return p;
+}
+
 int eval_harmful(const Model *m, const Lora *lora, const Tokenizer *tok, const Dataset *prompts, Judge *j,
                  const EvalOpts *o, const char *jsonl_path, HarmfulSummary *s, Err *e) {
-    char **answers = eval_generate(m, lora, tok, prompts, o);
+    char lab[256];
+    EvalOpts ph = phase(o, "harmful prompts", lab, sizeof lab);
+    char **answers = eval_generate(m, lora, tok, prompts, &ph);
     int rc = eval_judge_answers(prompts, answers, j, jsonl_path, s, e);
     eval_answers_free(answers, prompts->n);
     return rc;
@@ -161,7 +171,9 @@ int eval_score_task(const Dataset *task, char *const *answers, TaskKind kind, co
 int eval_task(const Model *m, const Lora *lora, const Tokenizer *tok, const Dataset *task, TaskKind kind,
               const EvalOpts *o, const char *jsonl_path, TaskSummary *s, Err *e) {
     if (kind == TASK_NONE) return err_set(e, "fine-tune accuracy needs a task kind (sst2, agnews or gsm8k)");
-    char **answers = eval_generate(m, lora, tok, task, o);
+    char lab[256];
+    EvalOpts ph = phase(o, "task prompts", lab, sizeof lab);
+    char **answers = eval_generate(m, lora, tok, task, &ph);
     int rc = eval_score_task(task, answers, kind, jsonl_path, s, e);
     eval_answers_free(answers, task->n);
     return rc;
@@ -188,7 +200,9 @@ int eval_alignment_loss(const Model *m, const Lora *lora, const Tokenizer *tok, 
     Workspace *w = workspace_new(m, lora, 1, T, 0);
     ForwardOpts fo = {.train = 0, .loss_scale = 1};
     double sum = 0;
-    Progress *pr = progress_new("eval: alignment loss", enc.n);
+    char lab[256];
+    snprintf(lab, sizeof lab, "%s: alignment loss", o->label ? o->label : "eval");
+    Progress *pr = progress_new(lab, enc.n);
     for (int i = 0; i < enc.n; i++) {
         if (fill_one(&b, &enc, i, eos_id)) {
             sum += model_forward(m, lora, w, &b, &fo);

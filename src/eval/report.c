@@ -575,7 +575,28 @@ static const char *PALETTE[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#94
 // The half-length of point i's error bar: its sd where finite, else 0 (no bar).
 static double bar(const PlotSeries *s, int i) { return s->sd && isfinite(s->sd[i]) ? s->sd[i] : 0; }
 
-char *plot_svg_string(const char *title, const char *xlabel, const char *ylabel, const PlotSeries *s, int ns) {
+// Series k's marker: a shape and a dash pattern of its own, so that lines lying on top of
+// each other (equal results) stay distinguishable.
+static void marker(Text *b, int k, double x, double y, const char *col) {
+    switch (k % 6) {
+    case 0: text_printf(b, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"4\" fill=\"%s\"/>\n", x, y, col); break;
+    case 1: text_printf(b, "<rect x=\"%.2f\" y=\"%.2f\" width=\"8\" height=\"8\" fill=\"none\" stroke=\"%s\" "
+                           "stroke-width=\"1.5\"/>\n", x - 4, y - 4, col); break;
+    case 2: text_printf(b, "<path d=\"M%.2f,%.2f l5,9 h-10 z\" fill=\"%s\"/>\n", x, y - 6, col); break;
+    case 3: text_printf(b, "<path d=\"M%.2f,%.2f l5,5 l-5,5 l-5,-5 z\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\"/>\n",
+                        x, y - 5, col); break;
+    case 4: text_printf(b, "<path d=\"M%.2f,%.2f l5,-9 h-10 z\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\"/>\n",
+                        x, y + 6, col); break;
+    default: text_printf(b, "<path d=\"M%.2f,%.2f l8,8 m0,-8 l-8,8\" stroke=\"%s\" stroke-width=\"2\"/>\n", x - 4,
+                         y - 4, col); break;
+    }
+}
+
+static const char *const DASHES[] = {"", "7,3", "2,3", "9,3,2,3", "4,4", "1,2"};
+
+// y_lo < y_hi fixes the y axis (HS and FA: 0-100, so plots compare); NaN: from the data.
+static char *svg_plot(const char *title, const char *xlabel, const char *ylabel, const PlotSeries *s, int ns,
+                      double y_lo, double y_hi) {
     double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
     for (int k = 0; k < ns; k++)
         for (int i = 0; i < s[k].n; i++) {
@@ -587,6 +608,7 @@ char *plot_svg_string(const char *title, const char *xlabel, const char *ylabel,
     double xlo, xhi, xstep, ylo, yhi, ystep;
     nice_range(xmin, xmax, &xlo, &xhi, &xstep);
     nice_range(ymin, ymax, &ylo, &yhi, &ystep);
+    if (y_lo < y_hi) ylo = y_lo, yhi = y_hi, ystep = (y_hi - y_lo) / 5;
 #define PX(v) (PLOT_LEFT + ((v) - xlo) / (xhi - xlo) * (PLOT_RIGHT - PLOT_LEFT))
 #define PY(v) (PLOT_BOTTOM - ((v) - ylo) / (yhi - ylo) * (PLOT_BOTTOM - PLOT_TOP))
     Text b = {0};
@@ -632,7 +654,9 @@ char *plot_svg_string(const char *title, const char *xlabel, const char *ylabel,
     text_printf(&b, "</text>\n");
     for (int k = 0; k < ns; k++) {
         const char *col = PALETTE[k % (int)(sizeof PALETTE / sizeof *PALETTE)];
-        text_printf(&b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", col);
+        const char *dash = DASHES[k % (int)(sizeof DASHES / sizeof *DASHES)];
+        text_printf(&b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s%s%s points=\"", col,
+                    *dash ? " stroke-dasharray=\"" : "", dash, *dash ? "\"" : "");
         int first = 1;
         for (int i = 0; i < s[k].n; i++) {
             if (!isfinite(s[k].x[i]) || !isfinite(s[k].y[i])) continue;
@@ -649,11 +673,12 @@ char *plot_svg_string(const char *title, const char *xlabel, const char *ylabel,
         }
         for (int i = 0; i < s[k].n; i++)
             if (isfinite(s[k].x[i]) && isfinite(s[k].y[i]))
-                text_printf(&b, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"3.5\" fill=\"%s\"/>\n", PX(s[k].x[i]), PY(s[k].y[i]), col);
+                marker(&b, k, PX(s[k].x[i]), PY(s[k].y[i]), col);
         int ly = PLOT_TOP + 10 + 20 * k;
-        text_printf(&b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"2\"/>\n", PLOT_RIGHT + 15,
-                    ly, PLOT_RIGHT + 40, ly, col);
-        text_printf(&b, "<circle cx=\"%d\" cy=\"%d\" r=\"3.5\" fill=\"%s\"/>\n", PLOT_RIGHT + 27, ly, col);
+        text_printf(&b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"2\"%s%s%s/>\n",
+                    PLOT_RIGHT + 15, ly, PLOT_RIGHT + 40, ly, col, *dash ? " stroke-dasharray=\"" : "", dash,
+                    *dash ? "\"" : "");
+        marker(&b, k, PLOT_RIGHT + 27, ly, col);
         text_printf(&b, "<text x=\"%d\" y=\"%d\">", PLOT_RIGHT + 46, ly + 4);
         xml_text(&b, s[k].name ? s[k].name : "");
         text_printf(&b, "</text>\n");
@@ -662,6 +687,10 @@ char *plot_svg_string(const char *title, const char *xlabel, const char *ylabel,
 #undef PX
 #undef PY
     return text_take(&b);
+}
+
+char *plot_svg_string(const char *title, const char *xlabel, const char *ylabel, const PlotSeries *s, int ns) {
+    return svg_plot(title, xlabel, ylabel, s, ns, NAN, NAN);
 }
 
 int plot_svg(const char *path, const char *title, const char *xlabel, const char *ylabel,
@@ -698,7 +727,8 @@ int table_plot_svg(const Table *t, const char *metric, const char *path, Err *e)
     snprintf(title, sizeof title, "%s: %s", t->title, metric);
     if (t->nseed > 1) snprintf(ylabel, sizeof ylabel, "%s, mean ± sd over %d seeds", name, t->nseed);
     else snprintf(ylabel, sizeof ylabel, "%s, 1 seed", name);
-    int rc = plot_svg(path, title, t->sweep, ylabel, s, t->nrow, e);
+    int pct = !strcmp(metric, "HS") || !strcmp(metric, "FA");  // percentages: the whole 0-100 axis
+    int rc = write_text(path, svg_plot(title, t->sweep, ylabel, s, t->nrow, pct ? 0 : NAN, pct ? 100 : NAN), e);
     free(ys);
     free(sds);
     free(s);

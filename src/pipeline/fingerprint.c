@@ -1,10 +1,13 @@
 #include "pipeline/fingerprint.h"
 
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "io/atomic.h"
+#include "io/dir_replace.h"
+#include "io/outputs.h"
 #include "util/sha256.h"
 
 json_t *fp_new(const char *stage, json_t *settings, json_t *inputs) {
@@ -92,4 +95,42 @@ int fp_write(const json_t *fp, const char *dir, Err *e) {
     int rc = write_file_atomic(path, text, strlen(text), e);
     free(text);
     return rc;
+}
+
+// What a stage leaves in its folder (adapters, full models' single files, logs, evaluations).
+static const char *const STAGE_FILES[] = {"done.json", "adapter_model.safetensors", "adapter_config.json",
+                                          "train_log.jsonl", "loss.svg", "provenance.json", "summary.json",
+                                          "harmful.jsonl", "task.jsonl", "model.safetensors", "config.json"};
+
+static int exists(const char *path) { return access(path, F_OK) == 0; }
+
+int fp_claim(const char *dir, const char *ck_dir, const json_t *fp, int discard, char *why, size_t cap, Err *e) {
+    if (cap) why[0] = 0;
+    json_t *rec = fp_read(dir);
+    int same = rec && fp_hex(rec) && !strcmp(fp_hex(rec), fp_hex(fp));
+    int earlier = 0;  // files of some earlier run
+    char p[4300];
+    for (size_t i = 0; i < sizeof STAGE_FILES / sizeof *STAGE_FILES && !earlier; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, STAGE_FILES[i]);
+        earlier = exists(p);
+    }
+    if (ck_dir && exists(ck_dir)) earlier = 1;
+    if (same || (!rec && !earlier)) {
+        json_decref(rec);
+        return fp_write(fp, dir, e);
+    }
+    if (rec) fp_diff(rec, fp, why, cap);
+    else snprintf(why, cap, "an earlier run without a fingerprint");
+    json_decref(rec);
+    if (!discard)
+        return err_set(e, "%s holds a run with other settings or inputs (%.700s); give --overwrite to replace it, or "
+                       "another --out", dir, why);
+    if (out_dir_claim(dir, STAGE_FILES, sizeof STAGE_FILES / sizeof *STAGE_FILES, 1, e)) return -1;
+    if (ck_dir) {
+        char old[4300], tmp[4300];
+        snprintf(old, sizeof old, "%s.old", ck_dir);
+        snprintf(tmp, sizeof tmp, "%s.tmp", ck_dir);
+        if (dir_remove_flat(ck_dir, e) || dir_remove_flat(old, e) || dir_remove_flat(tmp, e)) return -1;
+    }
+    return fp_write(fp, dir, e) ? -1 : 1;
 }

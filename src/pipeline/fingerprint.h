@@ -21,6 +21,17 @@ const char *fp_hex(const json_t *fp);
 // -> 0.0001; inputs.data: 3f2a9c0b12de -> 77c0e1a9b4f2" (at most cap bytes); "" when equal.
 void fp_diff(const json_t *recorded, const json_t *now, char *buf, size_t cap);
 
+// Claims dir (and its training checkpoint folder ck_dir, may be NULL) for the run with
+// fingerprint fp, before any work:
+//   0  nothing recorded yet, or the recorded fingerprint equals fp: an unfinished stage
+//      resumes from its checkpoint, a finished one may be skipped;
+//   1  an earlier run with other settings or inputs (or with no fingerprint) left files
+//      here; with discard its outputs (done.json, adapter, logs, evaluation files) and its
+//      checkpoint are removed and why says what differs;
+//  -1  the same without discard: refused, e says what differs and how to proceed.
+// fp is written to dir on 0 and 1.
+int fp_claim(const char *dir, const char *ck_dir, const json_t *fp, int discard, char *why, size_t cap, Err *e);
+
 // The fingerprint recorded in dir (dir/fingerprint.json), or NULL when there is none.
 json_t *fp_read(const char *dir);
 int fp_write(const json_t *fp, const char *dir, Err *e);

@@ -1,7 +1,7 @@
 // Progress reporting for long work (training epochs, evaluation sweeps), on stderr.
 // On a terminal: one redrawn line with a bar, percent, rate, elapsed and ETA (at most
-// ~10 redraws a second). Otherwise (logs, CI): a plain line at most every 5 seconds or
-// every 10% of the total, and one at the end. ANTIBODY_PROGRESS=0 silences it.
+// ~10 redraws a second). Otherwise (logs, CI): the first item, then a plain line at most
+// every 10 seconds (never one per item), and one at the end. ANTIBODY_PROGRESS=0 silences it.
 #pragma once
 #include <stdint.h>
 #include <stdio.h>
