@@ -227,6 +227,26 @@ static void test_end_to_end(void) {
     rc = pipeline_run_stats(&c, &st, &e);
     CHECK(rc == 0 && st.stages_run == 1 && st.stages_skipped == total - 1, "after removing a marker: %d run",
           st.stages_run);
+
+    // Issue 13 item 1: a changed setting re-runs exactly the stages it reaches. finetune.lr:
+    // every fine-tuning, the Antidote stages and every evaluation (8 + 2 + 8), not the 3
+    // alignments; eval.max_new: only the 8 evaluations.
+    c.finetune.train.lr *= 2;
+    rc = pipeline_run_stats(&c, &st, &e);
+    CHECK(rc == 0 && st.stages_run == 18 && st.stages_skipped == 3, "finetune.lr changed: %d run, %d skipped (%s)",
+          st.stages_run, st.stages_skipped, e.msg);
+    c.eval.max_new = 3;
+    rc = pipeline_run_stats(&c, &st, &e);
+    CHECK(rc == 0 && st.stages_run == 8 && st.stages_skipped == 13, "eval.max_new changed: %d run, %d skipped (%s)",
+          st.stages_run, st.stages_skipped, e.msg);
+    snprintf(p, sizeof p, "%s/finetune/sft/p=0/fingerprint.json", out);
+    json_error_t je;
+    json_t *f = json_load_file(p, 0, &je);
+    CHECK(f && json_is_string(json_object_get(f, "fingerprint")) &&
+          json_number_value(json_object_get(json_object_get(f, "settings"), "lr")) > 0 &&
+          strlen(json_string_value(json_object_get(json_object_get(f, "inputs"), "align_adapter"))) == 64,
+          "fingerprint.json records settings and inputs");
+    json_decref(f);
     pipeline_config_free(&c);
 }
 

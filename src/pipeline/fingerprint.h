@@ -8,6 +8,8 @@
 #include <jansson.h>
 
 #include "data/dataset.h"
+#include "eval/evaluate.h"
+#include "pipeline/stages.h"
 #include "util/err.h"
 
 // Input hashes come from folder_sha256 (io/provenance.h) and dataset_sha256 (data/dataset.h).
@@ -31,6 +33,18 @@ void fp_diff(const json_t *recorded, const json_t *now, char *buf, size_t cap);
 //  -1  the same without discard: refused, e says what differs and how to proceed.
 // fp is written to dir on 0 and 1.
 int fp_claim(const char *dir, const char *ck_dir, const json_t *fp, int discard, char *why, size_t cap, Err *e);
+
+// The stages' fingerprints. base: folder_sha256 of the base model; upstream: the
+// fingerprints (or content hashes) of the adapters a stage starts from, "" for none; data
+// sets NULL when unused. The settings are every field of the stage's options that can
+// change its result (not paths, labels or progress).
+json_t *fp_align(const char *base, const Dataset *data, const Dataset *pool, const AlignOpts *o);
+json_t *fp_finetune(const char *base, const char *align, const Dataset *data, const FinetuneOpts *o);
+json_t *fp_antidote(const char *base, const char *align, const char *ft, const Dataset *realign,
+                    const AntidoteOpts *o);
+// extra: the evaluation's other settings (judge, sample counts) as a JSON object (taken).
+json_t *fp_eval(const char *base, const char *align, const char *ft, const Dataset *harmful, const Dataset *task,
+                const Dataset *align_rows, const EvalOpts *o, json_t *extra);
 
 // The fingerprint recorded in dir (dir/fingerprint.json), or NULL when there is none.
 json_t *fp_read(const char *dir);

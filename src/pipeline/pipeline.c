@@ -22,6 +22,7 @@
 #include "eval/report.h"
 #include "io/atomic.h"
 #include "io/provenance.h"
+#include "pipeline/fingerprint.h"
 #include "io/dir_lock.h"
 #include "util/progress.h"
 
@@ -163,6 +164,7 @@ typedef struct {
     PipelineStats st;
     int index, total;
     double t0;
+    char base[65];  // content hash of the base model (every stage's input)
 } Runner;
 
 static int is_done(const char *dir) {
@@ -181,18 +183,35 @@ static int mark_done(const char *dir, json_t *info, Err *e) {
     return rc;
 }
 
-// Announces a stage; returns 1 when it is already done (counted as skipped).
-static int stage_begin(Runner *r, const char *what, const char *dir, Err *e) {
-    if (r->c->interrupt && *r->c->interrupt) return err_set(e, "interrupted before %s", what);
+// Announces a stage with its fingerprint fp (taken); returns 1 when it is done already with
+// the same fingerprint (counted as skipped). A stage whose settings or inputs changed loses
+// its earlier outputs and checkpoint and runs again, saying what changed (docs/pipeline.md,
+// "Fingerprints"); its own fingerprint then changes the inputs of every stage downstream.
+static int stage_begin(Runner *r, const char *what, const char *dir, json_t *fp, int trains, Err *e) {
+    if (r->c->interrupt && *r->c->interrupt) { json_decref(fp); return err_set(e, "interrupted before %s", what); }
     r->index++;
-    if (is_done(dir)) {
+    char ck[4300], why[700];
+    snprintf(ck, sizeof ck, "%s.checkpoint", dir);
+    int rc = fp_claim(dir, trains ? ck : NULL, fp, 1, why, sizeof why, e);
+    json_decref(fp);
+    if (rc < 0) return -1;
+    if (rc == 0 && is_done(dir)) {
         r->st.stages_skipped++;
-        fprintf(stderr, "pipeline [%d/%d] %s: done already (%s), skipped\n", r->index, r->total, what, dir);
+        fprintf(stderr, "pipeline [%d/%d] %s: done already with these settings and inputs (%s), skipped\n", r->index,
+                r->total, what, dir);
         return 1;
     }
-    fprintf(stderr, "pipeline [%d/%d] %s: started (%s)\n", r->index, r->total, what, dir);
+    if (rc == 1) fprintf(stderr, "pipeline [%d/%d] %s: runs again: %s (%s)\n", r->index, r->total, what, why, dir);
+    else fprintf(stderr, "pipeline [%d/%d] %s: started (%s)\n", r->index, r->total, what, dir);
     r->t0 = now_s();
     return 0;
+}
+
+// The fingerprint recorded by the stage in dir ("" when none): a downstream stage's input.
+static void recorded_fp(const char *dir, char out[65]) {
+    json_t *f = fp_read(dir);
+    snprintf(out, 65, "%s", f && fp_hex(f) ? fp_hex(f) : "");
+    json_decref(f);
 }
 
 static int stage_end(Runner *r, const char *what, const char *dir, json_t *info, Err *e) {
@@ -233,10 +252,10 @@ static int run_align(Runner *r, const Data *d, int a, Err *e) {
     char dir[4200], what[128];
     snprintf(dir, sizeof dir, "%s/align/%s", c->output, align_name(a));
     snprintf(what, sizeof what, "align %s", align_name(a));
-    if ((b = stage_begin(r, what, dir, e))) return b > 0 ? 0 : -1;
     if (!d->align.n) return err_set(e, "alignment %s: the alignment set is empty", align_name(a));
     AlignOpts o = c->align[a];
     o.train.interrupt = c->interrupt;
+    if ((b = stage_begin(r, what, dir, fp_align(r->base, &d->align, &d->realign, &o), 1, e))) return b > 0 ? 0 : -1;
     StageReport rep;
     memset(&rep, 0, sizeof rep);
     if (stage_align(c->base_model, &d->align, &d->realign, &o, dir, &rep, e)) return -1;
@@ -252,7 +271,6 @@ static int run_finetune(Runner *r, const Data *d, int a, int k, Err *e) {
     sweep_label(c, k, sw, sizeof sw);
     snprintf(dir, sizeof dir, "%s/finetune/%s/%s", c->output, align_name(a), sw);
     snprintf(what, sizeof what, "finetune %s %s", align_name(a), sw);
-    if ((b = stage_begin(r, what, dir, e))) return b > 0 ? 0 : -1;
     FinetuneOpts o = c->finetune;
     o.train.interrupt = c->interrupt;
     int n = c->ft_n;
@@ -267,6 +285,12 @@ static int run_finetune(Runner *r, const Data *d, int a, int k, Err *e) {
     dataset_init(&mix);
     if (data_mix(&d->task_train, &d->harmful, n, p, c->seed, &mix, e)) { dataset_free(&mix); return -1; }
     snprintf(ad, sizeof ad, "%s/align/%s", c->output, align_name(a));
+    char up[65] = "";
+    if (a >= 0) recorded_fp(ad, up);
+    if ((b = stage_begin(r, what, dir, fp_finetune(r->base, up, &mix, &o), 1, e))) {
+        dataset_free(&mix);
+        return b > 0 ? 0 : -1;
+    }
     StageReport rep;
     memset(&rep, 0, sizeof rep);
     int rc = stage_finetune(c->base_model, a >= 0 ? ad : NULL, &mix, &o, dir, &rep, e);
@@ -291,12 +315,16 @@ static int run_post(Runner *r, const Data *d, const MethodSpec *m, int k, Err *e
     sweep_label(c, k, sw, sizeof sw);
     snprintf(dir, sizeof dir, "%s/post/%s/%s", c->output, m->name, sw);
     snprintf(what, sizeof what, "%s %s %s", m->post == POST_ANTIDOTE ? "antidote" : "random-prune", m->name, sw);
-    if ((b = stage_begin(r, what, dir, e))) return b > 0 ? 0 : -1;
     if (!d->realign.n) return err_set(e, "%s: the re-alignment set is empty", m->name);
     AntidoteOpts o = c->antidote;
     o.score = m->post == POST_RANDOM_PRUNE ? PRUNE_RANDOM : PRUNE_WANDA;
     snprintf(ad, sizeof ad, "%s/align/%s", c->output, align_name(m->align));
     snprintf(ft, sizeof ft, "%s/finetune/%s/%s", c->output, align_name(m->align), sw);
+    char up_a[65] = "", up_f[65];
+    if (m->align >= 0) recorded_fp(ad, up_a);
+    recorded_fp(ft, up_f);
+    if ((b = stage_begin(r, what, dir, fp_antidote(r->base, up_a, up_f, &d->realign, &o), 0, e)))
+        return b > 0 ? 0 : -1;
     if (mkdir_p(dir, e)) return -1;
     if (stage_antidote(c->base_model, m->align >= 0 ? ad : NULL, ft, &d->realign, &o, dir, e)) return -1;
     json_t *info = json_object();
@@ -328,15 +356,26 @@ static int run_eval(Runner *r, const Data *d, const MethodSpec *m, int k, Judge 
     sweep_label(c, k, sw, sizeof sw);
     snprintf(dir, sizeof dir, "%s/eval/%s/%s", c->output, m->name, sw);
     snprintf(what, sizeof what, "eval %s %s", m->name, sw);
-    if ((b = stage_begin(r, what, dir, e))) return b > 0 ? 0 : -1;
     snprintf(ad, sizeof ad, "%s/align/%s", c->output, align_name(m->align));
     if (m->post != POST_NONE) snprintf(ft, sizeof ft, "%s/post/%s/%s", c->output, m->name, sw);
     else snprintf(ft, sizeof ft, "%s/finetune/%s/%s", c->output, align_name(m->align), sw);
+    char up_a[65] = "", up_f[65];
+    if (m->align >= 0) recorded_fp(ad, up_a);
+    recorded_fp(ft, up_f);
+    json_t *ex = json_object();
+    json_object_set_new(ex, "judge", json_string(c->judge));
+    json_object_set_new(ex, "hed", json_boolean(c->eval_hed));
+    json_object_set_new(ex, "full_mode", json_boolean(m->post != POST_NONE && c->antidote.full_mode));
+    json_object_set_new(ex, "weights", json_string(c->finetune.weights == MAT_BF16 ? "bf16" : "f32"));
+    json_t *fp = fp_eval(r->base, up_a, up_f, &d->eval_harmful, &d->task_test, d->align_eval.n ? &d->align_eval : NULL,
+                         &c->eval, ex);
+    if ((b = stage_begin(r, what, dir, fp, 0, e))) return b > 0 ? 0 : -1;
     const char *ads[1] = {ad}, *both[2] = {ad, ft};
     EvalJob j = {.model_dir = c->base_model, .adapters = ads, .n_adapters = m->align >= 0, .ft_adapter = ft,
                  .weights = c->finetune.weights, .harmful = &d->eval_harmful, .judge = judge,
                  .task = &d->task_test, .task_kind = d->task, .align = d->align_eval.n ? &d->align_eval : NULL,
-                 .opts = c->eval, .out_dir = dir, .overwrite = 1};  // not done: its files are leftovers
+                 .opts = c->eval, .out_dir = dir, .overwrite = 1,  // not done: its files are leftovers
+                 .model_sha256 = r->base};
     if (m->post != POST_NONE && c->antidote.full_mode) {  // the pruned merged model stands alone
         j.model_dir = ft;
         j.n_adapters = 0;
@@ -509,7 +548,8 @@ static int run_locked(const PipelineConfig *c, PipelineStats *stats, Err *e) {
         n_post += c->methods[i].post != POST_NONE;
     }
     int n_align = used[0] + used[1] + used[2] + used[3], n_ft = n_align + used[4];
-    Runner r = {c, {0, 0}, 0, n_align + c->n_sweep * (n_ft + n_post + c->n_methods), 0};
+    Runner r = {c, {0, 0}, 0, n_align + c->n_sweep * (n_ft + n_post + c->n_methods), 0, ""};
+    if (folder_sha256(c->base_model, r.base, e)) { judge_free(judge); data_free_all(&d); return -1; }
     int rc = 0;
     for (int a = 0; a < 4 && !rc; a++)
         if (used[a]) rc = run_align(&r, &d, a, e);
