@@ -5,6 +5,8 @@
 
 #include "cli/commands.h"
 #include "cli/interrupt.h"
+#include "io/provenance.h"
+#include "pipeline/fingerprint.h"
 #include "cli/train_flags.h"
 #include "data/load.h"
 #include "data/mix.h"
@@ -21,6 +23,27 @@ static int load_files(const Args *a, const char *name, unsigned flags, Dataset *
     for (int i = 0; i < f->n_values; i++)
         if (data_load(f->values[i], &fm, flags, d, &e)) { fieldmap_free(&fm); return cli_fail(a->cmd, e.msg); }
     fieldmap_free(&fm);
+    return 0;
+}
+
+// Claims --out for the run with fingerprint fp (taken) before any work: a folder holding a
+// run with other settings or inputs is refused (what differs is named) unless --overwrite.
+static int claim_out(const char *cmd, const char *out, json_t *fp, int overwrite) {
+    char ck[4300], why[700];
+    Err e;
+    snprintf(ck, sizeof ck, "%s.checkpoint", out);
+    int rc = fp_claim(out, ck, fp, overwrite, why, sizeof why, &e);
+    json_decref(fp);
+    if (rc < 0) return cli_fail(cmd, e.msg);
+    if (rc == 1) fprintf(stderr, "antibody %s: --overwrite: the earlier run in %s is discarded (%s)\n", cmd, out, why);
+    return 0;
+}
+
+// Content hashes of the base model and, when given, an adapter it starts from.
+static int input_hashes(const char *cmd, const char *base, const char *adapter, char hb[65], char ha[65]) {
+    Err e;
+    ha[0] = 0;
+    if (folder_sha256(base, hb, &e) || (adapter && folder_sha256(adapter, ha, &e))) return cli_fail(cmd, e.msg);
     return 0;
 }
 
@@ -76,6 +99,13 @@ int cmd_align(int argc, char **argv) {
     if (load_files(&a, "harmful", DATA_NEED_OUTPUT, &harm)) { dataset_free(&data); return 1; }
     StageReport r;
     Err e;
+    char hb[65], ha[65];
+    if (input_hashes("align", a.pos[0], NULL, hb, ha) ||
+        claim_out("align", out, fp_align(hb, "", &data, &harm, &o), arg_flag(&a, "overwrite"))) {
+        dataset_free(&data);
+        dataset_free(&harm);
+        return 1;
+    }
     o.train.interrupt = &cli_interrupted;
     cli_catch_interrupts();
     rc = stage_align(a.pos[0], &data, &harm, &o, out, &r, &e);
@@ -139,6 +169,12 @@ int cmd_finetune(int argc, char **argv) {
     StageReport r;
     o.train.interrupt = &cli_interrupted;
     cli_catch_interrupts();
+    char hb[65], ha[65];
+    if (input_hashes("finetune", a.pos[0], arg_str(&a, "align-adapter", NULL), hb, ha) ||
+        claim_out("finetune", out, fp_finetune(hb, ha, &data, &o), arg_flag(&a, "overwrite"))) {
+        dataset_free(&data);
+        return 1;
+    }
     rc = stage_finetune(a.pos[0], arg_str(&a, "align-adapter", NULL), &data, &o, out, &r, &e);
     if (!rc) { report("finetune", &r, out); train_log_free(&r.log); }
     dataset_free(&data);
@@ -156,12 +192,13 @@ static const char AD_USAGE[] =
     "  --targets LIST    projections pruned in --full mode (q,k,v)\n"
     "  --random          random pruning (the ablation): floor(X * entries) of each tensor\n"
     "  --samples N       re-alignment samples used (2000)   --max-len N (200)   --seed N\n"
-    "  --fields SPEC     rename fields of --realign rows    --bf16   keep weights in bf16\n";
+    "  --fields SPEC     rename fields of --realign rows    --bf16   keep weights in bf16\n"
+    "  --overwrite       replace a run in --out made with other settings or inputs (else refused)\n";
 
 int cmd_antidote(int argc, char **argv) {
     Flag flags[] = {{"ft-adapter", 1}, {"align-adapter", 1}, {"realign", 1, .repeat = 1}, {"out", 1}, {"fields", 1},
                     {"dense-ratio", 1}, {"full", 0}, {"targets", 1}, {"random", 0}, {"samples", 1}, {"max-len", 1},
-                    {"seed", 1}, {"bf16", 0}};
+                    {"seed", 1}, {"bf16", 0}, {"overwrite", 0}};
     Args a = {"antidote", flags, sizeof flags / sizeof *flags};
     int rc = args_parse(&a, argc, argv, AD_USAGE);
     if (rc) return rc > 0 ? 0 : 2;
@@ -181,6 +218,13 @@ int cmd_antidote(int argc, char **argv) {
         return cli_fail("antidote", e.msg);
     Dataset re;  // none given: an empty set, magnitude-only pruning
     if (load_files(&a, "realign", DATA_NEED_OUTPUT | DATA_ALL_HARMFUL, &re)) return 1;
+    char hb[65], ha[65], hf[65], unused[65];
+    if (input_hashes("antidote", a.pos[0], arg_str(&a, "align-adapter", NULL), hb, ha) ||
+        input_hashes("antidote", ft, NULL, hf, unused) ||
+        claim_out("antidote", out, fp_antidote(hb, ha, hf, &re, &o), arg_flag(&a, "overwrite"))) {
+        dataset_free(&re);
+        return 1;
+    }
     rc = stage_antidote(a.pos[0], arg_str(&a, "align-adapter", NULL), ft, &re, &o, out, &e);
     dataset_free(&re);
     if (!rc) fprintf(stderr, "antidote: repaired %s written to %s\n", o.full_mode ? "model" : "adapter", out);

@@ -12,6 +12,9 @@
 #include "io/dir_lock.h"
 #include "io/model_dir.h"
 #include "io/outputs.h"
+#include "io/provenance.h"
+#include "pipeline/fingerprint.h"
+#include "util/sha256.h"
 #include "io/peft.h"
 
 static const char USAGE[] =
@@ -63,6 +66,26 @@ static int train_locked(Args *ap, StageDefaults *dp, const char *out) {
     for (int i = 0; i < data->n_values; i++)
         if (data_load(data->values[i], &fm, DATA_NEED_OUTPUT, &ds, &e)) { fieldmap_free(&fm); return cli_fail("train", e.msg); }
     fieldmap_free(&fm);
+    // the fingerprint of this run (train = SFT alignment): --out holding another run is refused
+    AlignOpts ao;
+    align_opts_default(&ao, ALIGN_SFT);
+    ao.train = d.train; ao.rank = d.rank; ao.targets = d.targets; ao.alpha = d.alpha; ao.dropout = d.dropout;
+    ao.weights = arg_flag(&a, "bf16") ? MAT_BF16 : MAT_F32;
+    char hb[65], hm[65] = "", ck0[4300], why[700];
+    Sha256 sh;
+    sha256_init(&sh);
+    rc = folder_sha256(a.pos[0], hb, &e);
+    for (int i = 0; !rc && i < ad->n_values; i++) {
+        char h[65];
+        if (!(rc = folder_sha256(ad->values[i], h, &e))) sha256_update(&sh, h, 64);
+    }
+    if (!rc && ad->n_values) sha256_hex(&sh, hm);
+    snprintf(ck0, sizeof ck0, "%s/checkpoint", out);
+    json_t *fp = rc ? NULL : fp_align(hb, hm, &ds, NULL, &ao);
+    if (!rc) rc = fp_claim(out, ck0, fp, arg_flag(&a, "overwrite"), why, sizeof why, &e) < 0 ? -1 : 0;
+    json_decref(fp);
+    if (rc) { dataset_free(&ds); return cli_fail("train", e.msg); }
+    if (*why) fprintf(stderr, "antibody train: --overwrite: the earlier run in %s is discarded (%s)\n", out, why);
     LoadedModel lm;
     if (model_dir_open(&lm, a.pos[0], arg_flag(&a, "bf16") ? MAT_BF16 : MAT_F32, ad->values, ad->n_values, &e)) {
         dataset_free(&ds);

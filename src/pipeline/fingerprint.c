@@ -8,6 +8,7 @@
 #include "io/atomic.h"
 #include "io/dir_replace.h"
 #include "io/outputs.h"
+#include "io/provenance.h"
 #include "util/sha256.h"
 
 json_t *fp_new(const char *stage, json_t *settings, json_t *inputs) {
@@ -91,7 +92,10 @@ json_t *fp_read(const char *dir) {
 int fp_write(const json_t *fp, const char *dir, Err *e) {
     char path[4200];
     snprintf(path, sizeof path, "%s/fingerprint.json", dir);
-    char *text = json_dumps(fp, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_t *rec = json_copy((json_t *)fp);  // plus what produced it (not hashed)
+    json_object_set_new(rec, "provenance", provenance_new());
+    char *text = json_dumps(rec, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(rec);
     int rc = write_file_atomic(path, text, strlen(text), e);
     free(text);
     return rc;
@@ -106,6 +110,7 @@ static int exists(const char *path) { return access(path, F_OK) == 0; }
 
 int fp_claim(const char *dir, const char *ck_dir, const json_t *fp, int discard, char *why, size_t cap, Err *e) {
     if (cap) why[0] = 0;
+    if (out_dir_usable(dir, e)) return -1;
     json_t *rec = fp_read(dir);
     int same = rec && fp_hex(rec) && !strcmp(fp_hex(rec), fp_hex(fp));
     int earlier = 0;  // files of some earlier run
@@ -165,7 +170,7 @@ static json_t *inputs(const char *base) {
     return in;
 }
 
-json_t *fp_align(const char *base, const Dataset *data, const Dataset *pool, const AlignOpts *o) {
+json_t *fp_align(const char *base, const char *merged, const Dataset *data, const Dataset *pool, const AlignOpts *o) {
     json_t *st = train_settings(&o->train, o->rank, o->targets, o->alpha, o->dropout, o->weights);
     json_object_set_new(st, "method", json_string(align_method_name(o->method)));
     if (o->method != ALIGN_SFT) SET_R(st, "rho", o->rho);
@@ -174,6 +179,7 @@ json_t *fp_align(const char *base, const Dataset *data, const Dataset *pool, con
         SET_I(st, "tv_pool", o->tv_pool); SET_I(st, "tv_variant", o->tv_variant);
     }
     json_t *in = inputs(base);
+    if (merged && *merged) json_object_set_new(in, "merged_adapters", json_string(merged));
     add_data(in, "data", data);
     if (o->method == ALIGN_TVACCINE) add_data(in, "harmful_pool", pool);
     return fp_new("align", st, in);

@@ -38,7 +38,8 @@ int fp_claim(const char *dir, const char *ck_dir, const json_t *fp, int discard,
 // fingerprints (or content hashes) of the adapters a stage starts from, "" for none; data
 // sets NULL when unused. The settings are every field of the stage's options that can
 // change its result (not paths, labels or progress).
-json_t *fp_align(const char *base, const Dataset *data, const Dataset *pool, const AlignOpts *o);
+// merged: the hash of adapters merged into the base first ("" for none; `antibody train --adapter`).
+json_t *fp_align(const char *base, const char *merged, const Dataset *data, const Dataset *pool, const AlignOpts *o);
 json_t *fp_finetune(const char *base, const char *align, const Dataset *data, const FinetuneOpts *o);
 json_t *fp_antidote(const char *base, const char *align, const char *ft, const Dataset *realign,
                     const AntidoteOpts *o);
@@ -48,4 +49,6 @@ json_t *fp_eval(const char *base, const char *align, const char *ft, const Datas
 
 // The fingerprint recorded in dir (dir/fingerprint.json), or NULL when there is none.
 json_t *fp_read(const char *dir);
+// Writes fp with a "provenance" object (io/provenance.h: version, commit, BLAS, threads,
+// date; not part of the hash): every stage folder, adapters included, records both.
 int fp_write(const json_t *fp, const char *dir, Err *e);

@@ -255,7 +255,7 @@ static int run_align(Runner *r, const Data *d, int a, Err *e) {
     if (!d->align.n) return err_set(e, "alignment %s: the alignment set is empty", align_name(a));
     AlignOpts o = c->align[a];
     o.train.interrupt = c->interrupt;
-    if ((b = stage_begin(r, what, dir, fp_align(r->base, &d->align, &d->realign, &o), 1, e))) return b > 0 ? 0 : -1;
+    if ((b = stage_begin(r, what, dir, fp_align(r->base, "", &d->align, &d->realign, &o), 1, e))) return b > 0 ? 0 : -1;
     StageReport rep;
     memset(&rep, 0, sizeof rep);
     if (stage_align(c->base_model, &d->align, &d->realign, &o, dir, &rep, e)) return -1;

@@ -1,0 +1,132 @@
+// The command line as a user meets it (issue 13): --version; a train into an --out holding
+// a run with other settings is refused, naming what differs, and --overwrite replaces it;
+// an --out that is a file is refused before any work; eval refuses an adapter given twice;
+// SIGINT during training saves a checkpoint, exits 130 and says how to resume, and the
+// same command resumes. Runs the binary beside the test (BUILD/antibody).
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "io/atomic.h"
+#include "testing.h"
+
+static char tmp[] = "/tmp/antibody_test_cli_XXXXXX";
+static char bin[4096], model[4096];
+
+// Runs "bin ARGS" with output in tmp/out.txt; returns the exit status and the output.
+static int run(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int run(char **out, const char *fmt, ...) {
+    char args[8192], cmd[12000], path[4200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(path, sizeof path, "%s/out.txt", tmp);
+    snprintf(cmd, sizeof cmd, "ANTIBODY_PROGRESS=0 '%s' %s > '%s' 2>&1", bin, args, path);
+    int st = system(cmd);
+    Err e;
+    *out = read_file(path, NULL, &e);
+    if (!*out) *out = strdup("");
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int count_lines(const char *path) {
+    FILE *f = fopen(path, "r");
+    int n = 0, c;
+    while (f && (c = fgetc(f)) != EOF) n += c == '\n';
+    if (f) fclose(f);
+    return n;
+}
+
+int main(int argc, char **argv) {
+    if (!mkdtemp(tmp)) { perror("mkdtemp"); return 2; }
+    snprintf(bin, sizeof bin, "%s", argv[0]);
+    char *slash = strrchr(bin, '/');
+    snprintf(slash ? slash + 1 : bin, sizeof bin - (size_t)(slash ? slash + 1 - bin : 0), "../antibody");
+    snprintf(model, sizeof model, "%s/models/stories260k-hf", shared_dir());
+    char data[4200], text[4096] = "";
+    snprintf(data, sizeof data, "%s/data.jsonl", tmp);
+    for (int i = 0; i < 8; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text),
+                 "{\"instruction\": \"Say hi %d.\", \"output\": \"hi there, friend number %d\"}\n", i, i);
+    Err e;
+    CHECK(write_file_atomic(data, text, strlen(text), &e) == 0, "%s", e.msg);
+    char *o;
+
+    CHECK(run(&o, "--version") == 0 && strstr(o, "antibody ") && strstr(o, "commit "), "--version: %s", o);
+    free(o);
+
+    // item 1: a single command refuses an --out holding a run with other settings
+    const char *common = "--data %s --max-steps 2 --batch-size 4 --out %s/run --checkpoint-minutes 0";
+    char base[8192];
+    snprintf(base, sizeof base, common, data, tmp);
+    CHECK(run(&o, "train %s %s", model, base) == 0, "first run: %s", o);
+    free(o);
+    int rc = run(&o, "train %s %s --lr 0.01", model, base);
+    CHECK(rc != 0 && strstr(o, "settings.lr: 0.001 -> 0.01") && strstr(o, "--overwrite"), "other lr refused: %s", o);
+    free(o);
+    char data2[4200];
+    snprintf(data2, sizeof data2, "%s/data2.jsonl", tmp);
+    char *num = strstr(text, "number 7");
+    if (num) num[7] = '9';  // one answer changed
+    CHECK(num && write_file_atomic(data2, text, strlen(text), &e) == 0, "%s", e.msg);
+    char base2[8192];
+    snprintf(base2, sizeof base2, common, data2, tmp);
+    rc = run(&o, "train %s %s", model, base2);
+    CHECK(rc != 0 && strstr(o, "inputs.data"), "other data refused: %s", o);
+    free(o);
+    CHECK(run(&o, "train %s %s --lr 0.01 --overwrite", model, base) == 0 && strstr(o, "discarded"), "--overwrite: %s", o);
+    free(o);
+    CHECK(run(&o, "train %s %s --lr 0.01", model, base) == 0, "same settings again: %s", o);
+    free(o);
+
+    // item 4: an --out that is a file, before any work (the model folder is not even read)
+    CHECK(run(&o, "train /nonexistent --data %s --out %s", data, data) != 0 && strstr(o, "not a folder"), "%s", o);
+    free(o);
+
+    // item 3: the same adapter twice
+    rc = run(&o, "eval %s --adapter %s/run --adapter %s/run/ --harmful %s --judge keyword --out %s/ev", model, tmp, tmp,
+             data, tmp);
+    CHECK(rc != 0 && strstr(o, "twice"), "adapter twice: %s", o);
+    free(o);
+
+    // item 5: SIGINT checkpoints, exits 130 and says how to resume; the same command resumes
+    char out5[4200], logp[4300], ck[4300];
+    snprintf(out5, sizeof out5, "%s/long", tmp);
+    snprintf(logp, sizeof logp, "%s/train_log.jsonl", out5);
+    snprintf(ck, sizeof ck, "%s/checkpoint/trainer_state.json", out5);
+    char errp[4300];
+    snprintf(errp, sizeof errp, "%s/long.txt", tmp);
+    pid_t pid = fork();
+    if (pid == 0) {
+        FILE *f = freopen(errp, "w", stderr);
+        (void)f;
+        setenv("ANTIBODY_PROGRESS", "0", 1);
+        execl(bin, bin, "train", model, "--data", data, "--max-steps", "20", "--epochs", "10", "--batch-size", "2",
+              "--out", out5,
+              (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 6000 && count_lines(logp) < 1; i++) usleep(10000);  // a step done (60 s at most)
+    kill(pid, SIGINT);
+    int st;
+    waitpid(pid, &st, 0);
+    char *err = read_file(errp, NULL, &e);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 130, "exit status %d", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    CHECK(err && strstr(err, "interrupted after step") && strstr(err, "run the same command again"), "%s", err);
+    CHECK(access(ck, F_OK) == 0, "checkpoint saved on SIGINT");
+    free(err);
+    int steps = count_lines(logp);
+    CHECK(steps >= 1 && steps < 20, "stopped after step %d", steps);
+    rc = run(&o, "train %s --data %s --max-steps 20 --epochs 10 --batch-size 2 --out %s", model, data, out5);
+    CHECK(rc == 0 && strstr(o, "resuming"), "the same command resumes: %s", o);
+    free(o);
+    CHECK(count_lines(logp) == 20, "the log holds each step once: %d", count_lines(logp));
+
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmp);
+    TEST_SUMMARY();
+}
