@@ -154,80 +154,6 @@ static void test_matmul(void) {
     free(c.x); free(c.w); free(c.b); free(c.out); free(c.R); free(dx); free(dw); free(db);
 }
 
-// ---------------- matrix-vector path (generation): f32 and bf16 weights against a double
-// reference, odd shapes (rows not a multiple of 4, columns not of 16), bias, accumulate,
-// and a size that takes the threaded path.
-static void test_matvec(void) {
-    int shapes[][2] = {{1, 1}, {3, 5}, {7, 17}, {13, 33}, {250, 300}};
-    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
-        int OUT = shapes[si][0], IN = shapes[si][1];
-        float *w = malloc((size_t)OUT * IN * 4), *b = malloc(OUT * 4), *x = malloc(4 * IN * 4);
-        float *o = malloc(4 * OUT * 4);
-        uint16_t *wb = malloc((size_t)OUT * IN * 2);
-        randn(w, (size_t)OUT * IN, 1); randn(b, OUT, 1); randn(x, 4 * IN, 1);
-        for (size_t i = 0; i < (size_t)OUT * IN; i++) { wb[i] = float_to_bf16(w[i]); w[i] = bf16_to_float(wb[i]); }
-        for (int bf = 0; bf < 2; bf++)
-            for (int N = 1; N <= MATVEC_MAX_ROWS; N++)
-                for (int acc = 0; acc < 2; acc++) {
-                    Mat W = {bf ? MAT_BF16 : MAT_F32, bf ? (void *)wb : (void *)w, OUT, IN};
-                    for (int i = 0; i < N * OUT; i++) o[i] = 0.5f;
-                    matmul_forward(o, x, &W, b, N, acc);
-                    double md = 0;
-                    for (int i = 0; i < N; i++)
-                        for (int r = 0; r < OUT; r++) {
-                            double d = b[r] + (acc ? 0.5 : 0.0);
-                            for (int j = 0; j < IN; j++) d += (double)w[(size_t)r * IN + j] * x[(size_t)i * IN + j];
-                            md = fmax(md, fabs(d - o[(size_t)i * OUT + r]) / (1.0 + fabs(d)));
-                        }
-                    CHECK(md < 1e-5, "matvec %dx%d %s N=%d acc=%d: error %g", OUT, IN, bf ? "bf16" : "f32", N, acc, md);
-                }
-        free(w); free(b); free(x); free(o); free(wb);
-    }
-}
-
-// ---------------- fused LoRA down-projection with dropout against the unfused formula,
-// for widths whose rows do and do not start on a byte of the mask
-static void test_lora_down(void) {
-    int widths[] = {16, 13, 40};
-    for (int wi = 0; wi < 3; wi++) {
-        int N = 7, IN = widths[wi], r = 3;
-        float p = 0.3f, keep = 1.0f / (1.0f - p);
-        float *x = malloc(N * IN * 4), *A = malloc(r * IN * 4), *dax = malloc(N * r * 4), *ax = malloc(N * r * 4);
-        float *dA = calloc(r * IN, 4), *dx = calloc(N * IN, 4), *xm = malloc(N * IN * 4);
-        uint8_t *bits = calloc((N * IN + 7) / 8, 1);
-        randn(x, N * IN, 1); randn(A, r * IN, 1); randn(dax, N * r, 1);
-        for (int i = 0; i < N * IN; i++) {
-            int kept = rng_uniform(&rng) > p;
-            bits[i >> 3] |= (uint8_t)(kept << (i & 7));
-            xm[i] = kept ? x[i] * keep : 0.0f;
-        }
-        lora_down_forward(ax, x, bits, p, A, N, IN, r);
-        lora_down_backward(dA, dx, dax, x, bits, p, A, N, IN, r);
-        double e1 = 0, e2 = 0, e3 = 0;
-        for (int i = 0; i < N; i++)
-            for (int k = 0; k < r; k++) {
-                double s = 0;
-                for (int j = 0; j < IN; j++) s += (double)xm[i * IN + j] * A[k * IN + j];
-                e1 = fmax(e1, fabs(s - ax[i * r + k]));
-            }
-        for (int k = 0; k < r; k++)
-            for (int j = 0; j < IN; j++) {
-                double s = 0;
-                for (int i = 0; i < N; i++) s += (double)dax[i * r + k] * xm[i * IN + j];
-                e2 = fmax(e2, fabs(s - dA[k * IN + j]));
-            }
-        for (int i = 0; i < N; i++)
-            for (int j = 0; j < IN; j++) {
-                double s = 0;
-                for (int k = 0; k < r; k++) s += (double)dax[i * r + k] * A[k * IN + j];
-                if (!(bits[(i * IN + j) >> 3] >> ((i * IN + j) & 7) & 1)) s = 0;
-                e3 = fmax(e3, fabs(s * keep - dx[i * IN + j]));
-            }
-        CHECK(e1 < 1e-4 && e2 < 1e-4 && e3 < 1e-4, "lora_down IN=%d: ax %g dA %g dx %g", IN, e1, e2, e3);
-        free(x); free(A); free(dax); free(ax); free(dA); free(dx); free(xm); free(bits);
-    }
-}
-
 // ---------------- LM head + cross-entropy
 typedef struct { float *x, *w, *buf; int *tg; int N, C, V; } CeCtx;
 static double ce_obj(void *p) { CeCtx *c = p; Mat W = {MAT_F32, c->w, c->V, c->C}; int cnt; return lm_head_ce(c->x, &W, c->tg, c->N, c->C, c->V, 1.0f, NULL, NULL, &cnt, c->buf, 2); }
@@ -385,8 +311,6 @@ int main(void) {
     test_model(0, 0.3f);
     test_full_model(0);
     test_full_model(1);
-    test_matvec();
-    test_lora_down();
     test_attention((AttnShape){2, 150, 2, 1, 4}, 200);  // several blocks of query rows, padding
     TEST_SUMMARY();
 }

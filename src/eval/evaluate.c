@@ -31,8 +31,9 @@ static void gen_done(int i, void *p) {
     progress_update(g->pr, ++g->done, NULL);
 }
 
-// Greedy answers, four prompts decoding together (generate_batch: the weights are read
-// once per step for all four; the answers are those of one prompt at a time).
+// Greedy answers, up to MATVEC_MAX_ROWS prompts decoding together, as many as memory holds
+// (generate_batch: the weights are read once per step for all of them; the answers are
+// those of one prompt at a time).
 char **eval_generate(const Model *m, const Lora *lora, const Tokenizer *tok, const Dataset *prompts,
                      const EvalOpts *o) {
     int n = prompts->n;

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/rng.h"
 
@@ -79,6 +80,20 @@ int generate_ids(const Model *m, const Lora *lora, KVCache *c, const int *prompt
     return n;
 }
 
+// How many sequences of up to max_T tokens fit beside the model: their KV caches and row
+// buffers within half the memory the system has free (at least one).
+static int sequences_that_fit(const Model *m, int S, int max_T) {
+    const Config *c = &m->cfg;
+    size_t C = c->dim, Q = (size_t)c->n_heads * c->head_dim, KV = (size_t)c->n_kv_heads * c->head_dim,
+           F = c->hidden_dim, T = max_T < c->max_seq_len ? max_T : c->max_seq_len;
+    size_t per = 4 * (2 * (size_t)c->n_layers * T * KV + 64 * (4 * C + 3 * Q + 3 * F + KV) + c->vocab_size +
+                      (size_t)c->n_heads * T);
+    long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0) return S;
+    size_t fit = (size_t)pages * (size_t)page / 2 / per;
+    return fit < 1 ? 1 : fit < (size_t)S ? (int)fit : S;
+}
+
 // Continuous batching: up to S sequences decode together (the weights are read once per
 // step for all of them); a finished sequence's slot takes the next prompt. Each prompt
 // goes through exactly the steps generate_ids would take (prefill alone, then one token
@@ -88,13 +103,14 @@ int generate_ids(const Model *m, const Lora *lora, KVCache *c, const int *prompt
 void generate_batch(const Model *m, const Lora *lora, int *const *prompts, const int *n_prompt, int n,
                     const GenOpts *o, int S, int **out, int *n_out, void (*on_done)(int i, void *ctx), void *ctx) {
     const Config *cfg = &m->cfg;
-    DecodeBatch *d = decode_batch_new(m, S < 1 ? 1 : S);
-    S = d->S;
     int max_T = 1;
     for (int i = 0; i < n; i++) {
         int need = n_prompt[i] + o->max_new + 1;
         max_T = need > max_T ? need : max_T;
     }
+    S = S > n ? n : S;  // no more slots than prompts, and no more than memory holds
+    DecodeBatch *d = decode_batch_new(m, sequences_that_fit(m, S < 1 ? 1 : S, max_T));
+    S = d->S;
     KVCache *cache[MATVEC_MAX_ROWS], *step[MATVEC_MAX_ROWS];
     int idx[MATVEC_MAX_ROWS], tok[MATVEC_MAX_ROWS];
     Rng rng[MATVEC_MAX_ROWS];

@@ -23,8 +23,9 @@ int generate_ids(const Model *m, const Lora *lora, KVCache *cache, const int *pr
 // tokens (special tokens skipped). Returns malloc'd text; on_text (if set) streams it.
 char *generate_text(const Model *m, const Lora *lora, const Tokenizer *tok, const char *prompt, const GenOpts *o,
                     void (*on_text)(const char *piece, void *ctx), void *ctx);
-// Many prompts at once, S (at most MATVEC_MAX_ROWS) decoding together: out[i] (max_new
-// ids) and n_out[i] as generate_ids would give them for prompt i alone. on_done (if set)
+// Many prompts at once, S (at most MATVEC_MAX_ROWS, and as many as half the free memory
+// holds) decoding together: out[i] (max_new ids) and n_out[i] as generate_ids would give
+// them for prompt i alone, whatever S is. on_done (if set)
 // is called as each prompt finishes.
 void generate_batch(const Model *m, const Lora *lora, int *const *prompts, const int *n_prompt, int n,
                     const GenOpts *o, int S, int **out, int *n_out, void (*on_done)(int i, void *ctx), void *ctx);

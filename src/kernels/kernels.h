@@ -42,7 +42,7 @@ int omp_threads(void);        // OpenMP threads the kernels use
 void matmul_forward(float *out, const float *in, const Mat *W, const float *bias, int N, int accumulate);
 // The same for a handful of rows (generation): streams W once, widening bf16 in registers.
 void matvec_forward(float *out, const float *in, const Mat *W, const float *bias, int N, int accumulate);
-#define MATVEC_MAX_ROWS 4  // matmul_forward switches to matvec_forward at or below this many rows
+#define MATVEC_MAX_ROWS 16  // matmul_forward switches to matvec_forward at or below this many rows
 // dinp (N,IN) += dout (N,OUT) @ W
 void matmul_backward_input(float *dinp, const float *dout, const Mat *W, int N);
 // dW (OUT,IN) += dout^T @ in ; dbias (OUT) += column sums of dout (if non-NULL)

@@ -42,7 +42,7 @@ static inline __attribute__((always_inline)) __m256 load_w(const char *w, int bf
 static inline __attribute__((always_inline)) void dot1_n(float *d, const char *w, int bf16, int IN,
                                                          const float *x, int N) {
     size_t esz = bf16 ? 2 : 4;
-    __m256 a0[MATVEC_MAX_ROWS], a1[MATVEC_MAX_ROWS];
+    __m256 a0[4], a1[4];
     for (int i = 0; i < N; i++) a0[i] = a1[i] = _mm256_setzero_ps();
     int j = 0;
     for (; j + 16 <= IN; j += 16) {
@@ -73,13 +73,14 @@ static inline __attribute__((always_inline)) void dot1_n(float *d, const char *w
     }
 }
 
+// out rows [r0, r1) for N <= 4 input rows
 static inline __attribute__((always_inline)) void rows_n(float *out, const float *in, const Mat *W,
                                                          const float *bias, int N, int accumulate, int r0, int r1,
                                                          int bf16) {
     int OUT = W->rows, IN = W->cols;
     size_t esz = bf16 ? 2 : 4;
     for (int r = r0; r < r1; r++) {
-        float d[MATVEC_MAX_ROWS];
+        float d[4];
         dot1_n(d, (const char *)W->data + (size_t)r * IN * esz, bf16, IN, in, N);
         for (int i = 0; i < N; i++) {
             float *o = out + (size_t)i * OUT + r, v = d[i] + (bias ? bias[r] : 0.0f);
@@ -88,16 +89,23 @@ static inline __attribute__((always_inline)) void rows_n(float *out, const float
     }
 }
 
+// More than four input rows: four at a time against each weight row, which the first four
+// read from memory and the others find in cache (per row and input the same operations).
 static void matvec_rows(float *out, const float *in, const Mat *W, const float *bias, int N, int accumulate, int r0,
                         int r1) {
-    int bf = W->type == MAT_BF16;
-#define ROWS_CASE(n)                                                     \
-    case n:                                                              \
-        if (bf) rows_n(out, in, W, bias, n, accumulate, r0, r1, 1);      \
-        else rows_n(out, in, W, bias, n, accumulate, r0, r1, 0);         \
+    int OUT = W->rows, IN = W->cols, bf = W->type == MAT_BF16;
+    for (int r = r0; r < r1; r++)
+        for (int i = 0; i < N; i += 4) {
+            float *o = out + (size_t)i * OUT;
+            const float *x = in + (size_t)i * IN;
+#define GROUP(n)                                                           \
+    case n:                                                                \
+        if (bf) rows_n(o, x, W, bias, n, accumulate, r, r + 1, 1);         \
+        else rows_n(o, x, W, bias, n, accumulate, r, r + 1, 0);            \
         break;
-    switch (N) { ROWS_CASE(1) ROWS_CASE(2) ROWS_CASE(3) ROWS_CASE(4) }
-#undef ROWS_CASE
+            switch (N - i < 4 ? N - i : 4) { GROUP(1) GROUP(2) GROUP(3) GROUP(4) }
+#undef GROUP
+        }
 }
 
 // ---- dropout masks: 8 mask bits -> 8 lanes -------------------------------------------

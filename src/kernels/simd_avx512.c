@@ -20,26 +20,16 @@ static inline __mmask16 tail(int left) { return left >= 16 ? (__mmask16)0xffff :
 
 // ---- matvec: one row of W at a time, front to back, each 16-wide slice loaded once for
 // all N input rows, two accumulators per input row (the same scheme as simd_avx2.c).
-static inline __m512 widen(const uint16_t *w, __mmask16 m) {
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, w)), 16));
-}
-
-static inline __attribute__((always_inline)) __m512 load_w(const char *w, int bf16, int j, __mmask16 m) {
-    return bf16 ? widen((const uint16_t *)w + j, m) : _mm512_maskz_loadu_ps(m, (const float *)w + j);
-}
-
-// d[i] = W row . x row i for i < N
-static inline __attribute__((always_inline)) void dot1_n(float *d, const char *w, int bf16, int IN,
-                                                         const float *x, int N) {
-    size_t esz = bf16 ? 2 : 4;
-    __m512 a0[MATVEC_MAX_ROWS], a1[MATVEC_MAX_ROWS];
+// d[i] = W row . x row i for i < N (f32 weights)
+static inline __attribute__((always_inline)) void dot1_n(float *d, const float *w, int IN, const float *x, int N) {
+    __m512 a0[4], a1[4];
     for (int i = 0; i < N; i++) a0[i] = a1[i] = _mm512_setzero_ps();
     int j = 0;
     for (; j + 32 <= IN; j += 32) {
-        __m512 w0 = load_w(w, bf16, j, 0xffff), w1 = load_w(w, bf16, j + 16, 0xffff);
+        __m512 w0 = _mm512_loadu_ps(w + j), w1 = _mm512_loadu_ps(w + j + 16);
         if (N > 2) {  // with several input rows the loop runs slower than memory: prefetch ahead
-            _mm_prefetch(w + (size_t)j * esz + 1024, _MM_HINT_T0);
-            if (!bf16) _mm_prefetch(w + (size_t)j * esz + 1024 + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)(w + j) + 1024, _MM_HINT_T0);
+            _mm_prefetch((const char *)(w + j) + 1024 + 64, _MM_HINT_T0);
         }
         for (int i = 0; i < N; i++) {
             const float *xi = x + (size_t)i * IN + j;
@@ -48,26 +38,25 @@ static inline __attribute__((always_inline)) void dot1_n(float *d, const char *w
         }
     }
     if (j + 16 <= IN) {
-        __m512 w0 = load_w(w, bf16, j, 0xffff);
+        __m512 w0 = _mm512_loadu_ps(w + j);
         for (int i = 0; i < N; i++) a0[i] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + (size_t)i * IN + j), a0[i]);
         j += 16;
     }
     if (j < IN) {
         __mmask16 m = tail(IN - j);
-        __m512 w1 = load_w(w, bf16, j, m);
+        __m512 w1 = _mm512_maskz_loadu_ps(m, w + j);
         for (int i = 0; i < N; i++) a1[i] = _mm512_fmadd_ps(w1, _mm512_maskz_loadu_ps(m, x + (size_t)i * IN + j), a1[i]);
     }
     for (int i = 0; i < N; i++) d[i] = _mm512_reduce_add_ps(_mm512_add_ps(a0[i], a1[i]));
 }
 
+// out rows [r0, r1) for N <= 4 input rows
 static inline __attribute__((always_inline)) void rows_n(float *out, const float *in, const Mat *W,
-                                                         const float *bias, int N, int accumulate, int r0, int r1,
-                                                         int bf16) {
+                                                         const float *bias, int N, int accumulate, int r0, int r1) {
     int OUT = W->rows, IN = W->cols;
-    size_t esz = bf16 ? 2 : 4;
     for (int r = r0; r < r1; r++) {
-        float d[MATVEC_MAX_ROWS];
-        dot1_n(d, (const char *)W->data + (size_t)r * IN * esz, bf16, IN, in, N);
+        float d[4];
+        dot1_n(d, (const float *)W->data + (size_t)r * IN, IN, in, N);
         for (int i = 0; i < N; i++) {
             float *o = out + (size_t)i * OUT + r, v = d[i] + (bias ? bias[r] : 0.0f);
             *o = accumulate ? *o + v : v;
@@ -75,16 +64,28 @@ static inline __attribute__((always_inline)) void rows_n(float *out, const float
     }
 }
 
+// More than four input rows: four at a time against each weight row, which the first four
+// read from memory and the others find in cache (per row and input the same operations).
 static void matvec_rows(float *out, const float *in, const Mat *W, const float *bias, int N, int accumulate, int r0,
                         int r1) {
-    int bf = W->type == MAT_BF16;
-#define ROWS_CASE(n)                                                     \
-    case n:                                                              \
-        if (bf) rows_n(out, in, W, bias, n, accumulate, r0, r1, 1);      \
-        else rows_n(out, in, W, bias, n, accumulate, r0, r1, 0);         \
-        break;
-    switch (N) { ROWS_CASE(1) ROWS_CASE(2) ROWS_CASE(3) ROWS_CASE(4) }
-#undef ROWS_CASE
+    // bf16: the 256-bit widening streams faster than the 512-bit one (vpmovzxwd zmm) on
+    // AMD Zen 4: 30 against 25 GB/s per core (docs/performance.md)
+    if (W->type == MAT_BF16) {
+        simd_avx2.matvec_rows(out, in, W, bias, N, accumulate, r0, r1);
+        return;
+    }
+    int OUT = W->rows, IN = W->cols;
+    for (int r = r0; r < r1; r++)
+        for (int i = 0; i < N; i += 4) {
+            float *o = out + (size_t)i * OUT;
+            const float *x = in + (size_t)i * IN;
+            switch (N - i) {
+            case 1: rows_n(o, x, W, bias, 1, accumulate, r, r + 1); break;
+            case 2: rows_n(o, x, W, bias, 2, accumulate, r, r + 1); break;
+            case 3: rows_n(o, x, W, bias, 3, accumulate, r, r + 1); break;
+            default: rows_n(o, x, W, bias, 4, accumulate, r, r + 1); break;
+            }
+        }
 }
 
 // ---- dropout masks ---------------------------------------------------------------------

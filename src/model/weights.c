@@ -8,6 +8,7 @@
 #include "io/atomic.h"
 #include "io/safetensors.h"
 #include "model/model.h"
+#include "util/mem.h"
 #include "util/rng.h"
 
 const char *const PROJ_NAMES[N_PROJ] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
@@ -78,7 +79,7 @@ static void alloc_model(Model *m, const Config *c, MatType wt) {
     m->cfg = *c;
     m->layers = xcalloc(c->n_layers, sizeof(LayerWeights));
     m->arena_bytes = layout(m, wt, NULL);
-    m->arena = xcalloc(1, m->arena_bytes);
+    m->arena = huge_alloc(m->arena_bytes);  // streamed once per generated token
     layout(m, wt, m->arena);
     int half = c->head_dim / 2;
     m->rope_cos = xmalloc((size_t)c->max_seq_len * half * sizeof(float));
@@ -87,7 +88,7 @@ static void alloc_model(Model *m, const Config *c, MatType wt) {
 }
 
 void model_free(Model *m) {
-    free(m->arena);
+    huge_free(m->arena, m->arena_bytes);
     free(m->layers);
     free(m->rope_cos);
     free(m->rope_sin);
