@@ -8,7 +8,8 @@
 //        llama7b (Llama-2-7B: 4096 x 32 layers, 32 heads, MLP 11008, vocab 32000, bf16 weights).
 // bf16:  keep the base weights in bf16 (widened to f32 in registers; always for llama7b).
 // STEP:  peak (SGEMM 4096^3 through antibody's SGEMM: the machine's fp32 peak),
-//        sft, vaccine, tvaccine (reference), tvaccine-lean, generate, generate4 (8 prompts, 4 decoding together), antidote.
+//        sft, vaccine, tvaccine (reference), tvaccine-lean, generate, generate4 (8 prompts, 4 decoding together), generate16 (16 prompts, all
+//        decoding together, as evaluation does), antidote.
 // The model is randomly initialised (normal(0, 0.02)); LoRA r=8, alpha 4, dropout 0.1 on
 // all seven projections. Training batches are 5 x 200 random tokens with the loss on all
 // tokens (every position predicts the next token; the last has no target); llama7b uses
@@ -269,31 +270,56 @@ static int bench_kernels(int reps) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s smollm|tinystories|llama7b peak|sft|vaccine|tvaccine|tvaccine-lean|generate|generate4|antidote [REPS] [bf16]\n",
-                argv[0]);
+        fprintf(stderr, "usage: %s smollm|tinystories|llama7b peak|kernels|sft|vaccine|tvaccine|tvaccine-lean|generate|generate4|generate16|"
+                        "antidote [REPS] [bf16] [nolora] [model=DIR]\n       %s SHAPE save DIR\n", argv[0], argv[0]);
         return 2;
     }
-    const char *shape = argv[1], *step = argv[2];
-    int reps = argc > 3 ? atoi(argv[3]) : 5;
-    if (reps < 1) reps = 1;
+    const char *isa_problem = isa_env_problem();
+    if (isa_problem) { fprintf(stderr, "bench_train: %s\n", isa_problem); return 2; }
+    const char *shape = argv[1], *step = argv[2], *model_dir = NULL;
+    int reps = 5, bf16 = 0, nolora = 0;
+    for (int i = 3; i < argc && strcmp(step, "save"); i++) {
+        if (!strcmp(argv[i], "bf16")) bf16 = 1;
+        else if (!strcmp(argv[i], "nolora")) nolora = 1;
+        else if (!strncmp(argv[i], "model=", 6)) model_dir = argv[i] + 6;
+        else if ((reps = atoi(argv[i])) < 1) { fprintf(stderr, "bench_train: bad argument \"%s\"\n", argv[i]); return 2; }
+    }
     if (!strcmp(step, "peak")) return bench_peak();
     if (!strcmp(step, "kernels")) return bench_kernels(reps);
     Config c;
     if (shape_config(shape, &c)) { fprintf(stderr, "bench_train: unknown shape \"%s\"\n", shape); return 2; }
     int big = !strcmp(shape, "llama7b");
-    int bf16 = big || (argc > 4 && !strcmp(argv[4], "bf16"));
+    bf16 |= big;
     int B = big ? 1 : 5, T = big ? 128 : 200;
     Rng r;
     rng_seed(&r, 1234);
     Model m;
     double t0 = now();
-    if (bf16) init_bf16(&m, &c, 42);
+    if (!strcmp(step, "save")) {  // the shape's random model as a Hugging Face folder (f32), for the llama.cpp peer
+        Err e = {{0}};
+        if (argc < 4 || big) { fprintf(stderr, "bench_train: save needs a folder (and not the 7B shape)\n"); return 2; }
+        model_init_random(&m, &c, 42);
+        int rc = model_save(&m, argv[3], MAT_F32, (size_t)1 << 40, &e);
+        if (rc) fprintf(stderr, "bench_train: %s\n", e.msg);
+        model_free(&m);
+        return rc ? 1 : 0;
+    }
+    if (model_dir) {
+        Err e = {{0}};
+        if (model_load(&m, model_dir, bf16 ? MAT_BF16 : MAT_F32, &e)) { fprintf(stderr, "bench_train: %s\n", e.msg); return 1; }
+        if (m.cfg.dim != c.dim || m.cfg.n_layers != c.n_layers || m.cfg.vocab_size != c.vocab_size) {
+            fprintf(stderr, "bench_train: %s is not the %s shape\n", model_dir, shape);
+            return 1;
+        }
+        m.cfg.n_eos = 0;  // generation never stops early: always max_new tokens
+    } else if (bf16) init_bf16(&m, &c, 42);
     else model_init_random(&m, &c, 42);
     double init_s = now() - t0;
     size_t model_rss = rss_bytes();
     Lora lora;
     lora_init(&lora, &m, 8, 4.0f, 0.1f, (1 << N_PROJ) - 1, 7);
-    double *times = xmalloc((size_t)(reps + 1) * sizeof(double));
+    const Lora *gl = nolora ? NULL : &lora;  // generation: with the adapter, or the base model alone
+    double *times = xmalloc((size_t)(reps + 1) * sizeof(double)), *cpu = xmalloc((size_t)(reps + 1) * sizeof(double));
     char extra[512] = "";
     size_t ws_bytes = 0;
     int tokens = 0;
@@ -317,14 +343,14 @@ int main(int argc, char **argv) {
         float *m1 = xcalloc(lora.n_params, sizeof(float)), *m2 = xcalloc(lora.n_params, sizeof(float));
         AdamW opt = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.1f};
         for (int s = 0; s <= reps; s++) {  // step 0 is the warm-up (and T-Vaccine's probability pass)
-            double ts = now();
+            double ts = now(), cs = cpu_now();
             const int *trainable = sm->begin_step ? sm->begin_step(sm, &m, &lora, w, s) : NULL;
             (void)trainable;  // T-Vaccine's inactive layers get no gradient: their update is decay only
             memset(w->lora_grad, 0, lora.n_params * sizeof(float));
             sm->grad(sm, &m, &lora, w, &b, 1.0f, hash64((uint64_t)s));
             clip_grad_norm(w->lora_grad, lora.n_params, 1.0f);
             adamw_update(&opt, lora.params, w->lora_grad, m1, m2, lora.n_params, 1e-3f, 0.1f, s + 1);
-            times[s] = now() - ts;
+            times[s] = now() - ts, cpu[s] = cpu_now() - cs;
         }
         tokens = B * T;
         if (tv) {
@@ -347,17 +373,19 @@ int main(int argc, char **argv) {
         for (int i = 0; i < n_prompt; i++) prompt[i] = (int)rng_below(&r, c.vocab_size);
         GenOpts go = {.max_new = max_new, .temperature = 0.0f, .top_p = 1.0f, .seed = 1};
         for (int s = 0; s <= reps; s++) {
-            double ts = now();
-            int k = generate_ids(&m, &lora, kc, prompt, n_prompt, &go, out);
-            times[s] = now() - ts;
+            double ts = now(), cs = cpu_now();
+            int k = generate_ids(&m, gl, kc, prompt, n_prompt, &go, out);
+            times[s] = now() - ts, cpu[s] = cpu_now() - cs;
             if (k != max_new) { fprintf(stderr, "bench_train: generated %d tokens, not %d\n", k, max_new); return 1; }
         }
         tokens = max_new;
         snprintf(extra, sizeof extra, ", \"prompt\": %d", n_prompt);
         kvcache_free(kc);
-    } else if (!strcmp(step, "generate4")) {  // evaluation-style: 8 prompts, 4 decoding together
-        enum { NPR = 8, NP = 32, NEW = 128 };
-        int *prompts[NPR], *outs[NPR], lens[NPR], n_out[NPR];
+    } else if (!strcmp(step, "generate4") || !strcmp(step, "generate16")) {
+        // evaluation-style: 8 prompts, 4 decoding together; or 16 prompts all together (evaluation's batch)
+        enum { NP = 32, NEW = 128 };
+        int S = !strcmp(step, "generate4") ? 4 : 16, NPR = S == 4 ? 8 : 16;
+        int *prompts[16], *outs[16], lens[16], n_out[16];
         for (int i = 0; i < NPR; i++) {
             prompts[i] = xmalloc(NP * sizeof(int));
             outs[i] = xmalloc(NEW * sizeof(int));
@@ -366,14 +394,14 @@ int main(int argc, char **argv) {
         }
         GenOpts go = {.max_new = NEW, .temperature = 0.0f, .top_p = 1.0f, .seed = 1};
         for (int s = 0; s <= reps; s++) {
-            double ts = now();
-            generate_batch(&m, &lora, prompts, lens, NPR, &go, 4, outs, n_out, NULL, NULL);
-            times[s] = now() - ts;
+            double ts = now(), cs = cpu_now();
+            generate_batch(&m, gl, prompts, lens, NPR, &go, S, outs, n_out, NULL, NULL);
+            times[s] = now() - ts, cpu[s] = cpu_now() - cs;
             for (int i = 0; i < NPR; i++)
                 if (n_out[i] != NEW) { fprintf(stderr, "bench_train: generated %d tokens, not %d\n", n_out[i], NEW); return 1; }
         }
         tokens = NPR * NEW;
-        snprintf(extra, sizeof extra, ", \"prompt\": %d, \"prompts\": %d, \"batch\": 4", NP, NPR);
+        snprintf(extra, sizeof extra, ", \"prompt\": %d, \"prompts\": %d, \"batch\": %d", NP, NPR, S);
         for (int i = 0; i < NPR; i++) free(prompts[i]), free(outs[i]);
     } else if (!strcmp(step, "antidote")) {
         EncodedSet calib;
@@ -382,9 +410,9 @@ int main(int argc, char **argv) {
             PruneOpts po = {.dense_ratio = 0.8, .full_mode = 0, .seed = 3};
             PruneReport rep;
             Err e = {{0}};
-            double ts = now();
+            double ts = now(), cs = cpu_now();
             if (antidote_prune(&m, &lora, &calib, &po, &rep, &e)) { fprintf(stderr, "bench_train: %s\n", e.msg); return 1; }
-            times[s] = now() - ts;
+            times[s] = now() - ts, cpu[s] = cpu_now() - cs;
         }
         tokens = 8 * 200;
         snprintf(extra, sizeof extra, ", \"samples\": 8");
@@ -393,16 +421,18 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_train: unknown step \"%s\"\n", step);
         return 2;
     }
-    double med = median(times + 1, reps);
-    printf("{\"side\": \"antibody\", \"shape\": \"%s\", \"step\": \"%s%s\", \"seconds\": %.6f, \"warmup_s\": %.4f, "
-           "\"reps\": %d, \"tokens\": %d, \"peak_rss\": %zu, \"model_rss\": %zu, \"workspace_bytes\": %zu, "
-           "\"init_s\": %.2f, \"threads\": %d, \"weights\": \"%s\", \"blas\": \"%s\"%s}\n",
-           shape, step, bf16 && !big ? "_bf16" : "", med, times[0], reps, tokens, peak_rss_bytes(), model_rss, ws_bytes,
-           init_s, omp_threads(),
-           bf16 ? "bf16" : "f32", blas_name(), extra);
+    double med = median(times + 1, reps), cpu_med = median(cpu + 1, reps);
+    printf("{\"side\": \"antibody\", \"shape\": \"%s\", \"step\": \"%s%s%s\", \"seconds\": %.6f, \"warmup_s\": %.4f, "
+           "\"cpu_seconds\": %.6f, \"reps\": %d, \"tokens\": %d, \"peak_rss\": %zu, \"model_rss\": %zu, \"workspace_bytes\": %zu, "
+           "\"init_s\": %.2f, \"threads\": %d, \"weights\": \"%s\", \"blas\": \"%s\", \"isa\": \"%s\", "
+           "\"lora\": %d%s}\n",
+           shape, step, bf16 && !big ? "_bf16" : "", nolora ? "_nolora" : "", med, times[0], cpu_med, reps, tokens,
+           peak_rss_bytes(), model_rss, ws_bytes, init_s, omp_threads(), bf16 ? "bf16" : "f32", blas_name(),
+           isa_name(isa_active()), !nolora, extra);
     free(times);
+    free(cpu);
     lora_free(&lora);
-    if (bf16) free_bf16(&m);
+    if (bf16 && !model_dir) free_bf16(&m);
     else model_free(&m);
     return 0;
 }

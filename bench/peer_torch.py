@@ -164,7 +164,7 @@ def measure(shape, step, reps, active):
     init_s = time.perf_counter() - t0
     g = torch.Generator().manual_seed(1234)
     V, B, T = cfg.vocab_size, 5, 200
-    times, extra = [], {}
+    times, cpu, extra = [], [], {}
     mods = attn_modules(model)
     if step in ("sft", "vaccine", "tvaccine"):
         x = torch.randint(0, V, (B, T), generator=g)
@@ -175,7 +175,7 @@ def measure(shape, step, reps, active):
         params = [p for n, p in model.named_parameters() if "lora_" in n]
         opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.1)
         for s in range(reps + 1):
-            ts = time.perf_counter()
+            ts, cs = time.perf_counter(), time.process_time()
             if step == "sft":
                 model(input_ids=x, labels=x).loss.backward()
             elif step == "vaccine":
@@ -191,6 +191,7 @@ def measure(shape, step, reps, active):
             opt.step()
             opt.zero_grad(set_to_none=True)
             times.append(time.perf_counter() - ts)
+            cpu.append(time.process_time() - cs)
         tokens = B * T
         if step == "tvaccine":
             extra["active"] = ",".join(map(str, act))
@@ -199,18 +200,19 @@ def measure(shape, step, reps, active):
         model.eval()
         if step.endswith("_bf16"):
             model.to(torch.bfloat16)
-        n_prompts, batch = (8, 4) if step.startswith("generate4") else (1, 1)
+        n_prompts, batch = (8, 4) if step.startswith("generate4") else (16, 16) if step.startswith("generate16") else (1, 1)
         prompts = torch.randint(0, V, (n_prompts, 32), generator=g)
         model.generation_config.eos_token_id = None
         with torch.no_grad():
             for s in range(reps + 1):
-                ts = time.perf_counter()
+                ts, cs = time.perf_counter(), time.process_time()
                 for b in range(0, n_prompts, batch):
                     p = prompts[b:b + batch]
                     out = model.generate(input_ids=p, attention_mask=torch.ones_like(p), max_new_tokens=128,
                                          min_new_tokens=128, do_sample=False, pad_token_id=0)
                     assert out.shape == (batch, 32 + 128), out.shape
                 times.append(time.perf_counter() - ts)
+                cpu.append(time.process_time() - cs)
         tokens = n_prompts * 128
         extra["prompt"] = 32
         if batch > 1:
@@ -220,15 +222,16 @@ def measure(shape, step, reps, active):
         samples = [torch.randint(0, V, (1, 200), generator=g) for _ in range(8)]
         with torch.no_grad():
             for s in range(reps + 1):
-                ts = time.perf_counter()
+                ts, cs = time.perf_counter(), time.process_time()
                 wanda_prune(model, samples)
                 times.append(time.perf_counter() - ts)
+                cpu.append(time.process_time() - cs)
         tokens = 8 * 200
         extra["samples"] = 8
     else:
         sys.exit(f"peer_torch: unknown step {step}")
     rec = dict(side=os.environ.get("PEER_NAME", "torch"), shape=shape, step=step,
-               seconds=statistics.median(times[1:]), warmup_s=times[0], reps=reps, tokens=tokens,
+               seconds=statistics.median(times[1:]), warmup_s=times[0], cpu_seconds=statistics.median(cpu[1:]), reps=reps, tokens=tokens,
                peak_rss=peak_rss(), init_s=init_s, threads=torch.get_num_threads(), torch=torch.__version__, **extra)
     print(json.dumps(rec))
 
@@ -246,18 +249,24 @@ def peak():
         dt = time.perf_counter() - t
         if i > 0:
             best = min(best, dt)
-    ab, bb = a.to(torch.bfloat16), b.to(torch.bfloat16)  # what torch gets from bf16 on this CPU
-    best16 = 1e30
-    for i in range(5):
-        t = time.perf_counter()
-        torch.mm(ab, bb)
-        dt = time.perf_counter() - t
-        if i > 0:
-            best16 = min(best16, dt)
+    # what torch gets from bf16 on this CPU: only with bf16 instructions (AVX512-BF16 or
+    # AMX); without them the product is emulated and takes minutes, so it is skipped
+    flags = open("/proc/cpuinfo").read().split()
+    best16 = None
+    if "avx512_bf16" in flags or "amx_bf16" in flags:
+        ab, bb = a.to(torch.bfloat16), b.to(torch.bfloat16)
+        best16 = 1e30
+        for i in range(5):
+            t = time.perf_counter()
+            torch.mm(ab, bb)
+            dt = time.perf_counter() - t
+            if i > 0:
+                best16 = min(best16, dt)
     import transformers
     import peft
     print(json.dumps(dict(side=os.environ.get("PEER_NAME", "torch"), step="peak", seconds=best,
-                          gflops=2 * n ** 3 / best / 1e9, bf16_gflops=2 * n ** 3 / best16 / 1e9, threads=torch.get_num_threads(), torch=torch.__version__,
+                          gflops=2 * n ** 3 / best / 1e9,
+                          bf16_gflops=2 * n ** 3 / best16 / 1e9 if best16 else None, threads=torch.get_num_threads(), torch=torch.__version__,
                           transformers=transformers.__version__, peft=peft.__version__, blas=blas_summary(torch))))
 
 
@@ -298,7 +307,9 @@ def flops(shape, step, rec):
     if step.startswith("generate"):
         n = 32 + 128
         att = sum(4 * ctx * NH * HD * L for ctx in range(1, n + 1))
-        return (8 if step.startswith("generate4") else 1) * (2 * (P + V * C + Rp) * n + att)
+        lora = 0 if step.endswith("_nolora") else Rp
+        prompts = 8 if step.startswith("generate4") else 16 if step.startswith("generate16") else 1
+        return prompts * (2 * (P + V * C + lora) * n + att)
     if step == "antidote":
         N, T = 8 * 200, 200
         return 2 * (2 * N * (P + Rp) + 4 * 8 * T * T * NH * HD * L)
@@ -311,15 +322,23 @@ def table(path, out, command):
     sides = list(dict.fromkeys(r["side"] for r in recs if r["step"] != "peak"))
     peer_sides = [s for s in sides if s != "antibody"]
     rows = []
-    hdr = ("| shape | step | side | time/step (s) | tokens/s | peak RSS (MB) | GFLOP/s | % of peak | "
-           "antibody/peer time | antibody/peer memory |")
-    rows += [hdr, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-    order = ["sft", "vaccine", "tvaccine", "generate", "generate_bf16", "generate4", "generate4_bf16", "antidote"]
+    hdr = ("| shape | step | side | time/step (s) | CPU s/step | tokens/s | peak RSS (MB) | GFLOP/s | % of peak | "
+           "antibody/peer time | antibody/peer CPU time | antibody/peer memory |")
+    rows += [hdr, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    order = ["sft", "vaccine", "tvaccine", "generate", "generate_bf16", "generate4", "generate4_bf16", "generate16",
+             "generate16_bf16", "generate_nolora", "generate_bf16_nolora", "generate16_nolora", "generate16_bf16_nolora",
+             "antidote"]
     names = {"sft": "SFT step", "vaccine": "Vaccine step", "tvaccine": "T-Vaccine step (S=8)",
              "generate": "greedy generation, 128 tokens",
              "generate_bf16": "greedy generation, 128 tokens, bf16 weights",
              "generate4": "8 prompts x 128 tokens, 4 at a time",
-             "generate4_bf16": "8 prompts x 128 tokens, 4 at a time, bf16 weights", "antidote": "Antidote Wanda pass (8 x 200)"}
+             "generate4_bf16": "8 prompts x 128 tokens, 4 at a time, bf16 weights",
+             "generate16": "16 prompts x 128 tokens, all at once (evaluation)",
+             "generate16_bf16": "16 prompts x 128 tokens, all at once, bf16 weights",
+             "antidote": "Antidote Wanda pass (8 x 200)"}
+    for k in list(names):  # the base model alone, as llama.cpp runs it
+        if k.startswith("generate"):
+            names[k + "_nolora"] = names[k] + ", no LoRA"
     by = {(r["shape"], r["step"], r["side"]): r for r in recs if r["step"] != "peak"}
     for shape in SHAPES:
         for step in order:
@@ -331,24 +350,44 @@ def table(path, out, command):
                 f = flops(shape, step, r)
                 gf = f / r["seconds"] / 1e9
                 pk = peaks.get(side, {}).get("gflops")
-                ratio_t = ratio_m = ""
+                ratio_t = ratio_c = ratio_m = ""
                 if side != "antibody" and ab:
                     ratio_t = f"{ab['seconds'] / r['seconds']:.2f}"
+                    if ab.get("cpu_seconds") and r.get("cpu_seconds"):
+                        ratio_c = f"{ab['cpu_seconds'] / r['cpu_seconds']:.2f}"
                     ratio_m = f"{ab['peak_rss'] / r['peak_rss']:.2f}"
+                cpu = f"{r['cpu_seconds']:.3f}" if r.get("cpu_seconds") else ""
                 extra = f" (layers {r['active']})" if step == "tvaccine" else ""
                 pct = f"{100 * gf / pk:.0f}%" if pk else ""
-                rows.append(f"| {shape} | {names[step]}{extra} | {side} | {r['seconds']:.3f} | "
+                rows.append(f"| {shape} | {names[step]}{extra} | {side} | {r['seconds']:.3f} | {cpu} | "
                             f"{r['tokens'] / r['seconds']:.0f} | {r['peak_rss'] / 1e6:.0f} | {gf:.1f} | "
-                            f"{pct} | {ratio_t} | {ratio_m} |")
+                            f"{pct} | {ratio_t} | {ratio_c} | {ratio_m} |")
     for side, p in peaks.items():
         rows.append(f"\nMeasured fp32 peak, {side}: {p['gflops']:.1f} GFLOP/s (4096^3 "
                     f"{'SGEMM, ' + p.get('blas', '') if side == 'antibody' else 'torch.mm'}, {p['threads']} threads)")
-        if "bf16_gflops" in p:
+        if p.get("bf16_gflops"):
             rows.append(f"\nbf16 4096^3 torch.mm, {side}: {p['bf16_gflops']:.1f} GFLOP/s")
         if p.get("dot_bf16_gflops"):
             rows.append(f"\nVector units, {p['threads']} threads, register-only loops: fp32 FMA "
                         f"{p['fma_fp32_gflops']:.1f} GFLOP/s, AVX512-BF16 dot product (vdpbf16ps) "
                         f"{p['dot_bf16_gflops']:.1f} GFLOP/s")
+    kern = [r for r in recs if r["step"] == "kernels"]
+    if kern:
+        rows.append(f"\nVector kernels through each instruction set this CPU runs (`bench_train x kernels`, "
+                    f"{kern[0]['threads']} threads, alternating rounds, best of 5; wall time, and in brackets per "
+                    "CPU-second of the process, which load from other processes disturbs less):\n")
+        rows.append("| kernels | matvec f32, 1 row (GB/s) | f32, 4 rows | bf16, 1 row | bf16, 4 rows | "
+                    "LoRA down fwd+bwd 1000x1536 r8 (ms) | SwiGLU fwd+bwd 1.5M (ms) |")
+        rows.append("|---|---:|---:|---:|---:|---:|---:|")
+        keys = ["matvec_f32_gbs", "matvec_f32_n4_gbs", "matvec_bf16_gbs", "matvec_bf16_n4_gbs", "lora_down_ms",
+                "swiglu_ms"]
+        for r in kern:
+            rows.append(f"| {r['isa']} | " + " | ".join(f"{r[k]:.1f} ({r['cpu_' + k]:.1f})" for k in keys) + " |")
+    llama = [r for r in recs if r["side"] == "llama.cpp" and r.get("build")]
+    if llama:
+        rows.append(f"\nllama.cpp: build {llama[0]['build']} (vendored in llama-cpp-python 0.3.36, CPU backend, "
+                    f"GGML_NATIVE), {llama[0]['threads']} threads, flash_attn {llama[0].get('flash_attn')}; "
+                    "the same checkpoint converted by its convert_hf_to_gguf.py")
     text = "\n".join(rows) + "\n"
     print(text)
     if out:

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# antibody vs PyTorch (transformers + peft), side by side on this machine: `make bench`
-# (or `bash bench/run.sh [--7b]` after `make`). Each measurement runs in its own process,
-# antibody first, then the peer, at the same thread count. Writes bench/results.md.
-#   BENCH_THREADS  threads for both sides (default 2)
-#   BENCH_REPS     timed steps after one warm-up step (default 3; the median is reported)
-#   BENCH_SHAPES   default "tinystories smollm"
-#   --7b           also the Llama-2-7B-shaped LoRA step (bf16 weights, 1 x 128; antibody only; minutes)
+# antibody vs PyTorch (transformers + peft) and llama.cpp, side by side on this machine:
+# `make bench` (or `bash bench/run.sh [--7b]` after `make`). Each measurement runs in its own
+# process, antibody first, then the peers, at the same thread count. Writes bench/results.md.
+#   BENCH_THREADS   threads for every side (default 2)
+#   BENCH_REPS      timed steps after one warm-up step (default 3; the median is reported)
+#   BENCH_SHAPES    default "tinystories smollm"
+#   BENCH_LLAMACPP  0: no llama.cpp rows (default 1: built once, bench/llamacpp.sh)
+#   BENCH_EXTRA     1: also the hand-written PyTorch Llama rows (on PyPI's and Debian's torch)
+#   --7b            also the Llama-2-7B-shaped steps (bf16 weights, 1 x 128; antibody only; long)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -38,20 +40,36 @@ ab() { "$BIN" "$@" 2>>"$LOG" | tee -a "$RES" | cut -c1-160; }
 peer() { env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONWARNINGS=ignore "$PY" bench/peer_torch.py "$@" \
              2>>"$LOG" | tee -a "$RES" | cut -c1-160; }
 
+llama() { env -u OPENBLAS_CORETYPE "$PY" bench/peer_llamacpp.py "${LLAMA[0]}" "${LLAMA[2]}" "$1" "$THREADS" "$REPS" \
+              2>>"$LOG" | tee -a "$RES" | cut -c1-160; }
+
 handwritten() { local name=$1 py=$2; shift 2
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PEER_NAME=$name PYTHONWARNINGS=ignore "$py" bench/peer_handwritten.py "$@" "$REPS" \
         2>>"$LOG" | tee -a "$RES" | cut -c1-160; }
 # Debian's python3-torch for the extra row (installed on demand; skipped if it cannot be had)
 DEBPY=/usr/bin/python3
-if ! "$DEBPY" -c "import torch" 2>/dev/null; then
+if [ "${BENCH_EXTRA:-0}" != 1 ]; then DEBPY=""
+elif ! "$DEBPY" -c "import torch" 2>/dev/null; then
     { apt-get install -y -qq python3-torch >/dev/null 2>&1 || sudo apt-get install -y -qq python3-torch >/dev/null 2>&1; } || true
     "$DEBPY" -c "import torch" 2>/dev/null || DEBPY=""
 fi
-DEBTORCH=$([ -n "$DEBPY" ] && "$DEBPY" -c "import torch; print(torch.__version__)" || echo "not installable here")
+DEBTORCH=$([ -n "$DEBPY" ] && "$DEBPY" -c "import torch; print(torch.__version__)" || echo "not run")
 
 echo "== peak (4096^3 matrix product in fp32 and bf16, vector-unit loops, $THREADS threads)"
 ab smollm peak
 peer peak
+echo "== vector kernels through each instruction set this CPU runs (alternating rounds, best of 5)"
+ab smollm kernels 5
+# llama.cpp: built once (cached), the same SmolLM-shaped weights converted to GGUF
+LLAMA=""
+if [ "${BENCH_LLAMACPP:-1}" = 1 ]; then
+    if out=$(bash bench/llamacpp.sh "$PY" "$BIN" 2>>"$LOG"); then
+        LLAMA=($out)  # bin folder, Hugging Face folder, GGUF folder
+    else
+        echo "bench/run.sh: llama.cpp could not be built or converted (see the log below); no llama.cpp rows" >&2
+        tail -5 "$LOG" >&2
+    fi
+fi
 for shape in $SHAPES; do
     for step in $STEPS; do
         echo "== $shape $step"
@@ -63,31 +81,57 @@ for shape in $SHAPES; do
         else
             peer "$shape" "$step" "$REPS"
         fi
+        if [ "$step" = generate ] && [ -n "$LLAMA" ] && [ "$shape" = smollm ]; then
+            # the base model alone (llama.cpp runs no LoRA here), from the same checkpoint both sides
+            for w in f32 bf16; do
+                sfx=$([ $w = bf16 ] && echo _bf16 || true)
+                echo "== $shape generate, no LoRA, $w weights: antibody, llama.cpp"
+                ab "$shape" generate "$REPS" nolora model="${LLAMA[1]}" $([ $w = bf16 ] && echo bf16)
+                llama "generate${sfx}_nolora"
+                echo "== $shape generate, 16 prompts all at once, no LoRA, $w weights: antibody, llama.cpp"
+                ab "$shape" generate16 "$REPS" nolora model="${LLAMA[1]}" $([ $w = bf16 ] && echo bf16)
+                llama "generate16${sfx}_nolora"
+            done
+            if grep -qw avx512f /proc/cpuinfo; then  # the AVX2 kernels on this AVX-512 CPU
+                echo "== $shape generate, no LoRA, through the AVX2 kernels (ANTIBODY_ISA=avx2)"
+                for w in f32 bf16; do
+                    ANTIBODY_ISA=avx2 "$BIN" "$shape" generate "$REPS" nolora model="${LLAMA[1]}" \
+                        $([ $w = bf16 ] && echo bf16) 2>>"$LOG" | sed 's/"side": "antibody"/"side": "antibody-avx2"/' |
+                        tee -a "$RES" | cut -c1-160
+                done
+            fi
+        fi
         if [ "$step" = generate ]; then
             echo "== $shape generate, bf16 weights"
             ab "$shape" generate "$REPS" bf16
             peer "$shape" generate_bf16 "$REPS"
-            echo "== $shape generate, 8 prompts 4 at a time (evaluation), fp32 and bf16 weights"
-            ab "$shape" generate4 "$REPS"
-            peer "$shape" generate4 "$REPS"
-            ab "$shape" generate4 "$REPS" bf16
-            peer "$shape" generate4_bf16 "$REPS"
+            echo "== $shape generate, 16 prompts all at once (evaluation), fp32 and bf16 weights"
+            ab "$shape" generate16 "$REPS"
+            peer "$shape" generate16 "$REPS"
+            ab "$shape" generate16 "$REPS" bf16
+            peer "$shape" generate16_bf16 "$REPS"
         fi
-        if [ "$step" = sft ] || [ "$step" = vaccine ]; then
+        if [ "${BENCH_EXTRA:-0}" = 1 ] && { [ "$step" = sft ] || [ "$step" = vaccine ]; }; then
             # extra rows: a hand-written Llama + LoRA in plain PyTorch, on the newest torch and on
             # Debian's python3-torch (which the transformers/peft peer cannot use)
             handwritten torch-handwritten "$PY" "$shape" "$step"
-            [ -n "$DEBPY" ] && handwritten debian-torch-handwritten "$DEBPY" "$shape" "$step"
+            [ -z "$DEBPY" ] || handwritten debian-torch-handwritten "$DEBPY" "$shape" "$step"
         fi
     done
 done
 if [ $RUN7B = 1 ]; then
-    echo "== llama7b sft (bf16 weights, batch 1 x 128)"
-    "$BIN" llama7b sft 1 2>>"$LOG" | tee "$OUT/7b.json"
+    for step in sft vaccine tvaccine; do  # one process each: its own peak memory
+        echo "== llama7b $step (bf16 weights, batch 1 x 128)"
+        "$BIN" llama7b $step 1 2>>"$LOG" | tee -a "$OUT/7b.json"
+    done
 fi
 
 cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
 cores=$(nproc)
+# the instruction sets that decide which kernels run (antibody's, torch's, llama.cpp's)
+flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx2|fma|f16c|avx512f|avx512bw|avx512vl|avx512_bf16|avx512_vnni|amx_tile|amx_bf16' | tr '\n' ' ')
+isa=$(grep '"step": "kernels"' "$RES" | sed 's/.*"isa": "\([^"]*\)".*/\1/' | tr '\n' ' ')
+active=$(grep '"side": "antibody", "shape"' "$RES" | head -1 | sed 's/.*"isa": "\([^"]*\)".*/\1/')
 mem=$(free -g | awk '/Mem:/ {print $2}')
 vers=$(grep '"step": "peak"' "$RES" | grep '"side": "torch"' | "$PY" -c 'import json,sys; r=json.loads(sys.stdin.read()); print("torch %s, transformers %s, peft %s; torch BLAS: %s; torch.get_num_threads() = %s" % (r["torch"], r["transformers"], r["peft"], r["blas"], r["threads"]))')
 blas=$(grep '"step": "peak"' "$RES" | grep '"side": "antibody"' | sed 's/.*"blas": "\([^"]*\)".*/\1/')
@@ -95,7 +139,7 @@ blas=$(grep '"step": "peak"' "$RES" | grep '"side": "antibody"' | sed 's/.*"blas
     echo "# antibody vs PyTorch: measured figures"
     echo
     echo "- Date: $(date -u +%Y-%m-%d) ($(date -u +%H:%MZ))"
-    echo "- Machine: $cpu, $cores cores, ${mem} GB RAM"
+    echo "- Machine: $cpu, $cores cores, ${mem} GB RAM; CPU flags: $flags; antibody's kernels: $active (this CPU runs: ${isa})"
     echo "- Command: \`make bench\` (= \`bash bench/run.sh$([ $RUN7B = 1 ] && echo ' --7b')\`), $THREADS threads both sides (OMP_NUM_THREADS=$THREADS, torch.set_num_threads($THREADS)), median of $REPS steps after 1 warm-up step"
     echo "- antibody: fp32 (bf16 weights only in the rows that say so), GEMM: $blas"
     echo "- Peer: $vers; OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for the peer (this environment sets OPENBLAS_CORETYPE, which slows OpenBLAS); the bf16 generation row runs the peer's model in torch.bfloat16"
@@ -111,12 +155,13 @@ blas=$(grep '"step": "peak"' "$RES" | grep '"side": "antibody"' | sed 's/.*"blas
         echo
         "$PY" - "$OUT/7b.json" <<'EOF'
 import json, sys
-r = json.loads(open(sys.argv[1]).read())
-print("Llama-2-7B shape (4096 x 32 layers, MLP 11008, vocab 32000), bf16 base weights, LoRA r=8 on all seven projections, batch 1 x 128, one SFT step (forward + backward + AdamW):")
+recs = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+print("Llama-2-7B shape (4096 x 32 layers, MLP 11008, vocab 32000), bf16 base weights, LoRA r=8 on all seven projections, batch 1 x 128, one step after the warm-up step (forward + backward + AdamW; T-Vaccine's warm-up includes its probability pass):")
 print()
-print("| step time (s) | warm-up step (s) | init (s) | RSS after init (GB) | peak RSS (GB) | workspace (MB) |")
-print("|---:|---:|---:|---:|---:|---:|")
-print(f"| {r['seconds']:.1f} | {r['warmup_s']:.1f} | {r['init_s']:.1f} | {r['model_rss']/1e9:.2f} | {r['peak_rss']/1e9:.2f} | {r['workspace_bytes']/1e6:.0f} |")
+print("| method | step time (s) | warm-up step (s) | init (s) | RSS after init (GB) | peak RSS (GB) | workspace (MB) |")
+print("|---|---:|---:|---:|---:|---:|---:|")
+for r in recs:
+    print(f"| {r['step']} | {r['seconds']:.1f} | {r['warmup_s']:.1f} | {r['init_s']:.1f} | {r['model_rss']/1e9:.2f} | {r['peak_rss']/1e9:.2f} | {r['workspace_bytes']/1e6:.0f} |")
 EOF
     fi
     echo
