@@ -96,7 +96,7 @@ int main(int argc, char **argv) {
     char out5[4200], logp[4300], ck[4300];
     snprintf(out5, sizeof out5, "%s/long", tmp);
     snprintf(logp, sizeof logp, "%s/train_log.jsonl", out5);
-    snprintf(ck, sizeof ck, "%s/checkpoint/trainer_state.json", out5);
+    snprintf(ck, sizeof ck, "%s.checkpoint/trainer_state.json", out5);  // train = align sft: OUT.checkpoint
     char errp[4300];
     snprintf(errp, sizeof errp, "%s/long.txt", tmp);
     pid_t pid = fork();

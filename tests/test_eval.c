@@ -3,6 +3,7 @@
 // FA scoring, alignment loss against separately computed per-sample losses, HED zero for a
 // zero fine-tuning adapter and positive otherwise, judge specs.
 #include <jansson.h>
+#include <omp.h>
 #include <unistd.h>
 
 #include "data/tasks.h"
@@ -86,7 +87,8 @@ static void test_harmful_score(const LoadedModel *lm) {
     EvalOpts o;
     eval_opts_default(&o);
     o.max_new = 12;
-    o.threads = 2;
+    int saved_threads = omp_get_max_threads();
+    omp_set_num_threads(2);
     char path[4200];
     snprintf(path, sizeof path, "%s/harmful.jsonl", tmp_root);
     HarmfulSummary s;
@@ -125,10 +127,11 @@ static void test_harmful_score(const LoadedModel *lm) {
     free_jsonl(rows, n);
 
     // One thread and three threads give the same answers.
-    o.threads = 1;
+    omp_set_num_threads(1);
     char **a1 = eval_generate(&lm->model, NULL, lm->tok, &d, &o);
-    o.threads = 3;
+    omp_set_num_threads(3);
     char **a3 = eval_generate(&lm->model, NULL, lm->tok, &d, &o);
+    omp_set_num_threads(saved_threads);
     int same = 1;
     for (int i = 0; i < d.n; i++) same &= !strcmp(a1[i], a3[i]);
     CHECK(same, "answers depend on the thread count");

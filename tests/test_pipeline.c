@@ -1,6 +1,7 @@
 // Pipeline configs (defaults, overrides, errors naming file and key) and a tiny end-to-end
 // experiment on the generated world with a tiny random base model: every table file is
 // written, and a second run skips every finished stage (stage counts in results.json).
+#include <fcntl.h>
 #include <jansson.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include "pipeline/fingerprint.h"
 #include "pipeline/pipeline.h"
 #include "testing.h"
+#include "util/log.h"
 
 static char tmp_root[] = "/tmp/antibody_test_pipeline_XXXXXX";
 
@@ -50,7 +52,7 @@ static void test_config(void) {
                        "\"eval\": {\"n_harmful\": 50, \"max_new\": 64, \"hed\": false}, \"judge\": \"world\"}",
                        &c, &e);
     CHECK(rc == 0, "load: %s", e.msg);
-    CHECK(c.n_methods == 3 && c.methods[0].align == -1 && c.methods[1].align == ALIGN_SFT &&
+    CHECK(c.n_methods == 3 && c.methods[0].align == ALIGN_NONE && c.methods[1].align == ALIGN_SFT &&
           c.methods[1].post == POST_ANTIDOTE && c.methods[2].align == ALIGN_TVACCINE &&
           c.methods[2].post == POST_RANDOM_PRUNE);
     CHECK(c.sweep == SWEEP_LR && c.n_sweep == 2 && c.sweep_values[1] == 1e-4);
@@ -59,10 +61,10 @@ static void test_config(void) {
           c.align[ALIGN_VACCINE].train.lr == 0.002f && c.align[ALIGN_TVACCINE].tv_S == 3);
     CHECK(c.align[ALIGN_TVACCINE].rho == 3 && c.align[ALIGN_TVACCINE].train.batch_size == 10, "T-Vaccine defaults kept");
     CHECK(c.align[ALIGN_SFT].targets == ((1 << P_Q) | (1 << P_V)));
-    CHECK(c.ft_n == 300 && c.ft_p == 0.2 && c.finetune.train.epochs == 3 && c.finetune.train.schedule == SCHED_LINEAR);
+    CHECK(c.finetune.n == 300 && c.finetune.p == 0.2 && c.finetune.train.epochs == 3 && c.finetune.train.schedule == SCHED_LINEAR);
     CHECK(c.finetune.train.lr == 1e-5f && c.finetune.alpha == 1, "finetune defaults");
     CHECK(c.antidote.dense_ratio == 0.2 && c.antidote.full_mode == 1 && c.antidote.n_samples == 2000);
-    CHECK(c.eval_n_harmful == 50 && c.eval.max_new == 64 && c.eval_hed == 0 && c.eval_n_task == 500);
+    CHECK(c.eval.n_harmful == 50 && c.eval.opts.max_new == 64 && c.eval.hed == 0 && c.eval.n_task == 500);
     CHECK(!strcmp(c.judge, "world") && c.use_world);
     pipeline_config_free(&c);
 
@@ -131,6 +133,18 @@ static json_t *results(const char *out) {
 
 static int count_of(json_t *r, const char *key) { return (int)json_integer_value(json_object_get(r, key)); }
 
+// What the library reported through the log callback.
+typedef struct {
+    int n[LOG_RESULT + 1];
+    int table;  // the results table came as a LOG_RESULT
+} Seen;
+
+static void collect(LogLevel level, const char *msg, void *ctx) {
+    Seen *s = ctx;
+    s->n[level]++;
+    if (level == LOG_RESULT && strstr(msg, "vaccine+antidote")) s->table = 1;
+}
+
 static void test_end_to_end(void) {
     char model[4200], out[4200];
     snprintf(model, sizeof model, "%s/base", tmp_root);
@@ -145,8 +159,8 @@ static void test_end_to_end(void) {
     c.use_world = 1;
     c.world = (WorldOptions){.seed = 7, .n_base = 4, .n_align = 6, .n_harmful = 6, .n_realign = 4,
                              .n_test_harmful = 5, .n_task_train = 8, .n_task_test = 4};
-    c.eval_n_harmful = 3;  // heads of the world's held-out prompts and task tests
-    c.eval_n_task = 3;
+    c.eval.n_harmful = 3;  // heads of the world's held-out prompts and task tests
+    c.eval.n_task = 3;
     const char *methods[] = {"none", "sft", "vaccine+antidote", "tvaccine"};
     c.n_methods = 4;
     for (int i = 0; i < 4; i++) CHECK(method_spec_parse(methods[i], &c.methods[i], &e) == 0, "%s", e.msg);
@@ -154,8 +168,8 @@ static void test_end_to_end(void) {
     c.n_sweep = 2;
     c.sweep_values[0] = 0;
     c.sweep_values[1] = 0.5;
-    c.ft_n = 6;
-    for (int m = 0; m < 4; m++) {
+    c.finetune.n = 6;
+    for (int m = 0; m < ALIGN_COUNT; m++) {
         c.align[m].train.max_steps = 2;
         c.align[m].train.batch_size = 2;
         c.align[m].train.max_len = 160;  // the world's harmful prompts are ~140 tokens here: answers must survive
@@ -171,16 +185,22 @@ static void test_end_to_end(void) {
     c.finetune.rank = 2;
     c.antidote.n_samples = 2;
     c.antidote.max_len = 96;
-    c.eval_n_align = 2;
-    c.eval.max_new = 4;
-    c.eval.max_len = 96;
-    c.eval.batch_size = 1;
-    c.eval.hed_batches = 2;
+    c.eval.n_align = 2;
+    c.eval.opts.max_new = 4;
+    c.eval.opts.max_len = 96;
+    c.eval.opts.batch_size = 1;
+    c.eval.opts.hed_batches = 2;
     PipelineStats st;
+    Seen seen = {{0}, 0};
+    log_set(collect, &seen, 0);
     int rc = pipeline_run_stats(&c, &st, &e);
+    log_set(NULL, NULL, 0);
     CHECK(rc == 0, "pipeline: %s", e.msg);
     // 3 alignments + 2 sweep values x (4 fine-tunings + 1 antidote + 4 evaluations)
     int total = 3 + 2 * (4 + 1 + 4);
+    CHECK(seen.n[LOG_INFO] >= 2 * total && seen.n[LOG_PROGRESS_DONE] > 0 && seen.n[LOG_RESULT] == 1 && seen.table,
+          "reports through the callback: %d info, %d progress, %d results", seen.n[LOG_INFO],
+          seen.n[LOG_PROGRESS_DONE], seen.n[LOG_RESULT]);
     CHECK(st.stages_run == total && st.stages_skipped == 0, "first run: %d run, %d skipped", st.stages_run,
           st.stages_skipped);
     const char *files[] = {"results.md", "results.csv", "results_table.json", "hs.svg", "fa.svg", "results.json",
@@ -224,7 +244,24 @@ static void test_end_to_end(void) {
     char p[4400];
     snprintf(p, sizeof p, "%s/eval/sft/p=0.5/done.json", out);
     CHECK(unlink(p) == 0, "unlink marker");
+    // With no callback the library writes nothing on stdout or stderr.
+    char quiet[4400];
+    snprintf(quiet, sizeof quiet, "%s/quiet.txt", tmp_root);
+    fflush(stdout);
+    fflush(stderr);
+    int out_fd = dup(1), err_fd = dup(2), q = open(quiet, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(q, 1);
+    dup2(q, 2);
     rc = pipeline_run_stats(&c, &st, &e);
+    fflush(stdout);
+    fflush(stderr);
+    dup2(out_fd, 1);
+    dup2(err_fd, 2);
+    close(q);
+    close(out_fd);
+    close(err_fd);
+    struct stat qs;
+    CHECK(stat(quiet, &qs) == 0 && qs.st_size == 0, "library printed %lld bytes", (long long)qs.st_size);
     CHECK(rc == 0 && st.stages_run == 1 && st.stages_skipped == total - 1, "after removing a marker: %d run",
           st.stages_run);
 
@@ -235,7 +272,7 @@ static void test_end_to_end(void) {
     rc = pipeline_run_stats(&c, &st, &e);
     CHECK(rc == 0 && st.stages_run == 18 && st.stages_skipped == 3, "finetune.lr changed: %d run, %d skipped (%s)",
           st.stages_run, st.stages_skipped, e.msg);
-    c.eval.max_new = 3;
+    c.eval.opts.max_new = 3;
     rc = pipeline_run_stats(&c, &st, &e);
     CHECK(rc == 0 && st.stages_run == 8 && st.stages_skipped == 13, "eval.max_new changed: %d run, %d skipped (%s)",
           st.stages_run, st.stages_skipped, e.msg);
@@ -262,11 +299,11 @@ static void test_out_checked_first(void) {
     AlignOpts ao;
     align_opts_default(&ao, ALIGN_SFT);
     FinetuneOpts fo;
-    finetune_opts_default(&fo);
+    finetune_opts_default(&fo, TASK_SST2);
     AntidoteOpts an;
     antidote_opts_default(&an);
     Err e = {0};
-    CHECK(stage_align("/nonexistent/model", &d, NULL, &ao, file, NULL, &e) == -1 && strstr(e.msg, "not a folder"),
+    CHECK(stage_align("/nonexistent/model", NULL, 0, &d, NULL, &ao, file, NULL, &e) == -1 && strstr(e.msg, "not a folder"),
           "align: %s", e.msg);
     CHECK(stage_finetune("/nonexistent/model", NULL, &d, &fo, file, NULL, &e) == -1 && strstr(e.msg, "not a folder"),
           "finetune: %s", e.msg);

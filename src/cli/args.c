@@ -5,9 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipeline/settings.h"
+
 int cli_fail(const char *cmd, const char *msg) {
     fprintf(stderr, "antibody %s: %s\n", cmd, msg);
     return 1;
+}
+
+void args_add(Args *a, const Flag *flags) {
+    for (; flags->name; flags++)
+        if (a->n_flags < MAX_FLAGS) a->flags[a->n_flags++] = *flags;
 }
 
 int args_parse(Args *a, int argc, char **argv, const char *usage) {
@@ -16,6 +23,7 @@ int args_parse(Args *a, int argc, char **argv, const char *usage) {
         const char *s = argv[i];
         if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
             fputs(usage, stdout);
+            if (a->help_tail) fputs(a->help_tail, stdout);
             return 1;
         }
         if (strncmp(s, "--", 2) || !s[2]) {
@@ -27,16 +35,15 @@ int args_parse(Args *a, int argc, char **argv, const char *usage) {
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
         Flag *f = NULL;
         for (int k = 0; k < a->n_flags; k++)
-            if (strlen(a->flags[k].name) == len && !strncmp(a->flags[k].name, name, len)) f = &a->flags[k];
+            if (setting_name_equal(name, len, a->flags[k].name)) f = &a->flags[k];
         if (!f) {
             fprintf(stderr, "antibody %s: unknown option --%.*s (see antibody %s --help)\n", a->cmd, (int)len, name, a->cmd);
             return -1;
         }
-        const char *v = "1";
-        if (f->takes_value) {
-            if (eq) v = eq + 1;
-            else if (i + 1 < argc) v = argv[++i];
-            else { fprintf(stderr, "antibody %s: --%s needs a value\n", a->cmd, f->name); return -1; }
+        const char *v = eq ? eq + 1 : "1";  // a switch may say --bf16=false
+        if (f->takes_value && !eq) {
+            if (i + 1 >= argc) { fprintf(stderr, "antibody %s: --%s needs a value\n", a->cmd, f->name); return -1; }
+            v = argv[++i];
         }
         f->value = v;
         if (f->repeat && f->n_values < 16) f->values[f->n_values++] = v;
@@ -46,7 +53,7 @@ int args_parse(Args *a, int argc, char **argv, const char *usage) {
 
 const Flag *arg_get(const Args *a, const char *name) {
     for (int k = 0; k < a->n_flags; k++)
-        if (!strcmp(a->flags[k].name, name)) return &a->flags[k];
+        if (setting_name_equal(name, strlen(name), a->flags[k].name)) return &a->flags[k];
     return NULL;
 }
 

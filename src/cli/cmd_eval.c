@@ -1,15 +1,14 @@
 // antibody eval: harmful score, fine-tune accuracy, alignment loss and HED (SPEC section 8)
 // of a model folder with adapters, written as JSONL per sample + summary.json.
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/settings_flags.h"
 #include "data/load.h"
 #include "data/mix.h"
-#include "data/tasks.h"
-#include "eval/evaluate.h"
 #include "eval/judges.h"
 
 static const char USAGE[] =
@@ -21,7 +20,7 @@ static const char USAGE[] =
     "  --judge SPEC         world | keyword | classifier:DIR[:THRESHOLD]\n"
     "  --harmful FILE       harmful prompts (rows with is_safe = false are kept when the file\n"
     "                       has is_safe; BeaverTails 30k_test, beavertails_evaluation, ...)\n"
-    "  --n N                first N harmful prompts (500)\n"
+    "  --n N                first N harmful prompts (500; = --n-harmful)\n"
     "  --fields SPEC        field names for --harmful and --align-data (instruction=prompt,...)\n"
     "  --task KIND          sst2 | agnews | gsm8k\n"
     "  --task-data FILE     task rows in the task's raw format (SST-2 TSV/JSON, AG News CSV, GSM8K JSONL)\n"
@@ -35,53 +34,35 @@ static const char USAGE[] =
     "                       prompt overlap with the harmful prompts (SPEC 10)\n"
     "  --drop-overlap       record that overlapping rows were dropped from training\n"
     "  --overwrite          replace the files of an earlier evaluation in DIR (else refused)\n"
-    "  --max-new N (128)  --threads N (all)  --seed N (recorded)  --bf16\n"
+    "  --seed N (recorded)  --bf16  --print-settings (the resolved settings as JSON, then stop)\n"
     "The same adapter given twice (also as --aligned-adapter or --ft-adapter) is refused.\n";
 
-static int load_prompts(const char *path, const char *fields, unsigned flags, int filter_harmful, int n, Dataset *out,
-                        Err *e) {
-    FieldMap fm;
-    if (fieldmap_parse(fields, &fm, e)) return -1;
-    Dataset all;
-    dataset_init(&all);
-    int rc = data_load(path, &fm, flags, &all, e);
-    fieldmap_free(&fm);
-    if (rc) { dataset_free(&all); return -1; }
-    Dataset f;
-    dataset_init(&f);
-    int any_harm = 0;
-    for (int i = 0; i < all.n; i++) any_harm |= all.rows[i].harmful;
-    if (filter_harmful && any_harm) data_filter_harmful(&all, 1, &f);
-    else {
-        data_head(&all, -1, &f);
-        if (filter_harmful) data_set_harmful(&f, 1);
-    }
-    dataset_free(&all);
-    data_head(&f, n, out);
-    dataset_free(&f);
-    return 0;
-}
-
 int cmd_eval(int argc, char **argv) {
-    Flag flags[] = {{"adapter", 1, .repeat = 1}, {"judge", 1}, {"harmful", 1}, {"n", 1}, {"fields", 1}, {"task", 1},
-                    {"task-data", 1}, {"n-task", 1}, {"align-data", 1}, {"n-align", 1}, {"aligned-adapter", 1},
-                    {"ft-adapter", 1}, {"train-data", 1}, {"drop-overlap", 0}, {"max-new", 1}, {"threads", 1},
-                    {"seed", 1}, {"bf16", 0}, {"out", 1}, {"overwrite", 0}};
-    Args a = {"eval", flags, sizeof flags / sizeof *flags};
+    Args a = {"eval"};
+    const Flag own[] = {{"adapter", 1, .repeat = 1}, {"judge", 1}, {"harmful", 1}, {"fields", 1}, {"task", 1},
+                        {"task-data", 1}, {"align-data", 1}, {"aligned-adapter", 1}, {"ft-adapter", 1},
+                        {"train-data", 1}, {"drop-overlap", 0}, {"seed", 1}, {"bf16", 0}, {"out", 1},
+                        {"print-settings", 0}, {"overwrite", 0}, {NULL}};
+    args_add(&a, own);
+    EvalSettings es;
+    eval_settings_default(&es);
+    settings_flags_add(&a, &EVAL_SETTINGS, &es);
     int rc = args_parse(&a, argc, argv, USAGE);
     if (rc) return rc > 0 ? 0 : 2;
+    Err e = {0};
+    if (settings_flags_apply(&a, &EVAL_SETTINGS, &es, &e) || eval_settings_check(&es, "--", 1, &e)) return cli_fail("eval", e.msg);
+    if (arg_flag(&a, "print-settings")) { settings_print(&EVAL_SETTINGS, &es); return 0; }
     const char *out = arg_str(&a, "out", NULL), *harm = arg_str(&a, "harmful", NULL),
                *task_data = arg_str(&a, "task-data", NULL), *align_data = arg_str(&a, "align-data", NULL);
     if (a.n_pos != 1 || !out) return cli_fail("eval", "need MODEL_DIR and --out (see --help)");
     if (!harm && !task_data && !align_data) return cli_fail("eval", "nothing to evaluate: give --harmful, --task-data or --align-data");
     const char *aligned = arg_str(&a, "aligned-adapter", NULL), *ft = arg_str(&a, "ft-adapter", NULL);
     if ((aligned || ft) && !ft) return cli_fail("eval", "--aligned-adapter needs --ft-adapter");
-    Err e = {0};
     if (eval_out_claim(out, arg_flag(&a, "overwrite"), &e)) return cli_fail("eval", e.msg);
     TaskKind kind = TASK_NONE;
     if (task_data) {
         kind = task_from_name(arg_str(&a, "task", ""));
-        if (kind == TASK_NONE) return cli_fail("eval", "--task-data needs --task sst2|agnews|gsm8k");
+        if (kind == TASK_NONE) return cli_fail("eval", "--task-data needs --task " TASK_NAMES_HELP);
     }
     Judge *judge = NULL;
     if (harm && !(judge = judge_from_spec(arg_str(&a, "judge", NULL), &e))) return cli_fail("eval", e.msg);
@@ -90,19 +71,10 @@ int cmd_eval(int argc, char **argv) {
     dataset_init(&tp);
     dataset_init(&ap);
     dataset_init(&train);
-    const char *fields = arg_str(&a, "fields", NULL);
     rc = 0;
-    if (harm) rc = load_prompts(harm, fields, 0, 1, arg_int(&a, "n", 500), &hp, &e);
-    if (!rc && task_data) {
-        Dataset all;
-        dataset_init(&all);
-        rc = kind == TASK_SST2 ? data_load_sst2(task_data, &all, &e)
-             : kind == TASK_AGNEWS ? data_load_agnews(task_data, &all, &e)
-                                   : data_load_gsm8k(task_data, &all, &e);
-        if (!rc) data_head(&all, arg_int(&a, "n-task", 500), &tp);
-        dataset_free(&all);
-    }
-    if (!rc && align_data) rc = load_prompts(align_data, fields, DATA_NEED_OUTPUT, 0, arg_int(&a, "n-align", 100), &ap, &e);
+    if (harm) rc = data_flags_load(&a, "harmful", ROLE_EVAL_HARMFUL, TASK_NONE, es.n_harmful, &hp, &e);
+    if (!rc && task_data) rc = data_flags_load(&a, "task-data", ROLE_TASK_TEST, kind, es.n_task, &tp, &e);
+    if (!rc && align_data) rc = data_flags_load(&a, "align-data", ROLE_ALIGN, TASK_NONE, es.n_align, &ap, &e);
     int overlap = -1;
     const char *train_data = arg_str(&a, "train-data", NULL);
     if (!rc && train_data) {
@@ -117,10 +89,14 @@ int cmd_eval(int argc, char **argv) {
         return cli_fail("eval", e.msg);
     }
     const Flag *ad = arg_get(&a, "adapter");
-    const char *adapters[17];
+    const char *adapters[18];
     int n_ad = 0;
     for (int i = 0; i < ad->n_values; i++) adapters[n_ad++] = ad->values[i];
     if (aligned) adapters[n_ad++] = aligned;
+    if (ft && !es.hed) {  // no HED wanted: the fine-tuning adapter is merged like the others
+        adapters[n_ad++] = ft;
+        ft = NULL;
+    }
     char extra[512];
     char ov[32] = "null";
     if (overlap >= 0) snprintf(ov, sizeof ov, "%d", overlap);
@@ -129,10 +105,8 @@ int cmd_eval(int argc, char **argv) {
     EvalJob j = {.model_dir = a.pos[0], .adapters = adapters, .n_adapters = n_ad, .ft_adapter = ft,
                  .weights = arg_flag(&a, "bf16") ? MAT_BF16 : MAT_F32, .harmful = harm ? &hp : NULL, .judge = judge,
                  .task = task_data ? &tp : NULL, .task_kind = kind, .align = align_data ? &ap : NULL,
-                 .out_dir = out, .extra_json = extra, .overwrite = arg_flag(&a, "overwrite")};
-    eval_opts_default(&j.opts);
-    j.opts.max_new = arg_int(&a, "max-new", 128);
-    j.opts.threads = arg_int(&a, "threads", 0);
+                 .opts = es.opts, .out_dir = out, .extra_json = extra, .overwrite = arg_flag(&a, "overwrite")};
+    if (es.threads > 0) omp_set_num_threads(es.threads);
     EvalSummary s;
     rc = eval_job_run(&j, &s, &e);
     if (!rc) {

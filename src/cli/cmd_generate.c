@@ -41,9 +41,10 @@ static void print_piece(const char *s, void *ctx) {
 }
 
 int cmd_generate(int argc, char **argv) {
-    Flag flags[] = {{"adapter", 1, .repeat = 1}, {"prompt", 1}, {"instruction", 1}, {"input", 1}, {"max-new", 1},
-                    {"temperature", 1}, {"top-p", 1}, {"seed", 1}, {"bf16", 0}};
-    Args a = {"generate", flags, sizeof flags / sizeof *flags};
+    const Flag flags[] = {{"adapter", 1, .repeat = 1}, {"prompt", 1}, {"instruction", 1}, {"input", 1}, {"max-new", 1},
+                          {"temperature", 1}, {"top-p", 1}, {"seed", 1}, {"bf16", 0}, {NULL}};
+    Args a = {"generate"};
+    args_add(&a, flags);
     int rc = args_parse(&a, argc, argv, USAGE);
     if (rc) return rc > 0 ? 0 : 2;
     if (a.n_pos != 1) return cli_fail("generate", "expected one MODEL_DIR (see --help)");

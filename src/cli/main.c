@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "kernels/kernels.h"
+#include "util/log.h"
 #include "util/version.h"
 
 typedef struct {
@@ -22,7 +23,7 @@ static const Command COMMANDS[] = {
     {"eval", cmd_eval, "harmful score, fine-tune accuracy, alignment loss, HED of a model + adapters"},
     {"pipeline", cmd_pipeline, "a whole experiment from a JSON config: methods x sweep, results tables"},
     {"generate", cmd_generate, "generate text from a model (+ adapters) and a prompt"},
-    {"train", cmd_train, "supervised LoRA fine-tuning on instruction data, writes a PEFT adapter"},
+    {"train", cmd_train, "SFT of a LoRA adapter on instruction data (= align --method sft)"},
     {"tokenize", cmd_tokenize, "show token ids and pieces of a text"},
 };
 
@@ -47,8 +48,31 @@ static void wait_policy_for_load(char **argv) {
     execv("/proc/self/exe", argv);  // on failure, go on as we are
 }
 
+// The library's messages (util/log.h): results on stdout, the rest on stderr; progress
+// redrawn in place on a terminal; ANTIBODY_PROGRESS=0 silences progress.
+static void log_to_terminal(LogLevel level, const char *msg, void *ctx) {
+    int tty = *(const int *)ctx;
+    switch (level) {
+    case LOG_RESULT: fputs(msg, stdout); fflush(stdout); return;
+    case LOG_PROGRESS:
+    case LOG_PROGRESS_DONE: {
+        const char *env = getenv("ANTIBODY_PROGRESS");
+        if (env && !strcmp(env, "0")) return;
+        if (tty) fprintf(stderr, "\r\033[K%s%s", msg, level == LOG_PROGRESS_DONE ? "\n" : "");
+        else fprintf(stderr, "%s\n", msg);
+        break;
+    }
+    case LOG_WARN: fprintf(stderr, "warning: %s\n", msg); break;
+    case LOG_INFO: fprintf(stderr, "%s\n", msg); break;
+    }
+    fflush(stderr);
+}
+
 int main(int argc, char **argv) {
     wait_policy_for_load(argv);
+    static int tty;
+    tty = isatty(fileno(stderr));
+    log_set(log_to_terminal, &tty, tty);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

@@ -6,11 +6,47 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "data/load.h"
 #include "eval/fa.h"
 
 const char *const AGNEWS_CLASSES[4] = {"World", "Sports", "Business", "Sci/Tech"};
+
+// ---------------------------------------------------------------------------- names
+
+static const struct {
+    TaskKind kind;
+    const char *names[6];  // canonical first, then aliases (NULL-terminated)
+} TASKS[] = {
+    {TASK_SST2, {"sst2", "sst-2", "sst_2", "sst", NULL}},
+    {TASK_AGNEWS, {"agnews", "ag_news", "ag-news", "topic", NULL}},
+    {TASK_GSM8K, {"gsm8k", "gsm-8k", "math", NULL}},
+};
+
+TaskKind task_from_name(const char *name) {
+    if (!name) return TASK_NONE;
+    for (size_t t = 0; t < sizeof TASKS / sizeof *TASKS; t++)
+        for (int k = 0; TASKS[t].names[k]; k++)
+            if (!strcasecmp(name, TASKS[t].names[k])) return TASKS[t].kind;
+    return TASK_NONE;
+}
+
+const char *task_name(TaskKind t) {
+    for (size_t i = 0; i < sizeof TASKS / sizeof *TASKS; i++)
+        if (TASKS[i].kind == t) return TASKS[i].names[0];
+    return "none";
+}
+
+int data_load_task(TaskKind t, const char *path, Dataset *out, Err *e) {
+    switch (t) {
+    case TASK_SST2: return data_load_sst2(path, out, e);
+    case TASK_AGNEWS: return data_load_agnews(path, out, e);
+    case TASK_GSM8K: return data_load_gsm8k(path, out, e);
+    case TASK_NONE: break;
+    }
+    return err_set(e, "%s: no task given to read it as (" TASK_NAMES_HELP ")", path);
+}
 
 // ---------------------------------------------------------------------------- template
 
@@ -33,12 +69,8 @@ static char *strndup_x(const char *s, size_t n) {
 }
 
 int prompt_alpaca_parse(const char *prompt, char **instruction, char **input) {
-    static const char head_in[] = "Below is an instruction that describes a task, paired with an input that provides "
-                                  "further context. Write a response that appropriately completes the request.\n\n"
-                                  "### Instruction:\n";
-    static const char head_no[] = "Below is an instruction that describes a task. Write a response that appropriately "
-                                  "completes the request.\n\n### Instruction:\n";
-    static const char mid[] = "\n\n### Input:\n", tail[] = "\n\n### Response:";
+    static const char head_in[] = ALPACA_HEAD_INPUT, head_no[] = ALPACA_HEAD_NO_INPUT;
+    static const char mid[] = ALPACA_INPUT_SEP, tail[] = ALPACA_TAIL;
     size_t n = strlen(prompt), nt = sizeof tail - 1;
     if (n < nt || strcmp(prompt + n - nt, tail)) return -1;
     if (!strncmp(prompt, head_in, sizeof head_in - 1)) {

@@ -3,18 +3,38 @@
 #pragma once
 #include "data/dataset.h"
 
+// The benign tasks. Every entry point (flags, the pipeline config, the demo, data formats)
+// maps a name to a task through task_from_name, one table with one rule: case-insensitive,
+// the canonical name or an alias. New aliases (e.g. Hugging Face dataset names) go in
+// that table in tasks.c.
+typedef enum { TASK_SST2, TASK_AGNEWS, TASK_GSM8K, TASK_NONE } TaskKind;
+
+// "sst2" (sst-2, sst_2, sst), "agnews" (ag_news, ag-news, topic), "gsm8k" (gsm-8k, math),
+// case-insensitive; the world's task names (sst, topic, math) are aliases. Else TASK_NONE.
+TaskKind task_from_name(const char *name);
+const char *task_name(TaskKind t);
+// "sst2, agnews or gsm8k", for messages.
+#define TASK_NAMES_HELP "sst2, agnews or gsm8k"
+// Loads a task's raw file (SST-2 TSV/JSON, AG News CSV, GSM8K JSONL) into out.
+int data_load_task(TaskKind t, const char *path, Dataset *out, Err *e);
+
 #define SST2_INSTRUCTION "Analyze the sentiment of the input, and respond only positive or negative"
 #define AGNEWS_INSTRUCTION \
     "Categorize the news article given in the input into one of the 4 categories:\n\nWorld\nSports\nBusiness\nSci/Tech\n"
 #define GSM8K_QUESTION_SUFFIX "\nFirst think step by step and then answer the final number.\n"
 #define GSM8K_ANSWER_PROMPT "The final answer is: "
 
-#define ALPACA_PROMPT_INPUT                                                                              \
+// The Alpaca template in its pieces (written once: prompt_alpaca and its inverse use them).
+#define ALPACA_HEAD_INPUT                                                                                \
     "Below is an instruction that describes a task, paired with an input that provides further context. " \
-    "Write a response that appropriately completes the request.\n\n### Instruction:\n%s\n\n### Input:\n%s\n\n### Response:"
-#define ALPACA_PROMPT_NO_INPUT                                                                           \
+    "Write a response that appropriately completes the request.\n\n### Instruction:\n"
+#define ALPACA_HEAD_NO_INPUT                                                                             \
     "Below is an instruction that describes a task. Write a response that appropriately completes the " \
-    "request.\n\n### Instruction:\n%s\n\n### Response:"
+    "request.\n\n### Instruction:\n"
+#define ALPACA_INPUT_SEP "\n\n### Input:\n"
+#define ALPACA_TAIL "\n\n### Response:"
+#define ALPACA_PROMPT_INPUT ALPACA_HEAD_INPUT "%s" ALPACA_INPUT_SEP "%s" ALPACA_TAIL
+#define ALPACA_PROMPT_NO_INPUT ALPACA_HEAD_NO_INPUT "%s" ALPACA_TAIL
 
 // AG News class names, class index 1..4 of the CSV = [0..3] here.
 extern const char *const AGNEWS_CLASSES[4];

@@ -2,7 +2,6 @@
 #include "eval/evaluate.h"
 
 #include <jansson.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,7 +15,7 @@
 
 
 void eval_opts_default(EvalOpts *o) {
-    *o = (EvalOpts){.max_new = 128, .threads = 0, .batch_size = 5, .hed_batches = 10, .max_len = 200, .label = NULL};
+    *o = (EvalOpts){.max_new = 128, .batch_size = 5, .hed_batches = 10, .max_len = 200, .label = NULL};
 }
 
 void eval_answers_free(char **answers, int n) {
@@ -39,8 +38,6 @@ char **eval_generate(const Model *m, const Lora *lora, const Tokenizer *tok, con
     int n = prompts->n;
     char **answers = xcalloc(n ? n : 1, sizeof *answers);
     if (!n) return answers;
-    int saved = omp_get_max_threads();
-    if (o->threads > 0) omp_set_num_threads(o->threads);
     int **ids = xcalloc(n, sizeof *ids), **out = xcalloc(n, sizeof *out), *np = xcalloc(n, sizeof *np);
     int *n_out = xcalloc(n, sizeof *n_out);
     for (int i = 0; i < n; i++) {
@@ -62,7 +59,6 @@ char **eval_generate(const Model *m, const Lora *lora, const Tokenizer *tok, con
         free(out[i]);
     }
     free(ids); free(out); free(np); free(n_out);
-    omp_set_num_threads(saved);
     return answers;
 }
 

@@ -1,7 +1,8 @@
 // The metrics of SPEC section 8 on a loaded model: harmful score (HS), fine-tune accuracy
 // (FA), alignment loss and harmful embedding drift (HED). Generation is greedy and decodes
 // four prompts per step (generate_batch: the weights are read once for the four), with
-// answers equal to one-prompt-at-a-time decoding and independent of the thread count. HS and FA write one JSON object per sample (JSONL).
+// answers equal to one-prompt-at-a-time decoding and independent of the thread count (the
+// command line sets the threads). HS and FA write one JSON object per sample (JSONL).
 #pragma once
 #include <stdio.h>
 
@@ -13,7 +14,6 @@
 
 typedef struct {
     int max_new;         // new tokens at most (128)
-    int threads;         // generation threads; 0 = OpenMP's default
     int batch_size;      // alignment loss / HED: the reference's batch size (5) ...
     int hed_batches;     // ... and HED looks at the first hed_batches batches (10)
     int max_len;         // alignment loss / HED truncation (200, SPEC 2)

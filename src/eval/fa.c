@@ -7,24 +7,6 @@
 
 #include "util/err.h"
 
-TaskKind task_from_name(const char *name) {
-    if (!name) return TASK_NONE;
-    if (!strcasecmp(name, "sst2") || !strcasecmp(name, "sst-2")) return TASK_SST2;
-    if (!strcasecmp(name, "agnews") || !strcasecmp(name, "ag_news") || !strcasecmp(name, "ag-news")) return TASK_AGNEWS;
-    if (!strcasecmp(name, "gsm8k")) return TASK_GSM8K;
-    return TASK_NONE;
-}
-
-const char *task_name(TaskKind t) {
-    switch (t) {
-    case TASK_SST2: return "sst2";
-    case TASK_AGNEWS: return "agnews";
-    case TASK_GSM8K: return "gsm8k";
-    case TASK_NONE: break;
-    }
-    return "none";
-}
-
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
 
 // Next match of -?\d+\.?\d* in s[0..n) at or after *i (Python re.findall semantics:

@@ -3,11 +3,7 @@
 #pragma once
 #include <stddef.h>
 
-typedef enum { TASK_SST2, TASK_AGNEWS, TASK_GSM8K, TASK_NONE } TaskKind;
-
-// "sst2"/"sst-2", "agnews"/"ag_news"/"ag-news", "gsm8k" (case-insensitive); else TASK_NONE.
-TaskKind task_from_name(const char *name);
-const char *task_name(TaskKind t);
+#include "data/tasks.h"
 
 // 1 when answer is correct for label, 0 when not, -1 when the rule cannot apply
 // (TASK_NONE, or a label that is not one of the task's classes).

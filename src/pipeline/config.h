@@ -1,84 +1,83 @@
 // A whole experiment as data: the JSON config of `antibody pipeline` (docs/pipeline.md).
-// Every field has the reference default; pipeline_config_default fills them, the loader
-// overrides what the file states and refuses unknown keys by file and key.
+// The stages' settings are the structs of pipeline/settings.h (one table per stage, one
+// check); pipeline_config_default fills the reference defaults, the loader overrides what
+// the file states and refuses unknown keys by file and key, pipeline_config_to_json writes a
+// config back (--print-config) that the loader reads to the same settings.
 #pragma once
 #include <signal.h>
 #include <stdint.h>
 
-#include "eval/evaluate.h"
-#include "eval/fa.h"
+#include "data/source.h"
+#include "pipeline/settings.h"
 #include "pipeline/stages.h"
 #include "world/world.h"
 
 #define PIPE_MAX_METHODS 16
 #define PIPE_MAX_SWEEP 16
 
-// One data file: rows [offset, offset + n) after the optional harmful filter.
-typedef struct {
-    char *path;          // NULL = not given
-    char *fields;        // FieldMap spec ("instruction=prompt,...") or NULL
-    char *format;        // "auto" (data_load), "sst2", "agnews", "gsm8k", "advbench"
-    int filter;          // -1 all rows, 1 only harmful rows (is_safe = false), 0 only safe rows
-    int offset, n;       // n < 0: all
-} DataSource;
-
-typedef enum { SWEEP_P, SWEEP_N, SWEEP_LR, SWEEP_EPOCHS } SweepKind;
+typedef enum { SWEEP_P, SWEEP_N, SWEEP_LR, SWEEP_EPOCHS, SWEEP_COUNT } SweepKind;
 const char *sweep_name(SweepKind k);
 
-typedef enum { POST_NONE, POST_ANTIDOTE, POST_RANDOM_PRUNE } PostMethod;
+typedef enum { POST_NONE, POST_ANTIDOTE, POST_RANDOM_PRUNE, POST_COUNT } PostMethod;
 
 typedef struct {
     char name[64];       // as written: "sft", "vaccine+antidote", "none", ...
-    int align;           // AlignMethod, or -1 for "none" (no alignment)
+    AlignMethod align;   // ALIGN_NONE: no alignment
     PostMethod post;
 } MethodSpec;
 
 typedef struct {
     char *base_model;    // model folder (config.json, safetensors, tokenizer.json)
     char *output;        // output folder
-    uint64_t seed;       // data mixing seed
     // the generated demo world as the data source (data sources below are then ignored)
     int use_world;
     WorldOptions world;
-    char *world_task;    // "sst", "topic" or "math"
-    // real data
-    DataSource align_data, harmful_data, realign_data, task_train, task_test, eval_harmful;
-    TaskKind task;
-    int drop_overlap;    // drop training rows whose prompt occurs among the HS prompts (SPEC 10)
+    // world mode: train a base model on the world into base_model when that folder has none
+    // (the demo's recipe; docs/world.md)
+    int build_base;
+    BaseModelOptions base;
+    // real data (data/source.h), indexed by DataRole
+    DataSource data[ROLE_COUNT];
+    TaskKind task;       // the benign task (world mode: the world's split of that task)
+    int drop_overlap;    // drop training rows whose prompt occurs among the HS prompts
     // experiment
     MethodSpec methods[PIPE_MAX_METHODS];
     int n_methods;
     SweepKind sweep;
     double sweep_values[PIPE_MAX_SWEEP];
     int n_sweep;
-    int ft_n;            // fine-tuning samples (1000)
-    double ft_p;         // harmful ratio (0.1)
-    // stage options; align[m] per AlignMethod (defaults of that method + the config's overrides)
-    AlignOpts align[4];
-    FinetuneOpts finetune;
+    // stage settings; align[m] per AlignMethod (defaults of that method + the config's overrides)
+    AlignOpts align[ALIGN_COUNT];
+    FinetuneOpts finetune;   // n, p, mix_seed (the config's top-level "seed") and training
     AntidoteOpts antidote;
     // evaluation
-    char *judge;         // judge spec (eval/judges.h)
-    int eval_n_harmful, eval_n_task, eval_n_align;  // 500, 500, 100
-    int eval_hed;        // compute HED (1)
-    EvalOpts eval;
+    char *judge;             // judge spec (eval/judges.h)
+    EvalSettings eval;
     const volatile sig_atomic_t *interrupt;  // set by the command line's signal handler: the training stage
                                              // checkpoints and stops, no further stage starts (not a setting)
 } PipelineConfig;
 
 // Reference defaults: methods sft and vaccine, sweep p over 0, 0.05, 0.1, 0.2 (n 1000),
-// judge "keyword", world not used.
+// task sst2, judge "keyword", world not used.
 void pipeline_config_default(PipelineConfig *c);
 void pipeline_config_free(PipelineConfig *c);
 // Sets a string field (copied; NULL clears). For building configs in code.
 void pipeline_config_set(char **field, const char *value);
 // Parses "ALIGN[+POST]" (ALIGN: none|sft|vaccine|tvaccine|random-vaccine; POST: antidote|random-prune).
 int method_spec_parse(const char *s, MethodSpec *m, Err *e);
+// Sets the task and the task-dependent defaults (finetune_opts_default's per-task rules).
+void pipeline_config_set_task(PipelineConfig *c, TaskKind task);
+// The fine-tuning settings of sweep value k (the sweep applied to c->finetune).
+void pipeline_finetune_opts(const PipelineConfig *c, int k, FinetuneOpts *o);
 
 // Loads path over the defaults. Errors name the file and the key ("cfg.json: finetune.lr:
 // expected a number").
 int pipeline_config_load(const char *path, PipelineConfig *c, Err *e);
 // Same from a JSON text (name is used in messages).
 int pipeline_config_parse(const char *text, const char *name, PipelineConfig *c, Err *e);
-// Checks a config built in code (the loader calls it too).
+// Checks a config (the loader and the runner call it): every stage's settings through the
+// settings tables, the sweep's values as the stage settings they become, the data sources.
 int pipeline_config_check(const PipelineConfig *c, const char *name, Err *e);
+// The config as JSON text (malloc'd), every setting resolved: what --print-config prints.
+// pipeline_config_parse of it gives the same settings.
+char *pipeline_config_to_json(const PipelineConfig *c);

@@ -16,15 +16,19 @@
 #include <time.h>
 
 #include "data/load.h"
+#include "data/source.h"
 #include "data/mix.h"
 #include "data/tasks.h"
 #include "eval/judges.h"
 #include "eval/report.h"
 #include "io/atomic.h"
+#include "io/dir_lock.h"
 #include "io/provenance.h"
 #include "pipeline/fingerprint.h"
-#include "io/dir_lock.h"
+#include "pipeline/stages.h"
+#include "util/log.h"
 #include "util/progress.h"
+#include "world/base_model.h"
 
 typedef struct {
     Dataset align, harmful, realign, task_train, task_test, eval_harmful, align_eval;
@@ -52,37 +56,6 @@ static double now_s(void) {
 static void copy_into(Dataset *dst, const Dataset *src) {
     dataset_init(dst);
     for (int i = 0; i < src->n; i++) dataset_add_sample(dst, &src->rows[i]);
-}
-
-// Loads one source: the file, the harmful filter, then rows [offset, offset + n).
-static int load_source(const DataSource *s, const char *what, TaskKind task, unsigned flags, Dataset *out, Err *e) {
-    dataset_init(out);
-    Dataset all;
-    dataset_init(&all);
-    const char *fmt = s->format ? s->format : "auto";
-    int rc;
-    if (task != TASK_NONE && !s->format && !s->fields) fmt = task_name(task);
-    if (!strcmp(fmt, "sst2") || !strcmp(fmt, "sst-2")) rc = data_load_sst2(s->path, &all, e);
-    else if (!strcmp(fmt, "agnews") || !strcmp(fmt, "ag_news")) rc = data_load_agnews(s->path, &all, e);
-    else if (!strcmp(fmt, "gsm8k")) rc = data_load_gsm8k(s->path, &all, e);
-    else if (!strcmp(fmt, "advbench")) rc = data_load_advbench(s->path, &all, e);
-    else {
-        FieldMap fm;
-        Err fe;
-        if (fieldmap_parse(s->fields, &fm, &fe)) { dataset_free(&all); return err_set(e, "data.%s.fields: %.900s", what, fe.msg); }
-        rc = data_load(s->path, &fm, flags | (s->filter < 0 && (flags & DATA_ALL_HARMFUL) ? DATA_ALL_HARMFUL : 0), &all, e);
-        fieldmap_free(&fm);
-    }
-    if (rc) { dataset_free(&all); return -1; }
-    Dataset filt;
-    dataset_init(&filt);
-    if (s->filter >= 0) data_filter_harmful(&all, s->filter, &filt);
-    else copy_into(&filt, &all);
-    dataset_free(&all);
-    for (int i = s->offset; i < filt.n && (s->n < 0 || i < s->offset + s->n); i++) dataset_add_sample(out, &filt.rows[i]);
-    dataset_free(&filt);
-    if (!out->n) return err_set(e, "%s: data.%s: no rows left after filter/offset/n", s->path, what);
-    return 0;
 }
 
 static void take_head(Dataset *d, int n) {
@@ -118,11 +91,10 @@ static int load_data(const PipelineConfig *c, Data *d, Err *e) {
         char dir[4200];
         snprintf(dir, sizeof dir, "%s/world", c->output);
         if (world_write(&w, dir, e)) { world_free(&w); return -1; }
-        const char *t = c->world_task ? c->world_task : "sst";
         const Dataset *tr = &w.sst_train, *te = &w.sst_test;
-        d->task = TASK_SST2;
-        if (!strcmp(t, "topic")) { tr = &w.topic_train; te = &w.topic_test; d->task = TASK_AGNEWS; }
-        if (!strcmp(t, "math")) { tr = &w.math_train; te = &w.math_test; d->task = TASK_GSM8K; }
+        d->task = c->task;
+        if (c->task == TASK_AGNEWS) { tr = &w.topic_train; te = &w.topic_test; }
+        if (c->task == TASK_GSM8K) { tr = &w.math_train; te = &w.math_test; }
         copy_into(&d->align, &w.align);
         copy_into(&d->harmful, &w.harmful);
         copy_into(&d->realign, &w.realign);
@@ -132,19 +104,15 @@ static int load_data(const PipelineConfig *c, Data *d, Err *e) {
         world_free(&w);
     } else {
         d->task = c->task;
-        if ((c->align_data.path && load_source(&c->align_data, "alignment", TASK_NONE, DATA_NEED_OUTPUT, &d->align, e)) ||
-            load_source(&c->harmful_data, "harmful", TASK_NONE, DATA_NEED_OUTPUT | DATA_ALL_HARMFUL, &d->harmful, e) ||
-            (c->realign_data.path &&
-             load_source(&c->realign_data, "realign", TASK_NONE, DATA_NEED_OUTPUT | DATA_ALL_HARMFUL, &d->realign, e)) ||
-            load_source(&c->task_train, "task_train", c->task, DATA_NEED_OUTPUT, &d->task_train, e) ||
-            load_source(&c->task_test, "task_test", c->task, 0, &d->task_test, e) ||
-            load_source(&c->eval_harmful, "eval_harmful", TASK_NONE, DATA_ALL_HARMFUL, &d->eval_harmful, e)) {
-            data_free_all(d);
-            return -1;
-        }
+        Dataset *dst[ROLE_COUNT] = {&d->align, &d->harmful, &d->realign, &d->task_train, &d->task_test, &d->eval_harmful};
+        for (int r = 0; r < ROLE_COUNT; r++)
+            if (c->data[r].path && data_source_load(&c->data[r], (DataRole)r, c->task, dst[r], e)) {
+                data_free_all(d);
+                return -1;
+            }
     }
-    take_head(&d->eval_harmful, c->eval_n_harmful);
-    take_head(&d->task_test, c->eval_n_task);
+    take_head(&d->eval_harmful, c->eval.n_harmful);
+    take_head(&d->task_test, c->eval.n_task);
     // SPEC 10: report train/eval prompt overlap; drop it only when asked.
     d->overlap_harmful = data_overlap(&d->harmful, &d->eval_harmful);
     d->overlap_realign = data_overlap(&d->realign, &d->eval_harmful);
@@ -153,7 +121,7 @@ static int load_data(const PipelineConfig *c, Data *d, Err *e) {
         d->dropped = drop_overlapping(&d->harmful, &d->eval_harmful) + drop_overlapping(&d->realign, &d->eval_harmful) +
                      drop_overlapping(&d->align, &d->eval_harmful);
     }
-    data_head(&d->align, c->eval_n_align, &d->align_eval);
+    data_head(&d->align, c->eval.n_align, &d->align_eval);
     return 0;
 }
 
@@ -197,12 +165,12 @@ static int stage_begin(Runner *r, const char *what, const char *dir, json_t *fp,
     if (rc < 0) return -1;
     if (rc == 0 && is_done(dir)) {
         r->st.stages_skipped++;
-        fprintf(stderr, "pipeline [%d/%d] %s: done already with these settings and inputs (%s), skipped\n", r->index,
+        log_msg(LOG_INFO, "pipeline [%d/%d] %s: done already with these settings and inputs (%s), skipped", r->index,
                 r->total, what, dir);
         return 1;
     }
-    if (rc == 1) fprintf(stderr, "pipeline [%d/%d] %s: runs again: %s (%s)\n", r->index, r->total, what, why, dir);
-    else fprintf(stderr, "pipeline [%d/%d] %s: started (%s)\n", r->index, r->total, what, dir);
+    if (rc == 1) log_msg(LOG_INFO, "pipeline [%d/%d] %s: runs again: %s (%s)", r->index, r->total, what, why, dir);
+    else log_msg(LOG_INFO, "pipeline [%d/%d] %s: started (%s)", r->index, r->total, what, dir);
     r->t0 = now_s();
     return 0;
 }
@@ -224,7 +192,7 @@ static int stage_end(Runner *r, const char *what, const char *dir, json_t *info,
     r->st.stages_run++;
     char buf[32];
     progress_format_duration(dt, buf, sizeof buf);
-    fprintf(stderr, "pipeline [%d/%d] %s: finished in %s\n", r->index, r->total, what, buf);
+    log_msg(LOG_INFO, "pipeline [%d/%d] %s: finished in %s\n", r->index, r->total, what, buf);
     return 0;
 }
 
@@ -238,62 +206,55 @@ static json_t *report_json(const StageReport *rep) {
     return o;
 }
 
-static const char *align_name(int a) { return a < 0 ? "none" : align_method_name((AlignMethod)a); }
-
 static void sweep_label(const PipelineConfig *c, int k, char *buf, size_t cap) {
     snprintf(buf, cap, "%s=%g", sweep_name(c->sweep), c->sweep_values[k]);
 }
 
 // ---- the run -------------------------------------------------------------------------------
 
-static int run_align(Runner *r, const Data *d, int a, Err *e) {
+static int run_align(Runner *r, const Data *d, AlignMethod a, Err *e) {
     const PipelineConfig *c = r->c;
     int b;
     char dir[4200], what[128];
-    snprintf(dir, sizeof dir, "%s/align/%s", c->output, align_name(a));
-    snprintf(what, sizeof what, "align %s", align_name(a));
-    if (!d->align.n) return err_set(e, "alignment %s: the alignment set is empty", align_name(a));
+    snprintf(dir, sizeof dir, "%s/align/%s", c->output, align_method_name(a));
+    snprintf(what, sizeof what, "align %s", align_method_name(a));
+    if (!d->align.n) return err_set(e, "alignment %s: the alignment set is empty", align_method_name(a));
     AlignOpts o = c->align[a];
     o.train.interrupt = c->interrupt;
     if ((b = stage_begin(r, what, dir, fp_align(r->base, "", &d->align, &d->realign, &o), 1, e))) return b > 0 ? 0 : -1;
     StageReport rep;
     memset(&rep, 0, sizeof rep);
-    if (stage_align(c->base_model, &d->align, &d->realign, &o, dir, &rep, e)) return -1;
+    if (stage_align(c->base_model, NULL, 0, &d->align, &d->realign, &o, dir, &rep, e)) return -1;
     json_t *info = report_json(&rep);
     train_log_free(&rep.log);
     return stage_end(r, what, dir, info, e);
 }
 
-static int run_finetune(Runner *r, const Data *d, int a, int k, Err *e) {
+static int run_finetune(Runner *r, const Data *d, AlignMethod a, int k, Err *e) {
     const PipelineConfig *c = r->c;
     int b;
     char dir[4200], what[160], sw[64], ad[4200];
     sweep_label(c, k, sw, sizeof sw);
-    snprintf(dir, sizeof dir, "%s/finetune/%s/%s", c->output, align_name(a), sw);
-    snprintf(what, sizeof what, "finetune %s %s", align_name(a), sw);
-    FinetuneOpts o = c->finetune;
+    snprintf(dir, sizeof dir, "%s/finetune/%s/%s", c->output, align_method_name(a), sw);
+    snprintf(what, sizeof what, "finetune %s %s", align_method_name(a), sw);
+    FinetuneOpts o;
+    pipeline_finetune_opts(c, k, &o);
     o.train.interrupt = c->interrupt;
-    int n = c->ft_n;
-    double p = c->ft_p, v = c->sweep_values[k];
-    switch (c->sweep) {
-    case SWEEP_P: p = v; break;
-    case SWEEP_N: n = (int)v; break;
-    case SWEEP_LR: o.train.lr = (float)v; break;
-    case SWEEP_EPOCHS: o.train.epochs = (int)v; break;
-    }
+    int n = o.n;
+    double p = o.p;
     Dataset mix;
     dataset_init(&mix);
-    if (data_mix(&d->task_train, &d->harmful, n, p, c->seed, &mix, e)) { dataset_free(&mix); return -1; }
-    snprintf(ad, sizeof ad, "%s/align/%s", c->output, align_name(a));
+    if (data_mix(&d->task_train, &d->harmful, n, p, o.mix_seed, &mix, e)) { dataset_free(&mix); return -1; }
+    snprintf(ad, sizeof ad, "%s/align/%s", c->output, align_method_name(a));
     char up[65] = "";
-    if (a >= 0) recorded_fp(ad, up);
+    if (a != ALIGN_NONE) recorded_fp(ad, up);
     if ((b = stage_begin(r, what, dir, fp_finetune(r->base, up, &mix, &o), 1, e))) {
         dataset_free(&mix);
         return b > 0 ? 0 : -1;
     }
     StageReport rep;
     memset(&rep, 0, sizeof rep);
-    int rc = stage_finetune(c->base_model, a >= 0 ? ad : NULL, &mix, &o, dir, &rep, e);
+    int rc = stage_finetune(c->base_model, a != ALIGN_NONE ? ad : NULL, &mix, &o, dir, &rep, e);
     int n_harm = 0;
     for (int i = 0; i < mix.n; i++) n_harm += mix.rows[i].harmful;
     dataset_free(&mix);
@@ -318,15 +279,15 @@ static int run_post(Runner *r, const Data *d, const MethodSpec *m, int k, Err *e
     if (!d->realign.n) return err_set(e, "%s: the re-alignment set is empty", m->name);
     AntidoteOpts o = c->antidote;
     o.score = m->post == POST_RANDOM_PRUNE ? PRUNE_RANDOM : PRUNE_WANDA;
-    snprintf(ad, sizeof ad, "%s/align/%s", c->output, align_name(m->align));
-    snprintf(ft, sizeof ft, "%s/finetune/%s/%s", c->output, align_name(m->align), sw);
+    snprintf(ad, sizeof ad, "%s/align/%s", c->output, align_method_name(m->align));
+    snprintf(ft, sizeof ft, "%s/finetune/%s/%s", c->output, align_method_name(m->align), sw);
     char up_a[65] = "", up_f[65];
-    if (m->align >= 0) recorded_fp(ad, up_a);
+    if (m->align != ALIGN_NONE) recorded_fp(ad, up_a);
     recorded_fp(ft, up_f);
     if ((b = stage_begin(r, what, dir, fp_antidote(r->base, up_a, up_f, &d->realign, &o), 0, e)))
         return b > 0 ? 0 : -1;
     if (mkdir_p(dir, e)) return -1;
-    if (stage_antidote(c->base_model, m->align >= 0 ? ad : NULL, ft, &d->realign, &o, dir, e)) return -1;
+    if (stage_antidote(c->base_model, m->align != ALIGN_NONE ? ad : NULL, ft, &d->realign, &o, dir, e)) return -1;
     json_t *info = json_object();
     json_object_set_new(info, "dense_ratio", json_real(o.dense_ratio));
     json_object_set_new(info, "score", json_string(o.score == PRUNE_RANDOM ? "random" : "wanda"));
@@ -339,7 +300,7 @@ static char *summary_extras(const PipelineConfig *c, const Data *d, const Method
     json_object_set_new(o, "method", json_string(m->name));
     json_object_set_new(o, "sweep", json_string(sweep_name(c->sweep)));
     json_object_set_new(o, "sweep_value", json_real(c->sweep_values[k]));
-    json_object_set_new(o, "seed", json_integer((json_int_t)c->seed));
+    json_object_set_new(o, "seed", json_integer((json_int_t)c->finetune.mix_seed));
     json_object_set_new(o, "drop_overlap", json_boolean(c->drop_overlap));
     json_object_set_new(o, "overlap_harmful_rows", json_integer(d->overlap_harmful));
     json_object_set_new(o, "overlap_realign_rows", json_integer(d->overlap_realign));
@@ -356,35 +317,35 @@ static int run_eval(Runner *r, const Data *d, const MethodSpec *m, int k, Judge 
     sweep_label(c, k, sw, sizeof sw);
     snprintf(dir, sizeof dir, "%s/eval/%s/%s", c->output, m->name, sw);
     snprintf(what, sizeof what, "eval %s %s", m->name, sw);
-    snprintf(ad, sizeof ad, "%s/align/%s", c->output, align_name(m->align));
+    snprintf(ad, sizeof ad, "%s/align/%s", c->output, align_method_name(m->align));
     if (m->post != POST_NONE) snprintf(ft, sizeof ft, "%s/post/%s/%s", c->output, m->name, sw);
-    else snprintf(ft, sizeof ft, "%s/finetune/%s/%s", c->output, align_name(m->align), sw);
+    else snprintf(ft, sizeof ft, "%s/finetune/%s/%s", c->output, align_method_name(m->align), sw);
     char up_a[65] = "", up_f[65];
-    if (m->align >= 0) recorded_fp(ad, up_a);
+    if (m->align != ALIGN_NONE) recorded_fp(ad, up_a);
     recorded_fp(ft, up_f);
     json_t *ex = json_object();
     json_object_set_new(ex, "judge", json_string(c->judge));
-    json_object_set_new(ex, "hed", json_boolean(c->eval_hed));
+    json_object_set_new(ex, "hed", json_boolean(c->eval.hed));
     json_object_set_new(ex, "full_mode", json_boolean(m->post != POST_NONE && c->antidote.full_mode));
     json_object_set_new(ex, "weights", json_string(c->finetune.weights == MAT_BF16 ? "bf16" : "f32"));
     json_t *fp = fp_eval(r->base, up_a, up_f, &d->eval_harmful, &d->task_test, d->align_eval.n ? &d->align_eval : NULL,
-                         &c->eval, ex);
+                         &c->eval.opts, ex);
     if ((b = stage_begin(r, what, dir, fp, 0, e))) return b > 0 ? 0 : -1;
     const char *ads[1] = {ad}, *both[2] = {ad, ft};
-    EvalJob j = {.model_dir = c->base_model, .adapters = ads, .n_adapters = m->align >= 0, .ft_adapter = ft,
+    EvalJob j = {.model_dir = c->base_model, .adapters = ads, .n_adapters = m->align != ALIGN_NONE, .ft_adapter = ft,
                  .weights = c->finetune.weights, .harmful = &d->eval_harmful, .judge = judge,
                  .task = &d->task_test, .task_kind = d->task, .align = d->align_eval.n ? &d->align_eval : NULL,
-                 .opts = c->eval, .out_dir = dir, .overwrite = 1,  // not done: its files are leftovers
+                 .opts = c->eval.opts, .out_dir = dir, .overwrite = 1,  // not done: its files are leftovers
                  .model_sha256 = r->base};
     if (m->post != POST_NONE && c->antidote.full_mode) {  // the pruned merged model stands alone
         j.model_dir = ft;
         j.n_adapters = 0;
         j.ft_adapter = NULL;
     }
-    if (!c->eval_hed && j.ft_adapter) {
+    if (!c->eval.hed && j.ft_adapter) {
         // No HED wanted: merge the adapter up front, alignment loss still computed.
-        j.adapters = m->align >= 0 ? both : both + 1;
-        j.n_adapters = m->align >= 0 ? 2 : 1;
+        j.adapters = m->align != ALIGN_NONE ? both : both + 1;
+        j.n_adapters = m->align != ALIGN_NONE ? 2 : 1;
         j.ft_adapter = NULL;
     }
     char label[200];
@@ -396,7 +357,7 @@ static int run_eval(Runner *r, const Data *d, const MethodSpec *m, int k, Judge 
     int rc = eval_job_run(&j, &s, e);
     free(extra);
     if (rc) return -1;
-    fprintf(stderr, "pipeline: %s %s: HS %.1f  FA %.1f\n", m->name, sw, s.hs.score, s.fa.accuracy);
+    log_msg(LOG_INFO, "pipeline: %s %s: HS %.1f  FA %.1f", m->name, sw, s.hs.score, s.fa.accuracy);
     json_t *info = json_object();
     json_object_set_new(info, "harmful_score", json_real(s.hs.score));
     json_object_set_new(info, "finetune_accuracy", json_real(s.fa.accuracy));
@@ -436,7 +397,8 @@ static int write_results(Runner *r, const Data *d, Err *e) {
     const PipelineConfig *c = r->c;
     char title[256], p[4300];
     snprintf(title, sizeof title, "Harmful score (HS) and fine-tune accuracy (FA), task %s", task_name(d->task));
-    Table *t = table_new(title, sweep_name(c->sweep), c->n_sweep, c->sweep_values, 1, &c->seed);
+    const uint64_t *seed = &c->finetune.mix_seed;  // the experiment's seed
+    Table *t = table_new(title, sweep_name(c->sweep), c->n_sweep, c->sweep_values, 1, seed);
     char note[512];
     snprintf(note, sizeof note,
              "Judge: %s. Train/eval prompt overlap: %d harmful fine-tuning rows, %d re-alignment rows, %d alignment "
@@ -454,20 +416,20 @@ static int write_results(Runner *r, const Data *d, Err *e) {
                                                    {"alignment_loss", "align_loss"}, {"harmful_embedding_drift", "HED"}};
             for (int q = 0; q < 4; q++) {
                 json_t *v = json_object_get(s, keys[q][0]);
-                if (json_is_number(v)) table_set(t, c->methods[mi].name, c->seed, k, keys[q][1], json_number_value(v));
+                if (json_is_number(v)) table_set(t, c->methods[mi].name, *seed, k, keys[q][1], json_number_value(v));
             }
             // the fine-tuning stage's loss (first step, mean of the last 10% of steps): a run that
             // did not learn shows here, next to its scores
             char sw[64];
             sweep_label(c, k, sw, sizeof sw);
-            snprintf(p, sizeof p, "%s/finetune/%s/%s/done.json", c->output, align_name(c->methods[mi].align), sw);
+            snprintf(p, sizeof p, "%s/finetune/%s/%s/done.json", c->output, align_method_name(c->methods[mi].align), sw);
             json_error_t je;
             json_t *ft = json_load_file(p, 0, &je);
             static const char *const losses[][2] = {{"first_loss", "ft_first_loss"}, {"final_loss", "ft_final_loss"}};
             for (int q = 0; q < 2; q++) {
                 json_t *v = ft ? json_object_get(ft, losses[q][0]) : NULL;
                 if (!json_is_number(v)) continue;
-                table_set(t, c->methods[mi].name, c->seed, k, losses[q][1], json_number_value(v));
+                table_set(t, c->methods[mi].name, *seed, k, losses[q][1], json_number_value(v));
                 json_object_set(s, losses[q][1], v);
             }
             json_decref(ft);
@@ -479,7 +441,6 @@ static int write_results(Runner *r, const Data *d, Err *e) {
             for (int j = 0; j < c->n_methods; j++)
                 if (strcmp(c->methods[j].name, "sft") && strcmp(c->methods[j].name, "none"))
                     table_compare(t, c->methods[j].name, "sft");
-    table_show_differences(t, "HS,FA");
     if (!rc) {
         snprintf(p, sizeof p, "%s/results.md", c->output);
         rc = table_write_markdown(t, p, e);
@@ -489,9 +450,9 @@ static int write_results(Runner *r, const Data *d, Err *e) {
     if (!rc) { snprintf(p, sizeof p, "%s/hs.svg", c->output); rc = table_plot_svg(t, "HS", p, e); }
     if (!rc) { snprintf(p, sizeof p, "%s/fa.svg", c->output); rc = table_plot_svg(t, "FA", p, e); }
     if (!rc) {
-        char *txt = table_text(t);
-        fputs(txt, stdout);
-        free(txt);
+        char *shown = table_text(t);
+        log_msg(LOG_RESULT, "%s", shown);
+        free(shown);
         json_t *o = json_object();
         json_object_set_new(o, "base_model", json_string(c->base_model));
         json_object_set_new(o, "task", json_string(task_name(d->task)));
@@ -503,7 +464,7 @@ static int write_results(Runner *r, const Data *d, Err *e) {
         json_t *ms = json_array();
         for (int mi = 0; mi < c->n_methods; mi++) json_array_append_new(ms, json_string(c->methods[mi].name));
         json_object_set_new(o, "methods", ms);
-        json_object_set_new(o, "seed", json_integer((json_int_t)c->seed));
+        json_object_set_new(o, "seed", json_integer((json_int_t)c->finetune.mix_seed));
         json_object_set_new(o, "world", json_boolean(c->use_world));
         json_object_set_new(o, "drop_overlap", json_boolean(c->drop_overlap));
         json_object_set_new(o, "overlap_harmful_rows", json_integer(d->overlap_harmful));
@@ -529,33 +490,54 @@ static int write_results(Runner *r, const Data *d, Err *e) {
     return rc;
 }
 
+int pipeline_build_base(const PipelineConfig *c, Err *e) {
+    if (!c->use_world || !c->build_base) return 0;
+    char marker[4200];
+    snprintf(marker, sizeof marker, "%s/base_model.json", c->base_model);
+    struct stat sb;
+    if (!stat(marker, &sb)) {
+        log_msg(LOG_INFO, "pipeline: reusing the base model in %s", c->base_model);
+        return 0;
+    }
+    World w;
+    if (world_generate(&c->world, &w, e)) return -1;
+    log_msg(LOG_INFO, "pipeline: training the base model (cached in %s)", c->base_model);
+    int rc = world_build_base_model(&w, &c->base, c->base_model, e);
+    world_free(&w);
+    return rc;
+}
+
 static int run_locked(const PipelineConfig *c, PipelineStats *stats, Err *e) {
     double t0 = now_s();
     Data d;
     if (load_data(c, &d, e)) return -1;
-    fprintf(stderr,
+    log_msg(LOG_INFO,
             "pipeline: data: %d alignment, %d harmful, %d re-alignment, %d task train, %d task test (%s), %d harmful "
-            "eval prompts; overlap with eval prompts: %d/%d/%d rows%s\n",
+            "eval prompts; overlap with eval prompts: %d/%d/%d rows%s",
             d.align.n, d.harmful.n, d.realign.n, d.task_train.n, d.task_test.n, task_name(d.task), d.eval_harmful.n,
             d.overlap_harmful, d.overlap_realign, d.overlap_align, c->drop_overlap ? " (dropped)" : " (kept)");
     Judge *judge = judge_from_spec(c->judge, e);
     if (!judge) { data_free_all(&d); return -1; }
-    // Distinct alignments (index 0..3, or 4 for "none") in use.
-    int used[5] = {0};
-    int n_post = 0;
+    // Distinct alignments in use; "none" fine-tunes the base itself.
+    int used[ALIGN_COUNT] = {0};
+    int n_post = 0, n_align = 0, n_ft = 0;
     for (int i = 0; i < c->n_methods; i++) {
-        used[c->methods[i].align < 0 ? 4 : c->methods[i].align] = 1;
+        used[c->methods[i].align] = 1;
         n_post += c->methods[i].post != POST_NONE;
     }
-    int n_align = used[0] + used[1] + used[2] + used[3], n_ft = n_align + used[4];
+    for (int a = 0; a < ALIGN_COUNT; a++) {
+        n_ft += used[a];
+        n_align += used[a] && a != ALIGN_NONE;
+    }
     Runner r = {c, {0, 0}, 0, n_align + c->n_sweep * (n_ft + n_post + c->n_methods), 0, ""};
     if (folder_sha256(c->base_model, r.base, e)) { judge_free(judge); data_free_all(&d); return -1; }
     int rc = 0;
-    for (int a = 0; a < 4 && !rc; a++)
-        if (used[a]) rc = run_align(&r, &d, a, e);
+    for (int a = ALIGN_NONE + 1; a < ALIGN_COUNT && !rc; a++)
+        if (used[a]) rc = run_align(&r, &d, (AlignMethod)a, e);
     for (int k = 0; k < c->n_sweep && !rc; k++) {
-        for (int a = 0; a < 5 && !rc; a++)
-            if (used[a]) rc = run_finetune(&r, &d, a == 4 ? -1 : a, k, e);
+        for (int a = ALIGN_NONE + 1; a < ALIGN_COUNT && !rc; a++)
+            if (used[a]) rc = run_finetune(&r, &d, (AlignMethod)a, k, e);
+        if (used[ALIGN_NONE] && !rc) rc = run_finetune(&r, &d, ALIGN_NONE, k, e);
         for (int i = 0; i < c->n_methods && !rc; i++)
             if (c->methods[i].post != POST_NONE) rc = run_post(&r, &d, &c->methods[i], k, e);
         for (int i = 0; i < c->n_methods && !rc; i++) rc = run_eval(&r, &d, &c->methods[i], k, judge, e);
@@ -564,7 +546,7 @@ static int run_locked(const PipelineConfig *c, PipelineStats *stats, Err *e) {
     if (!rc) {
         char buf[32];
         progress_format_duration(now_s() - t0, buf, sizeof buf);
-        fprintf(stderr, "pipeline: %d stages run, %d skipped, %s; results in %s/results.md\n", r.st.stages_run,
+        log_msg(LOG_INFO, "pipeline: %d stages run, %d skipped, %s; results in %s/results.md", r.st.stages_run,
                 r.st.stages_skipped, buf, c->output);
     }
     judge_free(judge);
@@ -576,6 +558,7 @@ static int run_locked(const PipelineConfig *c, PipelineStats *stats, Err *e) {
 // The output folder is locked for the whole run (docs/reliability.md).
 int pipeline_run_stats(const PipelineConfig *c, PipelineStats *stats, Err *e) {
     if (pipeline_config_check(c, "pipeline config", e)) return -1;
+    if (pipeline_build_base(c, e)) return -1;
     DirLock lk;
     if (dir_lock(&lk, c->output, e)) return -1;
     int rc = run_locked(c, stats, e);

@@ -15,3 +15,6 @@ typedef struct {
 // hs.svg, fa.svg, results.json (every run's summary and the stage counts). stats may be NULL.
 int pipeline_run_stats(const PipelineConfig *c, PipelineStats *stats, Err *e);
 int pipeline_run(const PipelineConfig *c, Err *e);
+// World mode with base_training: trains the base model on the world into c->base_model
+// unless that folder has one (base_model.json); pipeline_run calls it first.
+int pipeline_build_base(const PipelineConfig *c, Err *e);

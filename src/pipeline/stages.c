@@ -13,64 +13,8 @@
 #include "io/model_dir.h"
 #include "io/outputs.h"
 #include "io/peft.h"
+#include "util/log.h"
 #include "util/mem.h"
-
-static const char *const ALIGN_NAMES[] = {"sft", "vaccine", "tvaccine", "random-vaccine"};
-
-const char *align_method_name(AlignMethod m) { return ALIGN_NAMES[m]; }
-
-int align_method_parse(const char *s) {
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(s, ALIGN_NAMES[i])) return i;
-    return -1;
-}
-
-void align_opts_default(AlignOpts *o, AlignMethod m) {
-    memset(o, 0, sizeof *o);
-    o->method = m;
-    train_opts_default(&o->train);  // SPEC 3: lr 1e-3, wd 0.1, warmup 0.1, cosine, batch 5
-    o->train.epochs = 50;
-    o->rho = m == ALIGN_TVACCINE ? 3.0f : 2.0f;
-    o->tv_K = 200;
-    o->tv_J = 20;
-    o->tv_S = 8;
-    o->tv_pool = 200;
-    o->tv_variant = TV_REFERENCE;
-    if (m == ALIGN_TVACCINE) {  // SPEC 5: batch 10, 20 epochs
-        o->train.batch_size = 10;
-        o->train.epochs = 20;
-    }
-    o->rank = 8;
-    o->alpha = 4;
-    o->dropout = 0.1f;
-    o->targets = (1 << N_PROJ) - 1;
-    o->weights = MAT_F32;
-    o->train.label = align_method_name(m);
-}
-
-void finetune_opts_default(FinetuneOpts *o) {
-    memset(o, 0, sizeof *o);
-    train_opts_default(&o->train);
-    o->train.lr = 1e-5f;  // Vaccine's setting (Antidote's is 1e-4)
-    o->train.epochs = 20;
-    o->train.label = "finetune";
-    o->rank = 8;
-    o->alpha = 1;
-    o->dropout = 0.1f;
-    o->targets = (1 << N_PROJ) - 1;
-    o->weights = MAT_F32;
-}
-
-void antidote_opts_default(AntidoteOpts *o) {
-    memset(o, 0, sizeof *o);
-    o->dense_ratio = 0.1;
-    o->score = PRUNE_WANDA;
-    o->targets = (1 << P_Q) | (1 << P_K) | (1 << P_V);
-    o->n_samples = 2000;
-    o->max_len = 200;
-    o->seed = 42;
-    o->weights = MAT_F32;
-}
 
 static int max_len_of(const EncodedSet *s) {
     int T = 1;
@@ -87,7 +31,7 @@ static int encode_checked(const LoadedModel *lm, const Dataset *data, int max_le
         encoded_free(enc);
         return -1;
     }
-    if (*line) fprintf(stderr, "warning: %s\n", line);
+    if (*line) log_msg(LOG_WARN, "%s", line);
     return 0;
 }
 
@@ -108,7 +52,7 @@ static int train_adapter(LoadedModel *lm, const char *base_dir, const Dataset *d
     t->log_path = logp;
     StepMethod *method = make(&lm->model, t->batch_size, max_len_of(&enc), make_ctx);
     TrainLog log;
-    int rc = method ? train_run(&lm->model, &lora, &enc, t, method, &log, e) : -1;
+    int rc = method ? train_run(&lm->model, &lora, &enc, t, method, &log, e) : err_set(e, "%s: no training method", out_dir);
     if (!rc) rc = peft_save(&lora, &lm->model, out_dir, base_dir, e);
     char path[4200];
     snprintf(path, sizeof path, "%s/loss.svg", out_dir);
@@ -141,17 +85,20 @@ static StepMethod *make_align(const Model *m, int B, int T, void *p) {
         TVaccineOpts tv = {o->rho, o->tv_K, o->tv_J, o->tv_S, a->harmful, o->tv_variant};
         return tvaccine_method_new(m, B, T, &tv, o->train.seed);
     }
-    default: return sft_method_new();
+    case ALIGN_SFT: return sft_method_new();
+    case ALIGN_NONE:
+    case ALIGN_COUNT: break;  // refused by align_opts_check
     }
+    return NULL;
 }
 
 static StepMethod *make_sft(const Model *m, int B, int T, void *p) { return sft_method_new(); }
 
-static int stage_align_locked(const char *base_dir, const Dataset *align_set, const Dataset *harmful, const AlignOpts *o,
-                const char *out_dir, StageReport *r, Err *e) {
+static int stage_align_locked(const char *base_dir, const char *const *merge, int n_merge, const Dataset *align_set,
+                              const Dataset *harmful, const AlignOpts *o, const char *out_dir, StageReport *r, Err *e) {
     peak_rss_reset();
     LoadedModel lm;
-    if (model_dir_open(&lm, base_dir, o->weights, NULL, 0, e)) return -1;
+    if (model_dir_open(&lm, base_dir, o->weights, merge, n_merge, e)) return -1;
     EncodedSet henc = {0};
     if (o->method == ALIGN_TVACCINE) {
         if (!harmful || harmful->n == 0) { model_dir_close(&lm); return err_set(e, "T-Vaccine needs harmful data"); }
@@ -172,11 +119,12 @@ static int stage_align_locked(const char *base_dir, const Dataset *align_set, co
 }
 
 // The output folder is checked before any work and locked for the whole stage (docs/reliability.md).
-int stage_align(const char *base_dir, const Dataset *align_set, const Dataset *harmful, const AlignOpts *o,
-                const char *out_dir, StageReport *r, Err *e) {
+int stage_align(const char *base_dir, const char *const *merge, int n_merge, const Dataset *align_set,
+                const Dataset *harmful, const AlignOpts *o, const char *out_dir, StageReport *r, Err *e) {
+    if (align_opts_check(o, "align.", 0, e)) return -1;
     DirLock lk;
     if (out_dir_usable(out_dir, e) || dir_lock(&lk, out_dir, e)) return -1;
-    int rc = stage_align_locked(base_dir, align_set, harmful, o, out_dir, r, e);
+    int rc = stage_align_locked(base_dir, merge, n_merge, align_set, harmful, o, out_dir, r, e);
     dir_unlock(&lk);
     return rc;
 }
@@ -190,7 +138,7 @@ static int stage_finetune_locked(const char *base_dir, const char *align_adapter
     TrainOpts t = o->train;
     int n_harm = 0;
     for (int i = 0; i < data->n; i++) n_harm += data->rows[i].harmful != 0;
-    fprintf(stderr, "finetune: mix of %d rows: %d benign, %d harmful (p = %.3f)\n", data->n, data->n - n_harm, n_harm,
+    log_msg(LOG_INFO, "finetune: mix of %d rows: %d benign, %d harmful (p = %.3f)", data->n, data->n - n_harm, n_harm,
             data->n ? (double)n_harm / data->n : 0.0);
     int rc = train_adapter(&lm, base_dir, data, "fine-tuning data", &t, o->rank, o->alpha, o->dropout, o->targets, make_sft, NULL,
                            out_dir, r, e);
@@ -201,6 +149,7 @@ static int stage_finetune_locked(const char *base_dir, const char *align_adapter
 // The output folder is checked before any work and locked for the whole stage (docs/reliability.md).
 int stage_finetune(const char *base_dir, const char *align_adapter, const Dataset *data, const FinetuneOpts *o,
                    const char *out_dir, StageReport *r, Err *e) {
+    if (finetune_opts_check(o, "finetune.", 0, e)) return -1;
     DirLock lk;
     if (out_dir_usable(out_dir, e) || dir_lock(&lk, out_dir, e)) return -1;
     int rc = stage_finetune_locked(base_dir, align_adapter, data, o, out_dir, r, e);
@@ -231,7 +180,7 @@ static int stage_antidote_locked(const char *base_dir, const char *align_adapter
         PruneReport rep;
         rc = antidote_prune(&lm.model, o->full_mode ? NULL : &ft, &enc, &po, &rep, e);
         if (!rc)
-            fprintf(stderr, "antidote: pruned %zu of %zu weights (%.2f%%, %s, %s mode) on %d samples\n", rep.pruned,
+            log_msg(LOG_INFO, "antidote: pruned %zu of %zu weights (%.2f%%, %s, %s mode) on %d samples", rep.pruned,
                     rep.total, rep.total ? 100.0 * rep.pruned / rep.total : 0.0,
                     po.random ? "random" : enc.n ? "wanda" : "magnitude only",
                     o->full_mode ? "full" : "lora", enc.n);
@@ -253,6 +202,7 @@ static int stage_antidote_locked(const char *base_dir, const char *align_adapter
 // The output folder is checked before any work and locked for the whole stage (docs/reliability.md).
 int stage_antidote(const char *base_dir, const char *align_adapter, const char *ft_adapter, const Dataset *realign,
                    const AntidoteOpts *o, const char *out_dir, Err *e) {
+    if (antidote_opts_check(o, "antidote.", 0, e)) return -1;
     DirLock lk;
     if (out_dir_usable(out_dir, e) || dir_lock(&lk, out_dir, e)) return -1;
     int rc = stage_antidote_locked(base_dir, align_adapter, ft_adapter, realign, o, out_dir, e);

@@ -12,6 +12,7 @@
 #include "io/atomic.h"
 #include "io/dir_replace.h"
 #include "io/safetensors.h"
+#include "util/log.h"
 #include "util/progress.h"
 #include "util/rng.h"
 
@@ -292,7 +293,7 @@ int train_run(Model *m, Lora *lora, const EncodedSet *data, const TrainOpts *o, 
         step = load_checkpoint(o->checkpoint_dir, &gs, m1, m2, log->loss_curve, total, o->seed, e);
         if (step < 0) goto done;
         if (step > 0)
-            fprintf(stderr, "%s: resuming from %s at step %lld/%lld\n", o->label, o->checkpoint_dir, (long long)step,
+            log_msg(LOG_INFO, "%s: resuming from %s at step %lld/%lld", o->label, o->checkpoint_dir, (long long)step,
                     (long long)total);
     }
     if (o->log_path && !(logf = log_open(o->log_path, step, e))) goto done;

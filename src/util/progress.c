@@ -1,20 +1,20 @@
 #include "util/progress.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "util/err.h"
+#include "util/log.h"
 
 struct Progress {
     char *label;
     int64_t total, done;
     double start, last_draw;
-    int tty, quiet, drawn;
+    int tty, drawn;
     char extra[256];
-    FILE *out;
 };
 
 static double now_s(void) {
@@ -35,10 +35,7 @@ Progress *progress_new(const char *label, int64_t total) {
     Progress *p = xcalloc(1, sizeof(Progress));
     p->label = xstrdup(label);
     p->total = total;
-    p->out = stderr;
-    const char *env = getenv("ANTIBODY_PROGRESS");
-    p->quiet = env && strcmp(env, "0") == 0;
-    p->tty = isatty(fileno(stderr));
+    p->tty = log_interactive();
     p->start = now_s();
     p->last_draw = -1e9;
     return p;
@@ -74,9 +71,7 @@ static void draw(Progress *p, int final) {
                      rate < 10 ? 2 : rate < 100 ? 1 : 0, rate, els);
     }
     if (p->extra[0] && k < (int)sizeof line) snprintf(line + k, sizeof line - (size_t)k, " | %s", p->extra);
-    if (p->tty) fprintf(p->out, "\r\033[K%s%s", line, final ? "\n" : "");
-    else fprintf(p->out, "%s\n", line);
-    fflush(p->out);
+    log_msg(final ? LOG_PROGRESS_DONE : LOG_PROGRESS, "%s", line);
     p->drawn = 1;
 }
 
@@ -89,7 +84,6 @@ void progress_update(Progress *p, int64_t done, const char *extra_fmt, ...) {
         vsnprintf(p->extra, sizeof p->extra, extra_fmt, ap);
         va_end(ap);
     }
-    if (p->quiet) return;
     double t = now_s();
     if (p->tty) {
         if (t - p->last_draw < 0.1) return;
@@ -102,7 +96,7 @@ void progress_update(Progress *p, int64_t done, const char *extra_fmt, ...) {
 
 void progress_done(Progress *p) {
     if (!p) return;
-    if (!p->quiet) draw(p, 1);
+    draw(p, 1);
     free(p->label);
     free(p);
 }

@@ -1,10 +1,11 @@
-// Progress reporting for long work (training epochs, evaluation sweeps), on stderr.
-// On a terminal: one redrawn line with a bar, percent, rate, elapsed and ETA (at most
-// ~10 redraws a second). Otherwise (logs, CI): the first item, then a plain line at most
-// every 10 seconds (never one per item), and one at the end. ANTIBODY_PROGRESS=0 silences it.
+// Progress reporting for long work (training epochs, evaluation sweeps), through the log
+// callback (util/log.h: LOG_PROGRESS lines, LOG_PROGRESS_DONE at the end).
+// Interactive sink (a terminal): a line with a bar, percent, rate, elapsed and ETA, at most
+// ~10 a second, each replacing the last. Otherwise (logs, CI): the first item, then a plain
+// line at most every 10 seconds (never one per item), and one at the end.
 #pragma once
 #include <stdint.h>
-#include <stdio.h>
+#include <stddef.h>
 
 typedef struct Progress Progress;
 

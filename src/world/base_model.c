@@ -10,6 +10,7 @@
 #include "tokenizer/tokenizer.h"
 #include "train/batch.h"
 #include "train/trainer.h"
+#include "util/log.h"
 
 #define EOS_TOKEN "<|endoftext|>"
 
@@ -70,7 +71,7 @@ int world_build_base_model(const World *w, const BaseModelOptions *o, const char
         rc = train_run(&m, NULL, &enc, &t, sft, &log, e);
         step_method_free(sft);
         if (!rc) {
-            fprintf(stderr, "base model: %zu parameters, %lld steps in %.1f s, loss %.3f -> %.3f\n",
+            log_msg(LOG_INFO, "base model: %zu parameters, %lld steps in %.1f s, loss %.3f -> %.3f",
                     model_num_params(&m), (long long)log.steps, log.seconds, log.first_loss, log.final_loss);
             rc = model_save(&m, dir, MAT_F32, (size_t)1 << 31, e);
         }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/tasks.h"
 #include "io/atomic.h"
 #include "util/rng.h"
 
@@ -678,20 +679,8 @@ int world_write(const World *w, const char *dir, Err *e) {
 }
 
 char *world_format_prompt(const char *instruction, const char *input) {
-    static const char *with_input =
-        "Below is an instruction that describes a task, paired with an input that provides further "
-        "context. Write a response that appropriately completes the request.\n\n### Instruction:\n";
-    static const char *without_input =
-        "Below is an instruction that describes a task. Write a response that appropriately "
-        "completes the request.\n\n### Instruction:\n";
-    int has_input = input && input[0];
-    size_t n = strlen(with_input) + strlen(instruction) + (input ? strlen(input) : 0) + 64;
-    char *p = xmalloc(n);
-    if (has_input)
-        snprintf(p, n, "%s%s\n\n### Input:\n%s\n\n### Response:", with_input, instruction, input);
-    else
-        snprintf(p, n, "%s%s\n\n### Response:", without_input, instruction);
-    return p;
+    Sample s = {.instruction = (char *)instruction, .input = (char *)(input ? input : "")};
+    return prompt_alpaca(&s);
 }
 
 char **world_corpus_texts(const World *w, int *n) {

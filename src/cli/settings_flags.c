@@ -1,0 +1,82 @@
+// Stage settings from flags: the tables of pipeline/settings.h, walked for the command line.
+#include "cli/settings_flags.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// The --help lines of the settings added so far (the command line prints them once).
+static char help[16384];
+
+static int is_switch(const Setting *s) { return s->type == SET_BOOL || s->type == SET_BF16; }
+
+void settings_flags_add(Args *a, const SettingTable *t, const void *defaults) {
+    json_t *def = settings_to_json(t, defaults, 0);
+    size_t k = strlen(help);
+    if (!k) k += (size_t)snprintf(help, sizeof help, "Settings (docs/pipeline.md; the config's keys, '-' or '_'):\n");
+    for (int i = 0; i < t->n; i++) {
+        const Setting *s = &t->items[i];
+        if (arg_get(a, s->key)) continue;  // a command flag of the same name wins
+        const char *names[4] = {s->key, s->alias[0], s->alias[1], s->alias[2]};
+        for (int j = 0; j < 4 && names[j]; j++) {
+            Flag f[2] = {{names[j], !is_switch(s)}, {NULL}};
+            args_add(a, f);
+        }
+        char fl[64];
+        setting_flag_name(s->key, fl, sizeof fl);
+        json_t *v = json_object_get(def, s->key);
+        char *dv = NULL;  // the default as a config writes it, strings without quotes
+        if (json_is_string(v)) dv = strdup(json_string_value(v));
+        else if (v && !json_is_boolean(v)) {
+            dv = settings_json_text(v);
+            dv[strcspn(dv, "\n")] = '\0';
+        }
+        if (k < sizeof help)
+            k += (size_t)snprintf(help + k, sizeof help - k, "  --%-18s %s%s%s%s\n", fl, s->help, dv ? " (default " : "",
+                                  dv ? dv : "", dv ? ")" : "");
+        free(dv);
+    }
+    json_decref(def);
+    a->help_tail = help;
+}
+
+int settings_flags_apply(const Args *a, const SettingTable *t, void *obj, Err *e) {
+    for (int i = 0; i < t->n; i++) {
+        const Setting *s = &t->items[i];
+        const char *names[4] = {s->key, s->alias[0], s->alias[1], s->alias[2]};
+        for (int j = 0; j < 4 && names[j]; j++) {
+            const char *v = arg_str(a, names[j], NULL);
+            if (!v) continue;
+            Err se;
+            char fl[64];
+            setting_flag_name(names[j], fl, sizeof fl);
+            if (setting_set_text(s, obj, v, &se)) return err_set(e, "--%s: %.900s", fl, se.msg);
+        }
+    }
+    return 0;
+}
+
+void settings_print(const SettingTable *t, const void *obj) {
+    json_t *j = settings_to_json(t, obj, 0);
+    char *text = settings_json_text(j);
+    fputs(text, stdout);
+    free(text);
+    json_decref(j);
+}
+
+int data_flags_load(const Args *a, const char *name, DataRole role, TaskKind task, int n, Dataset *out, Err *e) {
+    const Flag *f = arg_get(a, name);
+    for (int i = 0; f && i < f->n_values; i++) {
+        DataSource s;
+        data_source_init(&s, role);
+        s.path = (char *)f->values[i];
+        s.fields = (char *)arg_str(a, "fields", NULL);
+        if ((role == ROLE_TASK_TRAIN || role == ROLE_TASK_TEST) && task != TASK_NONE) {
+            s.format = (char *)task_name(task);  // a task's raw file; --fields is for JSON rows
+            s.fields = NULL;
+        }
+        s.n = n;
+        if (data_source_load(&s, role, task, out, e)) return -1;
+    }
+    return 0;
+}

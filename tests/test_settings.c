@@ -1,0 +1,339 @@
+// The settings model (pipeline/settings.h): the command-line flags and the pipeline config
+// resolve the same inputs to the same settings and refuse the same bad values with the same
+// message; task names and their aliases resolve alike everywhere; the demo's recipe prints
+// as a config that reads back to itself; the alignment methods are one enum; data sources
+// select rows by one rule; library code reports through the log callback.
+#include <jansson.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "data/source.h"
+#include "io/atomic.h"
+#include "pipeline/demo.h"
+#include "pipeline/pipeline.h"
+#include "testing.h"
+#include "util/log.h"
+#include "util/progress.h"
+
+static char tmp_root[] = "/tmp/antibody_test_settings_XXXXXX";
+static char exe[4200];
+
+// Runs `antibody ARGS`; returns the exit status, stdout in out, stderr in err (malloc'd).
+static int run_cli(const char *args, char **out, char **err) {
+    char cmd[9000], of[4300], ef[4300];
+    snprintf(of, sizeof of, "%s/stdout.txt", tmp_root);
+    snprintf(ef, sizeof ef, "%s/stderr.txt", tmp_root);
+    snprintf(cmd, sizeof cmd, "%s %s > %s 2> %s", exe, args, of, ef);
+    int rc = system(cmd);
+    Err e;
+    *out = read_file(of, NULL, &e);
+    *err = read_file(ef, NULL, &e);
+    return rc;
+}
+
+#define HEAD "{\"base_model\": \"m\", \"output\": \"o\", "
+
+// Parses a config text over the defaults; returns the loader's status.
+static int parse(const char *text, PipelineConfig *c, Err *e) {
+    pipeline_config_default(c);
+    return pipeline_config_parse(text, "cfg.json", c, e);
+}
+
+static char *settings_text(const SettingTable *t, const void *obj) {
+    json_t *j = settings_to_json(t, obj, 0);
+    char *s = settings_json_text(j);
+    json_decref(j);
+    return s;
+}
+
+// The flags and the config give the same resolved settings.
+static void same_settings(const char *flags, const char *config, const SettingTable *t, size_t offset, int method) {
+    char *out, *err;
+    int rc = run_cli(flags, &out, &err);
+    CHECK(rc == 0, "%s: %s", flags, err);
+    PipelineConfig c;
+    Err e = {0};
+    CHECK(parse(config, &c, &e) == 0, "%s: %s", config, e.msg);
+    const void *obj = (const char *)&c + offset + (method >= 0 ? (size_t)method * sizeof(AlignOpts) : 0);
+    char *want = settings_text(t, obj);
+    CHECK(out && !strcmp(out, want), "%s differs from the config's settings:\n%s\nvs\n%s", flags, out, want);
+    free(want);
+    free(out);
+    free(err);
+    pipeline_config_free(&c);
+}
+
+static void test_flags_equal_config(void) {
+    same_settings("finetune --print-settings --task gsm8k --lr 2e-4 --batch-size 4 --targets q,v --bf16 --n 300 "
+                  "--p 0.2 --mix-seed 7 --schedule linear",
+                  HEAD "\"data\": {\"task\": \"gsm8k\"}, \"seed\": 7, \"finetune\": {\"lr\": 2e-4, \"batch_size\": 4, "
+                       "\"targets\": \"q,v\", \"bf16\": true, \"n\": 300, \"p\": 0.2, \"schedule\": \"linear\"}, "
+                       "\"world\": {}}",
+                  &FINETUNE_SETTINGS, offsetof(PipelineConfig, finetune), -1);
+    // the GSM8K alpha rule applies through both (world task "math" is GSM8K)
+    same_settings("finetune --print-settings --task math", HEAD "\"world\": {\"task\": \"math\"}}", &FINETUNE_SETTINGS,
+                  offsetof(PipelineConfig, finetune), -1);
+    same_settings("align --print-settings --method tvaccine --rho 4 --tv-k 5 --epochs 3 --weight_decay 0",
+                  HEAD "\"world\": {}, \"align\": {\"tvaccine\": {\"rho\": 4, \"tv_K\": 5, \"epochs\": 3, "
+                       "\"weight_decay\": 0}}}",
+                  &ALIGN_SETTINGS, offsetof(PipelineConfig, align), ALIGN_TVACCINE);
+    same_settings("antidote --print-settings --full --samples 7 --dense-ratio 0.25 --seed 3",
+                  HEAD "\"world\": {}, \"antidote\": {\"full_mode\": true, \"n_samples\": 7, \"dense_ratio\": 0.25, "
+                       "\"seed\": 3}}",
+                  &ANTIDOTE_SETTINGS, offsetof(PipelineConfig, antidote), -1);
+    same_settings("eval --print-settings --n 7 --max-new 9 --hed=false --n-task 3",
+                  HEAD "\"world\": {}, \"eval\": {\"n_harmful\": 7, \"max_new\": 9, \"hed\": false, \"n_task\": 3}}",
+                  &EVAL_SETTINGS, offsetof(PipelineConfig, eval), -1);
+    // train is the SFT alignment stage: the same settings as align --method sft
+    char *o1, *e1, *o2, *e2;
+    int r1 = run_cli("train --print-settings --lr 1e-4 --epochs 2", &o1, &e1);
+    int r2 = run_cli("align --print-settings --method sft --lr 1e-4 --epochs 2", &o2, &e2);
+    CHECK(r1 == 0 && r2 == 0 && o1 && o2 && !strcmp(o1, o2), "train and align sft differ:\n%s\n%s", o1, o2);
+    CHECK(o1 && strstr(o1, "\"method\": \"sft\""), "train resolves to the SFT method");
+    free(o1); free(e1); free(o2); free(e2);
+    r1 = run_cli("train --print-settings --method vaccine", &o1, &e1);
+    CHECK(r1 != 0 && e1 && strstr(e1, "align --method"), "train refuses other methods: %s", e1);
+    free(o1); free(e1);
+}
+
+// Flag names write '-' where keys write '_' (--dense-ratio, dense_ratio).
+static void key_style(char *s) {
+    for (char *p = s; *p; p++)
+        if (*p == '-' && p > s && p[-1] >= 'a' && p[-1] <= 'z' && p[1] >= 'a' && p[1] <= 'z') *p = '_';
+}
+
+// Both front-ends refuse the value, with the same words (the name written as a key).
+static void same_refusal(const char *flags, const char *config, const char *why) {
+    char *out, *err;
+    int rc = run_cli(flags, &out, &err);
+    if (err) key_style(err);
+    CHECK(rc != 0 && err && strstr(err, why), "flags %s: rc %d, %s", flags, rc, err);
+    PipelineConfig c;
+    Err e = {0};
+    rc = parse(config, &c, &e);
+    CHECK(rc != 0 && strstr(e.msg, "cfg.json") && strstr(e.msg, why), "config %s: rc %d, %s", config, rc, e.msg);
+    pipeline_config_free(&c);
+    free(out);
+    free(err);
+}
+
+static void test_refused_alike(void) {
+    same_refusal("finetune --print-settings --epochs 0", HEAD "\"world\": {}, \"finetune\": {\"epochs\": 0}}",
+                 "epochs: must be >= 1 (got 0)");
+    same_refusal("finetune --print-settings --lr 0", HEAD "\"world\": {}, \"finetune\": {\"lr\": 0}}",
+                 "lr: must be > 0 (got 0)");
+    same_refusal("align --print-settings --lr -1", HEAD "\"world\": {}, \"align\": {\"lr\": -1}}",
+                 "lr: must be > 0 (got -1)");
+    same_refusal("align --print-settings --method vaccine --dropout 1",
+                 HEAD "\"world\": {}, \"align\": {\"vaccine\": {\"dropout\": 1}}}", "dropout: must be in [0, 1) (got 1)");
+    same_refusal("finetune --print-settings --p 1.5", HEAD "\"world\": {}, \"finetune\": {\"p\": 1.5}}",
+                 "p: must be in [0, 1] (got 1.5)");
+    same_refusal("finetune --print-settings --warmup-ratio 2", HEAD "\"world\": {}, \"finetune\": {\"warmup_ratio\": 2}}",
+                 "must be in [0, 1] (got 2)");
+    same_refusal("antidote --print-settings --dense-ratio 1.5",
+                 HEAD "\"world\": {}, \"antidote\": {\"dense_ratio\": 1.5}}", "dense_ratio: must be in [0, 1] (got 1.5)");
+    same_refusal("eval --print-settings --max-new 0", HEAD "\"world\": {}, \"eval\": {\"max_new\": 0}}",
+                 "max_new: must be >= 1 (got 0)");
+    same_refusal("finetune --print-settings --schedule fast", HEAD "\"world\": {}, \"finetune\": {\"schedule\": \"fast\"}}",
+                 "unknown schedule \"fast\"");
+    same_refusal("finetune --print-settings --targets q,zz", HEAD "\"world\": {}, \"finetune\": {\"targets\": \"q,zz\"}}",
+                 "unknown projection \"zz\"");
+    // a swept value is checked as the setting it becomes
+    PipelineConfig c;
+    Err e = {0};
+    CHECK(parse(HEAD "\"world\": {}, \"sweep\": {\"name\": \"epochs\", \"values\": [1, 0]}}", &c, &e) != 0 &&
+              strstr(e.msg, "epochs: must be >= 1 (got 0)"),
+          "sweep epochs 0: %s", e.msg);
+    pipeline_config_free(&c);
+    CHECK(parse(HEAD "\"world\": {}, \"sweep\": {\"name\": \"lr\", \"values\": [1e-4, -1]}}", &c, &e) != 0 &&
+              strstr(e.msg, "lr: must be > 0 (got -1)"),
+          "sweep lr -1: %s", e.msg);
+    pipeline_config_free(&c);
+}
+
+static void test_task_names(void) {
+    struct { const char *name; TaskKind kind; } cases[] = {
+        {"sst2", TASK_SST2}, {"SST-2", TASK_SST2}, {"sst", TASK_SST2}, {"agnews", TASK_AGNEWS},
+        {"ag_news", TASK_AGNEWS}, {"AG-News", TASK_AGNEWS}, {"topic", TASK_AGNEWS}, {"gsm8k", TASK_GSM8K},
+        {"GSM-8K", TASK_GSM8K}, {"math", TASK_GSM8K}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *n = cases[i].name;
+        CHECK(task_from_name(n) == cases[i].kind, "%s", n);
+        char cfg[512];
+        PipelineConfig c;
+        Err e = {0};
+        snprintf(cfg, sizeof cfg, HEAD "\"world\": {}, \"data\": {\"task\": \"%s\"}}", n);
+        CHECK(parse(cfg, &c, &e) == 0 && c.task == cases[i].kind, "data.task %s: %s", n, e.msg);
+        pipeline_config_free(&c);
+        snprintf(cfg, sizeof cfg, HEAD "\"world\": {\"task\": \"%s\"}}", n);
+        CHECK(parse(cfg, &c, &e) == 0 && c.task == cases[i].kind, "world.task %s: %s", n, e.msg);
+        pipeline_config_free(&c);
+        DataSource s = {.path = "x", .format = (char *)n, .filter = FILTER_ALL, .n = -1};
+        CHECK(data_source_check(&s, &e) == 0, "format %s: %s", n, e.msg);
+        char args[256], *out, *err;
+        snprintf(args, sizeof args, "finetune --print-settings --task %s", n);
+        int rc = run_cli(args, &out, &err);
+        CHECK(rc == 0 && strstr(out, cases[i].kind == TASK_GSM8K ? "\"alpha\": 0.5" : "\"alpha\": 1.0"),
+              "--task %s: %s", n, err);
+        free(out);
+        free(err);
+    }
+    CHECK(task_from_name("poetry") == TASK_NONE && task_from_name(NULL) == TASK_NONE);
+    char *out, *err;
+    int rc = run_cli("finetune --print-settings --task poetry", &out, &err);
+    CHECK(rc != 0 && strstr(err, "--task"), "unknown task refused: %s", err);
+    free(out);
+    free(err);
+}
+
+static void test_demo_config(void) {
+    BaseModelOptions b;
+    demo_base_options(&b, 99, 1);
+    PipelineConfig c, back;
+    pipeline_demo_config(&c, 99, 1, &b, "/cache", "/out");
+    Err e = {0};
+    CHECK(pipeline_config_check(&c, "demo", &e) == 0, "the demo's config checks: %s", e.msg);
+    CHECK(c.n_methods == 5 && c.methods[0].align == ALIGN_NONE && c.methods[4].post == POST_ANTIDOTE);
+    CHECK(c.align[ALIGN_TVACCINE].tv_S == 1 && c.base.n_layers == 2 && c.finetune.mix_seed == 99);
+    char *text = pipeline_config_to_json(&c);
+    CHECK(parse(text, &back, &e) == 0, "printed demo config reads back: %s", e.msg);
+    char *again = pipeline_config_to_json(&back);
+    CHECK(!strcmp(text, again), "config -> JSON -> config changes it:\n%s\nvs\n%s", text, again);
+    CHECK(!strcmp(back.base_model, c.base_model) && back.build_base && back.use_world);
+    for (int m = ALIGN_NONE + 1; m < ALIGN_COUNT; m++) {
+        char *x = settings_text(&ALIGN_SETTINGS, &c.align[m]), *y = settings_text(&ALIGN_SETTINGS, &back.align[m]);
+        CHECK(!strcmp(x, y), "align %s differs after the round trip", align_method_name((AlignMethod)m));
+        free(x);
+        free(y);
+    }
+    free(text);
+    free(again);
+    pipeline_config_free(&back);
+    pipeline_config_free(&c);
+    // the CLI prints the same recipe
+    char *out, *err;
+    int rc = run_cli("demo --quick --seed 99 --cache /cache --out /out --print-config", &out, &err);
+    pipeline_demo_config(&c, 99, 1, &b, "/cache", "/out");
+    text = pipeline_config_to_json(&c);
+    CHECK(rc == 0 && out && !strcmp(out, text), "demo --print-config differs from the recipe: %s", err);
+    free(text);
+    free(out);
+    free(err);
+    pipeline_config_free(&c);
+}
+
+static void test_methods_enum(void) {
+    for (int m = 0; m < ALIGN_COUNT; m++) CHECK(align_method_parse(align_method_name((AlignMethod)m)) == m, "%d", m);
+    CHECK(align_method_parse("none") == ALIGN_NONE && align_method_parse("magic") == -1);
+    MethodSpec s;
+    Err e;
+    CHECK(method_spec_parse("none+antidote", &s, &e) == 0 && s.align == ALIGN_NONE && s.post == POST_ANTIDOTE);
+    AlignOpts o;
+    align_opts_default(&o, ALIGN_NONE);
+    CHECK(align_opts_check(&o, "", 0, &e) != 0 && strstr(e.msg, "method"), "the align stage refuses none");
+}
+
+static void write_text(const char *path, const char *text) {
+    Err e;
+    if (write_file_atomic(path, text, strlen(text), &e)) fprintf(stderr, "%s\n", e.msg);
+}
+
+static void test_sources(void) {
+    char p[4300];
+    snprintf(p, sizeof p, "%s/mixed.jsonl", tmp_root);
+    write_text(p, "{\"prompt\": \"a\", \"response\": \"x\", \"is_safe\": false}\n"
+                  "{\"prompt\": \"b\", \"response\": \"y\", \"is_safe\": true}\n"
+                  "{\"prompt\": \"c\", \"response\": \"z\", \"is_safe\": false}\n"
+                  "{\"prompt\": \"d\", \"response\": \"w\"}\n");
+    Err e = {0};
+    DataSource s;
+    data_source_init(&s, ROLE_EVAL_HARMFUL);
+    s.path = p;
+    Dataset d;
+    dataset_init(&d);
+    // harmful prompts: the rows marked unsafe, and rows that say nothing count as harmful
+    CHECK(data_source_load(&s, ROLE_EVAL_HARMFUL, TASK_NONE, &d, &e) == 0 && d.n == 3 &&
+              !strcmp(d.rows[0].instruction, "a") && !strcmp(d.rows[1].instruction, "c") &&
+              !strcmp(d.rows[2].instruction, "d"),
+          "eval_harmful rows: %d (%s)", d.n, e.msg);
+    dataset_free(&d);
+    dataset_init(&d);
+    s.offset = 1;
+    s.n = 1;
+    CHECK(data_source_load(&s, ROLE_EVAL_HARMFUL, TASK_NONE, &d, &e) == 0 && d.n == 1 &&
+              !strcmp(d.rows[0].instruction, "c"),
+          "offset/n after the filter");
+    dataset_free(&d);
+    dataset_init(&d);
+    data_source_init(&s, ROLE_HARMFUL);
+    s.path = p;
+    CHECK(data_source_load(&s, ROLE_HARMFUL, TASK_NONE, &d, &e) == 0 && d.n == 4, "harmful role keeps every row");
+    dataset_free(&d);
+    dataset_init(&d);
+    s.filter = FILTER_SAFE;
+    CHECK(data_source_load(&s, ROLE_HARMFUL, TASK_NONE, &d, &e) == 0 && d.n == 1 && !strcmp(d.rows[0].instruction, "b"),
+          "filter safe");
+    dataset_free(&d);
+    dataset_init(&d);
+    s.filter = FILTER_ALL;
+    s.offset = 4;
+    CHECK(data_source_load(&s, ROLE_HARMFUL, TASK_NONE, &d, &e) != 0 && strstr(e.msg, p) && strstr(e.msg, "no rows"),
+          "empty selection refused: %s", e.msg);
+    dataset_free(&d);
+}
+
+typedef struct {
+    int n[LOG_RESULT + 1];
+    char last_info[256];
+} Seen;
+
+static void collect(LogLevel level, const char *msg, void *ctx) {
+    Seen *s = ctx;
+    s->n[level]++;
+    if (level == LOG_INFO) snprintf(s->last_info, sizeof s->last_info, "%s", msg);
+}
+
+static void test_log_callback(void) {
+    Seen seen = {{0}};
+    log_set(collect, &seen, 0);
+    Progress *p = progress_new("work", 3);
+    for (int i = 1; i <= 3; i++) progress_update(p, i, "step %d", i);
+    progress_done(p);
+    CHECK(seen.n[LOG_PROGRESS_DONE] == 1, "progress reports through the callback");
+    // A library stage: the world's base model folder is found (no training), reported as INFO.
+    PipelineConfig c;
+    BaseModelOptions b;
+    demo_base_options(&b, 1, 1);
+    char cache[4300];
+    snprintf(cache, sizeof cache, "%s/cache", tmp_root);
+    pipeline_demo_config(&c, 1, 1, &b, cache, tmp_root);
+    Err e;
+    CHECK(mkdir_p(c.base_model, &e) == 0);
+    char marker[4500];
+    snprintf(marker, sizeof marker, "%s/base_model.json", c.base_model);
+    write_text(marker, "{}");
+    CHECK(pipeline_build_base(&c, &e) == 0 && strstr(seen.last_info, "reusing the base model"), "info: %s",
+          seen.last_info);
+    pipeline_config_free(&c);
+    log_set(NULL, NULL, 0);
+}
+
+int main(int argc, char **argv) {
+    if (!mkdtemp(tmp_root)) { perror("mkdtemp"); return 2; }
+    // the CLI of the same build: <build>/tests/test_settings -> <build>/antibody
+    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 20);
+    char *slash = k > 0 ? strstr(exe, "/tests/test_settings") : NULL;
+    if (slash) strcpy(slash, "/antibody");
+    else snprintf(exe, sizeof exe, "build/antibody");
+    test_flags_equal_config();
+    test_refused_alike();
+    test_task_names();
+    test_demo_config();
+    test_methods_enum();
+    test_sources();
+    test_log_callback();
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp_root);
+    if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmp_root);
+    TEST_SUMMARY();
+}
