@@ -92,6 +92,24 @@ int main(int argc, char **argv) {
     CHECK(rc != 0 && strstr(o, "twice"), "adapter twice: %s", o);
     free(o);
 
+    // item 9: the usual mistakes get a way out
+    char tsv[4200], yaml[4200], spm[4200], cmd0[12000];
+    snprintf(tsv, sizeof tsv, "%s/rows.tsv", tmp);
+    CHECK(write_file_atomic(tsv, "sentence\tlabel\nfine\t1\n", 20, &e) == 0, "%s", e.msg);
+    CHECK(run(&o, "train %s --data %s --out %s/t1", model, tsv, tmp) != 0 && strstr(o, "--task"), "TSV: %s", o);
+    free(o);
+    snprintf(yaml, sizeof yaml, "%s/cfg.yaml", tmp);
+    CHECK(write_file_atomic(yaml, "base_model: m\n", 14, &e) == 0, "%s", e.msg);
+    CHECK(run(&o, "pipeline %s", yaml) != 0 && strstr(o, "configs are JSON"), "YAML: %s", o);
+    free(o);
+    snprintf(spm, sizeof spm, "%s/spm_model", tmp);
+    snprintf(cmd0, sizeof cmd0, "mkdir -p '%s' && cp '%s'/config.json '%s'/model.safetensors '%s'/tokenizer.model '%s'/",
+             spm, model, model, model, spm);
+    CHECK(system(cmd0) == 0, "copy");
+    CHECK(run(&o, "train %s --data %s --out %s/t2", spm, data, tmp) != 0 && strstr(o, "save_pretrained"),
+          "tokenizer.model only: %s", o);
+    free(o);
+
     // item 5: SIGINT checkpoints, exits 130 and says how to resume; the same command resumes
     char out5[4200], logp[4300], ck[4300];
     snprintf(out5, sizeof out5, "%s/long", tmp);

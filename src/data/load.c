@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 // ---------------------------------------------------------------------------- FieldMap
 
@@ -368,6 +369,10 @@ static int load_row(void *vctx, json_t *row, const char *path, int line, Err *e)
 }
 
 int data_load(const char *path, const FieldMap *m, unsigned flags, Dataset *out, Err *e) {
+    size_t L = strlen(path);
+    if (L > 4 && (!strcasecmp(path + L - 4, ".tsv") || !strcasecmp(path + L - 4, ".csv")))
+        return err_set(e, "%s: a TSV/CSV file is read as a task's raw file: give --task sst2|agnews|gsm8k (rows here are "
+                       "JSON or JSONL)", path);
     FieldMap automap = {0};
     LoadCtx c = {m ? m : &automap, flags, out};
     int n = json_rows_foreach(path, load_row, &c, e);

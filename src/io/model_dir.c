@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "io/atomic.h"
 #include "io/outputs.h"
@@ -14,6 +15,13 @@ int model_dir_open(LoadedModel *lm, const char *dir, MatType wt, const char *con
     if (model_load(&lm->model, dir, wt, e)) return -1;
     char path[4096];
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    char spm[4200];
+    snprintf(spm, sizeof spm, "%s/tokenizer.model", dir);
+    if (access(path, F_OK) && !access(spm, F_OK)) {
+        model_free(&lm->model);
+        return err_set(e, "%s: has tokenizer.model (SentencePiece) but no tokenizer.json, which antibody reads; write "
+                       "one with transformers: AutoTokenizer.from_pretrained(DIR).save_pretrained(DIR)", dir);
+    }
     lm->tok = tokenizer_load(path, e);
     if (!lm->tok) { model_free(&lm->model); return -1; }
     const Config *c = &lm->model.cfg;

@@ -342,6 +342,12 @@ int pipeline_config_parse(const char *text, const char *name, PipelineConfig *c,
 int pipeline_config_load(const char *path, PipelineConfig *c, Err *e) {
     char *text = read_file(path, NULL, e);
     if (!text) return -1;
+    size_t L = strlen(path), k = strspn(text, " \t\r\n");
+    if ((L > 5 && !strcmp(path + L - 5, ".yaml")) || (L > 4 && !strcmp(path + L - 4, ".yml")) ||
+        (text[k] && text[k] != '{')) {
+        free(text);
+        return err_set(e, "%s: configs are JSON (a {...} object, docs/pipeline.md), not YAML or other text", path);
+    }
     int rc = pipeline_config_parse(text, path, c, e);
     free(text);
     return rc;
