@@ -6,7 +6,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "io/atomic.h"
 #include "kernels/kernels.h"
 #include "util/sha256.h"
 #include "util/version.h"
@@ -24,27 +23,6 @@ json_t *provenance_new(void) {
     strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tm);
     json_object_set_new(o, "date", json_string(date));
     return o;
-}
-
-int provenance_add_file(json_t *prov, const char *role, const char *path, Err *e) {
-    char hex[65];
-    if (sha256_file(path, hex, e)) return -1;
-    json_t *in = json_object_get(prov, "inputs");
-    if (!in) json_object_set_new(prov, "inputs", in = json_object());
-    json_t *f = json_object();
-    json_object_set_new(f, "path", json_string(path));
-    json_object_set_new(f, "sha256", json_string(hex));
-    json_object_set_new(in, role, f);
-    return 0;
-}
-
-int provenance_write(const json_t *prov, const char *dir, Err *e) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/provenance.json", dir);
-    char *text = json_dumps(prov, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    int rc = write_file_atomic(path, text, strlen(text), e);
-    free(text);
-    return rc;
 }
 
 static int decides_weights(const char *name) {
