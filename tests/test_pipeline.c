@@ -145,6 +145,50 @@ static void collect(LogLevel level, const char *msg, void *ctx) {
     if (level == LOG_RESULT && strstr(msg, "vaccine+antidote")) s->table = 1;
 }
 
+// A tiny experiment on the world (a model folder made by make_model_dir), built in code as
+// the demo does: methods none, sft, vaccine+antidote, tvaccine; p = 0 and 0.5; one seed (42).
+static void tiny_config(PipelineConfig *c, const char *model, const char *out) {
+    Err e = {0};
+    pipeline_config_default(c);
+    pipeline_config_set(&c->base_model, model);
+    pipeline_config_set(&c->output, out);
+    pipeline_config_set(&c->judge, "world");
+    c->use_world = 1;
+    c->world = (WorldOptions){.seed = 7, .n_base = 4, .n_align = 6, .n_harmful = 6, .n_realign = 4,
+                             .n_test_harmful = 5, .n_task_train = 8, .n_task_test = 4};
+    c->eval.n_harmful = 3;  // heads of the world's held-out prompts and task tests
+    c->eval.n_task = 3;
+    const char *methods[] = {"none", "sft", "vaccine+antidote", "tvaccine"};
+    c->n_methods = 4;
+    for (int i = 0; i < 4; i++) CHECK(method_spec_parse(methods[i], &c->methods[i], &e) == 0, "%s", e.msg);
+    c->sweep = SWEEP_P;
+    c->n_sweep = 2;
+    c->sweep_values[0] = 0;
+    c->sweep_values[1] = 0.5;
+    c->finetune.n = 6;
+    for (int m = 0; m < ALIGN_COUNT; m++) {
+        c->align[m].train.max_steps = 2;
+        c->align[m].train.batch_size = 2;
+        c->align[m].train.max_len = 160;  // the world's harmful prompts are ~140 tokens here: answers must survive
+        c->align[m].rank = 2;
+        c->align[m].tv_K = 1;
+        c->align[m].tv_J = 1;
+        c->align[m].tv_S = 1;
+        c->align[m].tv_pool = 2;
+    }
+    c->finetune.train.max_steps = 2;
+    c->finetune.train.batch_size = 2;
+    c->finetune.train.max_len = 240;  // task prompts up to ~210 tokens
+    c->finetune.rank = 2;
+    c->antidote.n_samples = 2;
+    c->antidote.max_len = 96;
+    c->eval.n_align = 2;
+    c->eval.opts.max_new = 4;
+    c->eval.opts.max_len = 96;
+    c->eval.opts.batch_size = 1;
+    c->eval.opts.hed_batches = 2;
+}
+
 static void test_end_to_end(void) {
     char model[4200], out[4200];
     snprintf(model, sizeof model, "%s/base", tmp_root);
@@ -152,44 +196,7 @@ static void test_end_to_end(void) {
     Err e = {0};
     if (make_model_dir(model, &e)) { CHECK(0, "model: %s", e.msg); return; }
     PipelineConfig c;
-    pipeline_config_default(&c);  // built in code, as the demo does
-    pipeline_config_set(&c.base_model, model);
-    pipeline_config_set(&c.output, out);
-    pipeline_config_set(&c.judge, "world");
-    c.use_world = 1;
-    c.world = (WorldOptions){.seed = 7, .n_base = 4, .n_align = 6, .n_harmful = 6, .n_realign = 4,
-                             .n_test_harmful = 5, .n_task_train = 8, .n_task_test = 4};
-    c.eval.n_harmful = 3;  // heads of the world's held-out prompts and task tests
-    c.eval.n_task = 3;
-    const char *methods[] = {"none", "sft", "vaccine+antidote", "tvaccine"};
-    c.n_methods = 4;
-    for (int i = 0; i < 4; i++) CHECK(method_spec_parse(methods[i], &c.methods[i], &e) == 0, "%s", e.msg);
-    c.sweep = SWEEP_P;
-    c.n_sweep = 2;
-    c.sweep_values[0] = 0;
-    c.sweep_values[1] = 0.5;
-    c.finetune.n = 6;
-    for (int m = 0; m < ALIGN_COUNT; m++) {
-        c.align[m].train.max_steps = 2;
-        c.align[m].train.batch_size = 2;
-        c.align[m].train.max_len = 160;  // the world's harmful prompts are ~140 tokens here: answers must survive
-        c.align[m].rank = 2;
-        c.align[m].tv_K = 1;
-        c.align[m].tv_J = 1;
-        c.align[m].tv_S = 1;
-        c.align[m].tv_pool = 2;
-    }
-    c.finetune.train.max_steps = 2;
-    c.finetune.train.batch_size = 2;
-    c.finetune.train.max_len = 240;  // task prompts up to ~210 tokens
-    c.finetune.rank = 2;
-    c.antidote.n_samples = 2;
-    c.antidote.max_len = 96;
-    c.eval.n_align = 2;
-    c.eval.opts.max_new = 4;
-    c.eval.opts.max_len = 96;
-    c.eval.opts.batch_size = 1;
-    c.eval.opts.hed_batches = 2;
+    tiny_config(&c, model, out);
     PipelineStats st;
     Seen seen = {{0}, 0};
     log_set(collect, &seen, 0);
@@ -204,13 +211,14 @@ static void test_end_to_end(void) {
     CHECK(st.stages_run == total && st.stages_skipped == 0, "first run: %d run, %d skipped", st.stages_run,
           st.stages_skipped);
     const char *files[] = {"results.md", "results.csv", "results_table.json", "hs.svg", "fa.svg", "results.json",
-                           "align/vaccine/done.json", "align/vaccine/adapter_model.safetensors",
-                           "finetune/none/p=0.5/adapter_model.safetensors", "post/vaccine+antidote/p=0/done.json",
-                           "eval/tvaccine/p=0.5/harmful.jsonl", "eval/tvaccine/p=0.5/task.jsonl",
-                           "eval/sft/p=0/summary.json", "world/align.jsonl",
+                           "seed=42/align/vaccine/done.json", "seed=42/align/vaccine/adapter_model.safetensors",
+                           "seed=42/finetune/none/p=0.5/adapter_model.safetensors",
+                           "seed=42/post/vaccine+antidote/p=0/done.json", "seed=42/eval/tvaccine/p=0.5/harmful.jsonl",
+                           "seed=42/eval/tvaccine/p=0.5/task.jsonl", "seed=42/eval/sft/p=0/summary.json",
+                           "world/align.jsonl",
                            // issue 13 item 6: a per-step log and a loss plot in every training output
-                           "align/vaccine/train_log.jsonl", "align/vaccine/loss.svg",
-                           "finetune/none/p=0.5/train_log.jsonl", "finetune/sft/p=0/loss.svg"};
+                           "seed=42/align/vaccine/train_log.jsonl", "seed=42/align/vaccine/loss.svg",
+                           "seed=42/finetune/none/p=0.5/train_log.jsonl", "seed=42/finetune/sft/p=0/loss.svg"};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) CHECK(file_exists(out, files[i]), "missing %s", files[i]);
     json_t *r = results(out);
     CHECK(r && count_of(r, "stages_run") == total && count_of(r, "stages_skipped") == 0, "results.json counts");
@@ -242,7 +250,7 @@ static void test_end_to_end(void) {
 
     // An unfinished stage (no marker) is redone, and only it.
     char p[4400];
-    snprintf(p, sizeof p, "%s/eval/sft/p=0.5/done.json", out);
+    snprintf(p, sizeof p, "%s/seed=42/eval/sft/p=0.5/done.json", out);
     CHECK(unlink(p) == 0, "unlink marker");
     // With no callback the library writes nothing on stdout or stderr.
     char quiet[4400];
@@ -276,7 +284,7 @@ static void test_end_to_end(void) {
     rc = pipeline_run_stats(&c, &st, &e);
     CHECK(rc == 0 && st.stages_run == 8 && st.stages_skipped == 13, "eval.max_new changed: %d run, %d skipped (%s)",
           st.stages_run, st.stages_skipped, e.msg);
-    snprintf(p, sizeof p, "%s/finetune/sft/p=0/fingerprint.json", out);
+    snprintf(p, sizeof p, "%s/seed=42/finetune/sft/p=0/fingerprint.json", out);
     json_error_t je;
     json_t *f = json_load_file(p, 0, &je);
     CHECK(f && json_is_string(json_object_get(f, "fingerprint")) &&
@@ -284,6 +292,68 @@ static void test_end_to_end(void) {
           strlen(json_string_value(json_object_get(json_object_get(f, "inputs"), "align_adapter"))) == 64,
           "fingerprint.json records settings and inputs");
     json_decref(f);
+    pipeline_config_free(&c);
+}
+
+// Issue 18 item 1: a list of seeds runs the experiment once per seed, each in seed=<s>/ with
+// that seed in every stage's settings (so in its fingerprint); the table is over the seeds.
+// (The config's seed keys: tests/test_settings.c.)
+static void test_seeds(void) {
+    char model[4200], out[4200];
+    snprintf(model, sizeof model, "%s/base2", tmp_root);
+    snprintf(out, sizeof out, "%s/run2", tmp_root);
+    Err e = {0};
+    if (make_model_dir(model, &e)) { CHECK(0, "model: %s", e.msg); return; }
+    PipelineConfig c;
+    tiny_config(&c, model, out);  // sft and vaccine at p = 0.5, seeds 3 and 4
+    c.n_methods = 2;
+    CHECK(method_spec_parse("sft", &c.methods[0], &e) == 0 && method_spec_parse("vaccine", &c.methods[1], &e) == 0);
+    c.sweep_values[0] = 0.5;
+    c.n_sweep = 1;
+    c.n_seeds = 2;
+    c.seeds[0] = 3;
+    c.seeds[1] = 4;
+    PipelineStats st;
+    int rc = pipeline_run_stats(&c, &st, &e);
+    CHECK(rc == 0 && st.stages_run == 2 * (2 + 2 + 2), "two seeds: %d stages run (%s)", st.stages_run, e.msg);
+    json_t *res = results(out), *runs = json_object_get(res, "runs");
+    CHECK(json_array_size(runs) == 4 && json_array_size(json_object_get(res, "seeds")) == 2 &&
+              json_is_string(json_object_get(res, "determinism")), "results.json: 4 runs, 2 seeds");
+    int seen[2] = {0, 0};
+    for (size_t i = 0; i < json_array_size(runs); i++) {
+        json_int_t s = json_integer_value(json_object_get(json_array_get(runs, i), "seed"));
+        if (s == 3 || s == 4) seen[s - 3]++;
+    }
+    CHECK(seen[0] == 2 && seen[1] == 2, "each run's summary names its seed: %d %d", seen[0], seen[1]);
+    json_t *agg = json_object_get(res, "aggregate"), *row = json_array_get(json_object_get(agg, "rows"), 0);
+    json_t *cell = json_object_get(json_array_get(json_object_get(row, "cells"), 0), "HS");
+    CHECK(json_integer_value(json_object_get(cell, "n")) == 2 && json_array_size(json_object_get(cell, "per_seed")) == 2 &&
+              json_array_size(json_object_get(agg, "comparisons")) == 1,
+          "the table is over both seeds, with vaccine against sft");
+    json_decref(res);
+    // each seed's stages record it in their fingerprint, and train other adapters
+    char pa[4400], pb[4400];
+    snprintf(pa, sizeof pa, "%s/seed=3/align/sft/fingerprint.json", out);
+    snprintf(pb, sizeof pb, "%s/seed=4/align/sft/fingerprint.json", out);
+    json_error_t je;
+    json_t *fa = json_load_file(pa, 0, &je), *fb = json_load_file(pb, 0, &je);
+    CHECK(fa && fb && json_integer_value(json_object_get(json_object_get(fa, "settings"), "seed")) == 3 &&
+              json_integer_value(json_object_get(json_object_get(fb, "settings"), "seed")) == 4 &&
+              strcmp(fp_hex(fa), fp_hex(fb)),
+          "fingerprints of seed 3 and 4 differ by the seed");
+    json_decref(fa);
+    json_decref(fb);
+    snprintf(pa, sizeof pa, "%s/seed=3/finetune/sft/p=0.5/fingerprint.json", out);
+    fa = json_load_file(pa, 0, &je);
+    CHECK(fa && json_integer_value(json_object_get(json_object_get(fa, "settings"), "seed")) == 3, "fine-tuning seed");
+    json_decref(fa);
+    size_t na = 0, nb = 0;
+    snprintf(pa, sizeof pa, "%s/seed=3/align/sft/adapter_model.safetensors", out);
+    snprintf(pb, sizeof pb, "%s/seed=4/align/sft/adapter_model.safetensors", out);
+    char *a = read_file(pa, &na, &e), *b = read_file(pb, &nb, &e);
+    CHECK(a && b && na == nb && memcmp(a, b, na) != 0, "seed 3 and seed 4 trained the same adapter");
+    free(a);
+    free(b);
     pipeline_config_free(&c);
 }
 
@@ -362,6 +432,7 @@ int main(void) {
     test_config();
     test_out_checked_first();
     test_fingerprint();
+    test_seeds();
     test_end_to_end();
     char cmd[4300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp_root);

@@ -46,26 +46,27 @@ static char *settings_text(const SettingTable *t, const void *obj) {
     return s;
 }
 
-// The flags and the config give the same resolved settings.
+// The flags and the config give the same resolved settings (the config's as its first seed's run).
 static void same_settings(const char *flags, const char *config, const SettingTable *t, size_t offset, int method) {
     char *out, *err;
     int rc = run_cli(flags, &out, &err);
     CHECK(rc == 0, "%s: %s", flags, err);
-    PipelineConfig c;
+    PipelineConfig all, c;
     Err e = {0};
-    CHECK(parse(config, &c, &e) == 0, "%s: %s", config, e.msg);
+    CHECK(parse(config, &all, &e) == 0, "%s: %s", config, e.msg);
+    pipeline_config_for_seed(&all, all.seeds[0], &c);
     const void *obj = (const char *)&c + offset + (method >= 0 ? (size_t)method * sizeof(AlignOpts) : 0);
     char *want = settings_text(t, obj);
     CHECK(out && !strcmp(out, want), "%s differs from the config's settings:\n%s\nvs\n%s", flags, out, want);
     free(want);
     free(out);
     free(err);
-    pipeline_config_free(&c);
+    pipeline_config_free(&all);
 }
 
 static void test_flags_equal_config(void) {
     same_settings("finetune --print-settings --task gsm8k --lr 2e-4 --batch-size 4 --targets q,v --bf16 --n 300 "
-                  "--p 0.2 --mix-seed 7 --schedule linear",
+                  "--p 0.2 --mix-seed 7 --seed 7 --schedule linear",
                   HEAD "\"data\": {\"task\": \"gsm8k\"}, \"seed\": 7, \"finetune\": {\"lr\": 2e-4, \"batch_size\": 4, "
                        "\"targets\": \"q,v\", \"bf16\": true, \"n\": 300, \"p\": 0.2, \"schedule\": \"linear\"}, "
                        "\"world\": {}}",
@@ -78,8 +79,8 @@ static void test_flags_equal_config(void) {
                        "\"weight_decay\": 0}}}",
                   &ALIGN_SETTINGS, offsetof(PipelineConfig, align), ALIGN_TVACCINE);
     same_settings("antidote --print-settings --full --samples 7 --dense-ratio 0.25 --seed 3",
-                  HEAD "\"world\": {}, \"antidote\": {\"full_mode\": true, \"n_samples\": 7, \"dense_ratio\": 0.25, "
-                       "\"seed\": 3}}",
+                  HEAD "\"world\": {}, \"seeds\": [3], \"antidote\": {\"full_mode\": true, \"n_samples\": 7, "
+                       "\"dense_ratio\": 0.25}}",
                   &ANTIDOTE_SETTINGS, offsetof(PipelineConfig, antidote), -1);
     same_settings("eval --print-settings --n 7 --max-new 9 --hed=false --n-task 3",
                   HEAD "\"world\": {}, \"eval\": {\"n_harmful\": 7, \"max_new\": 9, \"hed\": false, \"n_task\": 3}}",
@@ -194,7 +195,8 @@ static void test_demo_config(void) {
     Err e = {0};
     CHECK(pipeline_config_check(&c, "demo", &e) == 0, "the demo's config checks: %s", e.msg);
     CHECK(c.n_methods == 5 && c.methods[0].align == ALIGN_NONE && c.methods[4].post == POST_ANTIDOTE);
-    CHECK(c.align[ALIGN_TVACCINE].tv_S == 1 && c.base.n_layers == 2 && c.finetune.mix_seed == 99);
+    CHECK(c.align[ALIGN_TVACCINE].tv_S == 1 && c.base.n_layers == 2 && c.world.seed == 99 && c.base.seed == 99);
+    CHECK(c.n_seeds == 2 && c.seeds[0] == 1 && c.seeds[1] == 2 && c.n_sweep == 2, "quick: seeds 1, 2 and p = 0, 0.2");
     char *text = pipeline_config_to_json(&c);
     CHECK(parse(text, &back, &e) == 0, "printed demo config reads back: %s", e.msg);
     char *again = pipeline_config_to_json(&back);
@@ -220,6 +222,50 @@ static void test_demo_config(void) {
     free(out);
     free(err);
     pipeline_config_free(&c);
+}
+
+// Seed lists: "seeds" (or "seed" for one), each run's settings take its seed in every stage,
+// per-stage seeds are refused in a config (they would be overridden silently).
+static void test_seeds(void) {
+    PipelineConfig c, r;
+    Err e = {0};
+    CHECK(parse(HEAD "\"world\": {}}", &c, &e) == 0 && c.n_seeds == 1 && c.seeds[0] == 42, "default: one seed, 42");
+    pipeline_config_free(&c);
+    CHECK(parse(HEAD "\"world\": {}, \"seeds\": [5, 0, 77]}", &c, &e) == 0 && c.n_seeds == 3 && c.seeds[0] == 5 &&
+              c.seeds[1] == 0 && c.seeds[2] == 77, "seeds list: %s", e.msg);
+    pipeline_config_for_seed(&c, 77, &r);
+    int all = r.finetune.train.seed == 77 && r.finetune.mix_seed == 77 && r.antidote.seed == 77 && r.n_seeds == 1;
+    for (int m = 0; m < ALIGN_COUNT; m++) all &= r.align[m].train.seed == 77;
+    CHECK(all, "the run of seed 77 has seed 77 in every stage");
+    char *text = pipeline_config_to_json(&c);
+    CHECK(strstr(text, "\"seeds\": [5, 0, 77]") && !strstr(text, "mix_seed"), "printed: %s", text);
+    free(text);
+    pipeline_config_free(&c);
+    CHECK(parse(HEAD "\"world\": {}, \"seed\": 9}", &c, &e) == 0 && c.n_seeds == 1 && c.seeds[0] == 9, "seed: one seed");
+    pipeline_config_free(&c);
+    static const char *const bad[][2] = {
+        {HEAD "\"world\": {}, \"seeds\": [1, 2, 1]}", "1 listed twice"},
+        {HEAD "\"world\": {}, \"seeds\": []}", "seeds: expected an array"},
+        {HEAD "\"world\": {}, \"seeds\": [-1]}", "seeds: expected integers >= 0"},
+        {HEAD "\"world\": {}, \"seeds\": [1], \"seed\": 1}", "not both"},
+        {HEAD "\"world\": {}, \"align\": {\"seed\": 3}}", "align.seed: set by the run's seed"},
+        {HEAD "\"world\": {}, \"finetune\": {\"mix_seed\": 3}}", "finetune.mix_seed: set by the run's seed"},
+        {HEAD "\"world\": {}, \"antidote\": {\"seed\": 3}}", "antidote.seed: set by the run's seed"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        CHECK(parse(bad[i][0], &c, &e) != 0 && strstr(e.msg, bad[i][1]), "%s: %s", bad[i][0], e.msg);
+        pipeline_config_free(&c);
+    }
+    // the demo: --seeds sets the runs' seeds, --seed the world's
+    char *out, *err;
+    int rc = run_cli("demo --seeds 4,5 --seed 8 --cache /cache --out /out --print-config", &out, &err);
+    CHECK(rc == 0 && out && strstr(out, "\"seeds\": [4, 5]"), "demo --seeds: %s", err);
+    free(out);
+    free(err);
+    rc = run_cli("demo --seeds 4,x --print-config", &out, &err);
+    CHECK(rc != 0 && err && strstr(err, "--seeds"), "demo --seeds 4,x refused: %s", err);
+    free(out);
+    free(err);
 }
 
 static void test_methods_enum(void) {
@@ -330,6 +376,7 @@ int main(int argc, char **argv) {
     test_task_names();
     test_demo_config();
     test_methods_enum();
+    test_seeds();
     test_sources();
     test_log_callback();
     char cmd[4300];

@@ -23,7 +23,11 @@ static const char USAGE[] =
     "and writes DIR/results.md, results.json, hs.svg, fa.svg. Re-running resumes.\n"
     "  --out DIR        results folder (default antibody-demo)\n"
     "  --cache DIR      where base models are kept (default ~/.cache/antibody/demo)\n"
-    "  --seed N         world and training seed (default 1234)\n"
+    "  --seed N         the world's and the base model's seed (default 1234)\n"
+    "  --seeds LIST     the runs' seeds, comma-separated (default 1,2,3; --quick 1,2): the\n"
+    "                   experiment runs once per seed and the table shows mean ± sd over them\n"
+    "                   and each defense's difference to SFT with a 95% t interval\n"
+    "                   (docs/statistics.md)\n"
     "  --quick          tiny sizes (the CI test): fewer samples, steps and evaluation prompts\n"
     "  --dim N --layers N --heads N --base-epochs N   scale the base model\n"
     "  --n N            fine-tuning samples (default 200)\n"
@@ -37,7 +41,7 @@ static const char USAGE[] =
 
 int cmd_demo(int argc, char **argv) {
     Args a = {"demo"};
-    const Flag own[] = {{"out", 1}, {"cache", 1}, {"seed", 1}, {"quick", 0}, {"dim", 1}, {"layers", 1}, {"heads", 1},
+    const Flag own[] = {{"out", 1}, {"cache", 1}, {"seed", 1}, {"seeds", 1}, {"quick", 0}, {"dim", 1}, {"layers", 1}, {"heads", 1},
                         {"base-epochs", 1}, {"n", 1}, {"align-epochs", 1}, {"ft-epochs", 1}, {"ft-lr", 1}, {"rho", 1},
                         {"tv-rho", 1}, {"tv-s", 1}, {"eval-n", 1}, {"base-only", 0}, {"print-config", 0}, {NULL}};
     args_add(&a, own);
@@ -71,7 +75,24 @@ int cmd_demo(int argc, char **argv) {
     c.finetune.train.epochs = arg_int(&a, "ft-epochs", c.finetune.train.epochs);
     c.eval.n_harmful = arg_int(&a, "eval-n", c.eval.n_harmful);
     Err e = {0};
-    rc = pipeline_config_check(&c, "antibody demo", &e);
+    rc = 0;
+    if (arg_str(&a, "seeds", NULL)) {  // "1,2,3": 1 to 16 integers >= 0
+        const char *s = arg_str(&a, "seeds", NULL);
+        c.n_seeds = 0;
+        while (!rc) {
+            char *end;
+            unsigned long long v = strtoull(s, &end, 10);
+            if (end == s || *s == '-' || (*end && *end != ',') || c.n_seeds == PIPE_MAX_SEEDS) {
+                rc = err_set(&e, "--seeds: expected 1 to 16 integers >= 0, comma-separated (got \"%.200s\")",
+                             arg_str(&a, "seeds", NULL));
+                break;
+            }
+            c.seeds[c.n_seeds++] = (uint64_t)v;
+            if (!*end) break;
+            s = end + 1;
+        }
+    }
+    if (!rc) rc = pipeline_config_check(&c, "antibody demo", &e);
     if (!rc && arg_flag(&a, "print-config")) {
         char *text = pipeline_config_to_json(&c);
         fputs(text, stdout);
@@ -98,6 +119,6 @@ int cmd_demo(int argc, char **argv) {
     char buf[64];
     progress_format_duration((t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec), buf, sizeof buf);
     fprintf(stderr, "antibody demo: pipeline took %s; seed %llu, world v%s; table in %s/results.md, plots %s/hs.svg "
-            "and %s/fa.svg, every answer under %s/eval\n", buf, (unsigned long long)seed, WORLD_VERSION, out, out, out, out);
+            "and %s/fa.svg, every answer under %s/seed=*/eval\n", buf, (unsigned long long)seed, WORLD_VERSION, out, out, out, out);
     return 0;
 }

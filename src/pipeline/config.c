@@ -39,6 +39,8 @@ void pipeline_config_default(PipelineConfig *c) {
     const double ps[] = {0, 0.05, 0.1, 0.2};
     for (int i = 0; i < 4; i++) c->sweep_values[i] = ps[i];
     c->n_sweep = 4;
+    c->seeds[0] = 42;
+    c->n_seeds = 1;
     for (int m = 0; m < ALIGN_COUNT; m++) align_opts_default(&c->align[m], (AlignMethod)m);
     pipeline_config_set_task(c, TASK_SST2);
     antidote_opts_default(&c->antidote);
@@ -74,6 +76,16 @@ int method_spec_parse(const char *s, MethodSpec *m, Err *e) {
     if (a < 0) return err_set(e, "method \"%s\": unknown alignment \"%s\" (none, sft, vaccine, tvaccine, random-vaccine)", s, buf);
     m->align = (AlignMethod)a;
     return 0;
+}
+
+void pipeline_config_for_seed(const PipelineConfig *c, uint64_t s, PipelineConfig *out) {
+    *out = *c;
+    for (int m = 0; m < ALIGN_COUNT; m++) out->align[m].train.seed = s;
+    out->finetune.train.seed = s;
+    out->finetune.mix_seed = s;
+    out->antidote.seed = s;
+    out->seeds[0] = s;
+    out->n_seeds = 1;
 }
 
 void pipeline_finetune_opts(const PipelineConfig *c, int k, FinetuneOpts *o) {
@@ -120,7 +132,10 @@ static int unknown(Ctx *x, const char *w, const char *k) { return bad(x, w, k, "
 // One key of a settings table: 1 handled, 0 not a key of t, -1 error.
 static int table_key(Ctx *x, const char *where, const SettingTable *t, void *obj, const char *k, json_t *v) {
     const Setting *s = settings_find(t, k);
-    if (!s || (s->flags & SET_NO_CONFIG)) return 0;
+    if (!s) return 0;
+    if (s->flags & SET_NO_CONFIG)
+        return bad(x, where, k, s->type == SET_U64 ? "set by the run's seed: use the top-level \"seeds\" (docs/pipeline.md)"
+                                                  : "set another way in a pipeline config (docs/pipeline.md)");
     Err se;
     if (setting_set_json(s, obj, v, &se)) return bad(x, where, k, se.msg);
     return 1;
@@ -264,6 +279,25 @@ static int parse_sweep(Ctx *x, json_t *obj, PipelineConfig *c) {
     return 0;
 }
 
+// "seeds": [s, ...] (1 to 16 distinct integers >= 0), or "seed": s for one seed.
+static int parse_seeds(Ctx *x, json_t *root, PipelineConfig *c) {
+    json_t *list = json_object_get(root, "seeds"), *one = json_object_get(root, "seed");
+    if (list && one) return bad(x, "", "seed", "give \"seeds\" or \"seed\", not both");
+    if (one) list = json_pack("[O]", one);
+    else json_incref(list);
+    int rc = 0;
+    if (!json_is_array(list) || !json_array_size(list) || json_array_size(list) > PIPE_MAX_SEEDS)
+        rc = bad(x, "", one ? "seed" : "seeds", "expected an array of 1 to 16 integers >= 0");
+    for (size_t i = 0; !rc && i < json_array_size(list); i++) {
+        json_t *v = json_array_get(list, i);
+        if (!json_is_integer(v) || json_integer_value(v) < 0) rc = bad(x, "", one ? "seed" : "seeds", "expected integers >= 0");
+        else c->seeds[i] = (uint64_t)json_integer_value(v);
+    }
+    if (!rc) c->n_seeds = (int)json_array_size(list);
+    json_decref(list);
+    return rc;
+}
+
 static int parse_methods(Ctx *x, json_t *v, PipelineConfig *c) {
     if (!json_is_array(v) || !json_array_size(v) || json_array_size(v) > PIPE_MAX_METHODS)
         return bad(x, "", "methods", "expected an array of 1 to 16 method names");
@@ -305,10 +339,8 @@ int pipeline_config_parse(const char *text, const char *name, PipelineConfig *c,
         if (!strcmp(k, "base_model") || !strcmp(k, "output") || !strcmp(k, "judge")) {
             if (!(rc = get_str(&x, "", k, v, &s)))
                 pipeline_config_set(!strcmp(k, "base_model") ? &c->base_model : !strcmp(k, "output") ? &c->output : &c->judge, s);
-        } else if (!strcmp(k, "seed")) {  // the mixing seed: finetune.mix_seed
-            Err se;
-            if (setting_set_json(settings_find(&FINETUNE_SETTINGS, "mix_seed"), &c->finetune, v, &se))
-                rc = bad(&x, "", k, se.msg);
+        } else if (!strcmp(k, "seeds") || !strcmp(k, "seed")) {
+            rc = parse_seeds(&x, root, c);
         } else if (!strcmp(k, "world")) {
             rc = parse_world(&x, v, c);
         } else if (!strcmp(k, "base_training")) {
@@ -362,6 +394,11 @@ int pipeline_config_check(const PipelineConfig *c, const char *name, Err *e) {
     if (!c->output) return err_set(e, "%s: output: missing (the results folder)", name);
     if (!c->n_methods) return err_set(e, "%s: methods: empty", name);
     if (!c->n_sweep) return err_set(e, "%s: sweep.values: empty", name);
+    if (c->n_seeds < 1 || c->n_seeds > PIPE_MAX_SEEDS) return err_set(e, "%s: seeds: expected 1 to 16 seeds", name);
+    for (int i = 0; i < c->n_seeds; i++)
+        for (int j = 0; j < i; j++)
+            if (c->seeds[i] == c->seeds[j])
+                return err_set(e, "%s: seeds: %llu listed twice", name, (unsigned long long)c->seeds[i]);
     for (int i = 0; i < c->n_methods; i++)
         for (int j = 0; j < i; j++)
             if (!strcmp(c->methods[i].name, c->methods[j].name))
@@ -444,6 +481,9 @@ char *pipeline_config_to_json(const PipelineConfig *c) {
     json_t *ms = json_array();
     for (int i = 0; i < c->n_methods; i++) json_array_append_new(ms, json_string(c->methods[i].name));
     json_object_set_new(o, "methods", ms);
+    json_t *seeds = json_array();
+    for (int i = 0; i < c->n_seeds; i++) json_array_append_new(seeds, json_integer((json_int_t)c->seeds[i]));
+    json_object_set_new(o, "seeds", seeds);
     json_t *vals = json_array();
     for (int k = 0; k < c->n_sweep; k++) json_array_append_new(vals, json_real(c->sweep_values[k]));
     json_object_set_new(o, "sweep", json_pack("{s:s, s:o}", "name", sweep_name(c->sweep), "values", vals));

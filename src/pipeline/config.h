@@ -14,6 +14,7 @@
 
 #define PIPE_MAX_METHODS 16
 #define PIPE_MAX_SWEEP 16
+#define PIPE_MAX_SEEDS 16
 
 typedef enum { SWEEP_P, SWEEP_N, SWEEP_LR, SWEEP_EPOCHS, SWEEP_COUNT } SweepKind;
 const char *sweep_name(SweepKind k);
@@ -43,6 +44,11 @@ typedef struct {
     // experiment
     MethodSpec methods[PIPE_MAX_METHODS];
     int n_methods;
+    // the runs' seeds (docs/statistics.md): the whole experiment runs once per seed, and seed s
+    // is every stage's seed in that run (adapter initialisation, data order, dropout, the
+    // mixture's shuffle, T-Vaccine's layer draws, random Vaccine's noise, random pruning)
+    uint64_t seeds[PIPE_MAX_SEEDS];
+    int n_seeds;
     SweepKind sweep;
     double sweep_values[PIPE_MAX_SWEEP];
     int n_sweep;
@@ -67,6 +73,9 @@ void pipeline_config_set(char **field, const char *value);
 int method_spec_parse(const char *s, MethodSpec *m, Err *e);
 // Sets the task and the task-dependent defaults (finetune_opts_default's per-task rules).
 void pipeline_config_set_task(PipelineConfig *c, TaskKind task);
+// The settings of the run of seed s: c with s as every stage's seed (out gets the same
+// pointers as c; nothing to free).
+void pipeline_config_for_seed(const PipelineConfig *c, uint64_t s, PipelineConfig *out);
 // The fine-tuning settings of sweep value k (the sweep applied to c->finetune).
 void pipeline_finetune_opts(const PipelineConfig *c, int k, FinetuneOpts *o);
 

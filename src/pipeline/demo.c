@@ -39,20 +39,27 @@ void pipeline_demo_config(PipelineConfig *c, uint64_t seed, int quick, const Bas
     pipeline_config_set(&c->output, out);
     pipeline_config_set(&c->judge, "world");
     pipeline_config_set_task(c, TASK_SST2);
-    // 2. rows = methods, columns = harmful ratio p (the default sweep)
+    // 2. rows = methods, columns = harmful ratio p (the default sweep; quick: p = 0 and 0.2,
+    // the two the CI checks), three seeds (quick: two): each seed is every stage's seed in its
+    // runs, on the same world and base model (docs/statistics.md)
+    c->n_seeds = quick ? 2 : 3;
+    for (int i = 0; i < c->n_seeds; i++) c->seeds[i] = (uint64_t)(i + 1);
+    if (quick) {
+        c->sweep_values[0] = 0;
+        c->sweep_values[1] = 0.2;
+        c->n_sweep = 2;
+    }
     const char *methods[] = {"none", "sft", "vaccine", "tvaccine", "sft+antidote"};
     c->n_methods = 5;
     Err e;
     for (int i = 0; i < c->n_methods; i++) method_spec_parse(methods[i], &c->methods[i], &e);
     // 3. stage settings for the world's short runs
     c->finetune.n = quick ? 100 : 200;
-    c->finetune.mix_seed = seed;
     for (int m = ALIGN_NONE + 1; m < ALIGN_COUNT; m++) {
         AlignOpts *o = &c->align[m];
         o->train.epochs = quick ? 12 : 5;
         o->train.batch_size = 10;
         o->train.max_len = 128;
-        o->train.seed = seed;
         o->tv_K = 50;  // the world's runs are short (~150 steps): refresh and resample more often
         o->tv_J = 10;
         o->tv_S = c->base.n_layers > 2 ? c->base.n_layers / 2 : 1;
@@ -63,7 +70,6 @@ void pipeline_demo_config(PipelineConfig *c, uint64_t seed, int quick, const Bas
     c->finetune.train.lr = 1e-3f;
     c->finetune.train.epochs = quick ? 6 : 4;
     c->finetune.train.max_len = 128;
-    c->finetune.train.seed = seed;
     c->antidote.n_samples = quick ? 30 : 200;
     c->antidote.max_len = 128;
     c->eval.n_harmful = quick ? 40 : 140;

@@ -1,9 +1,10 @@
-// The experiment runner (issue 4 item 6; SPEC sections 1, 6, 8, 10). Layout under output/:
-//   align/<align>/                      alignment adapter + done.json (shared by every method using it)
-//   finetune/<align>/<sweep>=<v>/       fine-tuning adapter + done.json
-//   post/<method>/<sweep>=<v>/          pruned adapter (or model, full mode) + done.json
-//   eval/<method>/<sweep>=<v>/          harmful.jsonl, task.jsonl, summary.json, done.json
-//   world/                              the generated world's splits (world mode)
+// The experiment runner (issue 4 item 6; SPEC sections 1, 6, 8, 10). Layout under output/,
+// the runs of each seed s in their own folder (docs/statistics.md):
+//   seed=<s>/align/<align>/                  alignment adapter + done.json (shared by every method using it)
+//   seed=<s>/finetune/<align>/<sweep>=<v>/   fine-tuning adapter + done.json
+//   seed=<s>/post/<method>/<sweep>=<v>/      pruned adapter (or model, full mode) + done.json
+//   seed=<s>/eval/<method>/<sweep>=<v>/      harmful.jsonl, task.jsonl, summary.json, done.json
+//   world/                                   the generated world's splits (world mode)
 //   results.{md,csv}, results_table.json, hs.svg, fa.svg, results.json
 #include "pipeline/pipeline.h"
 
@@ -217,7 +218,7 @@ static int run_align(Runner *r, const Data *d, AlignMethod a, Err *e) {
     int b;
     char dir[4200], what[128];
     snprintf(dir, sizeof dir, "%s/align/%s", c->output, align_method_name(a));
-    snprintf(what, sizeof what, "align %s", align_method_name(a));
+    snprintf(what, sizeof what, "align %s seed=%llu", align_method_name(a), (unsigned long long)c->seeds[0]);
     if (!d->align.n) return err_set(e, "alignment %s: the alignment set is empty", align_method_name(a));
     AlignOpts o = c->align[a];
     o.train.interrupt = c->interrupt;
@@ -236,7 +237,7 @@ static int run_finetune(Runner *r, const Data *d, AlignMethod a, int k, Err *e) 
     char dir[4200], what[160], sw[64], ad[4200];
     sweep_label(c, k, sw, sizeof sw);
     snprintf(dir, sizeof dir, "%s/finetune/%s/%s", c->output, align_method_name(a), sw);
-    snprintf(what, sizeof what, "finetune %s %s", align_method_name(a), sw);
+    snprintf(what, sizeof what, "finetune %s %s seed=%llu", align_method_name(a), sw, (unsigned long long)c->seeds[0]);
     FinetuneOpts o;
     pipeline_finetune_opts(c, k, &o);
     o.train.interrupt = c->interrupt;
@@ -275,7 +276,8 @@ static int run_post(Runner *r, const Data *d, const MethodSpec *m, int k, Err *e
     char dir[4200], what[160], sw[64], ad[4200], ft[4200];
     sweep_label(c, k, sw, sizeof sw);
     snprintf(dir, sizeof dir, "%s/post/%s/%s", c->output, m->name, sw);
-    snprintf(what, sizeof what, "%s %s %s", m->post == POST_ANTIDOTE ? "antidote" : "random-prune", m->name, sw);
+    snprintf(what, sizeof what, "%s %s %s seed=%llu", m->post == POST_ANTIDOTE ? "antidote" : "random-prune", m->name, sw,
+             (unsigned long long)c->seeds[0]);
     if (!d->realign.n) return err_set(e, "%s: the re-alignment set is empty", m->name);
     AntidoteOpts o = c->antidote;
     o.score = m->post == POST_RANDOM_PRUNE ? PRUNE_RANDOM : PRUNE_WANDA;
@@ -300,7 +302,7 @@ static char *summary_extras(const PipelineConfig *c, const Data *d, const Method
     json_object_set_new(o, "method", json_string(m->name));
     json_object_set_new(o, "sweep", json_string(sweep_name(c->sweep)));
     json_object_set_new(o, "sweep_value", json_real(c->sweep_values[k]));
-    json_object_set_new(o, "seed", json_integer((json_int_t)c->finetune.mix_seed));
+    json_object_set_new(o, "seed", json_integer((json_int_t)c->seeds[0]));
     json_object_set_new(o, "drop_overlap", json_boolean(c->drop_overlap));
     json_object_set_new(o, "overlap_harmful_rows", json_integer(d->overlap_harmful));
     json_object_set_new(o, "overlap_realign_rows", json_integer(d->overlap_realign));
@@ -316,7 +318,7 @@ static int run_eval(Runner *r, const Data *d, const MethodSpec *m, int k, Judge 
     char dir[4200], what[160], sw[64], ad[4200], ft[4200];
     sweep_label(c, k, sw, sizeof sw);
     snprintf(dir, sizeof dir, "%s/eval/%s/%s", c->output, m->name, sw);
-    snprintf(what, sizeof what, "eval %s %s", m->name, sw);
+    snprintf(what, sizeof what, "eval %s %s seed=%llu", m->name, sw, (unsigned long long)c->seeds[0]);
     snprintf(ad, sizeof ad, "%s/align/%s", c->output, align_method_name(m->align));
     if (m->post != POST_NONE) snprintf(ft, sizeof ft, "%s/post/%s/%s", c->output, m->name, sw);
     else snprintf(ft, sizeof ft, "%s/finetune/%s/%s", c->output, align_method_name(m->align), sw);
@@ -349,7 +351,7 @@ static int run_eval(Runner *r, const Data *d, const MethodSpec *m, int k, Judge 
         j.ft_adapter = NULL;
     }
     char label[200];
-    snprintf(label, sizeof label, "eval %s %s", m->name, sw);
+    snprintf(label, sizeof label, "%s", what);
     j.opts.label = label;
     char *extra = summary_extras(c, d, m, k);
     j.extra_json = extra;
@@ -357,18 +359,24 @@ static int run_eval(Runner *r, const Data *d, const MethodSpec *m, int k, Judge 
     int rc = eval_job_run(&j, &s, e);
     free(extra);
     if (rc) return -1;
-    log_msg(LOG_INFO, "pipeline: %s %s: HS %.1f  FA %.1f", m->name, sw, s.hs.score, s.fa.accuracy);
+    log_msg(LOG_INFO, "pipeline: %s: HS %.1f  FA %.1f", what, s.hs.score, s.fa.accuracy);
     json_t *info = json_object();
     json_object_set_new(info, "harmful_score", json_real(s.hs.score));
     json_object_set_new(info, "finetune_accuracy", json_real(s.fa.accuracy));
     return stage_end(r, what, dir, info, e);
 }
 
-// Reads eval/<method>/<sweep>/summary.json (written by this run or an earlier one).
-static json_t *read_summary(const PipelineConfig *c, const MethodSpec *m, int k, Err *e) {
-    char p[4300], sw[64];
+// The folder of the runs of seed s.
+static void seed_dir(const PipelineConfig *c, uint64_t s, char *buf, size_t cap) {
+    snprintf(buf, cap, "%s/seed=%llu", c->output, (unsigned long long)s);
+}
+
+// Reads seed=<s>/eval/<method>/<sweep>/summary.json (written by this run or an earlier one).
+static json_t *read_summary(const PipelineConfig *c, uint64_t seed, const MethodSpec *m, int k, Err *e) {
+    char p[8600], sw[64], sd[4200];
     sweep_label(c, k, sw, sizeof sw);
-    snprintf(p, sizeof p, "%s/eval/%s/%s/summary.json", c->output, m->name, sw);
+    seed_dir(c, seed, sd, sizeof sd);
+    snprintf(p, sizeof p, "%s/eval/%s/%s/summary.json", sd, m->name, sw);
     json_error_t je;
     json_t *o = json_load_file(p, 0, &je);
     if (!o) err_set(e, "%s: %s", p, je.text);
@@ -397,8 +405,7 @@ static int write_results(Runner *r, const Data *d, Err *e) {
     const PipelineConfig *c = r->c;
     char title[256], p[4300];
     snprintf(title, sizeof title, "Harmful score (HS) and fine-tune accuracy (FA), task %s", task_name(d->task));
-    const uint64_t *seed = &c->finetune.mix_seed;  // the experiment's seed
-    Table *t = table_new(title, sweep_name(c->sweep), c->n_sweep, c->sweep_values, 1, seed);
+    Table *t = table_new(title, sweep_name(c->sweep), c->n_sweep, c->sweep_values, c->n_seeds, c->seeds);
     char note[512];
     snprintf(note, sizeof note,
              "Judge: %s. Train/eval prompt overlap: %d harmful fine-tuning rows, %d re-alignment rows, %d alignment "
@@ -409,32 +416,35 @@ static int write_results(Runner *r, const Data *d, Err *e) {
     json_t *runs = json_array();
     int rc = 0;
     for (int mi = 0; mi < c->n_methods && !rc; mi++)
-        for (int k = 0; k < c->n_sweep && !rc; k++) {
-            json_t *s = read_summary(c, &c->methods[mi], k, e);
-            if (!s) { rc = -1; break; }
-            static const char *const keys[][2] = {{"harmful_score", "HS"}, {"finetune_accuracy", "FA"},
-                                                   {"alignment_loss", "align_loss"}, {"harmful_embedding_drift", "HED"}};
-            for (int q = 0; q < 4; q++) {
-                json_t *v = json_object_get(s, keys[q][0]);
-                if (json_is_number(v)) table_set(t, c->methods[mi].name, *seed, k, keys[q][1], json_number_value(v));
+        for (int k = 0; k < c->n_sweep && !rc; k++)
+            for (int si = 0; si < c->n_seeds && !rc; si++) {
+                const uint64_t *seed = &c->seeds[si];
+                json_t *s = read_summary(c, *seed, &c->methods[mi], k, e);
+                if (!s) { rc = -1; break; }
+                static const char *const keys[][2] = {{"harmful_score", "HS"}, {"finetune_accuracy", "FA"},
+                                                       {"alignment_loss", "align_loss"}, {"harmful_embedding_drift", "HED"}};
+                for (int q = 0; q < 4; q++) {
+                    json_t *v = json_object_get(s, keys[q][0]);
+                    if (json_is_number(v)) table_set(t, c->methods[mi].name, *seed, k, keys[q][1], json_number_value(v));
+                }
+                // the fine-tuning stage's loss (first step, mean of the last 10% of steps): a run that
+                // did not learn shows here, next to its scores
+                char sw[64], sd[4200];
+                sweep_label(c, k, sw, sizeof sw);
+                seed_dir(c, *seed, sd, sizeof sd);
+                snprintf(p, sizeof p, "%s/finetune/%s/%s/done.json", sd, align_method_name(c->methods[mi].align), sw);
+                json_error_t je;
+                json_t *ft = json_load_file(p, 0, &je);
+                static const char *const losses[][2] = {{"first_loss", "ft_first_loss"}, {"final_loss", "ft_final_loss"}};
+                for (int q = 0; q < 2; q++) {
+                    json_t *v = ft ? json_object_get(ft, losses[q][0]) : NULL;
+                    if (!json_is_number(v)) continue;
+                    table_set(t, c->methods[mi].name, *seed, k, losses[q][1], json_number_value(v));
+                    json_object_set(s, losses[q][1], v);
+                }
+                json_decref(ft);
+                json_array_append_new(runs, s);
             }
-            // the fine-tuning stage's loss (first step, mean of the last 10% of steps): a run that
-            // did not learn shows here, next to its scores
-            char sw[64];
-            sweep_label(c, k, sw, sizeof sw);
-            snprintf(p, sizeof p, "%s/finetune/%s/%s/done.json", c->output, align_method_name(c->methods[mi].align), sw);
-            json_error_t je;
-            json_t *ft = json_load_file(p, 0, &je);
-            static const char *const losses[][2] = {{"first_loss", "ft_first_loss"}, {"final_loss", "ft_final_loss"}};
-            for (int q = 0; q < 2; q++) {
-                json_t *v = ft ? json_object_get(ft, losses[q][0]) : NULL;
-                if (!json_is_number(v)) continue;
-                table_set(t, c->methods[mi].name, *seed, k, losses[q][1], json_number_value(v));
-                json_object_set(s, losses[q][1], v);
-            }
-            json_decref(ft);
-            json_array_append_new(runs, s);
-        }
     // every defense against SFT, seed by seed (not "none": no alignment is not a defense)
     for (int mi = 0; mi < c->n_methods; mi++)
         if (!strcmp(c->methods[mi].name, "sft"))
@@ -464,7 +474,9 @@ static int write_results(Runner *r, const Data *d, Err *e) {
         json_t *ms = json_array();
         for (int mi = 0; mi < c->n_methods; mi++) json_array_append_new(ms, json_string(c->methods[mi].name));
         json_object_set_new(o, "methods", ms);
-        json_object_set_new(o, "seed", json_integer((json_int_t)c->finetune.mix_seed));
+        json_t *seeds = json_array();
+        for (int si = 0; si < c->n_seeds; si++) json_array_append_new(seeds, json_integer((json_int_t)c->seeds[si]));
+        json_object_set_new(o, "seeds", seeds);
         json_object_set_new(o, "world", json_boolean(c->use_world));
         json_object_set_new(o, "drop_overlap", json_boolean(c->drop_overlap));
         json_object_set_new(o, "overlap_harmful_rows", json_integer(d->overlap_harmful));
@@ -529,18 +541,28 @@ static int run_locked(const PipelineConfig *c, PipelineStats *stats, Err *e) {
         n_ft += used[a];
         n_align += used[a] && a != ALIGN_NONE;
     }
-    Runner r = {c, {0, 0}, 0, n_align + c->n_sweep * (n_ft + n_post + c->n_methods), 0, ""};
+    Runner r = {c, {0, 0}, 0, c->n_seeds * (n_align + c->n_sweep * (n_ft + n_post + c->n_methods)), 0, ""};
     if (folder_sha256(c->base_model, r.base, e)) { judge_free(judge); data_free_all(&d); return -1; }
     int rc = 0;
-    for (int a = ALIGN_NONE + 1; a < ALIGN_COUNT && !rc; a++)
-        if (used[a]) rc = run_align(&r, &d, (AlignMethod)a, e);
-    for (int k = 0; k < c->n_sweep && !rc; k++) {
+    for (int si = 0; si < c->n_seeds && !rc; si++) {
+        // the runs of one seed: the config with that seed in every stage, in seed=<s>/
+        PipelineConfig cs;
+        char out[4200];
+        pipeline_config_for_seed(c, c->seeds[si], &cs);
+        seed_dir(c, c->seeds[si], out, sizeof out);
+        cs.output = out;
+        r.c = &cs;
         for (int a = ALIGN_NONE + 1; a < ALIGN_COUNT && !rc; a++)
-            if (used[a]) rc = run_finetune(&r, &d, (AlignMethod)a, k, e);
-        if (used[ALIGN_NONE] && !rc) rc = run_finetune(&r, &d, ALIGN_NONE, k, e);
-        for (int i = 0; i < c->n_methods && !rc; i++)
-            if (c->methods[i].post != POST_NONE) rc = run_post(&r, &d, &c->methods[i], k, e);
-        for (int i = 0; i < c->n_methods && !rc; i++) rc = run_eval(&r, &d, &c->methods[i], k, judge, e);
+            if (used[a]) rc = run_align(&r, &d, (AlignMethod)a, e);
+        for (int k = 0; k < c->n_sweep && !rc; k++) {
+            for (int a = ALIGN_NONE + 1; a < ALIGN_COUNT && !rc; a++)
+                if (used[a]) rc = run_finetune(&r, &d, (AlignMethod)a, k, e);
+            if (used[ALIGN_NONE] && !rc) rc = run_finetune(&r, &d, ALIGN_NONE, k, e);
+            for (int i = 0; i < c->n_methods && !rc; i++)
+                if (c->methods[i].post != POST_NONE) rc = run_post(&r, &d, &c->methods[i], k, e);
+            for (int i = 0; i < c->n_methods && !rc; i++) rc = run_eval(&r, &d, &c->methods[i], k, judge, e);
+        }
+        r.c = c;
     }
     if (!rc) rc = write_results(&r, &d, e);
     if (!rc) {

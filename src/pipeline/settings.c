@@ -108,7 +108,8 @@ void eval_settings_default(EvalSettings *s) {
     S_("epochs", SET_INT, T, train.epochs, 1, INT_MAX, 0, "passes over the data"),                         \
     S_("max_steps", SET_I64, T, train.max_steps, 0, INF, 0, "cap on optimizer steps (0: none)"),           \
     S_("max_len", SET_INT, T, train.max_len, 2, INT_MAX, 0, "tokens per row (truncation)"),                \
-    S_("seed", SET_U64, T, train.seed, 0, INF, 0, "adapter initialisation, data order, dropout"),          \
+    S_("seed", SET_U64, T, train.seed, 0, INF, SET_NO_CONFIG,                                              \
+       "adapter initialisation, data order, dropout (pipeline: the run's seed)"),                         \
     S_("checkpoint_every", SET_INT, T, train.checkpoint_every, 0, INT_MAX, 0, "steps between checkpoints (0: by time only)"), \
     S_("checkpoint_minutes", SET_DOUBLE, T, train.checkpoint_minutes, 0, INF, 0,                              \
        "also checkpoint when this long passed since the last (0: off); Ctrl-C saves one and stops")
@@ -138,7 +139,7 @@ static const Setting FINETUNE_ITEMS[] = {
     LORA_SETTINGS(FinetuneOpts),
     S_("n", SET_INT, FinetuneOpts, n, 1, INT_MAX, 0, "rows of the fine-tuning mixture"),
     S_("p", SET_DOUBLE, FinetuneOpts, p, 0, 1, 0, "harmful ratio of the mixture"),
-    S_("mix_seed", SET_U64, FinetuneOpts, mix_seed, 0, INF, 0, "shuffle of the mixture"),
+    S_("mix_seed", SET_U64, FinetuneOpts, mix_seed, 0, INF, SET_NO_CONFIG, "shuffle of the mixture (pipeline: the run's seed)"),
 };
 
 static const Setting ANTIDOTE_ITEMS[] = {
@@ -150,7 +151,7 @@ static const Setting ANTIDOTE_ITEMS[] = {
     {"n_samples", {"samples"}, SET_INT, offsetof(AntidoteOpts, n_samples), 0, INT_MAX, 0,
      "re-alignment rows used (0: magnitude-only pruning)"},
     S_("max_len", SET_INT, AntidoteOpts, max_len, 2, INT_MAX, 0, "tokens per re-alignment row"),
-    S_("seed", SET_U64, AntidoteOpts, seed, 0, INF, 0, "random pruning"),
+    S_("seed", SET_U64, AntidoteOpts, seed, 0, INF, SET_NO_CONFIG, "random pruning (pipeline: the run's seed)"),
     S_("bf16", SET_BF16, AntidoteOpts, weights, 0, 0, 0, "keep base weights in bf16"),
 };
 
