@@ -116,9 +116,8 @@ static void init_bf16(Model *m, const Config *c, uint64_t seed) {
         m->layers[l].mlp_norm = ones(c->dim);
     }
     int half = c->head_dim / 2;
-    m->rope_cos = xmalloc((size_t)c->max_seq_len * half * sizeof(float));
-    m->rope_sin = xmalloc((size_t)c->max_seq_len * half * sizeof(float));
-    rope_tables(m->rope_cos, m->rope_sin, c->max_seq_len, c->head_dim, c->rope_theta);
+    m->rope_inv_freq = xmalloc((size_t)half * sizeof(float));
+    rope_inv_freq(m->rope_inv_freq, c->head_dim, c->rope_theta);
 }
 
 static void free_bf16(Model *m) {
@@ -131,8 +130,7 @@ static void free_bf16(Model *m) {
         free(m->layers[l].mlp_norm);
     }
     free(m->layers);
-    free(m->rope_cos);
-    free(m->rope_sin);
+    free(m->rope_inv_freq);
 }
 
 // ---- data --------------------------------------------------------------------------

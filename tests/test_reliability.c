@@ -376,6 +376,81 @@ static void test_non_finite(void) {
     model_free(&m);
 }
 
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    if (f) { fputs(text, f); fclose(f); }
+}
+
+// Sizes and ids in config.json and tokenizer.json are checked by key before anything is
+// sized from them, and positions past max_position_embeddings are computed, never read
+// past a table.
+static void test_sizes(void) {
+    Config c = cfg();
+    c.n_eos = 1;
+    c.eos_ids[0] = 2;
+    Model m, back;
+    model_init_random(&m, &c, 3);
+    const char *dir = path_of("sizes");
+    Err e = {0};
+    CHECK(model_save(&m, dir, MAT_F32, (size_t)1 << 30, &e) == 0, "%s", e.msg);
+    char p[4300], text[2048];
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    static const char *const cases[][2] = {
+        // a small file that claims 2^24 x 2^17 embeddings: refused by shape, not by an 8 TB allocation
+        {"\"vocab_size\": 16777216, \"hidden_size\": 131072, \"num_attention_heads\": 4, \"head_dim\": 4", "model.embed_tokens.weight"},
+        {"\"vocab_size\": 29, \"hidden_size\": 1099511627776, \"num_attention_heads\": 4, \"head_dim\": 4", "hidden_size"},
+        {"\"vocab_size\": 29, \"hidden_size\": 16, \"num_attention_heads\": 4, \"head_dim\": 4, \"eos_token_id\": 4294967298", "eos_token_id"},
+        {"\"vocab_size\": 29, \"hidden_size\": 16, \"num_attention_heads\": 4, \"head_dim\": 4, \"eos_token_id\": [2, 29]", "eos_token_id"},
+        {"\"vocab_size\": 29, \"hidden_size\": 16, \"num_attention_heads\": 4096, \"head_dim\": 4096", "head_dim"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        snprintf(text, sizeof text,
+                 "{\"model_type\": \"llama\", \"architectures\": [\"LlamaForCausalLM\"], %s, \"intermediate_size\": 24, "
+                 "\"num_hidden_layers\": 2, \"num_key_value_heads\": 2, \"max_position_embeddings\": 64}",
+                 cases[i][0]);
+        write_text(p, text);
+        int rc = model_load(&back, dir, MAT_F32, &e);
+        CHECK(rc != 0 && strstr(e.msg, cases[i][1]), "case %zu accepted or unnamed: %s", i, e.msg);
+        if (!rc) model_free(&back);
+    }
+    // tokenizer ids: one beyond the int range (was truncated to another id), one far beyond the file's tokens
+    static const char *const toks[] = {"4294967297", "100000000"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(p, sizeof p, "%s/tok%d.json", root, i);
+        snprintf(text, sizeof text,
+                 "{\"version\": \"1.0\", \"added_tokens\": [{\"id\": %s, \"content\": \"<x>\", \"special\": true}], "
+                 "\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1}, \"merges\": []}}",
+                 toks[i]);
+        write_text(p, text);
+        Tokenizer *t = tokenizer_load(p, &e);
+        CHECK(!t && strstr(e.msg, p), "added token id %s accepted: %s", toks[i], e.msg);
+        tokenizer_free(t);
+    }
+    // training past max_position_embeddings: the same as with room to spare (RoPE is computed per position)
+    EncodedSet d;
+    data(&d, 8);  // rows of 5-9 tokens
+    StepMethod *sft = sft_method_new();
+    TrainOpts o = opts(3);
+    TrainLog log;
+    Lora a, b;
+    lora_init(&a, &m, 4, 8.0f, 0.1f, (1 << N_PROJ) - 1, 5);
+    lora_init(&b, &m, 4, 8.0f, 0.1f, (1 << N_PROJ) - 1, 5);
+    CHECK(train_run(&m, &a, &d, &o, sft, &log, &e) == 0, "%s", e.msg);
+    train_log_free(&log);
+    Model short_m;
+    c.max_seq_len = 3;
+    model_init_random(&short_m, &c, 3);
+    CHECK(train_run(&short_m, &b, &d, &o, sft, &log, &e) == 0, "%s", e.msg);
+    train_log_free(&log);
+    CHECK(memcmp(a.params, b.params, a.n_params * sizeof(float)) == 0, "max_position_embeddings 3 changed training");
+    lora_free(&a);
+    lora_free(&b);
+    step_method_free(sft);
+    encoded_free(&d);
+    model_free(&short_m);
+    model_free(&m);
+}
+
 int main(void) {
     setenv("ANTIBODY_PROGRESS", "0", 1);
     if (!mkdtemp(root)) { perror(root); return 1; }
@@ -386,6 +461,7 @@ int main(void) {
     test_error_paths();
     test_fifos();
     test_non_finite();
+    test_sizes();
     char cmd[256];
     snprintf(cmd, sizeof cmd, "chmod -R u+w '%s'; rm -rf '%s'", root, root);
     CHECK(system(cmd) == 0);

@@ -487,6 +487,14 @@ int st_check_finite(const StTensor *t, const float *v, size_t n, Err *e) {
     return 0;
 }
 
+int st_check_float(const StTensor *t, int ndim, const int64_t *expect_shape, Err *e) {
+    if (check_shape(t, ndim, expect_shape, e) != 0) return -1;
+    if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16 && t->dtype != ST_F64)
+        return err_set(e, "%s: tensor '%s' has dtype %s, expected a float dtype (F32, F16, BF16, F64)", t->file, t->name,
+                       st_dtype_name(t->dtype));
+    return 0;
+}
+
 int st_read_f32_finite(const StTensor *t, float *out, int ndim, const int64_t *expect_shape, Err *e) {
     int rc = st_read_f32(t, out, ndim, expect_shape, e);
     return rc ? rc : st_check_finite(t, out, (size_t)t->numel, e);

@@ -51,6 +51,8 @@ int st_dtype_parse(const char *name);
 // float dtype (F32, F16, BF16, F64) to f32 into out (numel floats). The error names the
 // file, the tensor, and the expected vs found shape or dtype.
 int st_read_f32(const StTensor *t, float *out, int ndim, const int64_t *expect_shape, Err *e);
+// What st_read_f32 checks before reading: the shape and a float dtype.
+int st_check_float(const StTensor *t, int ndim, const int64_t *expect_shape, Err *e);
 // The same, refusing NaN and Inf by tensor and element: for weights, adapters and
 // optimizer state, where one would run to empty output much later.
 int st_read_f32_finite(const StTensor *t, float *out, int ndim, const int64_t *expect_shape, Err *e);

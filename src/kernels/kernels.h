@@ -68,12 +68,14 @@ void rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, c
                       int N, int C);
 
 // ---- rotary position embedding (HF rotate_half convention) -------------------
-// cos/sin tables (T_max, head_dim/2) for positions 0..T_max-1.
-void rope_tables(float *cos_t, float *sin_t, int T_max, int head_dim, float theta);
-// In place on x (N, n_heads*head_dim) where token i has position pos[i].
-void rope_forward(float *x, const int *pos, const float *cos_t, const float *sin_t, int N, int n_heads, int head_dim);
+#define ROPE_MAX_HEAD_DIM 4096
+// The frequencies (head_dim/2) of default RoPE: theta^(-2i/head_dim).
+void rope_inv_freq(float *inv_freq, int head_dim, float theta);
+// In place on x (N, n_heads*head_dim) where token i has position pos[i] (any position:
+// the angles are computed, not looked up).
+void rope_forward(float *x, const int *pos, const float *inv_freq, int N, int n_heads, int head_dim);
 // The inverse rotation: turns d(rotated) into d(unrotated), in place.
-void rope_backward(float *dx, const int *pos, const float *cos_t, const float *sin_t, int N, int n_heads, int head_dim);
+void rope_backward(float *dx, const int *pos, const float *inv_freq, int N, int n_heads, int head_dim);
 
 // ---- causal self-attention with grouped KV heads and a key padding mask -------
 // q (B*T, NH*HD), k,v (B*T, NKV*HD); mask (B*T) 1 = real token, 0 = padding

@@ -3,22 +3,39 @@
 #include "model/config.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "io/atomic.h"
+#include "util/intparse.h"
 
-static int get_int(json_t *root, const char *key, int *out, int required, const char *path, Err *e) {
+// An integer key in [0, hi], parsed exactly: an absurd size is refused by name before
+// anything is sized from it (docs/reliability.md).
+static int get_int(json_t *root, const char *key, int *out, int required, int64_t hi, const char *path, Err *e) {
     json_t *v = json_object_get(root, key);
     if (!v || json_is_null(v)) {
         if (required) return err_set(e, "%s: missing required key \"%s\"", path, key);
         return 0;
     }
-    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > (1 << 30))
-        return err_set(e, "%s: \"%s\" must be a non-negative integer", path, key);
-    *out = (int)json_integer_value(v);
+    int64_t x;
+    char why[96];
+    int rc = json_int(v, 0, hi, &x);
+    if (rc) return err_set(e, "%s: \"%s\" %s", path, key, int_problem(rc, 0, hi, why, sizeof why));
+    *out = (int)x;
+    return 0;
+}
+
+// A token id key (bos/eos/pad): absent or null leaves *out; else in [0, vocab).
+static int get_id(json_t *v, const char *key, int vocab, int *out, const char *path, Err *e) {
+    if (!v || json_is_null(v)) return 0;
+    int64_t x;
+    char why[96];
+    int rc = json_int(v, 0, vocab - 1, &x);
+    if (rc) return err_set(e, "%s: \"%s\" %s (the vocabulary has %d tokens)", path, key, int_problem(rc, 0, vocab - 1, why, sizeof why), vocab);
+    *out = (int)x;
     return 0;
 }
 
@@ -64,18 +81,18 @@ int config_load(Config *c, const char *dir, Err *e) {
         goto done;
     }
 
-    if (get_int(root, "vocab_size", &c->vocab_size, 1, path, e) ||
-        get_int(root, "hidden_size", &c->dim, 1, path, e) ||
-        get_int(root, "intermediate_size", &c->hidden_dim, 1, path, e) ||
-        get_int(root, "num_hidden_layers", &c->n_layers, 1, path, e) ||
-        get_int(root, "num_attention_heads", &c->n_heads, 1, path, e))
+    if (get_int(root, "vocab_size", &c->vocab_size, 1, 1 << 24, path, e) ||
+        get_int(root, "hidden_size", &c->dim, 1, 1 << 17, path, e) ||
+        get_int(root, "intermediate_size", &c->hidden_dim, 1, 1 << 20, path, e) ||
+        get_int(root, "num_hidden_layers", &c->n_layers, 1, 1 << 12, path, e) ||
+        get_int(root, "num_attention_heads", &c->n_heads, 1, 1 << 12, path, e))
         goto done;
     c->n_kv_heads = c->n_heads;
-    if (get_int(root, "num_key_value_heads", &c->n_kv_heads, 0, path, e)) goto done;
+    if (get_int(root, "num_key_value_heads", &c->n_kv_heads, 0, 1 << 12, path, e)) goto done;
     c->head_dim = c->n_heads ? c->dim / c->n_heads : 0;
-    if (get_int(root, "head_dim", &c->head_dim, 0, path, e)) goto done;
+    if (get_int(root, "head_dim", &c->head_dim, 0, 1 << 12, path, e)) goto done;
     c->max_seq_len = 2048;
-    if (get_int(root, "max_position_embeddings", &c->max_seq_len, 0, path, e)) goto done;
+    if (get_int(root, "max_position_embeddings", &c->max_seq_len, 0, INT_MAX, path, e)) goto done;
     c->norm_eps = 1e-6f;
     c->rope_theta = 10000.0f;
     if (get_float(root, "rms_norm_eps", &c->norm_eps, path, e) ||
@@ -111,7 +128,7 @@ int config_load(Config *c, const char *dir, Err *e) {
     }
     if (truthy(root, "mlp_bias")) { err_set(e, "%s: mlp_bias=true is not supported", path); goto done; }
     int tp = 1;
-    if (get_int(root, "pretraining_tp", &tp, 0, path, e)) goto done;
+    if (get_int(root, "pretraining_tp", &tp, 0, INT_MAX, path, e)) goto done;
     json_t *sw = json_object_get(root, "sliding_window");
     if (sw && !json_is_null(sw) && truthy(root, "use_sliding_window")) {
         err_set(e, "%s: use_sliding_window=true is not supported", path);
@@ -132,27 +149,32 @@ int config_load(Config *c, const char *dir, Err *e) {
 
     c->bos_id = -1;
     c->pad_id = -1;
-    json_t *b = json_object_get(root, "bos_token_id");
-    if (json_is_integer(b)) c->bos_id = (int)json_integer_value(b);
-    json_t *p = json_object_get(root, "pad_token_id");
-    if (json_is_integer(p)) c->pad_id = (int)json_integer_value(p);
-    json_t *eos = json_object_get(root, "eos_token_id");
-    if (json_is_integer(eos)) {
-        c->eos_ids[c->n_eos++] = (int)json_integer_value(eos);
-    } else if (json_is_array(eos)) {
+    json_t *eos = json_object_get(root, "eos_token_id"), *p = json_object_get(root, "pad_token_id");
+    if (get_id(json_object_get(root, "bos_token_id"), "bos_token_id", c->vocab_size, &c->bos_id, path, e)) goto done;
+    if (json_is_integer(p) && json_integer_value(p) >= 0 && json_integer_value(p) < c->vocab_size)
+        c->pad_id = (int)json_integer_value(p);  // only recorded; an unusable pad id is not needed
+    if (json_is_array(eos)) {
         size_t i; json_t *x;
-        json_array_foreach(eos, i, x) if (json_is_integer(x) && c->n_eos < MAX_EOS) c->eos_ids[c->n_eos++] = (int)json_integer_value(x);
+        if (json_array_size(eos) > MAX_EOS) { err_set(e, "%s: \"eos_token_id\" lists more than %d ids", path, MAX_EOS); goto done; }
+        json_array_foreach(eos, i, x)
+            if (get_id(x, "eos_token_id", c->vocab_size, &c->eos_ids[c->n_eos++], path, e)) goto done;
+    } else if (eos && !json_is_null(eos)) {
+        if (get_id(eos, "eos_token_id", c->vocab_size, &c->eos_ids[c->n_eos++], path, e)) goto done;
     }
     json_t *nl = json_object_get(root, "id2label");
     if (strstr(c->arch, "ForSequenceClassification")) {
         c->num_labels = 2;
         if (json_is_object(nl)) c->num_labels = (int)json_object_size(nl);
-        if (get_int(root, "num_labels", &c->num_labels, 0, path, e)) goto done;
+        if (get_int(root, "num_labels", &c->num_labels, 0, 1 << 16, path, e)) goto done;
     }
 
     if (c->dim <= 0 || c->n_layers <= 0 || c->n_heads <= 0 || c->n_kv_heads <= 0 || c->head_dim <= 0 ||
         c->vocab_size <= 0 || c->hidden_dim <= 0) {
         err_set(e, "%s: sizes must be positive", path);
+        goto done;
+    }
+    if ((int64_t)c->n_heads * c->head_dim > (1 << 20)) {
+        err_set(e, "%s: num_attention_heads %d x head_dim %d is larger than any supported model", path, c->n_heads, c->head_dim);
         goto done;
     }
     if (c->n_heads % c->n_kv_heads) {

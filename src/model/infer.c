@@ -11,7 +11,6 @@ KVCache *kvcache_new(const Model *m, int max_T, int n_max) {
     KVCache *k = xcalloc(1, sizeof *k);
     size_t C = c->dim, Q = (size_t)c->n_heads * c->head_dim, KV = (size_t)c->n_kv_heads * c->head_dim,
            F = c->hidden_dim, n = n_max;
-    if (max_T > c->max_seq_len) max_T = c->max_seq_len;
     k->max_T = max_T;
     k->n_max = n_max;
     k->k = xmalloc((size_t)c->n_layers * max_T * KV * sizeof(float));
@@ -100,8 +99,8 @@ static void forward_rows(const Model *m, const Lora *lora, KVCache *b, KVCache *
         proj(m, lora, l, P_Q, b->xn, b->q, lt, n);
         proj(m, lora, l, P_K, b->xn, kn, lt, n);
         proj(m, lora, l, P_V, b->xn, vn, lt, n);
-        rope_forward(b->q, pos, m->rope_cos, m->rope_sin, n, NH, HD);
-        rope_forward(kn, pos, m->rope_cos, m->rope_sin, n, NKV, HD);
+        rope_forward(b->q, pos, m->rope_inv_freq, n, NH, HD);
+        rope_forward(kn, pos, m->rope_inv_freq, n, NKV, HD);
         for (int i = 0; i < n; i++) {
             size_t at = ((size_t)l * cs[i]->max_T + pos[i]) * KV;
             memcpy(cs[i]->k + at, kn + (size_t)i * KV, KV * sizeof(float));

@@ -35,7 +35,7 @@ typedef struct {
     float *final_norm;           // (C)
     float *score;                // (num_labels, C) sequence-classification head, or NULL
     LayerWeights *layers;
-    float *rope_cos, *rope_sin;  // (max_seq_len, head_dim/2)
+    float *rope_inv_freq;        // (head_dim/2) RoPE frequencies
     void *arena;                 // owns all weight memory
     size_t arena_bytes;
 } Model;

@@ -182,8 +182,8 @@ static void layer_forward(const Model *m, const Lora *lora, Workspace *w, int l,
     proj_forward(m, lora, w, l, P_Q, a->xn1, a->q, a, N);
     proj_forward(m, lora, w, l, P_K, a->xn1, a->k, a, N);
     proj_forward(m, lora, w, l, P_V, a->xn1, a->v, a, N);
-    rope_forward(a->q, w->pos, m->rope_cos, m->rope_sin, N, c->n_heads, c->head_dim);
-    rope_forward(a->k, w->pos, m->rope_cos, m->rope_sin, N, c->n_kv_heads, c->head_dim);
+    rope_forward(a->q, w->pos, m->rope_inv_freq, N, c->n_heads, c->head_dim);
+    rope_forward(a->k, w->pos, m->rope_inv_freq, N, c->n_kv_heads, c->head_dim);
     AttnShape s = {w->B, w->T, c->n_heads, c->n_kv_heads, c->head_dim};
     attention_forward(a->ao, a->att, a->q, a->k, a->v, w->batch.mask, s);
     // h = o_proj(ao), built in x2 and then turned into x2 = x + h (+ eps)
@@ -318,8 +318,8 @@ void model_backward(const Model *m, const Lora *lora, Workspace *w, const Backwa
         memset(w->dk, 0, (size_t)N * KV * sizeof(float));
         memset(w->dv, 0, (size_t)N * KV * sizeof(float));
         attention_backward(w->dq, w->dk, w->dv, w->dao, a->att, a->q, a->k, a->v, s);
-        rope_backward(w->dq, w->pos, m->rope_cos, m->rope_sin, N, c->n_heads, c->head_dim);
-        rope_backward(w->dk, w->pos, m->rope_cos, m->rope_sin, N, c->n_kv_heads, c->head_dim);
+        rope_backward(w->dq, w->pos, m->rope_inv_freq, N, c->n_heads, c->head_dim);
+        rope_backward(w->dk, w->pos, m->rope_inv_freq, N, c->n_kv_heads, c->head_dim);
         float *dxn1 = need_dx ? w->dxn : NULL;
         if (dxn1) memset(dxn1, 0, NC * sizeof(float));
         proj_backward(m, lora, w, l, P_Q, a->xn1, w->dq, a, dxn1, (gm >> P_Q) & 1, N);

@@ -74,34 +74,39 @@ static size_t layout(Model *m, MatType wt, char *base) {
     return off;
 }
 
-static void alloc_model(Model *m, const Config *c, MatType wt) {
+// Shapes only (every data pointer NULL): what model_load checks the file against before
+// the arena is allocated, so that a config's sizes never allocate more than the file holds.
+static void plan_model(Model *m, const Config *c, MatType wt) {
     memset(m, 0, sizeof *m);
     m->cfg = *c;
     m->layers = xcalloc(c->n_layers, sizeof(LayerWeights));
     m->arena_bytes = layout(m, wt, NULL);
+}
+
+// The arena for a planned model.
+static void alloc_model(Model *m, const Config *c, MatType wt) {
     m->arena = huge_alloc(m->arena_bytes);  // streamed once per generated token
     layout(m, wt, m->arena);
-    int half = c->head_dim / 2;
-    m->rope_cos = xmalloc((size_t)c->max_seq_len * half * sizeof(float));
-    m->rope_sin = xmalloc((size_t)c->max_seq_len * half * sizeof(float));
-    rope_tables(m->rope_cos, m->rope_sin, c->max_seq_len, c->head_dim, c->rope_theta);
+    m->rope_inv_freq = xmalloc((size_t)(c->head_dim / 2) * sizeof(float));
+    rope_inv_freq(m->rope_inv_freq, c->head_dim, c->rope_theta);
 }
 
 void model_free(Model *m) {
     huge_free(m->arena, m->arena_bytes);
     free(m->layers);
-    free(m->rope_cos);
-    free(m->rope_sin);
+    free(m->rope_inv_freq);
     memset(m, 0, sizeof *m);
 }
 
-// Reads one named tensor into a Mat or f32 vector, checking its shape.
+// Reads one named tensor into a Mat or f32 vector, checking its shape; with dst NULL only
+// checks that it exists with that shape and a float dtype.
 static int read_into(const StSet *s, const char *name, MatType type, void *dst, int rows, int cols, Err *e) {
     const StTensor *t = st_find(s, name);
     if (!t) return err_set(e, "checkpoint has no tensor \"%s\"", name);
     int64_t shape[2] = {rows, cols};
     int ndim = rows > 0 ? 2 : 1;
     if (ndim == 1) shape[0] = cols;
+    if (!dst) return st_check_float(t, ndim, shape, e);
     size_t n = (size_t)(rows > 0 ? rows : 1) * cols;
     if (type == MAT_F32) return st_read_f32_finite(t, dst, ndim, shape, e);
     if (t->dtype == ST_BF16 && t->ndim == 2 && t->shape[0] == rows && t->shape[1] == cols) {
@@ -125,7 +130,7 @@ int model_load(Model *m, const char *dir, MatType wt, Err *e) {
     if (config_load(&c, dir, e)) return -1;
     StSet *s = st_open(dir, e);
     if (!s) return -1;
-    alloc_model(m, &c, wt);
+    plan_model(m, &c, wt);
     char name[256];
     int rc = 0;
     Err inner;
@@ -135,26 +140,30 @@ int model_load(Model *m, const char *dir, MatType wt, Err *e) {
             rc = err_set(e, "%s: %s", dir, inner.msg);                                     \
         }                                                                                  \
     } while (0)
-    READ("model.embed_tokens.weight", wt, m->embed.data, c.vocab_size, c.dim);
-    // sequence-classification checkpoints have a score head instead of lm_head
-    if (!c.tie_embeddings && !c.num_labels) READ("lm_head.weight", wt, m->lm_head.data, c.vocab_size, c.dim);
-    READ("model.norm.weight", MAT_F32, m->final_norm, 0, c.dim);
-    if (m->score) READ("score.weight", MAT_F32, m->score, c.num_labels, c.dim);
-    for (int l = 0; l < c.n_layers && !rc; l++) {
-        LayerWeights *L = &m->layers[l];
-        for (int p = 0; p < N_PROJ; p++) {
-            snprintf(name, sizeof name, "model.layers.%d.%s.%s.weight", l, p <= P_O ? "self_attn" : "mlp",
-                     PROJ_NAMES[p]);
-            READ(name, wt, L->w[p].data, L->w[p].rows, L->w[p].cols);
-            if (p < 3 && L->bias[p]) {
-                snprintf(name, sizeof name, "model.layers.%d.self_attn.%s.bias", l, PROJ_NAMES[p]);
-                READ(name, MAT_F32, L->bias[p], 0, L->w[p].rows);
+    // pass 0 checks every tensor against the plan, pass 1 allocates and reads
+    for (int pass = 0; pass < 2 && !rc; pass++) {
+        if (pass == 1) alloc_model(m, &c, wt);
+        READ("model.embed_tokens.weight", wt, m->embed.data, c.vocab_size, c.dim);
+        // sequence-classification checkpoints have a score head instead of lm_head
+        if (!c.tie_embeddings && !c.num_labels) READ("lm_head.weight", wt, m->lm_head.data, c.vocab_size, c.dim);
+        READ("model.norm.weight", MAT_F32, m->final_norm, 0, c.dim);
+        if (m->score) READ("score.weight", MAT_F32, m->score, c.num_labels, c.dim);
+        for (int l = 0; l < c.n_layers && !rc; l++) {
+            LayerWeights *L = &m->layers[l];
+            for (int p = 0; p < N_PROJ; p++) {
+                snprintf(name, sizeof name, "model.layers.%d.%s.%s.weight", l, p <= P_O ? "self_attn" : "mlp",
+                         PROJ_NAMES[p]);
+                READ(name, wt, L->w[p].data, L->w[p].rows, L->w[p].cols);
+                if (p < 3 && L->bias[p]) {
+                    snprintf(name, sizeof name, "model.layers.%d.self_attn.%s.bias", l, PROJ_NAMES[p]);
+                    READ(name, MAT_F32, L->bias[p], 0, L->w[p].rows);
+                }
             }
+            snprintf(name, sizeof name, "model.layers.%d.input_layernorm.weight", l);
+            READ(name, MAT_F32, L->attn_norm, 0, c.dim);
+            snprintf(name, sizeof name, "model.layers.%d.post_attention_layernorm.weight", l);
+            READ(name, MAT_F32, L->mlp_norm, 0, c.dim);
         }
-        snprintf(name, sizeof name, "model.layers.%d.input_layernorm.weight", l);
-        READ(name, MAT_F32, L->attn_norm, 0, c.dim);
-        snprintf(name, sizeof name, "model.layers.%d.post_attention_layernorm.weight", l);
-        READ(name, MAT_F32, L->mlp_norm, 0, c.dim);
     }
 #undef READ
     st_close(s);
@@ -172,6 +181,7 @@ static void fill_normal(Mat *W, Rng *r, float std) {
 }
 
 void model_init_random(Model *m, const Config *c, uint64_t seed) {
+    plan_model(m, c, MAT_F32);
     alloc_model(m, c, MAT_F32);
     Rng r;
     rng_seed(&r, seed);

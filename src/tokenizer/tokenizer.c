@@ -5,6 +5,7 @@
 #include "tokenizer/tokenizer.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <pcre2.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -285,6 +286,8 @@ static int int_field(json_t *o, const char *key, int dflt, int *out, const char 
     json_t *v = json_object_get(o, key);
     if (!v || json_is_null(v)) { *out = dflt; return 0; }
     if (!json_is_integer(v)) return err_set(e, "%s: %s.%s must be an integer", path, where, key);
+    if (json_integer_value(v) < INT_MIN || json_integer_value(v) > INT_MAX)  // never truncated to another id
+        return err_set(e, "%s: %s.%s = %lld does not fit an int", path, where, key, (long long)json_integer_value(v));
     *out = (int)json_integer_value(v);
     return 0;
 }
@@ -531,7 +534,7 @@ static int load_post(Tokenizer *t, json_t *p, const char *path, Err *e) {
             size_t j;
             if (!json_is_array(ids)) { free(v.v); return err_set(e, "%s: post_processor TemplateProcessing special token \"%s\" is not in special_tokens", path, name ? name : "?"); }
             json_array_foreach(ids, j, x) {
-                if (!json_is_integer(x) || json_integer_value(x) < 0) { free(v.v); return err_set(e, "%s: post_processor TemplateProcessing special token \"%s\" has a bad id", path, name); }
+                if (!json_is_integer(x) || json_integer_value(x) < 0 || json_integer_value(x) > INT_MAX) { free(v.v); return err_set(e, "%s: post_processor TemplateProcessing special token \"%s\" has a bad id", path, name); }
                 ivec_push(&v, (int)json_integer_value(x));
             }
         } else {
@@ -647,6 +650,7 @@ static int load_added(Tokenizer *t, json_t *arr, const char *path, Err *e) {
         if (str_field(x, "content", 1, &c, &a.len, path, where, e)) return -1;
         if (int_field(x, "id", -1, &id, path, where, e)) return -1;
         if (id < 0) return err_set(e, "%s: %s.id is missing or negative", path, where);
+        if (id > 0x7ffffff) return err_set(e, "%s: %s.id %d is larger than any vocabulary", path, where, id);
         if (bool_field(x, "special", 0, &a.special, path, where, e) || bool_field(x, "lstrip", 0, &a.lstrip, path, where, e) ||
             bool_field(x, "rstrip", 0, &a.rstrip, path, where, e) || bool_field(x, "single_word", 0, &a.single_word, path, where, e) ||
             bool_field(x, "normalized", !a.special, &a.normalized, path, where, e))
@@ -726,6 +730,13 @@ Tokenizer *tokenizer_load(const char *path_in, Err *e) {
     if (load_pre(t, json_object_get(root, "pre_tokenizer"), path, e)) goto done;
     if (load_post(t, json_object_get(root, "post_processor"), path, e)) goto done;
     if (load_decoder(t, json_object_get(root, "decoder"), path, e)) goto done;
+    // The id table is sized by the largest id: it may not exceed the tokens the file holds,
+    // so a stray id of 10^8 cannot ask for a gigabyte (docs/reliability.md).
+    size_t n_tokens = json_object_size(json_object_get(json_object_get(root, "model"), "vocab")) + (size_t)t->n_added;
+    if ((size_t)t->n_ids > n_tokens + 1024) {
+        err_set(e, "%s: token ids go up to %d but the file holds %zu tokens (ids must be dense)", path, t->n_ids - 1, n_tokens);
+        goto done;
+    }
     build_tables(t);
     for (int i = 0; i < t->n_tmpl; i++)
         if (t->tmpl[i] >= t->n_ids) { err_set(e, "%s: post_processor template id %d is outside the vocab", path, t->tmpl[i]); goto done; }
