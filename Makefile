@@ -14,7 +14,7 @@ MARCH   ?= $(if $(filter x86_64,$(shell uname -m)),-march=x86-64-v2 -mtune=gener
 OPT     ?= -O3 $(MARCH) -fno-math-errno
 CFLAGS  := $(STD) $(WARN) $(OPT) -fopenmp -Isrc -g
 # oneDNN is the SGEMM; OpenBLAS (optional) is loaded at run time (src/kernels/blas.c).
-LDLIBS  := -ldnnl -ljansson -lpcre2-8 -lutf8proc -lmvec -lm -ldl -lpthread -fopenmp
+LDLIBS  := -ldnnl -ljansson -lpcre2-8 -lutf8proc -lm -ldl -lpthread -fopenmp
 
 BUILD   ?= build
 SRC     := $(filter-out src/cli/%,$(wildcard src/*/*.c))
