@@ -115,6 +115,9 @@ $(FUZZ_BUILD)/src/%.o: src/%.c Makefile | $(BUILD)/.deps $(FUZZ_BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 
+$(FUZZ_BUILD)/src/util/version.o: $(BUILD)/gen/version.h
+$(FUZZ_BUILD)/src/util/version.o: FUZZ_FLAGS += -I$(BUILD)
+
 $(FUZZ_BUILD)/libantibody.a: $(FUZZ_OBJ)
 	ar rcs $@ $^
 
