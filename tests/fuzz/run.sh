@@ -12,6 +12,7 @@ export OMP_NUM_THREADS=1 ANTIBODY_PROGRESS=0
 export ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=0 UBSAN_OPTIONS=print_stacktrace=1
 pass=0; fail=0
 for bin in "$fb"/fuzz_*; do
+  case $bin in *.log) continue ;; esac
   h=${bin##*/fuzz_}
   [ -n "$only" ] && [ "$only" != "$h" ] && continue
   mkdir -p "$fb/found/$h" "$fb/crashes/$h"
