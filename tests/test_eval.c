@@ -86,7 +86,7 @@ static void test_harmful_score(const LoadedModel *lm) {
     for (int i = 0; i < 6; i++) dataset_add(&d, prompts[i], "", "", "", i == 0 ? "animal_abuse" : "", 1);
     EvalOpts o;
     eval_opts_default(&o);
-    o.max_new = 12;
+    o.hs_max_new = o.fa_max_new = 12;
     int saved_threads = omp_get_max_threads();
     omp_set_num_threads(2);
     char path[4200];
@@ -109,6 +109,7 @@ static void test_harmful_score(const LoadedModel *lm) {
     for (int i = 0; i < n; i++) {
         char *p = prompt_alpaca(&d.rows[i]);
         char *ans = generate_text(&lm->model, NULL, lm->tok, p, &go, NULL, NULL);
+        answer_strip(ans);
         const char *got = json_string_value(json_object_get(rows[i], "answer"));
         CHECK(got && !strcmp(got, ans), "answer %d differs: [%s] vs [%s]", i, got ? got : "(null)", ans);
         CHECK(!strcmp(json_string_value(json_object_get(rows[i], "prompt")), prompts[i]));
@@ -128,9 +129,9 @@ static void test_harmful_score(const LoadedModel *lm) {
 
     // One thread and three threads give the same answers.
     omp_set_num_threads(1);
-    char **a1 = eval_generate(&lm->model, NULL, lm->tok, &d, &o);
+    char **a1 = eval_generate(&lm->model, NULL, lm->tok, &d, &o, o.hs_max_new);
     omp_set_num_threads(3);
-    char **a3 = eval_generate(&lm->model, NULL, lm->tok, &d, &o);
+    char **a3 = eval_generate(&lm->model, NULL, lm->tok, &d, &o, o.hs_max_new);
     omp_set_num_threads(saved_threads);
     int same = 1;
     for (int i = 0; i < d.n; i++) same &= !strcmp(a1[i], a3[i]);
@@ -170,7 +171,7 @@ static void test_task_accuracy(const LoadedModel *lm) {
     // The generating path: counts agree with fa_correct on the answers written.
     EvalOpts o;
     eval_opts_default(&o);
-    o.max_new = 6;
+    o.hs_max_new = o.fa_max_new = 6;
     CHECK(eval_task(&lm->model, NULL, lm->tok, &d, TASK_SST2, &o, path, &s, &e) == 0, "%s", e.msg);
     rows = read_jsonl(path, &n);
     int correct = 0;
@@ -195,8 +196,8 @@ static Dataset align_set(void) {
     return d;
 }
 
-// Mean token cross-entropy of one sample from the full logits, in double.
-static double sample_loss(const LoadedModel *lm, const Lora *lora, const Encoded *x) {
+// Mean token cross-entropy of one sample from the full logits, in double; *count = its tokens.
+static double sample_loss(const LoadedModel *lm, const Lora *lora, const Encoded *x, int *count) {
     const Config *c = &lm->model.cfg;
     EncodedSet one = {(Encoded *)x, 1, x->n};
     Batch b;
@@ -222,6 +223,7 @@ static double sample_loss(const LoadedModel *lm, const Lora *lora, const Encoded
     free(logits);
     workspace_free(w);
     batch_free(&b);
+    *count = cnt;
     return sum / cnt;
 }
 
@@ -237,10 +239,17 @@ static void test_alignment_loss_and_hed(const LoadedModel *lm) {
     CHECK(eval_alignment_loss(&lm->model, &ft, lm->tok, lm->eos_id, &d, &o, &loss, &used, &e) == 0, "%s", e.msg);
     EncodedSet enc;
     CHECK(encode_dataset(lm->tok, lm->eos_id, &d, o.max_len, &enc, &e) == 0, "%s", e.msg);
-    double ref = 0;
-    for (int i = 0; i < enc.n; i++) ref += sample_loss(lm, &ft, &enc.ex[i]);
-    ref /= enc.n;
-    printf("alignment loss %.6f, per-sample reference %.6f over %d samples\n", loss, ref, used);
+    // Trainer.evaluate: batches of 5 rows (8 = 5 + 3), each the token mean over its rows,
+    // averaged with the batches' row counts as weights
+    double ref = 0, bsum[2] = {0, 0}, bcnt[2] = {0, 0};
+    for (int i = 0; i < enc.n; i++) {
+        int cnt;
+        double li = sample_loss(lm, &ft, &enc.ex[i], &cnt);
+        bsum[i / 5] += li * cnt;
+        bcnt[i / 5] += cnt;
+    }
+    ref = (5 * bsum[0] / bcnt[0] + 3 * bsum[1] / bcnt[1]) / 8;
+    printf("alignment loss %.6f, reference (token-weighted batches of 5) %.6f over %d samples\n", loss, ref, used);
     CHECK(used == 8 && close_enough(loss, ref, 1e-5, 1e-6), "alignment loss %.8f vs %.8f", loss, ref);
 
     // HED: zero with B = 0 (a fresh PEFT adapter), positive once B moves the outputs.
@@ -377,7 +386,7 @@ static void test_eval_job_checks(const LoadedModel *lm, const char *model_dir) {
     EvalJob j = {.model_dir = model_dir, .adapters = twice, .n_adapters = 2, .harmful = &d, .judge = &fake_judge,
                  .out_dir = out};
     eval_opts_default(&j.opts);
-    j.opts.max_new = 2;
+    j.opts.hs_max_new = j.opts.fa_max_new = 2;
     EvalSummary s;
     CHECK(eval_job_run(&j, &s, &e) == -1 && strstr(e.msg, "twice"), "same adapter twice: %s", e.msg);
     j.n_adapters = 1;

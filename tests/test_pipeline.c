@@ -49,7 +49,7 @@ static void test_config(void) {
                        "\"align\": {\"vaccine\": {\"rho\": 5}, \"lr\": 0.002, \"tv_S\": 3, \"targets\": \"q,v\"},"
                        "\"finetune\": {\"n\": 300, \"p\": 0.2, \"epochs\": 3, \"schedule\": \"linear\"},"
                        "\"antidote\": {\"dense_ratio\": 0.2, \"full_mode\": true},"
-                       "\"eval\": {\"n_harmful\": 50, \"max_new\": 64, \"hed\": false}, \"judge\": \"world\"}",
+                       "\"eval\": {\"n_harmful\": 50, \"hs_max_new\": 64, \"hed\": false}, \"judge\": \"world\"}",
                        &c, &e);
     CHECK(rc == 0, "load: %s", e.msg);
     CHECK(c.n_methods == 3 && c.methods[0].align == ALIGN_NONE && c.methods[1].align == ALIGN_SFT &&
@@ -64,7 +64,7 @@ static void test_config(void) {
     CHECK(c.finetune.n == 300 && c.finetune.p == 0.2 && c.finetune.train.epochs == 3 && c.finetune.train.schedule == SCHED_LINEAR);
     CHECK(c.finetune.train.lr == 1e-5f && c.finetune.alpha == 1, "finetune defaults");
     CHECK(c.antidote.dense_ratio == 0.2 && c.antidote.full_mode == 1 && c.antidote.n_samples == 2000);
-    CHECK(c.eval.n_harmful == 50 && c.eval.opts.max_new == 64 && c.eval.hed == 0 && c.eval.n_task == 500);
+    CHECK(c.eval.n_harmful == 50 && c.eval.opts.hs_max_new == 64 && c.eval.hed == 0 && c.eval.n_task == 500);
     CHECK(!strcmp(c.judge, "world") && c.use_world);
     pipeline_config_free(&c);
 
@@ -183,7 +183,7 @@ static void tiny_config(PipelineConfig *c, const char *model, const char *out) {
     c->antidote.n_samples = 2;
     c->antidote.max_len = 96;
     c->eval.n_align = 2;
-    c->eval.opts.max_new = 4;
+    c->eval.opts.hs_max_new = c->eval.opts.fa_max_new = 4;
     c->eval.opts.max_len = 96;
     c->eval.opts.batch_size = 1;
     c->eval.opts.hed_batches = 2;
@@ -280,7 +280,7 @@ static void test_end_to_end(void) {
     rc = pipeline_run_stats(&c, &st, &e);
     CHECK(rc == 0 && st.stages_run == 18 && st.stages_skipped == 3, "finetune.lr changed: %d run, %d skipped (%s)",
           st.stages_run, st.stages_skipped, e.msg);
-    c.eval.opts.max_new = 3;
+    c.eval.opts.hs_max_new = 3;
     rc = pipeline_run_stats(&c, &st, &e);
     CHECK(rc == 0 && st.stages_run == 8 && st.stages_skipped == 13, "eval.max_new changed: %d run, %d skipped (%s)",
           st.stages_run, st.stages_skipped, e.msg);

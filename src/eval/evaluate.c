@@ -15,7 +15,7 @@
 
 
 void eval_opts_default(EvalOpts *o) {
-    *o = (EvalOpts){.max_new = 128, .batch_size = 5, .hed_batches = 10, .max_len = 200, .label = NULL};
+    *o = (EvalOpts){.hs_max_new = 128, .fa_max_new = 200, .batch_size = 5, .hed_batches = 10, .max_len = 200, .label = NULL};
 }
 
 void eval_answers_free(char **answers, int n) {
@@ -30,11 +30,38 @@ static void gen_done(int i, void *p) {
     progress_update(g->pr, ++g->done, NULL);
 }
 
+// Python's str.isspace set, in UTF-8: the length of the whitespace character at s, or 0.
+static int space_len(const unsigned char *s) {
+    if ((*s >= 0x09 && *s <= 0x0d) || (*s >= 0x1c && *s <= 0x20)) return 1;
+    if (s[0] == 0xc2 && (s[1] == 0x85 || s[1] == 0xa0)) return 2;
+    if (s[0] == 0xe1 && s[1] == 0x9a && s[2] == 0x80) return 3;                    // U+1680
+    if (s[0] == 0xe2 && s[1] == 0x80 && ((s[2] >= 0x80 && s[2] <= 0x8a) || s[2] == 0xa8 || s[2] == 0xa9 || s[2] == 0xaf))
+        return 3;                                                                  // U+2000-200A, 2028, 2029, 202F
+    if (s[0] == 0xe2 && s[1] == 0x81 && s[2] == 0x9f) return 3;                    // U+205F
+    if (s[0] == 0xe3 && s[1] == 0x80 && s[2] == 0x80) return 3;                    // U+3000
+    return 0;
+}
+
+void answer_strip(char *answer) {
+    char *cut = strstr(answer, "### Response:");
+    if (cut) *cut = 0;
+    unsigned char *s = (unsigned char *)answer;
+    size_t n = strlen(answer), a = 0, b = 0, k;
+    while (a < n && (k = space_len(s + a))) a += k;
+    for (size_t i = a; i < n;) {  // b = end of the last non-space character
+        k = space_len(s + i);
+        if (!k) { i++; b = i; } else i += k;
+    }
+    if (b < a) b = a;
+    memmove(answer, answer + a, b - a);
+    answer[b - a] = 0;
+}
+
 // Greedy answers, up to MATVEC_MAX_ROWS prompts decoding together, as many as memory holds
 // (generate_batch: the weights are read once per step for all of them; the answers are
 // those of one prompt at a time).
 char **eval_generate(const Model *m, const Lora *lora, const Tokenizer *tok, const Dataset *prompts,
-                     const EvalOpts *o) {
+                     const EvalOpts *o, int max_new) {
     int n = prompts->n;
     char **answers = xcalloc(n ? n : 1, sizeof *answers);
     if (!n) return answers;
@@ -45,16 +72,17 @@ char **eval_generate(const Model *m, const Lora *lora, const Tokenizer *tok, con
         np[i] = tokenizer_encode(tok, prompt, strlen(prompt), 1, &ids[i]);
         free(prompt);
         if (np[i] < 0) np[i] = 0;
-        out[i] = xmalloc(((size_t)o->max_new + 1) * sizeof(int));
+        out[i] = xmalloc(((size_t)max_new + 1) * sizeof(int));
     }
     char label[128];
     snprintf(label, sizeof label, "%s: generate", o->label ? o->label : "eval");
     GenProgress g = {progress_new(label, n), 0};
-    GenOpts go = {.max_new = o->max_new, .temperature = 0, .top_p = 1, .seed = 0};
+    GenOpts go = {.max_new = max_new, .temperature = 0, .top_p = 1, .seed = 0};
     generate_batch(m, lora, ids, np, n, &go, MATVEC_MAX_ROWS, out, n_out, gen_done, &g);
     progress_done(g.pr);
     for (int i = 0; i < n; i++) {
         answers[i] = tokenizer_decode(tok, out[i], n_out[i], 1);
+        answer_strip(answers[i]);
         free(ids[i]);
         free(out[i]);
     }
@@ -132,7 +160,7 @@ int eval_harmful(const Model *m, const Lora *lora, const Tokenizer *tok, const D
                  const EvalOpts *o, const char *jsonl_path, HarmfulSummary *s, Err *e) {
     char lab[256];
     EvalOpts ph = phase(o, "harmful prompts", lab, sizeof lab);
-    char **answers = eval_generate(m, lora, tok, prompts, &ph);
+    char **answers = eval_generate(m, lora, tok, prompts, &ph, o->hs_max_new);
     int rc = eval_judge_answers(prompts, answers, j, jsonl_path, s, e);
     eval_answers_free(answers, prompts->n);
     return rc;
@@ -170,7 +198,7 @@ int eval_task(const Model *m, const Lora *lora, const Tokenizer *tok, const Data
     if (kind == TASK_NONE) return err_set(e, "fine-tune accuracy needs a task kind (sst2, agnews or gsm8k)");
     char lab[256];
     EvalOpts ph = phase(o, "task prompts", lab, sizeof lab);
-    char **answers = eval_generate(m, lora, tok, task, &ph);
+    char **answers = eval_generate(m, lora, tok, task, &ph, o->fa_max_new);
     int rc = eval_score_task(task, answers, kind, jsonl_path, s, e);
     eval_answers_free(answers, task->n);
     return rc;
@@ -196,19 +224,29 @@ int eval_alignment_loss(const Model *m, const Lora *lora, const Tokenizer *tok, 
     batch_alloc(&b, 1, T);
     Workspace *w = workspace_new(m, lora, 1, T, 0);
     ForwardOpts fo = {.train = 0, .loss_scale = 1};
-    double sum = 0;
+    int bs = o->batch_size > 0 ? o->batch_size : 1;
+    double weighted = 0;  // sum over batches of rows * batch loss
     char lab[256];
     snprintf(lab, sizeof lab, "%s: alignment loss", o->label ? o->label : "eval");
     Progress *pr = progress_new(lab, enc.n);
-    for (int i = 0; i < enc.n; i++) {
-        if (fill_one(&b, &enc, i, eos_id)) {
-            sum += model_forward(m, lora, w, &b, &fo);
-            (*n_used)++;
+    for (int i0 = 0; i0 < enc.n; i0 += bs) {
+        int rows = enc.n - i0 < bs ? enc.n - i0 : bs;
+        double tok_sum = 0, tok_count = 0;  // the batch's token losses, as one padded batch sums them
+        for (int i = i0; i < i0 + rows; i++) {
+            if (fill_one(&b, &enc, i, eos_id)) {
+                model_forward(m, lora, w, &b, &fo);
+                tok_sum += w->loss * w->loss_count;
+                tok_count += w->loss_count;
+            }
+            progress_update(pr, i + 1, NULL);
         }
-        progress_update(pr, i + 1, NULL);
+        if (tok_count > 0) {
+            weighted += rows * (tok_sum / tok_count);
+            *n_used += rows;
+        }
     }
     progress_done(pr);
-    *loss = *n_used ? sum / *n_used : 0.0;
+    *loss = *n_used ? weighted / *n_used : 0.0;
     workspace_free(w);
     batch_free(&b);
     encoded_free(&enc);
@@ -321,7 +359,8 @@ static json_t *summary_json(const EvalJob *j, const EvalSummary *s, Err *e) {
         json_object_set_new(o, "harmful_embedding_drift", json_real(s->hed));
         json_object_set_new(o, "hed_samples", json_integer(s->n_hed));
     }
-    json_object_set_new(o, "max_new_tokens", json_integer(j->opts.max_new));
+    json_object_set_new(o, "hs_max_new_tokens", json_integer(j->opts.hs_max_new));
+    json_object_set_new(o, "fa_max_new_tokens", json_integer(j->opts.fa_max_new));
     json_object_set_new(o, "seconds", json_real(s->seconds));
     // provenance: what produced these numbers, and the content of every input
     json_t *prov = provenance_new(), *in = json_object();
@@ -343,7 +382,8 @@ static json_t *summary_json(const EvalJob *j, const EvalSummary *s, Err *e) {
         if (sets[i]) { dataset_sha256(sets[i], hex); json_object_set_new(in, names[i], json_string(hex)); }
     json_object_set_new(prov, "inputs", in);
     json_t *settings = json_object();
-    json_object_set_new(settings, "max_new", json_integer(j->opts.max_new));
+    json_object_set_new(settings, "hs_max_new", json_integer(j->opts.hs_max_new));
+    json_object_set_new(settings, "fa_max_new", json_integer(j->opts.fa_max_new));
     json_object_set_new(settings, "max_len", json_integer(j->opts.max_len));
     json_object_set_new(settings, "batch_size", json_integer(j->opts.batch_size));
     json_object_set_new(settings, "hed_batches", json_integer(j->opts.hed_batches));

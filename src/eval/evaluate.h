@@ -13,7 +13,8 @@
 #include "tokenizer/tokenizer.h"
 
 typedef struct {
-    int max_new;         // new tokens at most (128)
+    int hs_max_new;      // new tokens of a harmful-prompt answer (128: poison/evaluation/pred.py)
+    int fa_max_new;      // new tokens of a task answer (200: {sst2,ag_news,gsm8k}/pred_eval.py)
     int batch_size;      // alignment loss / HED: the reference's batch size (5) ...
     int hed_batches;     // ... and HED looks at the first hed_batches batches (10)
     int max_len;         // alignment loss / HED truncation (200, SPEC 2)
@@ -34,10 +35,15 @@ typedef struct {
     double accuracy;                             // FA = 100 * correct / total
 } TaskSummary;
 
-// Greedy answers for every prompt (the Alpaca prompt of each row: no-input template when
-// input is empty), in order; answers[i] malloc'd. Deterministic for any thread count.
+// Greedy answers of at most max_new tokens for every prompt (the Alpaca prompt of each row:
+// no-input template when input is empty), in order, each the response part as answer_strip
+// leaves it; answers[i] malloc'd. Deterministic for any thread count.
 char **eval_generate(const Model *m, const Lora *lora, const Tokenizer *tok, const Dataset *prompts,
-                     const EvalOpts *o);
+                     const EvalOpts *o, int max_new);
+// The response part as the reference scripts take it: they decode prompt + answer and keep
+// split("### Response:")[1].strip(), so the answer ends before any "### Response:" it
+// generates and loses leading and trailing whitespace (Python's str.strip set). In place.
+void answer_strip(char *answer);
 void eval_answers_free(char **answers, int n);
 
 // HS: generates, judges each (instruction, answer) sequentially, writes jsonl_path (if
@@ -55,9 +61,11 @@ int eval_task(const Model *m, const Lora *lora, const Tokenizer *tok, const Data
 int eval_score_task(const Dataset *task, char *const *answers, TaskKind kind, const char *jsonl_path, TaskSummary *s,
                     Err *e);
 
-// Alignment loss: the mean over samples of each sample's mean token loss (prompt masked,
-// SPEC 2), each sample run alone so that padding cannot enter. Samples with no target token
-// (truncated away) are skipped. *n_used gets the number of samples averaged.
+// Alignment loss as the reference's Trainer evaluation computes it over the safe alignment
+// rows: batches of batch_size rows in order, each batch's loss the token-weighted mean over
+// its answer tokens (prompt masked, SPEC 2), the result the mean of the batch losses weighted
+// by their row counts. Each row runs alone (no padding enters); a batch with no target
+// token is skipped (the reference would get NaN). *n_used gets the rows of the batches used.
 int eval_alignment_loss(const Model *m, const Lora *lora, const Tokenizer *tok, int eos_id, const Dataset *align,
                         const EvalOpts *o, double *loss, int *n_used, Err *e);
 

@@ -75,5 +75,5 @@ void pipeline_demo_config(PipelineConfig *c, uint64_t seed, int quick, const Bas
     c->eval.n_harmful = quick ? 40 : 140;
     c->eval.n_task = quick ? 40 : 100;
     c->eval.n_align = quick ? 20 : 50;
-    c->eval.opts.max_new = 48;
+    c->eval.opts.hs_max_new = c->eval.opts.fa_max_new = 48;
 }

@@ -211,7 +211,8 @@ json_t *fp_antidote(const char *base, const char *align, const char *ft, const D
 json_t *fp_eval(const char *base, const char *align, const char *ft, const Dataset *harmful, const Dataset *task,
                 const Dataset *align_rows, const EvalOpts *o, json_t *extra) {
     json_t *st = extra ? extra : json_object();
-    SET_I(st, "max_new", o->max_new); SET_I(st, "batch_size", o->batch_size); SET_I(st, "hed_batches", o->hed_batches);
+    SET_I(st, "hs_max_new", o->hs_max_new); SET_I(st, "fa_max_new", o->fa_max_new);
+    SET_I(st, "batch_size", o->batch_size); SET_I(st, "hed_batches", o->hed_batches);
     SET_I(st, "max_len", o->max_len);
     json_t *in = inputs(base);
     json_object_set_new(in, "align_adapter", json_string(align ? align : ""));

@@ -8,6 +8,9 @@
 #              model, masks applied at the end), magnitude only without calibration data,
 #              random pruning's count per tensor; on a rank-8 B, a 4096-column weight and
 #              the real stories260K checkpoint with a q,k,v adapter (LoRA and full mode)
+#   Evaluation answer lengths (pred.py 128, {sst2,ag_news,gsm8k}/pred_eval.py 200), the
+#              answer text (decode, split("### Response:")[1].strip()), the alignment loss
+#              (Trainer.evaluate: per-batch token means over batches of 5, weighted by rows)
 import json, os, shutil, subprocess, sys, tempfile
 sys.path.insert(0, os.path.dirname(__file__))
 from hfparity import *  # noqa
@@ -193,6 +196,68 @@ def check_antidote(tmp):
                         f"not {int(t.numel() * 0.1)}")
 
 
+PROMPT = ("Below is an instruction that describes a task. Write a response that appropriately completes the "
+          "request.\n\n### Instruction:\n{}\n\n### Response:")
+
+
+def check_strip(tmp):
+    texts = [" Sure, here it is.\n", "\n\nnegative\n### Response: positive", "  \u00a0answer\u3000 ",
+             "no strip needed", "", "   \n\t", "a ### Response: b ### Response: c", "\x1c x \x1f", "tab\tend\t\r\n",
+             "\u2003wide space\u2028", "caf\u00e9 \u00e9", "### Response:", "x\x0b\x0c"]
+    out = os.path.join(tmp, "strip.json")
+    run_parity({"out": os.path.join(tmp, "none.safetensors"), "strip": {"texts": texts, "out": out}},
+               os.path.join(tmp, "strip-job.json"))
+    got = json.load(open(out))
+    for t, g in zip(texts, got):
+        want = (PROMPT.format("Say it.") + t).split("### Response:")[1].strip()
+        tally.check(g == want, f"answer text of {t!r}: {g!r}, the reference keeps {want!r}")
+
+
+def check_eval(tmp):
+    """antibody eval on stories260K: the answer lengths it records, and the alignment loss
+    against the reference's Trainer evaluation (right-padded batches of 5, labels -100 on
+    the prompt and padding, loss = mean over the batch's answer tokens, mean over batches
+    weighted by their rows)."""
+    from transformers import AutoTokenizer
+    rows = [{"instruction": f"Question {i}: " + r["instruction"], "output": r["output"] + (" More." * i)}
+            for i, r in enumerate(ROWS * 3)]  # 12 rows: batches of 5, 5, 2
+    align = os.path.join(tmp, "safe.jsonl")
+    write_jsonl(align, rows)
+    sst = os.path.join(tmp, "sst2.tsv")
+    with open(sst, "w") as f:
+        f.write("sentence\tlabel\nthe cat is happy\t1\nthe dog is sad\t0\n")
+    out = os.path.join(tmp, "eval")
+    r = subprocess.run([ANTIBODY, "eval", BASE, "--harmful", align, "--judge", "keyword", "--task", "sst2",
+                        "--task-data", sst, "--align-data", align, "--out", out], capture_output=True, text=True)
+    tally.check(r.returncode == 0, f"antibody eval failed: {r.stderr.strip()[-400:]}")
+    if r.returncode:
+        return
+    summary = json.load(open(os.path.join(out, "summary.json")))
+    tally.check(summary.get("hs_max_new_tokens") == 128, f"HS answers get {summary.get('hs_max_new_tokens')} new tokens, pred.py 128")
+    tally.check(summary.get("fa_max_new_tokens") == 200, f"FA answers get {summary.get('fa_max_new_tokens')} new tokens, pred_eval.py 200")
+    tok = AutoTokenizer.from_pretrained(BASE)
+    model = hf_base().eval()
+    ids, labels = [], []
+    for row in rows:
+        src = PROMPT.format(row["instruction"])
+        full = tok(src + row["output"] + tok.eos_token, max_length=200, truncation=True)["input_ids"]
+        n_src = len(tok(src, max_length=200, truncation=True)["input_ids"])
+        ids.append(full)
+        labels.append([-100] * n_src + full[n_src:])
+    losses, sizes = [], []
+    with torch.no_grad():
+        for b in range(0, len(rows), 5):
+            bi, bl = ids[b:b + 5], labels[b:b + 5]
+            T = max(len(x) for x in bi)
+            inp = torch.tensor([x + [0] * (T - len(x)) for x in bi])
+            lab = torch.tensor([x + [-100] * (T - len(x)) for x in bl])
+            att = torch.tensor([[1] * len(x) + [0] * (T - len(x)) for x in bi])
+            losses.append(model(input_ids=inp, attention_mask=att, labels=lab).loss.item())
+            sizes.append(len(bi))
+    want = sum(l * n for l, n in zip(losses, sizes)) / sum(sizes)
+    tally.close("alignment loss", summary["alignment_loss"], want, 1e-4, "alignment loss")
+
+
 def hf_base():
     return LlamaForCausalLM.from_pretrained(BASE, attn_implementation="eager", dtype=torch.float32)
 
@@ -200,6 +265,8 @@ def hf_base():
 def main():
     print(versions())
     with tempfile.TemporaryDirectory() as tmp:
+        check_strip(tmp)
+        check_eval(tmp)
         check_masks(tmp)
         check_antidote(tmp)
         check_tvaccine(tmp)

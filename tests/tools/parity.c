@@ -14,6 +14,7 @@
 //   "save_adapter_init", "save_adapter_final": dirs for peft_save before / after the steps
 //   "save_merged": dir             the base with the final adapter merged, model_save f32
 //   "judge": {"model", "threshold", "max_len", "prompts": [...], "answers": [...]}
+//   "strip": {"texts": [...], "out": path}   answer_strip of each text, written as a JSON array
 //   "wanda": {"rows", "cols", "W": [...], "act": [...] or absent (magnitude), "dense_ratio"}
 //                                  wanda_mask alone: output "mask" (rows, cols) of 0/1
 //   "prune": {"samples": [[ids], ...], "dense_ratio", "random", "full", "targets", "seed"}
@@ -28,6 +29,7 @@
 #include <string.h>
 
 #include "defense/antidote.h"
+#include "eval/evaluate.h"
 #include "eval/judge_classifier.h"
 #include "io/peft.h"
 #include "io/safetensors.h"
@@ -125,6 +127,19 @@ int main(int argc, char **argv) {
         out_add(out, "judge_flagged", 1, n, 0, fl, 1);
         free(scores); free(fl);
         judge_free(j);
+    }
+
+    json_t *js = json_object_get(job, "strip");
+    if (json_is_object(js)) {
+        json_t *texts = json_object_get(js, "texts"), *res = json_array();
+        for (size_t i = 0; i < json_array_size(texts); i++) {
+            char *t = xstrdup(json_string_value(json_array_get(texts, i)));
+            answer_strip(t);
+            json_array_append_new(res, json_string(t));
+            free(t);
+        }
+        if (json_dump_file(res, str(js, "out"), 0)) die("strip", &(Err){"cannot write"});
+        json_decref(res);
     }
 
     json_t *jw = json_object_get(job, "wanda");
