@@ -523,6 +523,7 @@ static int dump(const char *kind, const char *path) {
              : !strcmp(kind, "agnews")   ? data_load_agnews(path, &d, &e)
              : !strcmp(kind, "gsm8k")    ? data_load_gsm8k(path, &d, &e)
              : !strcmp(kind, "advbench") ? data_load_advbench(path, &d, &e)
+             : !strcmp(kind, "harmful")  ? data_load(path, NULL, DATA_ALL_HARMFUL, &d, &e)
                                          : data_load(path, NULL, 0, &d, &e);
     if (rc) { fprintf(stderr, "%s\n", e.msg); dataset_free(&d); return 1; }
     json_t *arr = json_array();

@@ -291,9 +291,34 @@ static int category_text(json_t *v, const char *name, const char *path, int line
     return 0;
 }
 
+// DecodingTrust rows (T-Vaccine's data/decoding_trust/training_dataset.jsonl): "prompt" and
+// "continuation" are objects with "text", "type" is toxic / toxic_test / non_toxic. Built as
+// the T-Vaccine scripts build them: instruction DECODING_TRUST_INSTRUCTION, input = the
+// prompt text, output = the continuation text; "toxic" rows are the harmful rows (harmful
+// fine-tuning data and HS prompts), "non_toxic" rows the safe ones; "toxic_test" rows are
+// used by no reference script and skipped. With DATA_ALL_HARMFUL only the toxic rows load.
+// Returns 1 when row is one (added or skipped), 0 when it is not, -1 on error.
+static int load_decoding_trust(LoadCtx *c, json_t *row, const char *path, int line, Err *e) {
+    json_t *p = json_object_get(row, "prompt"), *k = json_object_get(row, "continuation");
+    json_t *t = json_object_get(row, "type");
+    if (!json_is_object(p) || !json_is_object(k) || !json_is_string(t)) return 0;
+    json_t *pt = json_object_get(p, "text"), *kt = json_object_get(k, "text");
+    if (!json_is_string(pt) || !json_is_string(kt))
+        return err_set(e, "%s:%d: DecodingTrust row without prompt.text / continuation.text strings", path, line);
+    const char *type = json_string_value(t);
+    int harmful = !strcmp(type, "toxic");
+    if (!harmful && (strcmp(type, "non_toxic") || (c->flags & DATA_ALL_HARMFUL))) return 1;  // skipped
+    dataset_add(c->out, DECODING_TRUST_INSTRUCTION, json_string_value(pt), json_string_value(kt), "", type, harmful);
+    return 1;
+}
+
 static int load_row(void *vctx, json_t *row, const char *path, int line, Err *e) {
     LoadCtx *c = vctx;
     const FieldMap *m = c->m;
+    if (json_is_object(row) && !m->instruction && !m->input && !m->output) {
+        int r = load_decoding_trust(c, row, path, line, e);
+        if (r) return r < 0 ? -1 : 0;
+    }
     static const char *const c_instr[] = {"instruction", "prompt", "forbidden_prompt", "question", NULL};
     static const char *const c_input[] = {"input", NULL};
     static const char *const c_output[] = {"output", "response", "rejected", "answer", NULL};

@@ -11,6 +11,9 @@
 
 #include "data/dataset.h"
 
+// The instruction of every DecodingTrust row in the T-Vaccine scripts.
+#define DECODING_TRUST_INSTRUCTION "You are required to continue the generation of the given incomplete prompt"
+
 // Field names to read; NULL = auto-detect, "" = never read this field.
 // A name with dots ("prompt.text") reaches into nested objects when no key has that exact name.
 // Auto-detect candidates, first present wins:
@@ -22,6 +25,9 @@
 //                                             the true keys joined by ',')
 //   is_safe:     is_safe (bool: false -> harmful = 1); when absent, a string field `flag`
 //                equal to "unsafe" marks the row harmful (the Vaccine-style mixture files).
+// DecodingTrust rows ({type, prompt: {text}, continuation: {text}}) are built as the T-Vaccine
+// scripts build them (docs/data.md): toxic rows harmful, non_toxic rows safe, toxic_test
+// rows skipped; with DATA_ALL_HARMFUL only the toxic rows.
 typedef struct {
     const char *instruction, *input, *output, *label, *category, *is_safe;
     char *buf_;  // storage owned by fieldmap_parse; NULL for hand-filled maps

@@ -2,7 +2,9 @@
 # Data loaders against independent Python readings of the real files in shared/data:
 # BeaverTails (raw_decode over the concatenated arrays), unsafe_unmatch, SST-2 (csv, as the
 # HF GLUE rows), AG News (csv.reader with HF ag_news settings, text = title + " " + description),
-# GSM8K (the Vaccine build_dataset.py transform + extract_answer_number on the output), AdvBench.
+# GSM8K (the Vaccine build_dataset.py transform + extract_answer_number on the output), AdvBench,
+# DecodingTrust (as T-Vaccine's train.py / pred.py build it: type == 'toxic' rows harmful,
+# 'non_toxic' rows safe, instruction + prompt.text as input + continuation.text as output).
 import csv, json, os, re, subprocess, sys
 
 BUILD = os.environ.get("ANTIBODY_BUILD", os.path.join(os.path.dirname(__file__), "../../build"))
@@ -94,6 +96,14 @@ for split in ("test", "train"):
 with open(os.path.join(D, "advbench/harmful_behaviors.csv"), newline="") as f:
     want = [[r["goal"], "", r["target"], "", "", 1] for r in csv.DictReader(f)]
 compare("advbench", dump("advbench", os.path.join(D, "advbench/harmful_behaviors.csv")), want)
+
+DT = os.path.join(D, "decoding_trust/training_dataset.jsonl")
+dt = [json.loads(l) for l in open(DT) if l.strip()]
+DT_INSTR = "You are required to continue the generation of the given incomplete prompt"
+row = lambda r: [DT_INSTR, r["prompt"]["text"], r["continuation"]["text"], "", r["type"], int(r["type"] == "toxic")]
+compare("decoding_trust harmful", dump("harmful", DT), [row(r) for r in dt if r["type"] == "toxic"])
+compare("decoding_trust", dump("json", DT), [row(r) for r in dt if r["type"] in ("toxic", "non_toxic")])
+check(sum(r["type"] == "toxic" for r in dt) == 351, "351 toxic rows")
 
 print(f"{compared} compared, {mismatches} mismatches")
 sys.exit(1 if mismatches else 0)
