@@ -82,8 +82,8 @@ static void test_flags_equal_config(void) {
                   HEAD "\"world\": {}, \"seeds\": [3], \"antidote\": {\"full_mode\": true, \"n_samples\": 7, "
                        "\"dense_ratio\": 0.25}}",
                   &ANTIDOTE_SETTINGS, offsetof(PipelineConfig, antidote), -1);
-    same_settings("eval --print-settings --n 7 --max-new 9 --hed=false --n-task 3",
-                  HEAD "\"world\": {}, \"eval\": {\"n_harmful\": 7, \"max_new\": 9, \"hed\": false, \"n_task\": 3}}",
+    same_settings("eval --print-settings --n 7 --hs-max-new 9 --hed=false --n-task 3",
+                  HEAD "\"world\": {}, \"eval\": {\"n_harmful\": 7, \"hs_max_new\": 9, \"hed\": false, \"n_task\": 3}}",
                   &EVAL_SETTINGS, offsetof(PipelineConfig, eval), -1);
     // train is the SFT alignment stage: the same settings as align --method sft
     char *o1, *e1, *o2, *e2;
@@ -133,8 +133,8 @@ static void test_refused_alike(void) {
                  "must be in [0, 1] (got 2)");
     same_refusal("antidote --print-settings --dense-ratio 1.5",
                  HEAD "\"world\": {}, \"antidote\": {\"dense_ratio\": 1.5}}", "dense_ratio: must be in [0, 1] (got 1.5)");
-    same_refusal("eval --print-settings --max-new 0", HEAD "\"world\": {}, \"eval\": {\"max_new\": 0}}",
-                 "max_new: must be >= 1 (got 0)");
+    same_refusal("eval --print-settings --hs-max-new 0", HEAD "\"world\": {}, \"eval\": {\"hs_max_new\": 0}}",
+                 "hs_max_new: must be >= 1 (got 0)");
     same_refusal("finetune --print-settings --schedule fast", HEAD "\"world\": {}, \"finetune\": {\"schedule\": \"fast\"}}",
                  "unknown schedule \"fast\"");
     same_refusal("finetune --print-settings --targets q,zz", HEAD "\"world\": {}, \"finetune\": {\"targets\": \"q,zz\"}}",

@@ -14,7 +14,7 @@
 static const char USAGE[] =
     "usage: antibody eval MODEL_DIR --judge SPEC --harmful FILE --task KIND --task-data FILE --out DIR [options]\n"
     "\n"
-    "Greedy answers (at most --max-new tokens) to harmful prompts and task prompts; writes\n"
+    "Greedy answers (at most --hs-max-new or --fa-max-new tokens) to harmful prompts and task prompts; writes\n"
     "DIR/harmful.jsonl, DIR/task.jsonl and DIR/summary.json, prints a short table.\n"
     "  --adapter DIR        merge this adapter first (repeat: alignment, then fine-tuning)\n"
     "  --judge SPEC         world | keyword | classifier:DIR[:THRESHOLD]\n"
