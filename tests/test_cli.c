@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "io/atomic.h"
+#include "util/atomic.h"
 #include "testing.h"
 
 static char tmp[] = "/tmp/antibody_test_cli_XXXXXX";

@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "io/atomic.h"
+#include "util/atomic.h"
 #include "io/model_dir.h"
 #include "pipeline/fingerprint.h"
 #include "pipeline/pipeline.h"

@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "io/atomic.h"
+#include "util/atomic.h"
 #include "io/dir_lock.h"
 #include "io/dir_replace.h"
 #include "io/peft.h"

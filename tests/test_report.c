@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "eval/report.h"
-#include "io/atomic.h"
+#include "util/atomic.h"
 #include "util/progress.h"
 #include "testing.h"
 

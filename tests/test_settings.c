@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "data/source.h"
-#include "io/atomic.h"
+#include "util/atomic.h"
 #include "pipeline/demo.h"
 #include "pipeline/pipeline.h"
 #include "testing.h"

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "testing.h"
-#include "world/judge_world.h"
+#include "world/judge.h"
 #include "world/world.h"
 
 // ---- helpers ----

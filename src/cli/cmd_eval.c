@@ -9,7 +9,7 @@
 #include "cli/settings_flags.h"
 #include "data/load.h"
 #include "data/mix.h"
-#include "eval/judges.h"
+#include "pipeline/judges.h"
 
 static const char USAGE[] =
     "usage: antibody eval MODEL_DIR --judge SPEC --harmful FILE --task KIND --task-data FILE --out DIR [options]\n"

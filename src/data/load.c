@@ -1,7 +1,7 @@
 // JSON / JSONL instruction data (SPEC sections 2, 6, 10); see load.h for the layouts.
 #include "data/load.h"
 
-#include "io/atomic.h"
+#include "util/atomic.h"
 
 #include <ctype.h>
 #include <errno.h>

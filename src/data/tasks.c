@@ -1,7 +1,7 @@
 // Benign task loaders and the Alpaca template (SPEC sections 2 and 8).
 #include "data/tasks.h"
 
-#include "io/atomic.h"
+#include "util/atomic.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +9,7 @@
 #include <strings.h>
 
 #include "data/load.h"
-#include "eval/fa.h"
+#include "data/answers.h"
 
 const char *const AGNEWS_CLASSES[4] = {"World", "Sports", "Business", "Sci/Tech"};
 

@@ -8,7 +8,7 @@
 #include "data/tasks.h"
 #include "eval/generate.h"
 #include "kernels/kernels.h"
-#include "io/atomic.h"
+#include "util/atomic.h"
 #include "io/dir_lock.h"
 #include "train/batch.h"
 #include "util/progress.h"

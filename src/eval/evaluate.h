@@ -7,7 +7,7 @@
 #include <stdio.h>
 
 #include "data/dataset.h"
-#include "eval/fa.h"
+#include "data/answers.h"
 #include "eval/judge.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"

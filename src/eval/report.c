@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/atomic.h"
+#include "util/atomic.h"
 
 #define MAX_METRICS 16
 

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "io/atomic.h"
+#include "util/atomic.h"
 
 // The holder's pid as it wrote it into the lock file (0 when unreadable).
 static long holder_pid(int fd) {

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "io/atomic.h"
+#include "util/atomic.h"
 #include "io/outputs.h"
 #include "io/peft.h"
 

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "io/atomic.h"
+#include "util/atomic.h"
 #include "io/safetensors.h"
 
 static void tensor_name(char *buf, size_t cap, int layer, int p, char ab) {

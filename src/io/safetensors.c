@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "io/atomic.h"
+#include "util/atomic.h"
 
 #define ST_MAX_HEADER 100000000ull  // the Rust library's limit (100 MB)
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/atomic.h"
+#include "util/atomic.h"
 #include "io/safetensors.h"
 #include "model/model.h"
 #include "util/mem.h"

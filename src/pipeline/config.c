@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/atomic.h"
+#include "util/atomic.h"
 
 static const char *const SWEEP_NAMES[SWEEP_COUNT] = {"p", "n", "lr", "epochs"};
 static const char *const POST_NAMES[POST_COUNT] = {"", "antidote", "random-prune"};

@@ -57,7 +57,7 @@ typedef struct {
     FinetuneOpts finetune;   // n, p, mix_seed (the config's top-level "seed") and training
     AntidoteOpts antidote;
     // evaluation
-    char *judge;             // judge spec (eval/judges.h)
+    char *judge;             // judge spec (pipeline/judges.h)
     EvalSettings eval;
     const volatile sig_atomic_t *interrupt;  // set by the command line's signal handler: the training stage
                                              // checkpoints and stops, no further stage starts (not a setting)

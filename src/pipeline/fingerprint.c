@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/atomic.h"
+#include "util/atomic.h"
 #include "io/dir_replace.h"
 #include "io/outputs.h"
 #include "io/provenance.h"

@@ -8,7 +8,7 @@
 #include "defense/antidote.h"
 #include "defense/vaccine.h"
 #include "eval/report.h"
-#include "io/atomic.h"
+#include "util/atomic.h"
 #include "io/dir_lock.h"
 #include "io/model_dir.h"
 #include "io/outputs.h"

@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "io/atomic.h"
+#include "util/atomic.h"
 #include "io/dir_replace.h"
 #include "io/safetensors.h"
 #include "util/log.h"

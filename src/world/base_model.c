@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/atomic.h"
+#include "util/atomic.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 #include "train/batch.h"

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "data/tasks.h"
-#include "io/atomic.h"
+#include "util/atomic.h"
 #include "util/rng.h"
 
 #define LEN(a) ((int)(sizeof(a) / sizeof((a)[0])))

@@ -1,4 +1,4 @@
-#include "io/atomic.h"
+#include "util/atomic.h"
 
 #include <errno.h>
 #include <fcntl.h>

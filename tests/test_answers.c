@@ -1,7 +1,7 @@
 // Fine-tune accuracy rules, GSM8K number extraction and the keyword judge on hand-written
 // answers. Expected values follow the reference scripts of git-disl/Vaccine
 // ({sst2,ag_news,gsm8k}/pred_eval.py), worked out by hand from their Python.
-#include "eval/fa.h"
+#include "data/answers.h"
 #include "eval/judge.h"
 #include "eval/judge_keyword.h"
 #include "testing.h"

@@ -1,11 +1,11 @@
-#include "eval/judges.h"
+#include "pipeline/judges.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "eval/judge_classifier.h"
 #include "eval/judge_keyword.h"
-#include "world/judge_world.h"
+#include "world/judge.h"
 
 Judge *judge_from_spec(const char *spec, Err *e) {
     if (!spec || !*spec) { err_set(e, "empty judge spec (world, keyword or classifier:DIR[:THRESHOLD])"); return NULL; }

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "io/atomic.h"
+#include "util/atomic.h"
 #include "util/intparse.h"
 
 // An integer key in [0, hi], parsed exactly: an absurd size is refused by name before
