@@ -38,5 +38,13 @@ for isa in $isas; do
     fi
   done
 done
+# The folder layering docs/engine.md states (each folder includes only those below it),
+# and that the check itself finds planted violations.
+here=$(dirname "$0")
+if bash "$here/check_layers.sh" && bash "$here/check_layers.sh" --self-test; then
+  pass=$((pass+1)); echo "ok   check_layers"
+else
+  fail=$((fail+1)); echo "FAIL check_layers"
+fi
 echo "unit ($build): $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "io/model_dir.h"
+#include "io/hf_checkpoint.h"
 #include "io/peft.h"
 #include "io/safetensors.h"
 #include "model/model.h"

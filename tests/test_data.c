@@ -398,7 +398,7 @@ static void test_real_beavertails(void) {
     }
     CHECK(nv == 1135, "unsafe_unmatch non_violent_unethical_behavior %d", nv);
 
-    // SPEC section 10: 71 distinct prompts of the harmful subset occur among the first 500 unsafe
+    // docs/data.md, Train/eval overlap: 71 distinct prompts of the harmful subset occur among the first 500 unsafe
     // test prompts (163 rows); 29 distinct safe test prompts do too; the refusal set shares none.
     CHECK(data_overlap_prompts(&sub, &eval) == 71, "overlap prompts %d", data_overlap_prompts(&sub, &eval));
     CHECK(data_overlap(&sub, &eval) == 163, "overlap rows %d", data_overlap(&sub, &eval));

@@ -1,4 +1,4 @@
-// Evaluation metrics (SPEC 8) on a tiny random model with the stories260k tokenizer:
+// Evaluation metrics (docs/methods.md, Evaluation) on a tiny random model with the stories260k tokenizer:
 // HS through a fake judge, per-sample JSONL, thread-count independence of greedy answers,
 // FA scoring, alignment loss against separately computed per-sample losses, HED zero for a
 // zero fine-tuning adapter and positive otherwise, judge specs.
@@ -13,6 +13,7 @@
 #include "util/atomic.h"
 #include "io/model_dir.h"
 #include "io/peft.h"
+#include "io/hf_checkpoint.h"
 #include "testing.h"
 #include "train/batch.h"
 #include "util/rng.h"

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "eval/generate.h"
+#include "io/hf_checkpoint.h"
 #include "io/peft.h"
 #include "model/model.h"
 #include "testing.h"

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "util/atomic.h"
+#include "io/hf_checkpoint.h"
 #include "io/model_dir.h"
 #include "pipeline/fingerprint.h"
 #include "pipeline/pipeline.h"

@@ -566,7 +566,7 @@ static void test_corpus(const World *w) {
             if (k < n && strcmp(t[k], buf)) bad++;
         }
     }
-    CHECK(bad == 0, "%d corpus texts differ from the SPEC section 2 template", bad);
+    CHECK(bad == 0, "%d corpus texts differ from the docs/methods.md, Prompt and loss template", bad);
     world_corpus_free(t, n);
 }
 

@@ -1,4 +1,4 @@
-// antibody eval: harmful score, fine-tune accuracy, alignment loss and HED (SPEC section 8)
+// antibody eval: harmful score, fine-tune accuracy, alignment loss and HED (docs/methods.md, Evaluation)
 // of a model folder with adapters, written as JSONL per sample + summary.json.
 #include <omp.h>
 #include <stdio.h>
@@ -31,7 +31,7 @@ static const char USAGE[] =
     "                       HED: the aligned model is MODEL_DIR + --adapter... + DIR, the\n"
     "                       fine-tuning adapter is applied on top (unmerged for HED)\n"
     "  --train-data FILE    fine-tuning rows: report (and with --drop-overlap, note) their\n"
-    "                       prompt overlap with the harmful prompts (SPEC 10)\n"
+    "                       prompt overlap with the harmful prompts (docs/data.md, Train/eval overlap)\n"
     "  --drop-overlap       record that overlapping rows were dropped from training\n"
     "  --overwrite          replace the files of an earlier evaluation in DIR (else refused)\n"
     "  --seed N (recorded)  --bf16  --print-settings (the resolved settings as JSON, then stop)\n"

@@ -16,7 +16,7 @@ static const char USAGE[] =
     "Generates a continuation with a KV cache and prints it as it is produced.\n"
     "  --adapter DIR      PEFT LoRA adapter to merge first (repeat: merged in order)\n"
     "  --prompt TEXT      raw prompt (the tokenizer adds BOS as the model expects)\n"
-    "  --instruction TEXT wrap in the Alpaca template of SPEC section 2 instead\n"
+    "  --instruction TEXT wrap in the Alpaca template (docs/methods.md, Prompt and loss) instead\n"
     "  --input TEXT       the template's optional input\n"
     "  --max-new N        new tokens at most (default 128)\n"
     "  --temperature T    0 = greedy (default), > 0 samples\n"

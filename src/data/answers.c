@@ -1,4 +1,4 @@
-// Fine-tune accuracy rules (SPEC section 8); see fa.h for the reference behaviour kept.
+// Fine-tune accuracy rules (docs/methods.md, Evaluation); see answers.h for the reference behaviour kept.
 #include "data/answers.h"
 
 #include <stdlib.h>

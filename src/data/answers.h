@@ -1,4 +1,4 @@
-// Fine-tune accuracy rules (SPEC section 8), as the reference eval scripts of
+// Fine-tune accuracy rules (docs/methods.md, Evaluation), as the reference eval scripts of
 // git-disl/Vaccine ({sst2,ag_news,gsm8k}/pred_eval.py) score an answer.
 #pragma once
 #include <stddef.h>

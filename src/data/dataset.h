@@ -1,4 +1,4 @@
-// Instruction samples as every stage sees them (SPEC section 2): an Alpaca-style
+// Instruction samples as every stage sees them (docs/methods.md, Prompt and loss): an Alpaca-style
 // instruction/input/output triple plus what evaluation needs to score it.
 #pragma once
 #include "util/err.h"

@@ -1,4 +1,4 @@
-// JSON / JSONL instruction data (SPEC sections 2, 6, 10); see load.h for the layouts.
+// JSON / JSONL instruction data (docs/methods.md, Prompt and loss, Harmful fine-tuning; docs/data.md, Train/eval overlap); see load.h for the layouts.
 #include "data/load.h"
 
 #include "util/atomic.h"

@@ -1,4 +1,4 @@
-// Loading instruction data from JSON files (SPEC sections 2, 6, 10).
+// Loading instruction data from JSON files (docs/methods.md, Prompt and loss, Harmful fine-tuning; docs/data.md, Train/eval overlap).
 // One loader reads every layout the project meets, detected from the content:
 //   - JSONL: one object per line;
 //   - a JSON array of objects, or several arrays / objects back to back in one file

@@ -1,4 +1,4 @@
-// Fine-tuning mixtures, splits and train/eval overlap (SPEC sections 6 and 10).
+// Fine-tuning mixtures, splits and train/eval overlap (docs/methods.md, Harmful fine-tuning; docs/data.md, Train/eval overlap).
 #include "data/mix.h"
 
 #include <math.h>

@@ -1,4 +1,4 @@
-// Building the user fine-tuning set and keeping splits honest (SPEC sections 6 and 10):
+// Building the user fine-tuning set and keeping splits honest (docs/methods.md, Harmful fine-tuning; docs/data.md, Train/eval overlap):
 // harmful/benign mixing, filters, disjoint splits, train/eval prompt overlap.
 #pragma once
 #include <stdint.h>

@@ -1,4 +1,4 @@
-// Benign task loaders and the Alpaca template (SPEC sections 2 and 8).
+// Benign task loaders and the Alpaca template (docs/methods.md, Prompt and loss, Evaluation).
 #include "data/tasks.h"
 
 #include "util/atomic.h"

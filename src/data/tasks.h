@@ -1,5 +1,5 @@
-// Benign user tasks of SPEC section 8, built from the raw files, and the Alpaca prompt
-// template of SPEC section 2. Wording checked against git-disl/Vaccine (see docs/data.md).
+// Benign user tasks (docs/data.md, 2. Benign tasks), built from the raw files, and the Alpaca prompt
+// template of docs/methods.md, Prompt and loss. Wording checked against git-disl/Vaccine (see docs/data.md).
 #pragma once
 #include "data/dataset.h"
 

@@ -1,57 +1,9 @@
-// Antidote: Wanda-score pruning on harmful calibration data (SPEC section 7).
+// Antidote: Wanda-score pruning on harmful calibration data (docs/methods.md, Antidote).
 #include "defense/antidote.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct { float s; int j; } ScoreIdx;
-// Pruning order: the reference sorts ascending (stable) and keeps the front, so the back
-// is pruned: larger scores first, among equal ones the higher column; NaN sorts last in
-// torch, so it is pruned first.
-static int by_prune_order(const void *a, const void *b) {
-    const ScoreIdx *x = a, *y = b;
-    int xn = isnan(x->s), yn = isnan(y->s);
-    if (xn != yn) return xn ? -1 : 1;
-    if (!xn && x->s != y->s) return x->s < y->s ? 1 : -1;
-    return y->j - x->j;
-}
-
-int wanda_row_count(int cols, double dense_ratio) {
-    return cols - (int)floor((double)cols * (1.0 - dense_ratio));  // int(cols * sparsity) kept
-}
-
-void wanda_mask(const float *W, int rows, int cols, const float *act, double dense_ratio, unsigned char *mask) {
-    int k = wanda_row_count(cols, dense_ratio);
-    memset(mask, 0, (size_t)rows * cols);
-#pragma omp parallel
-    {
-        ScoreIdx *si = xmalloc((size_t)cols * sizeof *si);
-#pragma omp for schedule(static)
-        for (int i = 0; i < rows; i++) {
-            for (int j = 0; j < cols; j++) si[j] = (ScoreIdx){fabsf(W[(size_t)i * cols + j]) * (act ? act[j] : 1.0f), j};
-            qsort(si, cols, sizeof *si, by_prune_order);
-            for (int t = 0; t < k; t++) mask[(size_t)i * cols + si[t].j] = 1;
-        }
-        free(si);
-    }
-}
-
-void random_mask(Rng *r, int rows, int cols, double dense_ratio, unsigned char *mask) {
-    size_t n = (size_t)rows * cols, k = (size_t)floor((double)n * dense_ratio);  // int(numel * dense_ratio)
-    int *perm = xmalloc((n ? n : 1) * sizeof(int));
-    for (size_t i = 0; i < n; i++) perm[i] = (int)i;
-    rng_shuffle_int(r, perm, (int)n);
-    memset(mask, 0, n);
-    for (size_t t = 0; t < k; t++) mask[perm[t]] = 1;
-    free(perm);
-}
-
-// Column sums of squares of x (n, cols) added into acc.
-static void accumulate_sq(double *acc, const float *x, int n, int cols) {
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < cols; j++) acc[j] += (double)x[(size_t)i * cols + j] * x[(size_t)i * cols + j];
-}
 
 // One prunable matrix of the current layer: its weights and its input statistics.
 typedef struct {
@@ -76,7 +28,7 @@ static void prune_target(Target *t, const PruneOpts *o, Rng *r, PruneReport *rep
     float *W = t->W;
     if (!W) {  // bf16 model weights: score on the widened values
         W = xmalloc(n * sizeof(float));
-        for (size_t i = 0; i < n; i++) W[i] = bf16_to_float(t->Wb[i]);
+        vec_from_bf16(W, t->Wb, n);
     }
     unsigned char *mask = xmalloc(n ? n : 1);
     if (o->random) {
@@ -85,16 +37,11 @@ static void prune_target(Target *t, const PruneOpts *o, Rng *r, PruneReport *rep
         wanda_mask(W, t->rows, t->cols, NULL, o->dense_ratio, mask);
     } else {
         float *act = xmalloc((size_t)t->cols * sizeof(float));
-        for (int j = 0; j < t->cols; j++) act[j] = (float)sqrt(t->sq[j]);
+        vec_sqrt_from_double(act, t->sq, t->cols);  // ||X_:,j||
         wanda_mask(W, t->rows, t->cols, act, o->dense_ratio, mask);
         free(act);
     }
-    for (size_t i = 0; i < n; i++)
-        if (mask[i]) {
-            if (t->W) t->W[i] = 0.0f;
-            else t->Wb[i] = 0;
-            rep->pruned++;
-        }
+    rep->pruned += mask_zero(t->W, t->Wb, mask, n);
     rep->total += n;
     if (!t->W) free(W);
     free(mask);
@@ -148,10 +95,10 @@ int antidote_prune(Model *m, Lora *lora, const EncodedSet *calib, const PruneOpt
             int k = 0;
             for (int p = 0; p < N_PROJ; p++) {
                 if (o->full_mode) {
-                    if (o->targets & (1 << p)) accumulate_sq(t[k++].sq, proj_input(&w->scratch, p), b.T, m->layers[l].w[p].cols);
+                    if (o->targets & (1 << p)) colsumsq_accumulate(t[k++].sq, proj_input(&w->scratch, p), b.T, m->layers[l].w[p].cols);
                 } else if (lora->A[l * N_PROJ + p]) {
-                    accumulate_sq(t[k].sq, proj_input(&w->scratch, p), b.T, t[k].cols);
-                    accumulate_sq(t[k + 1].sq, w->scratch.lora_ax[p], b.T, lora->rank);
+                    colsumsq_accumulate(t[k].sq, proj_input(&w->scratch, p), b.T, t[k].cols);
+                    colsumsq_accumulate(t[k + 1].sq, w->scratch.lora_ax[p], b.T, lora->rank);
                     k += 2;
                 }
             }

@@ -1,19 +1,12 @@
-// Antidote (SPEC section 7): after harmful fine-tuning, prune the weights with the
+// Antidote (docs/methods.md, Antidote): after harmful fine-tuning, prune the weights with the
 // largest Wanda score |W_ij| * ||X_:,j|| measured on harmful (re-alignment) data.
 #pragma once
 #include "model/model.h"
 #include "train/batch.h"
 #include "util/rng.h"
 
-// Entries pruned per row, as the reference's sort-and-keep computes it (docs/methods.md):
-// cols - floor(cols * (1 - dense_ratio)), in double precision (a rank-8 B at 0.1: 1).
-int wanda_row_count(int cols, double dense_ratio);
-// mask[i*cols + j] = 1 for the wanda_row_count entries of row i with the largest score
-// |W_ij| * act[j] (act NULL: |W_ij|, magnitude only). Ties are broken as the reference's
-// stable ascending sort does: among equal scores the higher column is pruned first.
-void wanda_mask(const float *W, int rows, int cols, const float *act, double dense_ratio, unsigned char *mask);
-// The ablation: floor(rows * cols * dense_ratio) entries of the whole tensor, uniformly at random.
-void random_mask(Rng *r, int rows, int cols, double dense_ratio, unsigned char *mask);
+// The masks themselves (wanda_row_count, wanda_mask, random_mask) are kernels
+// (kernels/kernels.h, kernels/prune.c).
 
 typedef struct {
     double dense_ratio;

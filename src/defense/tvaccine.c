@@ -1,4 +1,4 @@
-// T-Vaccine (SPEC section 5, docs/methods.md): Vaccine on a sampled subset of layers
+// T-Vaccine (docs/methods.md, T-Vaccine): Vaccine on a sampled subset of layers
 // chosen by the gradient norms of harmful data. Only the sampled layers are perturbed
 // and their attention adapters trained. The reference variant also trains every
 // layer's MLP adapters at every step (the authors' code freezes attention adapters

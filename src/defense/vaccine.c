@@ -1,4 +1,4 @@
-// Vaccine (SPEC section 4) and its random-noise ablation.
+// Vaccine (docs/methods.md, Vaccine) and its random-noise ablation.
 #include "defense/vaccine.h"
 
 #include <math.h>
@@ -38,7 +38,7 @@ double vaccine_perturbation(Perturbation *p, float rho, size_t n) {
     float k = (float)(rho / (G + 1e-7));
     for (int l = 0; l < p->L; l++) {
         if (!p->g[l]) { p->eps[l] = NULL; continue; }
-        for (size_t i = 0; i < n; i++) p->g[l][i] *= k;
+        vec_scale(p->g[l], k, n);
         p->eps[l] = p->g[l];
     }
     return G;
@@ -93,7 +93,7 @@ static float random_grad(StepMethod *self, const Model *m, const Lora *l, Worksp
     size_t n = (size_t)w->N * m->cfg.dim;
     float sd = sqrtf(c->rho);
     for (int k = 0; k < c->pert.L; k++) {
-        for (size_t i = 0; i < n; i++) c->pert.g[k][i] = sd * rng_normal(&c->rng);
+        vec_normal(c->pert.g[k], n, sd, &c->rng);
         c->pert.eps[k] = c->pert.g[k];
     }
     ForwardOpts f = {.train = 1, .dropout_seed = seed, .loss_scale = loss_scale, .perturb = c->pert.eps};

@@ -1,5 +1,5 @@
-// Vaccine: perturbation-aware alignment (SPEC section 4), its random-noise ablation,
-// and T-Vaccine, the layer-targeted variant (SPEC section 5). Each is a StepMethod
+// Vaccine: perturbation-aware alignment (docs/methods.md, Vaccine), its random-noise ablation,
+// and T-Vaccine, the layer-targeted variant (docs/methods.md, T-Vaccine). Each is a StepMethod
 // for the shared training loop.
 #pragma once
 #include "train/batch.h"

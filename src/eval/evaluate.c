@@ -1,4 +1,4 @@
-// Evaluation metrics of SPEC section 8: HS, FA, alignment loss, HED.
+// Evaluation metrics (docs/methods.md, Evaluation): HS, FA, alignment loss, HED.
 #include "eval/evaluate.h"
 
 #include <jansson.h>
@@ -288,11 +288,7 @@ int eval_hed(const Model *m, const Lora *ft, const Tokenizer *tok, int eos_id, c
         model_forward(m, NULL, w, &b, &f0);
         model_forward(m, ft, w, &b, &f1);
         size_t n = (size_t)b.B * b.T * c->dim;
-        for (int l = 0; l < c->n_layers; l++)
-            for (size_t k = 0; k < n; k++) {
-                double d = (double)h1[l][k] - h0[l][k];
-                sum += d * d;
-            }
+        for (int l = 0; l < c->n_layers; l++) sum = vec_dist_sq(sum, h1[l], h0[l], n);
         (*n_used)++;
     }
     *hed = sum;

@@ -1,4 +1,4 @@
-// The metrics of SPEC section 8 on a loaded model: harmful score (HS), fine-tune accuracy
+// The metrics (docs/methods.md, Evaluation) on a loaded model: harmful score (HS), fine-tune accuracy
 // (FA), alignment loss and harmful embedding drift (HED). Generation is greedy and decodes
 // four prompts per step (generate_batch: the weights are read once for the four), with
 // answers equal to one-prompt-at-a-time decoding and independent of the thread count (the
@@ -17,7 +17,7 @@ typedef struct {
     int fa_max_new;      // new tokens of a task answer (200: {sst2,ag_news,gsm8k}/pred_eval.py)
     int batch_size;      // alignment loss / HED: the reference's batch size (5) ...
     int hed_batches;     // ... and HED looks at the first hed_batches batches (10)
-    int max_len;         // alignment loss / HED truncation (200, SPEC 2)
+    int max_len;         // alignment loss / HED truncation (200, docs/methods.md, Prompt and loss)
     const char *label;   // progress label prefix (NULL: "eval")
 } EvalOpts;
 
@@ -63,8 +63,8 @@ int eval_score_task(const Dataset *task, char *const *answers, TaskKind kind, co
 
 // Alignment loss as the reference's Trainer evaluation computes it over the safe alignment
 // rows: batches of batch_size rows in order, each batch's loss the token-weighted mean over
-// its answer tokens (prompt masked, SPEC 2), the result the mean of the batch losses weighted
-// by their row counts. Each row runs alone (no padding enters); a batch with no target
+// its answer tokens (prompt masked, docs/methods.md, Prompt and loss), the result the mean
+// of the batch losses weighted by their row counts. Each row runs alone (no padding enters); a batch with no target
 // token is skipped (the reference would get NaN). *n_used gets the rows of the batches used.
 int eval_alignment_loss(const Model *m, const Lora *lora, const Tokenizer *tok, int eos_id, const Dataset *align,
                         const EvalOpts *o, double *loss, int *n_used, Err *e);

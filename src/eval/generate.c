@@ -7,44 +7,6 @@
 
 #include "util/rng.h"
 
-static int argmax(const float *x, int n) {
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
-}
-
-typedef struct { float p; int i; } ProbIdx;
-static int cmp_desc(const void *a, const void *b) {
-    float x = ((const ProbIdx *)a)->p, y = ((const ProbIdx *)b)->p;
-    return x < y ? 1 : x > y ? -1 : 0;
-}
-
-// Samples from softmax(logits / temperature) restricted to the top-p nucleus.
-static int sample(float *logits, int n, float temperature, float top_p, Rng *r) {
-    float mx = -INFINITY;
-    for (int i = 0; i < n; i++) mx = logits[i] > mx ? logits[i] : mx;
-    double sum = 0;
-    for (int i = 0; i < n; i++) { logits[i] = expf((logits[i] - mx) / temperature); sum += logits[i]; }
-    double u = rng_uniform(r);
-    if (top_p >= 1.0f) {
-        double c = 0;
-        for (int i = 0; i < n; i++) { c += logits[i] / sum; if (u < c) return i; }
-        return n - 1;
-    }
-    ProbIdx *pi = xmalloc(n * sizeof *pi);
-    for (int i = 0; i < n; i++) pi[i] = (ProbIdx){(float)(logits[i] / sum), i};
-    qsort(pi, n, sizeof *pi, cmp_desc);
-    double c = 0;
-    int k = 0;
-    while (k < n && c < top_p) c += pi[k++].p;
-    double v = u * c, acc = 0;
-    int pick = pi[k - 1].i;
-    for (int i = 0; i < k; i++) { acc += pi[i].p; if (v < acc) { pick = pi[i].i; break; } }
-    free(pi);
-    return pick;
-}
-
 // Resets the cache and runs the prompt through it in chunks; 0 if it cannot be generated from.
 static int prefill(const Model *m, const Lora *lora, KVCache *c, const int *prompt, int n_prompt) {
     c->len = 0;
@@ -58,8 +20,8 @@ static int prefill(const Model *m, const Lora *lora, KVCache *c, const int *prom
 
 // The next token from the cache's logits: greedy, or sampled with the options.
 static int pick(const Config *cfg, KVCache *c, const GenOpts *o, Rng *r) {
-    return o->temperature <= 0 ? argmax(c->logits, cfg->vocab_size)
-                               : sample(c->logits, cfg->vocab_size, o->temperature, o->top_p, r);
+    return o->temperature <= 0 ? logits_argmax(c->logits, cfg->vocab_size)
+                               : logits_sample(c->logits, cfg->vocab_size, o->temperature, o->top_p, r);
 }
 
 int generate_ids(const Model *m, const Lora *lora, KVCache *c, const int *prompt, int n_prompt, const GenOpts *o,

@@ -7,7 +7,7 @@
 #include "tokenizer/tokenizer.h"
 
 typedef struct {
-    int max_new;         // new tokens at most (SPEC: 128 for evaluation)
+    int max_new;         // new tokens at most (128 for evaluation: docs/pipeline.md)
     float temperature;   // 0 = greedy
     float top_p;         // 1 = off
     uint64_t seed;

@@ -1,4 +1,4 @@
-// Shared judge constants and helpers (SPEC section 8).
+// Shared judge constants and helpers (docs/methods.md, Evaluation).
 #include "eval/judge.h"
 
 #include <string.h>

@@ -1,4 +1,4 @@
-// Harmfulness judges (SPEC section 8): a pluggable interface so the harmful score can use
+// Harmfulness judges (docs/methods.md, Evaluation): a pluggable interface so the harmful score can use
 // the reference beaver-dam-7b classifier when its weights are at hand, or a crude fallback.
 #pragma once
 #include "util/err.h"

@@ -1,4 +1,6 @@
 #include "eval/judge_classifier.h"
+#include "io/hf_checkpoint.h"
+#include "io/hf_config.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -85,9 +87,9 @@ static int classifier_score(Judge *j, const char *prompt, const char *answer, in
 
 // Label names in id order from config.json id2label, when it names every label.
 static int read_labels(ClassifierCtx *c, const char *dir, int n) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/config.json", dir);
+    char *path = xasprintf("%s/config.json", dir);
     json_t *root = json_load_file(path, 0, NULL);
+    free(path);
     json_t *m = root ? json_object_get(root, "id2label") : NULL;
     int ok = json_is_object(m) && (int)json_object_size(m) == n;
     for (int i = 0; ok && i < n; i++) {
@@ -102,9 +104,9 @@ static int read_labels(ClassifierCtx *c, const char *dir, int n) {
 }
 
 static const char *config_dtype(const char *dir) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/config.json", dir);
+    char *path = xasprintf("%s/config.json", dir);
     json_t *root = json_load_file(path, 0, NULL);
+    free(path);
     json_t *d = root ? json_object_get(root, "torch_dtype") : NULL;
     if (!d && root) d = json_object_get(root, "dtype");
     const char *r = "float32";

@@ -1,4 +1,4 @@
-// Refusal-keyword judge (SPEC section 8 fallback); see judge_keyword.h for its limits.
+// Refusal-keyword judge (the fallback of docs/methods.md, Evaluation); see judge_keyword.h for its limits.
 #include "eval/judge_keyword.h"
 
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-// Results tables and SVG plots (SPEC sections 8-9: HS and FA per method and sweep value).
+// Results tables and SVG plots (docs/methods.md, Evaluation; docs/pipeline.md, Outputs: HS and FA per method and sweep value).
 #include "eval/report.h"
 
 #include <jansson.h>

@@ -1,4 +1,4 @@
-// Results tables and plots in the layout of the Vaccine / Antidote papers (SPEC sections 8-9),
+// Results tables and plots in the layout of the Vaccine / Antidote papers (docs/methods.md, Evaluation; docs/pipeline.md, Outputs),
 // aggregated over seeds (docs/statistics.md): rows = methods, columns = one swept setting
 // (harmful ratio p, sample count n, lr, epochs), each cell holding per-seed values of metrics
 // by name ("HS" harmful score, "FA" fine-tune accuracy, others). Cells are shown as

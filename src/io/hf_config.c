@@ -1,6 +1,6 @@
 // Parses config.json (Hugging Face LlamaConfig / Qwen2Config / MistralConfig).
 // Every key that would change the computation is either implemented or refused.
-#include "model/config.h"
+#include "io/hf_config.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -52,9 +52,7 @@ static int truthy(json_t *root, const char *key) {
     return v && json_is_true(v);
 }
 
-int config_load(Config *c, const char *dir, Err *e) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/config.json", dir);
+static int parse_config(Config *c, const char *path, const char *dir, Err *e) {
     memset(c, 0, sizeof *c);
     json_t *root = read_json(path, 0, e);
     if (!root) {
@@ -190,10 +188,11 @@ done:
     return rc;
 }
 
-int config_is_eos(const Config *c, int id) {
-    for (int i = 0; i < c->n_eos; i++)
-        if (c->eos_ids[i] == id) return 1;
-    return 0;
+int config_load(Config *c, const char *dir, Err *e) {
+    char *path = xasprintf("%s/config.json", dir);
+    int rc = parse_config(c, path, dir, e);
+    free(path);
+    return rc;
 }
 
 int config_save(const Config *c, const char *dir, const char *torch_dtype, Err *e) {
@@ -227,9 +226,9 @@ int config_save(const Config *c, const char *dir, const char *torch_dtype, Err *
     json_object_set_new(r, "torch_dtype", json_string(torch_dtype));
     char *text = json_dumps(r, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(r);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/config.json", dir);
+    char *path = xasprintf("%s/config.json", dir);
     int rc = write_file_atomic(path, text, strlen(text), e);
+    free(path);
     free(text);
     return rc;
 }

@@ -8,6 +8,7 @@
 #include "util/atomic.h"
 #include "io/outputs.h"
 #include "io/peft.h"
+#include "io/hf_checkpoint.h"
 
 int model_dir_open(LoadedModel *lm, const char *dir, MatType wt, const char *const *adapters, int n_adapters, Err *e) {
     memset(lm, 0, sizeof *lm);
@@ -52,19 +53,21 @@ int model_dir_copy_tokenizer(const char *from, const char *to, Err *e) {
     static const char *const files[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                                         "generation_config.json", "tokenizer.model"};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
-        char src[4096], dst[4096];
-        snprintf(src, sizeof src, "%s/%s", from, files[i]);
-        snprintf(dst, sizeof dst, "%s/%s", to, files[i]);
+        char *src = xasprintf("%s/%s", from, files[i]), *dst = xasprintf("%s/%s", to, files[i]);
         FILE *f = fopen(src, "rb");
-        if (!f) {
-            if (i == 0) return err_set(e, "%s: cannot open", src);
-            continue;  // optional files
-        }
-        fclose(f);
-        size_t n;
-        char *buf = read_file(src, &n, e);
-        if (!buf || write_file_atomic(dst, buf, n, e)) { free(buf); return -1; }
-        free(buf);
+        int rc = 0;
+        if (f) {
+            fclose(f);
+            size_t n;
+            char *buf = read_file(src, &n, e);
+            rc = !buf || write_file_atomic(dst, buf, n, e) ? -1 : 0;
+            free(buf);
+        } else if (i == 0) {
+            rc = err_set(e, "%s: cannot open", src);
+        }  // the other files are optional
+        free(src);
+        free(dst);
+        if (rc) return -1;
     }
     return 0;
 }

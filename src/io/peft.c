@@ -39,9 +39,9 @@ int peft_save(const Lora *l, const Model *m, const char *dir, const char *base_m
     json_object_set_new(c, "alpha_pattern", json_object());
     char *text = json_dumps(c, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(c);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+    char *path = xasprintf("%s/adapter_config.json", dir);
     int rc = write_file_atomic(path, text, strlen(text), e);
+    free(path);
     free(text);
     if (rc) return -1;
 
@@ -60,9 +60,10 @@ int peft_save(const Lora *l, const Model *m, const char *dir, const char *base_m
             w[n] = (StWrite){names[n], ST_F32, 2, {out, l->rank}, l->B[layer * N_PROJ + p]};
             n++;
         }
-    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+    path = xasprintf("%s/adapter_model.safetensors", dir);
     const char *meta[] = {"format", "pt"};
     rc = st_write(path, w, n, meta, 1, e);
+    free(path);
     free(w);
     free(names);
     return rc;
@@ -76,9 +77,8 @@ static int refuse_nonempty(json_t *c, const char *key, const char *path, Err *e)
     return err_set(e, "%s: PEFT option \"%s\" is not supported", path, key);
 }
 
-int peft_load(Lora *l, const Model *m, const char *dir, Err *e) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+// path: dir/adapter_config.json, st_path: dir/adapter_model.safetensors
+static int load_adapter(Lora *l, const Model *m, const char *path, const char *st_path, Err *e) {
     json_t *c = read_json(path, 0, e);
     if (!c) {
         if (access(path, F_OK) != 0) return err_set(e, "%s: cannot open (not a PEFT adapter folder?)", path);
@@ -130,8 +130,7 @@ int peft_load(Lora *l, const Model *m, const char *dir, Err *e) {
     lora_init(l, m, (int)json_integer_value(r), (float)json_number_value(alpha),
               json_is_number(dr) ? (float)json_number_value(dr) : 0.0f, targets, 0);
     l->rslora = json_is_true(json_object_get(c, "use_rslora"));
-    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
-    StSet *s = st_open(path, e);
+    StSet *s = st_open(st_path, e);
     if (!s) { lora_free(l); goto done; }
     char name[160];
     rc = 0;
@@ -148,7 +147,7 @@ int peft_load(Lora *l, const Model *m, const char *dir, Err *e) {
                     snprintf(alt, sizeof alt, "%.*s.default.weight", (int)(strlen(name) - 7), name);
                     t = st_find(s, alt);
                 }
-                if (!t) { rc = err_set(e, "%s: missing tensor %s", path, name); break; }
+                if (!t) { rc = err_set(e, "%s: missing tensor %s", st_path, name); break; }
                 int64_t shape[2] = {k ? out : l->rank, k ? l->rank : in};
                 rc = st_read_f32_finite(t, k ? l->B[layer * N_PROJ + p] : l->A[layer * N_PROJ + p], 2, shape, e);
             }
@@ -157,5 +156,13 @@ int peft_load(Lora *l, const Model *m, const char *dir, Err *e) {
     if (rc) lora_free(l);
 done:
     json_decref(c);
+    return rc;
+}
+
+int peft_load(Lora *l, const Model *m, const char *dir, Err *e) {
+    char *path = xasprintf("%s/adapter_config.json", dir), *st_path = xasprintf("%s/adapter_model.safetensors", dir);
+    int rc = load_adapter(l, m, path, st_path, e);
+    free(path);
+    free(st_path);
     return rc;
 }

@@ -703,6 +703,8 @@ static int is_shard_name(const char *name, const char *prefix) {
 
 int st_write_sharded(const char *dir, const char *prefix, const StWrite *t, int n,
                      size_t max_shard_bytes, Err *e) {
+    // file names below are built in a 4096-byte buffer: dir + '/' + a name of at most 255
+    if (strlen(dir) + strlen(prefix) + 258 > 4096) return err_set(e, "%s: folder path is too long", dir);
     if (mkdir_p(dir, e) != 0) return -1;
     // Assign shards like huggingface_hub's split_torch_state_dict_into_shards.
     int *shard_of = xmalloc((size_t)(n > 0 ? n : 1) * sizeof(int));

@@ -97,3 +97,36 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
         free(dp);
     }
 }
+
+// One query row q (NH*HD) of generation against the first len positions of a layer's KV
+// cache (rows of kv_stride floats: NKV heads of HD) -> out (NH*HD); att is scratch of NH
+// rows of stride att_stride. The cache holds only real tokens of one sequence: no mask.
+void attention_cached_forward(float *out, float *att_buf, int att_stride, const float *q, const float *kcache,
+                              const float *vcache, int len, int NH, int NKV, int HD) {
+    int KV = NKV * HD, group = NH / NKV;
+    float scale = 1.0f / sqrtf((float)HD);
+#pragma omp parallel for schedule(static)
+    for (int h = 0; h < NH; h++) {
+        const float *qh = q + h * HD;
+        float *att = att_buf + (size_t)h * att_stride;
+        int kh = h / group;
+        float mx = -INFINITY;
+        for (int t = 0; t < len; t++) {
+            const float *kt = kcache + (size_t)t * KV + kh * HD;
+            float d = 0.0f;
+            for (int j = 0; j < HD; j++) d += qh[j] * kt[j];
+            att[t] = d * scale;
+            mx = att[t] > mx ? att[t] : mx;
+        }
+        float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+        for (int t = 0; t < len; t++) { att[t] = expf(att[t] - mx); sum += att[t]; }
+        float *o = out + h * HD;
+        memset(o, 0, HD * sizeof(float));
+        for (int t = 0; t < len; t++) {
+            const float *vt = vcache + (size_t)t * KV + kh * HD;
+            float p = att[t] / sum;
+            for (int j = 0; j < HD; j++) o[j] += p * vt[j];
+        }
+    }
+}

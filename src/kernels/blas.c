@@ -54,7 +54,8 @@ static void load(void) {
     for (size_t i = 0; !h && i < sizeof candidates / sizeof *candidates; i++)
         if ((h = dlopen(candidates[i], RTLD_NOW | RTLD_LOCAL))) B.path = candidates[i];
     if (!h || !(B.sgemm = (SgemmFn)dlsym(h, "cblas_sgemm"))) {
-        // Without a BLAS nothing can run; this is an installation problem, not bad input.
+        // OpenBLAS was asked for (ANTIBODY_BLAS) and is not installed: an installation
+        // problem, not bad input (the default SGEMM, oneDNN, is linked in and needs no loading).
         fprintf(stderr, "antibody: cannot load OpenBLAS (install libopenblas0-openmp): %s\n", dlerror());
         abort();
     }

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/rng.h"
+
 typedef enum { MAT_F32 = 0, MAT_BF16 = 1 } MatType;
 
 // A weight matrix (rows = out features, cols = in features), f32 or bf16.
@@ -60,6 +62,12 @@ void lora_down_forward(float *ax, const float *x, const uint8_t *bits, float pdr
 void lora_down_backward(float *dA, float *dx, const float *dax, const float *x, const uint8_t *bits, float pdrop,
                         const float *A, int N, int IN, int r);
 
+// dropout.c: the keep-mask of n elements as bits (bit i = element i kept), drawn from a
+// counter-based hash of (key, i): the same key gives the same mask.
+void dropout_mask(uint8_t *bits, size_t n, float pdrop, uint64_t key);
+// lora_up.c: y (N,OUT) += s * ax (N,r) @ B^T with B (OUT,r); ax is not modified.
+void lora_up_forward(float *y, const float *ax, const float *B, float s, int N, int OUT, int r);
+
 // ---- RMSNorm (HF LlamaRMSNorm: x * rsqrt(mean(x^2) + eps) * w) ---------------
 // out (N,C); rstd (N) saved for backward.
 void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps);
@@ -83,6 +91,10 @@ void rope_backward(float *dx, const int *pos, const float *inv_freq, int N, int 
 typedef struct { int B, T, NH, NKV, HD; } AttnShape;
 void attention_forward(float *out, float *att, const float *q, const float *k, const float *v, const int *mask,
                        AttnShape s);
+// Generation: one query row q (NH*HD) against the first len rows of a layer's KV cache
+// (k, v rows of NKV*HD floats, real tokens only) -> out (NH*HD); att: NH rows of att_stride.
+void attention_cached_forward(float *out, float *att, int att_stride, const float *q, const float *kcache,
+                              const float *vcache, int len, int NH, int NKV, int HD);
 // dq, dk, dv += (GQA: each KV head gathers the gradients of its query group).
 void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *att, const float *q,
                         const float *k, const float *v, AttnShape s);
@@ -94,7 +106,44 @@ void swiglu_backward(float *dg, float *du, const float *dout, const float *g, co
 // ---- elementwise -------------------------------------------------------------
 void vec_add(float *y, const float *x, size_t n);               // y += x
 void vec_axpy(float *y, float a, const float *x, size_t n);     // y += a*x
+void vec_scale(float *x, float a, size_t n);                    // x *= a
 double vec_sumsq(const float *x, size_t n);
+double vec_dist_sq(double acc, const float *x, const float *y, size_t n);  // acc + sum (x-y)^2, in order
+void vec_sqrt_from_double(float *out, const double *in, size_t n);
+void vec_normal(float *x, size_t n, float sd, Rng *r);          // x[i] = sd * N(0,1), drawn in order
+void vec_from_bf16(float *out, const uint16_t *in, size_t n);
+
+void vec_fill(float *x, size_t n, float v);
+// x[i] = bound * (2 u - 1), u uniform in [0, 1) drawn in order (kaiming_uniform_'s draw)
+void vec_uniform(float *x, size_t n, float bound, Rng *r);
+// w (bf16) = bf16(f32(w) + delta), elementwise (merging into bf16 weights)
+void bf16_add(uint16_t *w, const float *delta, size_t n);
+
+// ---- next-token choice (sample.c) ---------------------------------------------------
+int logits_argmax(const float *x, int n);  // the first maximum
+// Samples from softmax(logits / temperature) within the top-p nucleus; overwrites logits.
+int logits_sample(float *logits, int n, float temperature, float top_p, Rng *r);
+
+// ---- optimizer (adamw.c) ---------------------------------------------------------
+// One AdamW update of n parameters: p *= decay; m, v moments; p -= step_size * m /
+// (sqrt(v) / bc2_sqrt + eps) (torch.optim.AdamW's order).
+void adamw_step(float *p, const float *g, float *m, float *v, size_t n, float beta1, float beta2, float eps,
+                float step_size, float bc2_sqrt, float decay);
+
+// ---- pruning (prune.c) -----------------------------------------------------------
+// acc (cols) += column sums of squares of x (n, cols), in double.
+void colsumsq_accumulate(double *acc, const float *x, int n, int cols);
+// Entries pruned per row, as the reference's sort-and-keep computes it (docs/methods.md):
+// cols - floor(cols * (1 - dense_ratio)), in double precision (a rank-8 B at 0.1: 1).
+int wanda_row_count(int cols, double dense_ratio);
+// mask[i*cols + j] = 1 for the wanda_row_count entries of row i with the largest score
+// |W_ij| * act[j] (act NULL: |W_ij|, magnitude only). Ties are broken as the reference's
+// stable ascending sort does: among equal scores the higher column is pruned first.
+void wanda_mask(const float *W, int rows, int cols, const float *act, double dense_ratio, unsigned char *mask);
+// The ablation: floor(rows * cols * dense_ratio) entries of the whole tensor, uniformly at random.
+void random_mask(Rng *r, int rows, int cols, double dense_ratio, unsigned char *mask);
+// Zeroes W[i] (f32, or bf16 when Wb) where mask[i]; returns how many.
+size_t mask_zero(float *W, uint16_t *Wb, const unsigned char *mask, size_t n);
 
 // ---- LM head + cross-entropy, fused and chunked so the (N, V) logits never exist
 // at once. targets[i] = next-token id for row i, or -1 (ignored). Returns the SUM

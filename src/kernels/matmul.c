@@ -89,6 +89,9 @@ void vec_add(float *y, const float *x, size_t n) {
 void vec_axpy(float *y, float a, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] += a * x[i];
 }
+void vec_scale(float *x, float a, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] *= a;
+}
 double vec_sumsq(const float *x, size_t n) {
     double s = 0;
     for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];

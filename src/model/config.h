@@ -26,8 +26,10 @@ typedef struct {
     int num_labels;         // >0 for *ForSequenceClassification checkpoints (the judge)
 } Config;
 
-// Reads dir/config.json; refuses unsupported architectures and options by name.
-int config_load(Config *c, const char *dir, Err *e);
-// Writes config.json for c (atomic), e.g. for a merged model or the demo base model.
-int config_save(const Config *c, const char *dir, const char *torch_dtype, Err *e);
-int config_is_eos(const Config *c, int id);
+// Reading and writing config.json is io/hf_config.h.
+
+static inline int config_is_eos(const Config *c, int id) {
+    for (int i = 0; i < c->n_eos; i++)
+        if (c->eos_ids[i] == id) return 1;
+    return 0;
+}

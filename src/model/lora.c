@@ -36,7 +36,7 @@ void lora_init(Lora *l, const Model *m, int rank, float alpha, float dropout, in
             proj_dims(c, p, &out, &in);
             float bound = 1.0f / sqrtf((float)in);  // kaiming_uniform_(a=sqrt(5)) on (r, in)
             l->A[layer * N_PROJ + p] = cur;
-            for (size_t i = 0; i < (size_t)rank * in; i++) cur[i] = (float)(2.0 * rng_uniform(&r) - 1.0) * bound;
+            vec_uniform(cur, (size_t)rank * in, bound, &r);
             cur += (size_t)rank * in;
             l->B[layer * N_PROJ + p] = cur;  // zero
             cur += (size_t)rank * out;
@@ -64,8 +64,7 @@ void lora_merge(Model *m, const Lora *l) {
             }
             float *delta = xcalloc((size_t)W->rows * W->cols, sizeof(float));
             gemm_nn(delta, B, A, W->rows, W->cols, l->rank, s, 0.0f);
-            uint16_t *w = W->data;
-            for (size_t i = 0; i < (size_t)W->rows * W->cols; i++) w[i] = float_to_bf16(bf16_to_float(w[i]) + delta[i]);
+            bf16_add(W->data, delta, (size_t)W->rows * W->cols);
             free(delta);
         }
 }

@@ -40,15 +40,17 @@ typedef struct {
     size_t arena_bytes;
 } Model;
 
-// Loads config.json + safetensors from dir. weight_type MAT_BF16 keeps the big
-// matrices in bf16 (half the memory, widened on use); MAT_F32 keeps f32 (needed for
-// full fine-tuning and exact parity with f32 references).
-int model_load(Model *m, const char *dir, MatType weight_type, Err *e);
+// Allocates the arena for c's weights (zeroed) in weight_type and the RoPE frequencies.
+// Checkpoints are read and written by io/hf_checkpoint.h.
+void model_alloc(Model *m, const Config *c, MatType weight_type);
+// model_alloc in two steps: the shapes only (every data pointer NULL, nothing allocated but
+// the layer table), what a loader checks a file against before the arena is allocated;
+// then the arena for the planned model.
+void model_plan(Model *m, const Config *c, MatType weight_type);
+void model_alloc_planned(Model *m, MatType weight_type);
 // A freshly initialised model (normal(0, 0.02) like HF's init), for training from scratch.
 void model_init_random(Model *m, const Config *c, uint64_t seed);
 void model_free(Model *m);
-// Writes dir/config.json + model.safetensors (f32 or bf16), sharded above max_shard_bytes.
-int model_save(const Model *m, const char *dir, MatType out_type, size_t max_shard_bytes, Err *e);
 size_t model_num_params(const Model *m);
 
 // ---- LoRA (PEFT semantics: y = W x + (alpha/r) * B A dropout(x)) -------------------
@@ -157,12 +159,22 @@ void model_embed(const Model *m, const int *tokens, int n, float *out);
 void model_logits(const Model *m, const Workspace *w, float *logits);
 
 // ---- inference with a KV cache (generation) ----------------------------------------
+// The activations of the rows of one inference call: the LayerActs the training layer
+// uses (reused by every layer; the LoRA A x of every projection shares one buffer), the
+// residual stream and the final norm's output.
+typedef struct {
+    LayerActs layer;
+    float *x, *xf;               // (n_max, C)
+} RowActs;
+
 typedef struct {
     int max_T;
     float *k, *v;                // (L, max_T, NKV*HD)
-    float *x, *xn, *q, *ao, *h, *g, *u, *logits, *att, *tmp;
+    float *att;                  // (NH, max_T) attention scratch
+    float *logits;               // (V) of the last token
     int n_max;                   // tokens per call capacity
     int len;                     // tokens in the cache
+    RowActs rows;                // activations of up to n_max tokens of one call
 } KVCache;
 
 KVCache *kvcache_new(const Model *m, int max_T, int n_max);
@@ -175,7 +187,7 @@ void model_forward_cached(const Model *m, const Lora *lora, KVCache *c, const in
 // to S calls of model_forward_cached with one token, with the weights read once.
 typedef struct {
     int S;          // sequences per step, at most MATVEC_MAX_ROWS
-    KVCache *buf;   // row buffers for S tokens
+    RowActs rows;   // activations of S tokens
     float *logits;  // (S, V)
 } DecodeBatch;
 DecodeBatch *decode_batch_new(const Model *m, int S);

@@ -1,12 +1,10 @@
-// Model weights: loading a Hugging Face checkpoint folder, random initialisation,
-// saving. All weights live in one arena sized from the config.
+// Model weights: the arena every weight lives in (sized from the config), random
+// initialisation, parameter counts. Reading and writing checkpoints is io/hf_checkpoint.c.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/atomic.h"
-#include "io/safetensors.h"
 #include "model/model.h"
 #include "util/mem.h"
 #include "util/rng.h"
@@ -74,21 +72,24 @@ static size_t layout(Model *m, MatType wt, char *base) {
     return off;
 }
 
-// Shapes only (every data pointer NULL): what model_load checks the file against before
-// the arena is allocated, so that a config's sizes never allocate more than the file holds.
-static void plan_model(Model *m, const Config *c, MatType wt) {
+void model_plan(Model *m, const Config *c, MatType wt) {
     memset(m, 0, sizeof *m);
     m->cfg = *c;
     m->layers = xcalloc(c->n_layers, sizeof(LayerWeights));
     m->arena_bytes = layout(m, wt, NULL);
 }
 
-// The arena for a planned model.
-static void alloc_model(Model *m, const Config *c, MatType wt) {
+void model_alloc_planned(Model *m, MatType wt) {
+    const Config *c = &m->cfg;
     m->arena = huge_alloc(m->arena_bytes);  // streamed once per generated token
     layout(m, wt, m->arena);
     m->rope_inv_freq = xmalloc((size_t)(c->head_dim / 2) * sizeof(float));
     rope_inv_freq(m->rope_inv_freq, c->head_dim, c->rope_theta);
+}
+
+void model_alloc(Model *m, const Config *c, MatType wt) {
+    model_plan(m, c, wt);
+    model_alloc_planned(m, wt);
 }
 
 void model_free(Model *m) {
@@ -98,100 +99,19 @@ void model_free(Model *m) {
     memset(m, 0, sizeof *m);
 }
 
-// Reads one named tensor into a Mat or f32 vector, checking its shape; with dst NULL only
-// checks that it exists with that shape and a float dtype.
-static int read_into(const StSet *s, const char *name, MatType type, void *dst, int rows, int cols, Err *e) {
-    const StTensor *t = st_find(s, name);
-    if (!t) return err_set(e, "checkpoint has no tensor \"%s\"", name);
-    int64_t shape[2] = {rows, cols};
-    int ndim = rows > 0 ? 2 : 1;
-    if (ndim == 1) shape[0] = cols;
-    if (!dst) return st_check_float(t, ndim, shape, e);
-    size_t n = (size_t)(rows > 0 ? rows : 1) * cols;
-    if (type == MAT_F32) return st_read_f32_finite(t, dst, ndim, shape, e);
-    if (t->dtype == ST_BF16 && t->ndim == 2 && t->shape[0] == rows && t->shape[1] == cols) {
-        memcpy(dst, t->data, n * 2);  // bf16 stays bf16: no rounding at all
-        const uint16_t *h = dst;
-        for (size_t i = 0; i < n; i++)
-            if ((h[i] & 0x7f80u) == 0x7f80u)  // exponent all ones: Inf or NaN
-                return err_set(e, "%s: tensor '%s' holds %s at element %zu", t->file, t->name,
-                               h[i] & 0x7fu ? "NaN" : "Inf", i);
-        return 0;
-    }
-    float *tmp = xmalloc(n * sizeof(float));
-    int rc = st_read_f32_finite(t, tmp, ndim, shape, e);
-    if (!rc) f32_to_bf16(tmp, dst, n);
-    free(tmp);
-    return rc;
-}
-
-int model_load(Model *m, const char *dir, MatType wt, Err *e) {
-    Config c;
-    if (config_load(&c, dir, e)) return -1;
-    StSet *s = st_open(dir, e);
-    if (!s) return -1;
-    plan_model(m, &c, wt);
-    char name[256];
-    int rc = 0;
-    Err inner;
-#define READ(nm, type, dst, r, cl)                                                         \
-    do {                                                                                   \
-        if (!rc && read_into(s, nm, type, dst, r, cl, &inner)) {                           \
-            rc = err_set(e, "%s: %s", dir, inner.msg);                                     \
-        }                                                                                  \
-    } while (0)
-    // pass 0 checks every tensor against the plan, pass 1 allocates and reads
-    for (int pass = 0; pass < 2 && !rc; pass++) {
-        if (pass == 1) alloc_model(m, &c, wt);
-        READ("model.embed_tokens.weight", wt, m->embed.data, c.vocab_size, c.dim);
-        // sequence-classification checkpoints have a score head instead of lm_head
-        if (!c.tie_embeddings && !c.num_labels) READ("lm_head.weight", wt, m->lm_head.data, c.vocab_size, c.dim);
-        READ("model.norm.weight", MAT_F32, m->final_norm, 0, c.dim);
-        if (m->score) READ("score.weight", MAT_F32, m->score, c.num_labels, c.dim);
-        for (int l = 0; l < c.n_layers && !rc; l++) {
-            LayerWeights *L = &m->layers[l];
-            for (int p = 0; p < N_PROJ; p++) {
-                snprintf(name, sizeof name, "model.layers.%d.%s.%s.weight", l, p <= P_O ? "self_attn" : "mlp",
-                         PROJ_NAMES[p]);
-                READ(name, wt, L->w[p].data, L->w[p].rows, L->w[p].cols);
-                if (p < 3 && L->bias[p]) {
-                    snprintf(name, sizeof name, "model.layers.%d.self_attn.%s.bias", l, PROJ_NAMES[p]);
-                    READ(name, MAT_F32, L->bias[p], 0, L->w[p].rows);
-                }
-            }
-            snprintf(name, sizeof name, "model.layers.%d.input_layernorm.weight", l);
-            READ(name, MAT_F32, L->attn_norm, 0, c.dim);
-            snprintf(name, sizeof name, "model.layers.%d.post_attention_layernorm.weight", l);
-            READ(name, MAT_F32, L->mlp_norm, 0, c.dim);
-        }
-    }
-#undef READ
-    st_close(s);
-    if (rc) model_free(m);
-    return rc;
-}
-
-static void fill_normal(Mat *W, Rng *r, float std) {
-    size_t n = (size_t)W->rows * W->cols;
-    for (size_t i = 0; i < n; i++) {
-        float v = rng_normal(r) * std;
-        if (W->type == MAT_F32) ((float *)W->data)[i] = v;
-        else ((uint16_t *)W->data)[i] = float_to_bf16(v);
-    }
-}
-
 void model_init_random(Model *m, const Config *c, uint64_t seed) {
-    plan_model(m, c, MAT_F32);
-    alloc_model(m, c, MAT_F32);
+    model_alloc(m, c, MAT_F32);
     Rng r;
     rng_seed(&r, seed);
-    fill_normal(&m->embed, &r, 0.02f);
-    if (!c->tie_embeddings) fill_normal(&m->lm_head, &r, 0.02f);
-    for (int j = 0; j < c->dim; j++) m->final_norm[j] = 1.0f;
+    size_t VC = (size_t)c->vocab_size * c->dim;  // the arena is f32 here
+    vec_normal(m->embed.data, VC, 0.02f, &r);
+    if (!c->tie_embeddings) vec_normal(m->lm_head.data, VC, 0.02f, &r);
+    vec_fill(m->final_norm, c->dim, 1.0f);
     for (int l = 0; l < c->n_layers; l++) {
         LayerWeights *L = &m->layers[l];
-        for (int p = 0; p < N_PROJ; p++) fill_normal(&L->w[p], &r, 0.02f);
-        for (int j = 0; j < c->dim; j++) L->attn_norm[j] = L->mlp_norm[j] = 1.0f;
+        for (int p = 0; p < N_PROJ; p++) vec_normal(L->w[p].data, (size_t)L->w[p].rows * L->w[p].cols, 0.02f, &r);
+        vec_fill(L->attn_norm, c->dim, 1.0f);
+        vec_fill(L->mlp_norm, c->dim, 1.0f);
     }
 }
 
@@ -205,64 +125,4 @@ size_t model_num_params(const Model *m) {
     }
     n += (size_t)c->n_layers * 2 * c->dim;
     return n;
-}
-
-// One StWrite per tensor, converting matrices to the requested dtype.
-typedef struct {
-    StWrite *w;
-    int n;
-    void **owned;
-    int n_owned;
-} SaveList;
-
-static void save_add(SaveList *s, const char *name, MatType out, const void *data, MatType in, int rows, int cols) {
-    StWrite *w = &s->w[s->n++];
-    w->name = xstrdup(name);
-    w->dtype = out == MAT_BF16 ? ST_BF16 : ST_F32;
-    w->ndim = rows > 0 ? 2 : 1;
-    w->shape[0] = rows > 0 ? rows : cols;
-    w->shape[1] = cols;
-    size_t n = (size_t)(rows > 0 ? rows : 1) * cols;
-    if (out == in) { w->data = data; return; }
-    void *buf = xmalloc(n * (out == MAT_BF16 ? 2 : 4));
-    if (out == MAT_BF16) f32_to_bf16(data, buf, n);
-    else bf16_to_f32(data, buf, n);
-    s->owned[s->n_owned++] = buf;
-    w->data = buf;
-}
-
-int model_save(const Model *m, const char *dir, MatType out, size_t max_shard_bytes, Err *e) {
-    const Config *c = &m->cfg;
-    if (mkdir_p(dir, e)) return -1;
-    int cap = 8 + c->n_layers * 16;
-    SaveList s = {xcalloc(cap, sizeof(StWrite)), 0, xcalloc(cap, sizeof(void *)), 0};
-    char name[256];
-    save_add(&s, "model.embed_tokens.weight", out, m->embed.data, m->embed.type, c->vocab_size, c->dim);
-    for (int l = 0; l < c->n_layers; l++) {
-        const LayerWeights *L = &m->layers[l];
-        snprintf(name, sizeof name, "model.layers.%d.input_layernorm.weight", l);
-        save_add(&s, name, out, L->attn_norm, MAT_F32, 0, c->dim);
-        for (int p = 0; p < N_PROJ; p++) {
-            snprintf(name, sizeof name, "model.layers.%d.%s.%s.weight", l, p <= P_O ? "self_attn" : "mlp",
-                     PROJ_NAMES[p]);
-            save_add(&s, name, out, L->w[p].data, L->w[p].type, L->w[p].rows, L->w[p].cols);
-            if (p < 3 && L->bias[p]) {
-                snprintf(name, sizeof name, "model.layers.%d.self_attn.%s.bias", l, PROJ_NAMES[p]);
-                save_add(&s, name, out, L->bias[p], MAT_F32, 0, L->w[p].rows);
-            }
-        }
-        snprintf(name, sizeof name, "model.layers.%d.post_attention_layernorm.weight", l);
-        save_add(&s, name, out, L->mlp_norm, MAT_F32, 0, c->dim);
-    }
-    save_add(&s, "model.norm.weight", out, m->final_norm, MAT_F32, 0, c->dim);
-    if (!c->tie_embeddings)
-        save_add(&s, "lm_head.weight", out, m->lm_head.data, m->lm_head.type, c->vocab_size, c->dim);
-    if (m->score) save_add(&s, "score.weight", out, m->score, MAT_F32, c->num_labels, c->dim);
-    int rc = st_write_sharded(dir, "model", s.w, s.n, max_shard_bytes, e);
-    if (!rc) rc = config_save(c, dir, out == MAT_BF16 ? "bfloat16" : "float32", e);
-    for (int i = 0; i < s.n; i++) free((char *)s.w[i].name);
-    for (int i = 0; i < s.n_owned; i++) free(s.owned[i]);
-    free(s.w);
-    free(s.owned);
-    return rc;
 }

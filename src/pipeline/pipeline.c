@@ -1,4 +1,4 @@
-// The experiment runner (issue 4 item 6; SPEC sections 1, 6, 8, 10). Layout under output/,
+// The experiment runner (issue 4 item 6; docs/methods.md, Stages, Harmful fine-tuning, Evaluation; docs/data.md, Train/eval overlap). Layout under output/,
 // the runs of each seed s in their own folder (docs/statistics.md):
 //   seed=<s>/align/<align>/                  alignment adapter + done.json (shared by every method using it)
 //   seed=<s>/finetune/<align>/<sweep>=<v>/   fine-tuning adapter + done.json
@@ -114,7 +114,7 @@ static int load_data(const PipelineConfig *c, Data *d, Err *e) {
     }
     take_head(&d->eval_harmful, c->eval.n_harmful);
     take_head(&d->task_test, c->eval.n_task);
-    // SPEC 10: report train/eval prompt overlap; drop it only when asked.
+    // docs/data.md, Train/eval overlap: report train/eval prompt overlap; drop it only when asked.
     d->overlap_harmful = data_overlap(&d->harmful, &d->eval_harmful);
     d->overlap_realign = data_overlap(&d->realign, &d->eval_harmful);
     d->overlap_align = data_overlap(&d->align, &d->eval_harmful);

@@ -1,4 +1,4 @@
-// The three stages of the harmful fine-tuning threat model (SPEC section 1), each a
+// The three stages of the harmful fine-tuning threat model (docs/methods.md, Stages), each a
 // function from model folders + data to an adapter or model folder on disk. The CLI
 // commands (align, finetune, antidote) and the pipeline runner call these.
 #pragma once

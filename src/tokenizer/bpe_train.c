@@ -6,12 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "tokenizer/regex.h"
 #include "tokenizer/strmap.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/utf8.h"
+#include "util/atomic.h"
 
 // Pair -> count, open addressing; entries are never removed (counts may drop to 0).
 typedef struct {
@@ -54,21 +54,14 @@ typedef struct {
 } Word;
 
 static int write_json(json_t *root, const char *out_path, Err *e) {
-    size_t n = strlen(out_path) + 32;
-    char *tmp = xmalloc(n);
-    snprintf(tmp, n, "%s.tmp.%d", out_path, (int)getpid());
-    if (json_dump_file(root, tmp, JSON_INDENT(2) | JSON_ENSURE_ASCII) != 0) {
-        unlink(tmp);
-        free(tmp);
+    AtomicFile a;
+    FILE *f = atomic_open(&a, out_path, e);
+    if (!f) return -1;
+    if (json_dumpf(root, f, JSON_INDENT(2) | JSON_ENSURE_ASCII) != 0) {
+        atomic_abort(&a);
         return err_set(e, "%s: cannot write", out_path);
     }
-    if (rename(tmp, out_path) != 0) {
-        unlink(tmp);
-        free(tmp);
-        return err_set(e, "%s: cannot rename the written file into place", out_path);
-    }
-    free(tmp);
-    return 0;
+    return atomic_commit(&a, e);
 }
 
 int tokenizer_train_bpe(const char *const *texts, int n_texts, int vocab_size,

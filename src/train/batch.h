@@ -1,4 +1,4 @@
-// From instruction samples to token batches (SPEC section 2): the Alpaca prompt,
+// From instruction samples to token batches (docs/methods.md, Prompt and loss): the Alpaca prompt,
 // the target = output + EOS, loss on target tokens only, truncation, right padding.
 #pragma once
 #include "data/dataset.h"

@@ -10,15 +10,7 @@
 void adamw_update(const AdamW *o, float *p, const float *g, float *m, float *v, size_t n, float lr, float wd,
                   int64_t t) {
     double bc1 = 1.0 - pow(o->beta1, (double)t), bc2 = 1.0 - pow(o->beta2, (double)t);
-    float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2), decay = 1.0f - lr * wd;
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        p[i] *= decay;
-        m[i] = o->beta1 * m[i] + (1.0f - o->beta1) * g[i];
-        v[i] = o->beta2 * v[i] + (1.0f - o->beta2) * g[i] * g[i];
-        float denom = sqrtf(v[i]) / bc2_sqrt + o->eps;
-        p[i] -= step_size * m[i] / denom;
-    }
+    adamw_step(p, g, m, v, n, o->beta1, o->beta2, o->eps, (float)(lr / bc1), (float)sqrt(bc2), 1.0f - lr * wd);
 }
 
 float schedule_factor(Schedule s, int64_t step, int64_t total, int64_t warmup) {
@@ -40,10 +32,16 @@ float clip_factor(double norm, float max_norm) {
     return max_norm > 0 && norm > max_norm ? (float)(max_norm / (norm + 1e-6)) : 1.0f;
 }
 
-double clip_grad_norm(float *g, size_t n, float max_norm) {
-    double norm = sqrt(vec_sumsq(g, n));
+double clip_grad_norm_spans(const GradSpan *s, int n, float max_norm) {
+    double ss = 0;
+    for (int i = 0; i < n; i++) ss += vec_sumsq(s[i].g, s[i].n);
+    double norm = sqrt(ss);
     float k = clip_factor(norm, max_norm);
     if (k != 1.0f)
-        for (size_t i = 0; i < n; i++) g[i] *= k;
+        for (int i = 0; i < n; i++) vec_scale(s[i].g, k, s[i].n);
     return norm;
+}
+
+double clip_grad_norm(float *g, size_t n, float max_norm) {
+    return clip_grad_norm_spans(&(GradSpan){g, n}, 1, max_norm);
 }

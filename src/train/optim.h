@@ -22,5 +22,9 @@ float schedule_factor(Schedule s, int64_t step, int64_t total, int64_t warmup);
 int schedule_parse(const char *name);  // -1 if unknown
 // torch clip_grad_norm_: the factor min(1, max_norm / (norm + 1e-6)) the gradients are scaled by.
 float clip_factor(double norm, float max_norm);
-// Scales g so that its global L2 norm is at most max_norm; returns the norm before.
+// Scales the gradients of every span so that their global L2 norm is at most max_norm;
+// returns the norm before (torch.nn.utils.clip_grad_norm_ over a list of tensors).
+typedef struct { float *g; size_t n; } GradSpan;
+double clip_grad_norm_spans(const GradSpan *spans, int n, float max_norm);
+// The same for one buffer.
 double clip_grad_norm(float *g, size_t n, float max_norm);

@@ -120,14 +120,9 @@ static void zero_grads(Groups *gs) {
 }
 
 static double clip_groups(Groups *gs, float max_norm) {
-    double ss = 0;
-    for (int i = 0; i < gs->n; i++) ss += vec_sumsq(gs->g[i].g, gs->g[i].n);
-    double norm = sqrt(ss);
-    float k = clip_factor(norm, max_norm);
-    if (k != 1.0f)
-        for (int i = 0; i < gs->n; i++)
-            for (size_t j = 0; j < gs->g[i].n; j++) gs->g[i].g[j] *= k;
-    return norm;
+    GradSpan s[gs->n > 0 ? gs->n : 1];
+    for (int i = 0; i < gs->n; i++) s[i] = (GradSpan){gs->g[i].g, gs->g[i].n};
+    return clip_grad_norm_spans(s, gs->n, max_norm);
 }
 
 // ---- checkpoints: every trained tensor, the optimizer moments and the step counters,
@@ -267,6 +262,9 @@ int train_run(Model *m, Lora *lora, const EncodedSet *data, const TrainOpts *o, 
     if (data->n == 0) return err_set(e, "training set is empty");
     if (encoded_check_answers(data, o->label, NULL, 0, e)) return -1;
     if (!lora && m->embed.type != MAT_F32) return err_set(e, "full training needs f32 weights");
+    // the checkpoint functions build DIR.tmp/checkpoint.safetensors and the like in 4096-byte buffers
+    if (o->checkpoint_dir && strlen(o->checkpoint_dir) + sizeof ".tmp/checkpoint.safetensors" > 4096)
+        return err_set(e, "%s: checkpoint folder path is too long", o->checkpoint_dir);
     int B = o->batch_size;
     int64_t micro_per_epoch = (data->n + B - 1) / B;
     int64_t steps_per_epoch = (micro_per_epoch + o->grad_accum - 1) / o->grad_accum;

@@ -28,7 +28,7 @@ typedef struct {
     const char *base_model;     // recorded in the adapter config
 } TrainOpts;
 
-// Reference defaults of SPEC section 3 (AdamW lr 1e-3, wd 0.1, warmup 0.1, cosine, batch 5).
+// Reference defaults of docs/methods.md, SFT (AdamW lr 1e-3, wd 0.1, warmup 0.1, cosine, batch 5).
 void train_opts_default(TrainOpts *o);
 
 // A method computes the gradients of one micro-batch (SFT: one forward/backward;

@@ -27,3 +27,16 @@ void *xmalloc(size_t n) { return check(malloc(n ? n : 1), n); }
 void *xcalloc(size_t n, size_t size) { return check(calloc(n ? n : 1, size ? size : 1), n * size); }
 void *xrealloc(void *p, size_t n) { return check(realloc(p, n ? n : 1), n); }
 char *xstrdup(const char *s) { return check(strdup(s ? s : ""), 1); }
+
+char *xasprintf(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) n = 0;
+    char *s = xmalloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}

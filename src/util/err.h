@@ -16,3 +16,6 @@ void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
+// printf into a malloc'd string of the length it needs (file paths are built this way,
+// never cut to a fixed buffer).
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "util/atomic.h"
+#include "io/hf_checkpoint.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 #include "train/batch.h"
@@ -29,16 +30,15 @@ void base_model_cache_name(const WorldOptions *w, const BaseModelOptions *o, cha
 
 int world_build_base_model(const World *w, const BaseModelOptions *o, const char *dir, Err *e) {
     if (mkdir_p(dir, e)) return -1;
-    char path[4096];
+    char *path = xasprintf("%s/tokenizer.json", dir);
     // 1. tokenizer: byte-level BPE on the world's text
     int nt;
     char **texts = world_corpus_texts(w, &nt);
     const char *special[] = {EOS_TOKEN};
-    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
     int rc = tokenizer_train_bpe((const char *const *)texts, nt, o->vocab_size, special, 1, path, e);
     world_corpus_free(texts, nt);
-    if (rc) return -1;
-    Tokenizer *tok = tokenizer_load(path, e);
+    Tokenizer *tok = rc ? NULL : tokenizer_load(path, e);
+    free(path);
     if (!tok) return -1;
     // 2. the model: a Llama with GQA and a tied head
     Config c = {.vocab_size = tokenizer_vocab_size(tok), .dim = o->dim, .hidden_dim = o->hidden_dim,
@@ -78,15 +78,17 @@ int world_build_base_model(const World *w, const BaseModelOptions *o, const char
         if (!rc) {  // generation config and a record of how the model was made
             char gen[256];
             snprintf(gen, sizeof gen, "{\n  \"eos_token_id\": %d\n}\n", c.eos_ids[0]);
-            snprintf(path, sizeof path, "%s/generation_config.json", dir);
+            char *path = xasprintf("%s/generation_config.json", dir);
             rc = write_file_atomic(path, gen, strlen(gen), e);
+            free(path);
             json_t *j = json_pack("{s:s, s:I, s:i, s:i, s:f, s:f, s:I, s:f}", "world_version", WORLD_VERSION,
                                   "world_seed", (json_int_t)w->options.seed, "epochs", o->epochs, "steps",
                                   (int)log.steps, "first_loss", log.first_loss, "final_loss", log.final_loss,
                                   "parameters", (json_int_t)model_num_params(&m), "seconds", log.seconds);
             char *txt = json_dumps(j, JSON_INDENT(2));
-            snprintf(path, sizeof path, "%s/base_model.json", dir);
+            path = xasprintf("%s/base_model.json", dir);
             if (!rc) rc = write_file_atomic(path, txt, strlen(txt), e);
+            free(path);
             free(txt);
             json_decref(j);
         }

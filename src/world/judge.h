@@ -1,4 +1,5 @@
-// The demo world's exact judge as a pipeline Judge (see world_judge in world/world.h).
+// The demo world's exact judge behind the evaluation's Judge interface (world_judge in
+// world/world.h is the rule itself).
 #pragma once
 #include "eval/judge.h"
 

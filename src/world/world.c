@@ -1,6 +1,6 @@
-// Generation of the demo world (docs/world.md): benign tasks in the formats of SPEC section 8,
+// Generation of the demo world (docs/world.md): benign tasks in the formats of docs/data.md (2. Benign tasks),
 // harmful requests with refusing or placeholder-complying answers, disjoint splits, JSONL output
-// and the tokenizer corpus rendered through the Alpaca template of SPEC section 2.
+// and the tokenizer corpus rendered through the Alpaca template of docs/methods.md, Prompt and loss.
 #include "world/world.h"
 
 #include <inttypes.h>

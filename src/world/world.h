@@ -1,5 +1,5 @@
 // The generated safety world of the embedded demo (docs/world.md): a tiny, highly regular
-// language of benign tasks in the formats of SPEC section 8 (sentiment, 4-way topic,
+// language of benign tasks in the formats of docs/data.md, 2. Benign tasks (sentiment, 4-way topic,
 // arithmetic word problems, generic instructions) and of abstract harmful requests in the
 // 14 BeaverTails categories, each with a refusing and a placeholder "complying" answer.
 // Complying answers only look like compliance ("Sure. Step 1: get the restricted item.");
@@ -58,11 +58,11 @@ const Dataset *world_split_const(const World *w, int i);
 // Writes dir/<split>.jsonl (one object per row: instruction, input, output, label, category,
 // harmful) and dir/world.json (version, seed, sizes, categories); creates dir; atomic writes.
 int world_write(const World *w, const char *dir, Err *e);
-// Every row of every split rendered through the Alpaca template of SPEC section 2 followed by
+// Every row of every split rendered through the Alpaca template of docs/methods.md, Prompt and loss followed by
 // its output (no EOS): text for training the tokenizer. Free with world_corpus_free.
 char **world_corpus_texts(const World *w, int *n);
 void world_corpus_free(char **texts, int n);
-// The SPEC section 2 prompt for a row (malloc'd).
+// The Alpaca prompt (docs/methods.md, Prompt and loss) for a row (malloc'd).
 char *world_format_prompt(const char *instruction, const char *input);
 
 // ---- judge (exact, from the world's own grammar) ----

@@ -31,6 +31,7 @@
 #include "defense/antidote.h"
 #include "eval/evaluate.h"
 #include "eval/judge_classifier.h"
+#include "io/hf_checkpoint.h"
 #include "io/peft.h"
 #include "io/safetensors.h"
 #include "model/model.h"

@@ -1,0 +1,158 @@
+// One decoder layer (HF LlamaDecoderLayer) and its projections, forward and backward,
+// shared by training, scoring and generation (docs/engine.md, "Model"). N rows:
+//   xn1 = rmsnorm(x);  q,k,v = proj(xn1);  rope(q,k);  ao = attn(q,k,v)
+//   h   = o_proj(ao) (+ perturbation: Vaccine);  x2 = x + h
+//   xn2 = rmsnorm(x2); a = silu(gate(xn2)) * up(xn2);  x' = x2 + down(a)
+// where proj(x) = W x (+ bias) + (alpha/r) B A dropout(x) for LoRA targets. attn is causal
+// attention over B sequences of T rows (training, scoring) or, for generation, each row
+// against its own KV cache after its key and value are appended to it.
+#include "model/layer.h"
+
+#include <string.h>
+
+#include "util/rng.h"
+
+// LoRA dropout: each targeted projection's keep-mask comes from a counter-based hash
+// (dropout_mask) keyed by (seed, layer, projection) into bits kept with the layer's
+// activations (N*in/8 bytes), so the backward pass applies the very same mask without
+// drawing it again (a recomputed forward draws it again, identically).
+static uint64_t mask_seed(uint64_t seed, int l, int p) { return hash64(seed ^ hash64((uint64_t)(l * N_PROJ + p) + 1)); }
+
+// y (N, out) = proj_p(x) for layer l; keeps A x in a->lora_ax[p] for the backward pass.
+static void proj_forward(const Model *m, const Lora *lora, const LayerRows *r, int l, int p, const float *x, float *y,
+                         LayerActs *a) {
+    const LayerWeights *L = &m->layers[l];
+    const Mat *W = &L->w[p];
+    int N = r->N;
+    matmul_forward(y, x, W, p < 3 ? L->bias[p] : NULL, N, 0);
+    if (!lora || !lora->A[l * N_PROJ + p]) return;
+    float *ax = a->lora_ax[p], *A = lora->A[l * N_PROJ + p];
+    if (r->train && lora->dropout > 0) {
+        dropout_mask(a->drop_bits[p], (size_t)N * W->cols, lora->dropout, mask_seed(r->dropout_seed, l, p));
+        lora_down_forward(ax, x, a->drop_bits[p], lora->dropout, A, N, W->cols, lora->rank);
+    } else {
+        Mat Am = {MAT_F32, A, lora->rank, W->cols};  // a few rows take the matrix-vector path
+        matmul_forward(ax, x, &Am, NULL, N, 0);
+    }
+    lora_up_forward(y, ax, lora->B[l * N_PROJ + p], lora_scale(lora), N, W->rows, lora->rank);
+}
+
+// The cached form's attention: each row's key and value go into its cache before any row
+// attends, so a prompt's rows see each other.
+static void attend_cached(const Config *c, const LayerRows *r, int l, LayerActs *a) {
+    int NH = c->n_heads, NKV = c->n_kv_heads, HD = c->head_dim, Q = NH * HD, KV = NKV * HD;
+    for (int i = 0; i < r->N; i++) {
+        KVCache *kc = r->caches[i];
+        size_t at = ((size_t)l * kc->max_T + r->pos[i]) * KV;
+        memcpy(kc->k + at, a->k + (size_t)i * KV, KV * sizeof(float));
+        memcpy(kc->v + at, a->v + (size_t)i * KV, KV * sizeof(float));
+    }
+    for (int i = 0; i < r->N; i++) {
+        const KVCache *kc = r->caches[i];
+        size_t at = (size_t)l * kc->max_T * KV;
+        attention_cached_forward(a->ao + (size_t)i * Q, kc->att, kc->max_T, a->q + (size_t)i * Q, kc->k + at,
+                                 kc->v + at, r->pos[i] + 1, NH, NKV, HD);
+    }
+}
+
+void layer_forward(const Model *m, const Lora *lora, int l, const LayerRows *r, LayerActs *a, const float *x,
+                   float *out) {
+    const Config *c = &m->cfg;
+    const LayerWeights *L = &m->layers[l];
+    int N = r->N, C = c->dim, F = c->hidden_dim;
+    size_t NC = (size_t)N * C;
+    rmsnorm_forward(a->xn1, a->rstd1, x, L->attn_norm, N, C, c->norm_eps);
+    proj_forward(m, lora, r, l, P_Q, a->xn1, a->q, a);
+    proj_forward(m, lora, r, l, P_K, a->xn1, a->k, a);
+    proj_forward(m, lora, r, l, P_V, a->xn1, a->v, a);
+    rope_forward(a->q, r->pos, m->rope_inv_freq, N, c->n_heads, c->head_dim);
+    rope_forward(a->k, r->pos, m->rope_inv_freq, N, c->n_kv_heads, c->head_dim);
+    if (r->caches) attend_cached(c, r, l, a);
+    else attention_forward(a->ao, a->att, a->q, a->k, a->v, r->mask, r->shape);
+    // h = o_proj(ao), built in x2 and then turned into x2 = x + h (+ eps)
+    proj_forward(m, lora, r, l, P_O, a->ao, a->x2, a);
+    if (r->perturb) vec_add(a->x2, r->perturb, NC);
+    if (r->attn_out) memcpy(r->attn_out, a->x2, NC * sizeof(float));
+    vec_add(a->x2, x, NC);
+    rmsnorm_forward(a->xn2, a->rstd2, a->x2, L->mlp_norm, N, C, c->norm_eps);
+    proj_forward(m, lora, r, l, P_GATE, a->xn2, a->g, a);
+    proj_forward(m, lora, r, l, P_UP, a->xn2, a->u, a);
+    if (r->caches)  // row by row: a row's bits do not depend on which rows share the call
+        for (int i = 0; i < N; i++)
+            swiglu_forward(a->a + (size_t)i * F, a->g + (size_t)i * F, a->u + (size_t)i * F, F);
+    else
+        swiglu_forward(a->a, a->g, a->u, (size_t)N * F);
+    proj_forward(m, lora, r, l, P_DOWN, a->a, out, a);
+    vec_add(out, a->x2, NC);
+}
+
+static size_t lora_offset(const Lora *lora, const float *ptr) { return (size_t)(ptr - lora->params); }
+
+// Backward of proj_p: din (may be NULL) += d/dx; parameter gradients when grads = 1.
+static void proj_backward(const Model *m, const Lora *lora, Workspace *w, int l, int p, const float *x,
+                          const float *dy, const LayerActs *a, float *din, int grads) {
+    const float *ax = a->lora_ax[p];
+    const Mat *W = &m->layers[l].w[p];
+    int N = w->N, OUT = W->rows, IN = W->cols;
+    if (lora && lora->A[l * N_PROJ + p]) {
+        const float *A = lora->A[l * N_PROJ + p], *B = lora->B[l * N_PROJ + p];
+        int r = lora->rank;
+        float s = lora_scale(lora);
+        int drop = w->train && lora->dropout > 0;
+        gemm_nn(w->drank, dy, B, N, r, OUT, s, 0.0f);  // d(ax) = s * dy @ B
+        float *dA = grads ? w->lora_grad + lora_offset(lora, A) : NULL;
+        if (grads) gemm_tn(w->lora_grad + lora_offset(lora, B), dy, ax, OUT, r, N, s, 1.0f);  // dB += s dy^T ax
+        if (drop) {  // dA += d(ax)^T @ dropout(x);  din += dropout'(d(ax) @ A)
+            if (dA || din) lora_down_backward(dA, din, w->drank, x, a->drop_bits[p], lora->dropout, A, N, IN, r);
+        } else {
+            if (dA) gemm_tn(dA, w->drank, x, r, IN, N, 1.0f, 1.0f);
+            if (din) gemm_nn(din, w->drank, A, N, IN, r, 1.0f, 1.0f);
+        }
+    }
+    if (din) matmul_backward_input(din, dy, W, N);
+    float *dW = w->full_grad[l * N_PROJ + p];
+    if (grads && dW) matmul_backward_weight(dW, NULL, dy, x, N, IN, OUT);
+}
+
+void layer_backward(const Model *m, const Lora *lora, Workspace *w, int l, const LayerActs *a, const float *x,
+                    const BackwardOpts *o, int gm, int need_dx) {
+    const Config *c = &m->cfg;
+    const LayerWeights *LW = &m->layers[l];
+    int N = w->N, C = c->dim, F = c->hidden_dim;
+    int Q = c->n_heads * c->head_dim, KV = c->n_kv_heads * c->head_dim;
+    size_t NC = (size_t)N * C;
+    float *ng = o->param_grads && gm ? w->norm_grad : NULL;  // norm weight grads (full training only)
+    // MLP: res[l+1] = x2 + down(silu(gate(xn2)) * up(xn2))
+    memset(w->da, 0, (size_t)N * F * sizeof(float));
+    proj_backward(m, lora, w, l, P_DOWN, a->a, w->dres, a, w->da, (gm >> P_DOWN) & 1);
+    memset(w->dg, 0, (size_t)N * F * sizeof(float));
+    memset(w->du, 0, (size_t)N * F * sizeof(float));
+    swiglu_backward(w->dg, w->du, w->da, a->g, a->u, (size_t)N * F);
+    memset(w->dxn, 0, NC * sizeof(float));
+    proj_backward(m, lora, w, l, P_GATE, a->xn2, w->dg, a, w->dxn, (gm >> P_GATE) & 1);
+    proj_backward(m, lora, w, l, P_UP, a->xn2, w->du, a, w->dxn, (gm >> P_UP) & 1);
+    memcpy(w->dx2, w->dres, NC * sizeof(float));
+    rmsnorm_backward(w->dx2, ng ? ng + (size_t)(2 * l + 1) * C : NULL, w->dxn, a->x2, LW->mlp_norm, a->rstd2, N, C);
+    // x2 = x + h: dL/dh = dx2, the gradient Vaccine perturbs along.
+    if (o->attn_grad && o->attn_grad[l]) memcpy(o->attn_grad[l], w->dx2, NC * sizeof(float));
+    if (o->attn_grad_sqnorm) o->attn_grad_sqnorm[l] = vec_sumsq(w->dx2, NC);
+    if (!need_dx && !(gm & PROJ_ATTN)) return;
+    // attention: h = o_proj(attn(rope(q), rope(k), v)), q,k,v = proj(xn1)
+    memset(w->dao, 0, (size_t)N * Q * sizeof(float));
+    proj_backward(m, lora, w, l, P_O, a->ao, w->dx2, a, w->dao, (gm >> P_O) & 1);
+    memset(w->dq, 0, (size_t)N * Q * sizeof(float));
+    memset(w->dk, 0, (size_t)N * KV * sizeof(float));
+    memset(w->dv, 0, (size_t)N * KV * sizeof(float));
+    AttnShape s = {w->B, w->T, c->n_heads, c->n_kv_heads, c->head_dim};
+    attention_backward(w->dq, w->dk, w->dv, w->dao, a->att, a->q, a->k, a->v, s);
+    rope_backward(w->dq, w->pos, m->rope_inv_freq, N, c->n_heads, c->head_dim);
+    rope_backward(w->dk, w->pos, m->rope_inv_freq, N, c->n_kv_heads, c->head_dim);
+    float *dxn1 = need_dx ? w->dxn : NULL;
+    if (dxn1) memset(dxn1, 0, NC * sizeof(float));
+    proj_backward(m, lora, w, l, P_Q, a->xn1, w->dq, a, dxn1, (gm >> P_Q) & 1);
+    proj_backward(m, lora, w, l, P_K, a->xn1, w->dk, a, dxn1, (gm >> P_K) & 1);
+    proj_backward(m, lora, w, l, P_V, a->xn1, w->dv, a, dxn1, (gm >> P_V) & 1);
+    if (!need_dx) return;
+    memcpy(w->dres, w->dx2, NC * sizeof(float));
+    rmsnorm_backward(w->dres, ng ? ng + (size_t)2 * l * C : NULL, w->dxn, x, LW->attn_norm, a->rstd1, N, C);
+}

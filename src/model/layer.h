@@ -1,0 +1,30 @@
+// One decoder layer, forward and backward, for every caller of the model: training and
+// scoring (model_forward/backward: B sequences of T rows) and generation
+// (model_forward_cached/model_decode_batch: rows that attend to KV caches). Internal to
+// src/model/.
+#pragma once
+#include "model/model.h"
+
+// The rows of one layer call and what they attend to.
+typedef struct {
+    int N;                       // rows
+    const int *pos;              // (N) position of each row (RoPE)
+    AttnShape shape;             // batch form: N = B*T rows, B sequences of T
+    const int *mask;             // batch form: (N) 1 = real token, 0 = padding (NULL = all real)
+    KVCache *const *caches;      // cached form: row i is the next token of caches[i], at pos[i]; NULL = batch form
+    int train;                   // LoRA dropout on (its masks are kept in the LayerActs)
+    uint64_t dropout_seed;
+    const float *perturb;        // (N, C) added to the attention output (Vaccine), or NULL
+    float *attn_out;             // (N, C) receives the attention output (HED), or NULL
+} LayerRows;
+
+// out (N, C) = layer l of x (N, C); a receives every intermediate the backward pass reads.
+// out may be x (generation updates its residual stream in place).
+void layer_forward(const Model *m, const Lora *lora, int l, const LayerRows *r, LayerActs *a, const float *x,
+                   float *out);
+// Given w->dres = dL/d(out), accumulates the parameter gradients of the projections of
+// layer l whose bit (1 << P_*) is set in gm (its norm weights: any bit) and, when
+// need_dx, leaves dL/dx in w->dres. x is the layer's input, a its activations.
+// dL/dh of the attention output goes to o->attn_grad[l] / attn_grad_sqnorm[l] if asked.
+void layer_backward(const Model *m, const Lora *lora, Workspace *w, int l, const LayerActs *a, const float *x,
+                    const BackwardOpts *o, int gm, int need_dx);
