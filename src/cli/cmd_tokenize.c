@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/args.h"
+#include "cli/commands.h"
 #include "tokenizer/tokenizer.h"
 
 static const char USAGE[] =
@@ -27,10 +29,7 @@ static const char USAGE[] =
     "       antibody tokenize --train TEXT_FILE --vocab-size N [--special TOKEN]... --out TOKENIZER_JSON\n"
     "Trains a byte-level BPE (GPT-2 style) on the lines of TEXT_FILE; special tokens get ids 0, 1, ...\n";
 
-static int fail(const char *msg) {
-    fprintf(stderr, "antibody tokenize: %s\n", msg);
-    return 1;
-}
+static int fail(const char *msg) { return cli_fail("tokenize", msg); }
 
 static void print_json_string(const char *s, size_t n) {
     json_t *j = json_stringn(s, n);
@@ -54,20 +53,11 @@ static char *read_all(FILE *f, size_t *n) {
 }
 
 // antibody tokenize --train: one text per line of the file.
-static int run_train(int argc, char **argv) {
-    const char *file = NULL, *out = NULL, *specials[64];
-    int n_special = 0, vocab = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v) { fprintf(stderr, "antibody tokenize: %s needs a value\n", a); return 2; }
-        if (!strcmp(a, "--train")) file = v;
-        else if (!strcmp(a, "--out")) out = v;
-        else if (!strcmp(a, "--vocab-size")) vocab = atoi(v);
-        else if (!strcmp(a, "--special") && n_special < 64) specials[n_special++] = v;
-        else { fprintf(stderr, "antibody tokenize: unknown option %s\n%s", a, USAGE); return 2; }
-        i++;
-    }
-    if (!file || !out || vocab <= 0) { fputs(USAGE, stderr); return 2; }
+static int run_train(const Args *a) {
+    const char *file = arg_str(a, "train", NULL), *out = arg_str(a, "out", NULL);
+    const Flag *sp = arg_get(a, "special");
+    int vocab = arg_int(a, "vocab-size", 0);
+    if (!out || vocab <= 0 || a->n_pos) { fputs(USAGE, stderr); return 2; }
     FILE *f = fopen(file, "rb");
     if (!f) { fprintf(stderr, "antibody tokenize: %s: cannot open\n", file); return 1; }
     size_t n;
@@ -86,7 +76,7 @@ static int run_train(int argc, char **argv) {
         texts[n_texts++] = p;
     }
     Err e = {{0}};
-    int rc = tokenizer_train_bpe(texts, n_texts, vocab, specials, n_special, out, &e);
+    int rc = tokenizer_train_bpe(texts, n_texts, vocab, sp->values, sp->n_values, out, &e);
     free((void *)texts);
     free(all);
     if (rc) return fail(e.msg);
@@ -183,27 +173,24 @@ static int run_decode(const Tokenizer *t, int skip_special, int stream) {
 }
 
 int cmd_tokenize(int argc, char **argv) {
-    if (argc > 1 && !strcmp(argv[1], "--train")) return run_train(argc, argv);
-    const char *path = NULL, *text = NULL;
-    int add_special = 1, skip_special = 0, mode = 0;  // 0 show, 1 jsonl, 2 decode, 3 stream
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { fputs(USAGE, stdout); return 0; }
-        else if (!strcmp(a, "--no-special")) add_special = 0;
-        else if (!strcmp(a, "--skip-special")) skip_special = 1;
-        else if (!strcmp(a, "--jsonl")) mode = 1;
-        else if (!strcmp(a, "--decode")) mode = 2;
-        else if (!strcmp(a, "--stream")) mode = 3;
-        else if (a[0] == '-' && a[1] == '-') { fprintf(stderr, "antibody tokenize: unknown option %s\n%s", a, USAGE); return 2; }
-        else if (!path) path = a;
-        else if (!text) text = a;
-        else { fprintf(stderr, "antibody tokenize: too many arguments\n%s", USAGE); return 2; }
+    Flag flags[] = {{"no-special", 0}, {"skip-special", 0}, {"jsonl", 0}, {"decode", 0}, {"stream", 0},
+                    {"train", 1}, {"vocab-size", 1}, {"special", 1, .repeat = 1}, {"out", 1}};
+    Args a = {"tokenize", flags, sizeof flags / sizeof *flags};
+    int rc = args_parse(&a, argc, argv, USAGE);
+    if (rc) return rc > 0 ? 0 : 2;
+    if (arg_get(&a, "train")->value) return run_train(&a);
+    if (arg_str(&a, "out", NULL) || arg_str(&a, "vocab-size", NULL) || arg_get(&a, "special")->n_values)
+        return cli_fail("tokenize", "--out, --vocab-size and --special go with --train (see --help)");
+    if (a.n_pos < 1 || a.n_pos > 2 || arg_flag(&a, "jsonl") + arg_flag(&a, "decode") + arg_flag(&a, "stream") > 1) {
+        fputs(USAGE, stderr);
+        return 2;
     }
-    if (!path) { fputs(USAGE, stderr); return 2; }
+    const char *path = a.pos[0], *text = a.n_pos > 1 ? a.pos[1] : NULL;
+    int add_special = !arg_flag(&a, "no-special"), skip_special = arg_flag(&a, "skip-special");
+    int mode = arg_flag(&a, "jsonl") ? 1 : arg_flag(&a, "decode") ? 2 : arg_flag(&a, "stream") ? 3 : 0;
     Err e = {{0}};
     Tokenizer *t = tokenizer_load(path, &e);
     if (!t) return fail(e.msg);
-    int rc = 0;
     if (mode == 1) rc = run_jsonl(t, add_special);
     else if (mode >= 2) rc = run_decode(t, skip_special, mode == 3);
     else {
