@@ -226,9 +226,7 @@ int config_save(const Config *c, const char *dir, const char *torch_dtype, Err *
     json_object_set_new(r, "torch_dtype", json_string(torch_dtype));
     char *text = json_dumps(r, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(r);
-    char *path = xasprintf("%s/config.json", dir);
-    int rc = write_file_atomic(path, text, strlen(text), e);
-    free(path);
+    int rc = write_file_in(dir, "config.json", text, strlen(text), e);
     free(text);
     return rc;
 }

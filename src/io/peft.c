@@ -39,9 +39,7 @@ int peft_save(const Lora *l, const Model *m, const char *dir, const char *base_m
     json_object_set_new(c, "alpha_pattern", json_object());
     char *text = json_dumps(c, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(c);
-    char *path = xasprintf("%s/adapter_config.json", dir);
-    int rc = write_file_atomic(path, text, strlen(text), e);
-    free(path);
+    int rc = write_file_in(dir, "adapter_config.json", text, strlen(text), e);
     free(text);
     if (rc) return -1;
 
@@ -60,7 +58,7 @@ int peft_save(const Lora *l, const Model *m, const char *dir, const char *base_m
             w[n] = (StWrite){names[n], ST_F32, 2, {out, l->rank}, l->B[layer * N_PROJ + p]};
             n++;
         }
-    path = xasprintf("%s/adapter_model.safetensors", dir);
+    char *path = xasprintf("%s/adapter_model.safetensors", dir);
     const char *meta[] = {"format", "pt"};
     rc = st_write(path, w, n, meta, 1, e);
     free(path);

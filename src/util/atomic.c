@@ -99,6 +99,13 @@ int write_file_atomic(const char *path, const void *data, size_t n, Err *e) {
     return atomic_commit(&a, e);
 }
 
+int write_file_in(const char *dir, const char *name, const void *data, size_t n, Err *e) {
+    char *path = xasprintf("%s/%s", dir, name);
+    int rc = write_file_atomic(path, data, n, e);
+    free(path);
+    return rc;
+}
+
 int mkdir_p(const char *path, Err *e) {
     if (!path || !*path) return err_set(e, "mkdir_p: empty path");
     char *p = xstrdup(path);

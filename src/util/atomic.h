@@ -23,6 +23,8 @@ void atomic_abort(AtomicFile *a);
 
 // Whole-buffer convenience over atomic_open/atomic_commit.
 int write_file_atomic(const char *path, const void *data, size_t n, Err *e);
+// The same for the file `name` in folder dir (dir/name, never cut to a buffer).
+int write_file_in(const char *dir, const char *name, const void *data, size_t n, Err *e);
 // mkdir -p (mode 0755); an existing directory is fine, an existing non-directory is an error.
 int mkdir_p(const char *path, Err *e);
 // Opens path for reading, refusing anything but a regular file (symbolic links are

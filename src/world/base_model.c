@@ -78,17 +78,13 @@ int world_build_base_model(const World *w, const BaseModelOptions *o, const char
         if (!rc) {  // generation config and a record of how the model was made
             char gen[256];
             snprintf(gen, sizeof gen, "{\n  \"eos_token_id\": %d\n}\n", c.eos_ids[0]);
-            char *path = xasprintf("%s/generation_config.json", dir);
-            rc = write_file_atomic(path, gen, strlen(gen), e);
-            free(path);
+            rc = write_file_in(dir, "generation_config.json", gen, strlen(gen), e);
             json_t *j = json_pack("{s:s, s:I, s:i, s:i, s:f, s:f, s:I, s:f}", "world_version", WORLD_VERSION,
                                   "world_seed", (json_int_t)w->options.seed, "epochs", o->epochs, "steps",
                                   (int)log.steps, "first_loss", log.first_loss, "final_loss", log.final_loss,
                                   "parameters", (json_int_t)model_num_params(&m), "seconds", log.seconds);
             char *txt = json_dumps(j, JSON_INDENT(2));
-            path = xasprintf("%s/base_model.json", dir);
-            if (!rc) rc = write_file_atomic(path, txt, strlen(txt), e);
-            free(path);
+            if (!rc) rc = write_file_in(dir, "base_model.json", txt, strlen(txt), e);
             free(txt);
             json_decref(j);
         }
