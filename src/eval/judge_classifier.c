@@ -75,8 +75,7 @@ static int classifier_score(Judge *j, const char *prompt, const char *answer, in
     int any = 0;
     for (int l = 0; l < cfg->num_labels; l++) {
         const float *wr = c->m.score + (size_t)l * cfg->dim;
-        double s = 0;
-        for (int i = 0; i < cfg->dim; i++) s += (double)wr[i] * h[i];
+        double s = vec_dot(wr, h, cfg->dim);
         float p = (float)(1.0 / (1.0 + exp(-s)));
         if (scores) scores[l] = p;
         if (p > c->threshold) any = 1;

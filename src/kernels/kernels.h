@@ -108,6 +108,7 @@ void vec_add(float *y, const float *x, size_t n);               // y += x
 void vec_axpy(float *y, float a, const float *x, size_t n);     // y += a*x
 void vec_scale(float *x, float a, size_t n);                    // x *= a
 double vec_sumsq(const float *x, size_t n);
+double vec_dot(const float *x, const float *y, size_t n);     // sum x*y in double, in order
 double vec_dist_sq(double acc, const float *x, const float *y, size_t n);  // acc + sum (x-y)^2, in order
 void vec_sqrt_from_double(float *out, const double *in, size_t n);
 void vec_normal(float *x, size_t n, float sd, Rng *r);          // x[i] = sd * N(0,1), drawn in order

@@ -3,6 +3,12 @@
 
 #include "kernels/kernels.h"
 
+double vec_dot(const float *x, const float *y, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)x[i] * y[i];
+    return s;
+}
+
 double vec_dist_sq(double s, const float *x, const float *y, size_t n) {
     for (size_t i = 0; i < n; i++) {
         double d = (double)x[i] - y[i];
