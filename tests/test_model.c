@@ -201,8 +201,8 @@ static void test_kv_cache_vs_forward(void) {
         Model m;
         model_init_random(&m, &c, 3 + variant);
         perturb_model(&m);
-        Lora lo;
-        lora_init(&lo, &m, 4, 8, 0, (1 << N_PROJ) - 1, 5);
+        Lora lo;  // the second adapter's rank exceeds every width of the model (legal in PEFT)
+        lora_init(&lo, &m, variant ? 2 * c.hidden_dim + 8 : 4, 8, 0, (1 << N_PROJ) - 1, 5);
         randomize_lora(&lo);
         int T = 23, ids[23];
         for (int i = 0; i < T; i++) ids[i] = (int)rng_below(&rng, c.vocab_size);

@@ -10,10 +10,10 @@
 // cached attention keeps its own scratch).
 static void rows_alloc(RowActs *r, const Config *c, int n) {
     size_t C = c->dim, Q = (size_t)c->n_heads * c->head_dim, KV = (size_t)c->n_kv_heads * c->head_dim,
-           F = c->hidden_dim, widest = C > Q ? C : Q;
-    widest = widest > F ? widest : F;
+           F = c->hidden_dim;
     LayerActs *a = &r->layer;
     memset(r, 0, sizeof *r);
+    r->n_max = n;
     r->x = xmalloc(n * C * sizeof(float));
     r->xf = xmalloc(n * C * sizeof(float));
     a->xn1 = xmalloc(n * C * sizeof(float));
@@ -26,9 +26,16 @@ static void rows_alloc(RowActs *r, const Config *c, int n) {
     a->g = xmalloc(n * F * sizeof(float));
     a->u = xmalloc(n * F * sizeof(float));
     a->a = xmalloc(n * F * sizeof(float));
-    // LoRA A x of each projection in turn (rank <= the projection's input width)
-    a->lora_ax[0] = xmalloc(n * widest * sizeof(float));
-    for (int p = 1; p < N_PROJ; p++) a->lora_ax[p] = a->lora_ax[0];
+}
+
+// LoRA A x of each projection in turn: one buffer of n_max x rank, sized for the first
+// adapter of a larger rank that runs through these rows.
+static void rows_fit_rank(RowActs *r, const Lora *lora) {
+    if (!lora || lora->rank <= r->rank_cap) return;
+    free(r->layer.lora_ax[0]);
+    r->rank_cap = lora->rank;
+    r->layer.lora_ax[0] = xmalloc((size_t)r->n_max * r->rank_cap * sizeof(float));
+    for (int p = 1; p < N_PROJ; p++) r->layer.lora_ax[p] = r->layer.lora_ax[0];
 }
 
 static void rows_free(RowActs *r) {
@@ -67,6 +74,7 @@ void kvcache_free(KVCache *k) {
 static void forward_rows(const Model *m, const Lora *lora, RowActs *r, KVCache *const *cs, const int *pos,
                          const int *tokens, int n) {
     int C = m->cfg.dim;
+    rows_fit_rank(r, lora);
     for (int i = 0; i < n; i++)  // xn1 is free until the first layer: the bf16 widening buffer
         memcpy(r->x + (size_t)i * C, mat_row(&m->embed, tokens[i], r->layer.xn1), C * sizeof(float));
     LayerRows rows = {.N = n, .pos = pos, .caches = cs};

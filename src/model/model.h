@@ -165,6 +165,7 @@ void model_logits(const Model *m, const Workspace *w, float *logits);
 typedef struct {
     LayerActs layer;
     float *x, *xf;               // (n_max, C)
+    int n_max, rank_cap;         // rows; LoRA rank the A x buffer holds (grown on first use)
 } RowActs;
 
 typedef struct {
