@@ -1,6 +1,7 @@
 // libFuzzer harness: a model folder, config.json + model.safetensors (model/config.c,
 // model/weights.c). Input: config.json PART_SEP model.safetensors. Loaded in f32 and bf16.
 #include "fuzz.h"
+#include "io/hf_checkpoint.h"
 #include "model/model.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n) {

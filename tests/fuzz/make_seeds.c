@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "io/peft.h"
+#include "io/hf_checkpoint.h"
 #include "train/trainer.h"
 
 Config fuzz_tiny_config(void);
