@@ -51,7 +51,7 @@ $(BUILD)/%.o: %.c Makefile | $(BUILD)/.deps
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libantibody.a: $(OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^  # from scratch: a moved or deleted file leaves no stale member behind
 
 $(BUILD)/antibody: $(CLIOBJ) $(BUILD)/libantibody.a
 	$(CC) $(CFLAGS) -o $@ $(CLIOBJ) $(BUILD)/libantibody.a $(LDLIBS)
@@ -119,7 +119,7 @@ $(FUZZ_BUILD)/src/util/version.o: $(BUILD)/gen/version.h
 $(FUZZ_BUILD)/src/util/version.o: FUZZ_FLAGS += -I$(BUILD)
 
 $(FUZZ_BUILD)/libantibody.a: $(FUZZ_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^  # from scratch: a moved or deleted file leaves no stale member behind
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h tests/fuzz/tiny.c $(FUZZ_BUILD)/libantibody.a
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< tests/fuzz/tiny.c $(FUZZ_BUILD)/libantibody.a $(LDLIBS)
