@@ -9,6 +9,7 @@
 #include "util/atomic.h"
 #include "io/dir_lock.h"
 #include "io/dir_replace.h"
+#include "io/hf_checkpoint.h"
 #include "io/peft.h"
 #include "io/safetensors.h"
 #include "pipeline/config.h"

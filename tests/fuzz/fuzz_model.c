@@ -1,4 +1,4 @@
-// libFuzzer harness: a model folder, config.json + model.safetensors (model/config.c,
+// libFuzzer harness: a model folder, config.json + model.safetensors (io/hf_config.c, io/hf_checkpoint.c,
 // model/weights.c). Input: config.json PART_SEP model.safetensors. Loaded in f32 and bf16.
 #include "fuzz.h"
 #include "io/hf_checkpoint.h"
