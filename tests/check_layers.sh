@@ -29,6 +29,7 @@ for dir in "$src"/*/; do
         [ -e "$f" ] || continue
         while IFS= read -r inc; do
             to=${inc%%/*}
+            [ -d "$src/$to" ] || continue  # a generated header (gen/ in the build folder), not a source folder
             if [ "$to" = kernels ] && [ "$inc" != kernels/kernels.h ] && [ "$d" != kernels ]; then
                 echo "src/$d/$(basename "$f"): includes $inc, private to src/kernels/ (use kernels/kernels.h)"; bad=1
             fi
