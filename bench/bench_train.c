@@ -24,6 +24,7 @@
 #include "defense/antidote.h"
 #include "defense/vaccine.h"
 #include "eval/generate.h"
+#include "io/hf_checkpoint.h"
 #include "kernels/kernels.h"
 #include "train/optim.h"
 #include "train/trainer.h"

@@ -173,9 +173,10 @@ static int run_decode(const Tokenizer *t, int skip_special, int stream) {
 }
 
 int cmd_tokenize(int argc, char **argv) {
-    Flag flags[] = {{"no-special", 0}, {"skip-special", 0}, {"jsonl", 0}, {"decode", 0}, {"stream", 0},
-                    {"train", 1}, {"vocab-size", 1}, {"special", 1, .repeat = 1}, {"out", 1}};
-    Args a = {"tokenize", flags, sizeof flags / sizeof *flags};
+    static const Flag flags[] = {{"no-special", 0}, {"skip-special", 0}, {"jsonl", 0}, {"decode", 0}, {"stream", 0},
+                                 {"train", 1}, {"vocab-size", 1}, {"special", 1, .repeat = 1}, {"out", 1}, {NULL}};
+    Args a = {"tokenize"};
+    args_add(&a, flags);
     int rc = args_parse(&a, argc, argv, USAGE);
     if (rc) return rc > 0 ? 0 : 2;
     if (arg_get(&a, "train")->value) return run_train(&a);

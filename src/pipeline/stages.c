@@ -11,6 +11,7 @@
 #include "util/atomic.h"
 #include "io/dir_lock.h"
 #include "io/model_dir.h"
+#include "io/hf_checkpoint.h"
 #include "io/outputs.h"
 #include "io/peft.h"
 #include "util/log.h"
