@@ -92,6 +92,27 @@ int main(int argc, char **argv) {
     CHECK(rc != 0 && strstr(o, "twice"), "adapter twice: %s", o);
     free(o);
 
+    // every file given to eval is evaluated: --harmful, --task-data and --align-data are
+    // single-file flags, and each of them once read no rows at all (HS 0/0, exit 0)
+    char sst[4200], ev[4200];
+    snprintf(sst, sizeof sst, "%s/sst2.tsv", tmp);
+    CHECK(write_file_atomic(sst, "sentence\tlabel\nthe cat is happy\t1\nthe dog is sad\t0\n", 50, &e) == 0, "%s", e.msg);
+    rc = run(&o, "eval %s --harmful %s --judge keyword --task sst2 --task-data %s --align-data %s --hs-max-new 2 "
+             "--fa-max-new 2 --out %s/ev_rows", model, data, sst, data, tmp);
+    CHECK(rc == 0 && strstr(o, "(0/8 flagged") == NULL, "eval: %s", o);
+    free(o);
+    snprintf(ev, sizeof ev, "%s/ev_rows/summary.json", tmp);
+    char *sum = read_file(ev, NULL, &e);
+    CHECK(sum && strstr(sum, "\"harmful_total\": 8") && strstr(sum, "\"task_total\": 2") &&
+              strstr(sum, "\"alignment_loss\""),
+          "summary counts every row: %s", sum ? sum : e.msg);
+    free(sum);
+    // a repeated flag past its capacity is refused, never dropped
+    char many[4096] = "";
+    for (int i = 0; i < 17; i++) snprintf(many + strlen(many), sizeof many - strlen(many), " --data %s", data);
+    CHECK(run(&o, "train %s%s --out %s/many", model, many, tmp) != 0 && strstr(o, "more than 16"), "17 x --data: %s", o);
+    free(o);
+
     // item 9: the usual mistakes get a way out
     char tsv[4200], yaml[4200], spm[4200], cmd0[12000];
     snprintf(tsv, sizeof tsv, "%s/rows.tsv", tmp);
@@ -122,7 +143,7 @@ int main(int argc, char **argv) {
         FILE *f = freopen(errp, "w", stderr);
         (void)f;
         setenv("ANTIBODY_PROGRESS", "0", 1);
-        execl(bin, bin, "train", model, "--data", data, "--max-steps", "20", "--epochs", "10", "--batch-size", "2",
+        execl(bin, bin, "train", model, "--data", data, "--max-steps", "200", "--epochs", "100", "--batch-size", "2",
               "--out", out5,
               (char *)NULL);
         _exit(127);
@@ -137,11 +158,11 @@ int main(int argc, char **argv) {
     CHECK(access(ck, F_OK) == 0, "checkpoint saved on SIGINT");
     free(err);
     int steps = count_lines(logp);
-    CHECK(steps >= 1 && steps < 20, "stopped after step %d", steps);
-    rc = run(&o, "train %s --data %s --max-steps 20 --epochs 10 --batch-size 2 --out %s", model, data, out5);
+    CHECK(steps >= 1 && steps < 200, "stopped after step %d", steps);
+    rc = run(&o, "train %s --data %s --max-steps 200 --epochs 100 --batch-size 2 --out %s", model, data, out5);
     CHECK(rc == 0 && strstr(o, "resuming"), "the same command resumes: %s", o);
     free(o);
-    CHECK(count_lines(logp) == 20, "the log holds each step once: %d", count_lines(logp));
+    CHECK(count_lines(logp) == 200, "the log holds each step once: %d", count_lines(logp));
 
     char cmd[4300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);

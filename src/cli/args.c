@@ -46,7 +46,14 @@ int args_parse(Args *a, int argc, char **argv, const char *usage) {
             v = argv[++i];
         }
         f->value = v;
-        if (f->repeat && f->n_values < 16) f->values[f->n_values++] = v;
+        if (f->repeat) {
+            int cap = (int)(sizeof f->values / sizeof f->values[0]);
+            if (f->n_values == cap) {
+                fprintf(stderr, "antibody %s: --%s given more than %d times\n", a->cmd, f->name, cap);
+                return -1;
+            }
+            f->values[f->n_values++] = v;
+        }
     }
     return 0;
 }

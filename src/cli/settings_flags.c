@@ -66,10 +66,12 @@ void settings_print(const SettingTable *t, const void *obj) {
 
 int data_flags_load(const Args *a, const char *name, DataRole role, TaskKind task, int n, Dataset *out, Err *e) {
     const Flag *f = arg_get(a, name);
-    for (int i = 0; f && i < f->n_values; i++) {
+    // A repeatable flag names several files; a plain one names at most one (its value).
+    int n_files = !f ? 0 : f->repeat ? f->n_values : f->value != NULL;
+    for (int i = 0; i < n_files; i++) {
         DataSource s;
         data_source_init(&s, role);
-        s.path = (char *)f->values[i];
+        s.path = (char *)(f->repeat ? f->values[i] : f->value);
         s.fields = (char *)arg_str(a, "fields", NULL);
         if ((role == ROLE_TASK_TRAIN || role == ROLE_TASK_TEST) && task != TASK_NONE) {
             s.format = (char *)task_name(task);  // a task's raw file; --fields is for JSON rows
