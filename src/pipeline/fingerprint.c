@@ -143,19 +143,6 @@ int fp_claim(const char *dir, const char *ck_dir, const json_t *fp, int discard,
 // ---- the stages' settings and inputs ---------------------------------------------------------
 
 #define SET_I(o, k, v) json_object_set_new(o, k, json_integer((json_int_t)(v)))
-#define SET_R(o, k, v) json_object_set_new(o, k, json_real((double)(v)))
-
-static json_t *train_settings(const TrainOpts *t, int rank, int targets, float alpha, float dropout, MatType w) {
-    json_t *o = json_object();
-    SET_R(o, "lr", t->lr); SET_R(o, "weight_decay", t->weight_decay); SET_R(o, "warmup_ratio", t->warmup_ratio);
-    SET_R(o, "max_grad_norm", t->max_grad_norm); SET_R(o, "beta1", t->beta1); SET_R(o, "beta2", t->beta2);
-    SET_R(o, "eps", t->eps); SET_I(o, "schedule", t->schedule); SET_I(o, "batch_size", t->batch_size);
-    SET_I(o, "grad_accum", t->grad_accum); SET_I(o, "epochs", t->epochs); SET_I(o, "max_steps", t->max_steps);
-    SET_I(o, "max_len", t->max_len); SET_I(o, "seed", t->seed); SET_I(o, "rank", rank); SET_I(o, "targets", targets);
-    SET_R(o, "alpha", alpha); SET_R(o, "dropout", dropout);
-    json_object_set_new(o, "weights", json_string(w == MAT_BF16 ? "bf16" : "f32"));
-    return o;
-}
 
 static void add_data(json_t *in, const char *key, const Dataset *d) {
     if (!d) return;
@@ -171,13 +158,7 @@ static json_t *inputs(const char *base) {
 }
 
 json_t *fp_align(const char *base, const char *merged, const Dataset *data, const Dataset *pool, const AlignOpts *o) {
-    json_t *st = train_settings(&o->train, o->rank, o->targets, o->alpha, o->dropout, o->weights);
-    json_object_set_new(st, "method", json_string(align_method_name(o->method)));
-    if (o->method != ALIGN_SFT) SET_R(st, "rho", o->rho);
-    if (o->method == ALIGN_TVACCINE) {
-        SET_I(st, "tv_K", o->tv_K); SET_I(st, "tv_J", o->tv_J); SET_I(st, "tv_S", o->tv_S);
-        SET_I(st, "tv_pool", o->tv_pool); SET_I(st, "tv_variant", o->tv_variant);
-    }
+    json_t *st = settings_to_json(&ALIGN_SETTINGS, o, 0);  // every resolved setting, from the one table
     json_t *in = inputs(base);
     if (merged && *merged) json_object_set_new(in, "merged_adapters", json_string(merged));
     add_data(in, "data", data);
@@ -186,7 +167,7 @@ json_t *fp_align(const char *base, const char *merged, const Dataset *data, cons
 }
 
 json_t *fp_finetune(const char *base, const char *align, const Dataset *data, const FinetuneOpts *o) {
-    json_t *st = train_settings(&o->train, o->rank, o->targets, o->alpha, o->dropout, o->weights);
+    json_t *st = settings_to_json(&FINETUNE_SETTINGS, o, 0);
     json_t *in = inputs(base);
     json_object_set_new(in, "align_adapter", json_string(align ? align : ""));
     add_data(in, "data", data);
@@ -195,12 +176,7 @@ json_t *fp_finetune(const char *base, const char *align, const Dataset *data, co
 
 json_t *fp_antidote(const char *base, const char *align, const char *ft, const Dataset *realign,
                     const AntidoteOpts *o) {
-    json_t *st = json_object();
-    SET_R(st, "dense_ratio", o->dense_ratio);
-    json_object_set_new(st, "score", json_string(o->score == PRUNE_RANDOM ? "random" : "wanda"));
-    SET_I(st, "full_mode", o->full_mode); SET_I(st, "targets", o->targets); SET_I(st, "n_samples", o->n_samples);
-    SET_I(st, "max_len", o->max_len); SET_I(st, "seed", o->seed);
-    json_object_set_new(st, "weights", json_string(o->weights == MAT_BF16 ? "bf16" : "f32"));
+    json_t *st = settings_to_json(&ANTIDOTE_SETTINGS, o, 0);
     json_t *in = inputs(base);
     json_object_set_new(in, "align_adapter", json_string(align ? align : ""));
     json_object_set_new(in, "ft_adapter", json_string(ft ? ft : ""));
