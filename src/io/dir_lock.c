@@ -6,11 +6,31 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/atomic.h"
+
+// Under the lock no other run writes here, so an atomic write's temporary file
+// (NAME.tmp.XXXXXX, util/atomic.c) is what a killed run left behind: remove it.
+static void remove_stale_temporaries(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *en;
+    while ((en = readdir(d))) {
+        const char *t = strstr(en->d_name, ".tmp.");
+        if (!t || strlen(t + 5) != 6 || strchr(t + 5, '.')) continue;
+        char *p = malloc(strlen(dir) + strlen(en->d_name) + 2);
+        if (!p) break;
+        sprintf(p, "%s/%s", dir, en->d_name);
+        struct stat st;
+        if (lstat(p, &st) == 0 && S_ISREG(st.st_mode)) unlink(p);
+        free(p);
+    }
+    closedir(d);
+}
 
 // The holder's pid as it wrote it into the lock file (0 when unreadable).
 static long holder_pid(int fd) {
@@ -58,6 +78,7 @@ int dir_lock(DirLock *l, const char *dir, Err *e) {
             }
             l->fd = fd;
             l->path = path;
+            remove_stale_temporaries(dir);
             return 0;
         }
         close(fd);  // locked a file that was just removed: take the new one
