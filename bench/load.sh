@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Training under load (docs/performance.md, "Under load"): `antibody train` on the real
-# checkpoint ../shared/models/stories260k-hf (32 rows, 8 steps, 2 threads) alone and next to
+# checkpoint ../shared/models/stories260k-hf (32 rows, 10 epochs = 80 steps, 2 threads) alone and next to
 # one busy process (`yes`), with OpenMP's old default (threads spin 300,000 rounds before
 # sleeping: GOMP_SPINCOUNT=300000), passive waiting, and antibody's own choice (passive when
 # the load average is at least half the cores). Prints a markdown table of the median
@@ -17,10 +17,10 @@ trap 'rm -rf "$tmp"; [ -n "${busy:-}" ] && kill $busy 2>/dev/null' EXIT
 grep -o '"instruction":"[A-Za-z ,]*' "$shared/data/alpaca_eval/alpaca_eval_805.json" | cut -c16-60 | head -32 |
   awk '{ printf "{\"instruction\": \"Q%d\", \"input\": \"\", \"output\": \"%s\"}\n", NR, $0 }' > "$tmp/d.jsonl"
 run() {  # prints seconds and hash
-  rm -rf "$tmp/o"
+  rm -rf "$tmp/o" "$tmp/o.checkpoint"  # train checkpoints to OUT.checkpoint
   local t0=$(date +%s%N)
   env "$@" OMP_NUM_THREADS=2 ANTIBODY_PROGRESS=0 "$build/antibody" train "$shared/models/stories260k-hf" \
-    --data "$tmp/d.jsonl" --out "$tmp/o" --epochs 1 --batch-size 4 --max-len 160 --seed 7 > /dev/null 2>&1
+    --data "$tmp/d.jsonl" --out "$tmp/o" --epochs 10 --batch-size 4 --max-len 160 --seed 7 > /dev/null 2>&1
   local t1=$(date +%s%N)
   echo "$(awk -v a=$t0 -v b=$t1 'BEGIN { printf "%.2f", (b - a) / 1e9 }') $(sha1sum "$tmp/o/adapter_model.safetensors" | cut -c1-8)"
 }

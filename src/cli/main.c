@@ -35,15 +35,33 @@ static void usage(FILE *f) {
 
 // OpenMP threads that wait for work spin by default, taking cores other processes need
 // and slowing everyone (us included) when the machine is busy. OpenMP reads its wait policy
-// when the library loads, before main, so a busy machine (load average >= half the cores)
-// re-executes this program once with OMP_WAIT_POLICY=PASSIVE; an idle one keeps the
-// spinning default. A user's OMP_WAIT_POLICY or GOMP_SPINCOUNT wins. Results do not depend
-// on it (docs/performance.md, "Under load").
+// when the library loads, before main, so a busy machine re-executes this program once with
+// OMP_WAIT_POLICY=PASSIVE; an idle one keeps the spinning default (passive waiting costs 2x
+// on an idle machine: docs/performance.md, "Under load"). Busy means: other processes are
+// runnable right now on at least half the cores (the kernel's count of runnable tasks in
+// /proc/loadavg, less this one, the median of 5 looks 5 ms apart). The load average is not
+// used: it still counts the runs that ended in the last minute. A user's OMP_WAIT_POLICY or
+// GOMP_SPINCOUNT wins. Results do not depend on it.
+static int others_runnable(void) {
+    int seen[5], n = 0;
+    for (int i = 0; i < 5; i++) {
+        if (i) usleep(5000);
+        FILE *f = fopen("/proc/loadavg", "r");
+        if (!f) return 0;
+        int running = 0;
+        if (fscanf(f, "%*s %*s %*s %d/", &running) == 1) seen[n++] = running - 1;
+        fclose(f);
+    }
+    if (!n) return 0;
+    for (int i = 1; i < n; i++)  // insertion sort of at most 5
+        for (int j = i; j > 0 && seen[j] < seen[j - 1]; j--) { int t = seen[j]; seen[j] = seen[j - 1]; seen[j - 1] = t; }
+    return seen[n / 2];
+}
+
 static void wait_policy_for_load(char **argv) {
     if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
-    double load;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    if (getloadavg(&load, 1) != 1 || ncpu < 1 || load < 0.5 * (double)ncpu) return;
+    if (ncpu < 1 || 2 * others_runnable() < ncpu) return;
     setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
     execv("/proc/self/exe", argv);  // on failure, go on as we are
 }
