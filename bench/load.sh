@@ -20,7 +20,8 @@ run() {  # prints seconds and hash
   rm -rf "$tmp/o" "$tmp/o.checkpoint"  # train checkpoints to OUT.checkpoint
   local t0=$(date +%s%N)
   env "$@" OMP_NUM_THREADS=2 ANTIBODY_PROGRESS=0 "$build/antibody" train "$shared/models/stories260k-hf" \
-    --data "$tmp/d.jsonl" --out "$tmp/o" --epochs 10 --batch-size 4 --max-len 160 --seed 7 > /dev/null 2>&1
+    --data "$tmp/d.jsonl" --out "$tmp/o" --epochs 10 --batch-size 4 --max-len 160 --seed 7 > /dev/null 2> "$tmp/err" ||
+    { echo "bench/load.sh: antibody train failed:" >&2; cat "$tmp/err" >&2; kill $$; exit 1; }
   local t1=$(date +%s%N)
   echo "$(awk -v a=$t0 -v b=$t1 'BEGIN { printf "%.2f", (b - a) / 1e9 }') $(sha1sum "$tmp/o/adapter_model.safetensors" | cut -c1-8)"
 }
