@@ -8,12 +8,14 @@
 #include <unistd.h>
 
 #include "data/source.h"
+#include "kernels/kernels.h"
 #include "util/atomic.h"
 #include "pipeline/demo.h"
 #include "pipeline/pipeline.h"
 #include "testing.h"
 #include "util/log.h"
 #include "util/progress.h"
+#include "util/version.h"
 
 static char tmp_root[] = "/tmp/antibody_test_settings_XXXXXX";
 static char exe[4200];
@@ -330,13 +332,27 @@ static void test_sources(void) {
 
 typedef struct {
     int n[LOG_RESULT + 1];
-    char last_info[256];
+    char last_info[256], last_warn[512];
 } Seen;
 
 static void collect(LogLevel level, const char *msg, void *ctx) {
     Seen *s = ctx;
     s->n[level]++;
     if (level == LOG_INFO) snprintf(s->last_info, sizeof s->last_info, "%s", msg);
+    if (level == LOG_WARN) snprintf(s->last_warn, sizeof s->last_warn, "%s", msg);
+}
+
+// base_model.json as pipeline_build_base writes it, with made_by's commit and the settings' epochs changed.
+static void write_base_record(const PipelineConfig *c, const char *commit, int epochs_delta) {
+    json_t *set = pipeline_base_settings(c);
+    json_t *bt = json_object_get(set, "base_training");
+    json_object_set_new(bt, "epochs", json_integer(json_integer_value(json_object_get(bt, "epochs")) + epochs_delta));
+    json_t *made = json_pack("{s:s, s:i, s:s}", "commit", commit, "threads", omp_threads(), "isa", isa_name(isa_active()));
+    json_t *rec = json_pack("{s:o, s:o}", "settings", set, "made_by", made);
+    char *marker = xasprintf("%s/base_model.json", c->base_model);
+    json_dump_file(rec, marker, 0);
+    free(marker);
+    json_decref(rec);
 }
 
 static void test_log_callback(void) {
@@ -355,11 +371,25 @@ static void test_log_callback(void) {
     pipeline_demo_config(&c, 1, 1, &b, cache, tmp_root);
     Err e;
     CHECK(mkdir_p(c.base_model, &e) == 0);
-    char marker[4500];
-    snprintf(marker, sizeof marker, "%s/base_model.json", c.base_model);
-    write_text(marker, "{}");
+    write_base_record(&c, antibody_commit(), 0);
     CHECK(pipeline_build_base(&c, &e) == 0 && strstr(seen.last_info, "reusing the base model"), "info: %s",
           seen.last_info);
+    CHECK(seen.n[LOG_WARN] == 0, "same settings and code: no warning (%s)", seen.last_warn);
+    // made by other code: reused with a warning naming what differs
+    write_base_record(&c, "0123456789ab", 0);
+    CHECK(pipeline_build_base(&c, &e) == 0 && seen.n[LOG_WARN] == 1 && strstr(seen.last_warn, "commit \"0123456789ab\"") &&
+          strstr(seen.last_warn, "results differ from a fresh run"), "warning: %s", seen.last_warn);
+    // other settings, or none recorded (an earlier version): refused, naming the setting
+    write_base_record(&c, antibody_commit(), 1);
+    CHECK(pipeline_build_base(&c, &e) == -1 && strstr(e.msg, "base_training.epochs differs"), "%s", e.msg);
+    char *marker = xasprintf("%s/base_model.json", c.base_model);
+    write_text(marker, "{\"world_version\": \"1\"}");
+    free(marker);
+    CHECK(pipeline_build_base(&c, &e) == -1 && strstr(e.msg, "did not record the base model's settings"), "%s", e.msg);
+    // the demo's cache folder names thread count and kernel ISA
+    char tail[64];
+    snprintf(tail, sizeof tail, "-t%d-%s-", omp_threads(), isa_name(isa_active()));
+    CHECK(strstr(c.base_model, tail) != NULL, "%s has %s", c.base_model, tail);
     pipeline_config_free(&c);
     log_set(NULL, NULL, 0);
 }

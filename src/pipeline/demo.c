@@ -2,7 +2,12 @@
 #include "pipeline/demo.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "kernels/kernels.h"
+#include "pipeline/pipeline.h"
+#include "util/sha256.h"
 
 void demo_base_options(BaseModelOptions *b, uint64_t seed, int quick) {
     base_model_default_options(b);
@@ -11,6 +16,24 @@ void demo_base_options(BaseModelOptions *b, uint64_t seed, int quick) {
         b->n_layers = 2;
         b->epochs = 3;
     }
+}
+
+// The cache folder: world version, seed and shape to read, then what else decides the
+// weights: thread count, kernel ISA and a hash of every world and base-training setting.
+static char *base_cache_path(const PipelineConfig *c, const char *cache_dir) {
+    json_t *set = pipeline_base_settings(c);
+    char *text = settings_json_text(set), hex[65];
+    Sha256 h;
+    sha256_init(&h);
+    sha256_update(&h, text, strlen(text));
+    sha256_hex(&h, hex);
+    free(text);
+    json_decref(set);
+    const WorldOptions *w = &c->world;
+    const BaseModelOptions *o = &c->base;
+    return xasprintf("%s/world%s-s%llu-n%d-d%d-l%d-h%d-v%d-e%d-t%d-%s-%.8s", cache_dir, WORLD_VERSION,
+                     (unsigned long long)w->seed, w->n_base, o->dim, o->n_layers, o->n_heads, o->vocab_size, o->epochs,
+                     omp_threads(), isa_name(isa_active()), hex);
 }
 
 void pipeline_demo_config(PipelineConfig *c, uint64_t seed, int quick, const BaseModelOptions *b,
@@ -32,10 +55,8 @@ void pipeline_demo_config(PipelineConfig *c, uint64_t seed, int quick, const Bas
     c->base = *b;
     c->base.n_kv_heads = b->n_heads > 1 ? b->n_heads / 2 : 1;
     c->base.hidden_dim = b->dim * 11 / 4;
-    char name[256], path[4500];
-    base_model_cache_name(&c->world, &c->base, name, sizeof name);
-    snprintf(path, sizeof path, "%s/%s", cache_dir, name);
-    pipeline_config_set(&c->base_model, path);
+    pipeline_config_set(&c->base_model, NULL);
+    c->base_model = base_cache_path(c, cache_dir);
     pipeline_config_set(&c->output, out);
     pipeline_config_set(&c->judge, "world");
     pipeline_config_set_task(c, TASK_SST2);

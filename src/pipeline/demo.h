@@ -10,7 +10,8 @@
 void demo_base_options(BaseModelOptions *b, uint64_t seed, int quick);
 // The whole experiment over c (defaults first): world and stage settings for seed and
 // quick, the base model b (its key/value heads and MLP width follow its heads and width),
-// cached in cache_dir under a name that identifies world version, seed and shape, results
+// cached in cache_dir under a name that identifies world version, seed, shape, thread
+// count, kernel ISA and a hash of the world and base-training settings, results
 // in out. T-Vaccine samples half the base model's layers.
 void pipeline_demo_config(PipelineConfig *c, uint64_t seed, int quick, const BaseModelOptions *b,
                           const char *cache_dir, const char *out);

@@ -20,6 +20,7 @@
 #include "data/source.h"
 #include "data/mix.h"
 #include "data/tasks.h"
+#include "kernels/kernels.h"
 #include "pipeline/judges.h"
 #include "eval/report.h"
 #include "util/atomic.h"
@@ -502,19 +503,82 @@ static int write_results(Runner *r, const Data *d, Err *e) {
     return rc;
 }
 
+json_t *pipeline_base_settings(const PipelineConfig *c) {
+    json_t *o = json_object();
+    json_object_set_new(o, "world", settings_to_json(&WORLD_SETTINGS, &c->world, 1));
+    json_object_set_new(o, "base_training", settings_to_json(&BASE_SETTINGS, &c->base, 1));
+    return o;
+}
+
+// The code that trained the model: same settings give other weights under another commit,
+// thread count or kernel ISA (docs/reliability.md, "Threads").
+static json_t *base_made_by(void) {
+    json_t *o = provenance_new();
+    json_object_set_new(o, "isa", json_string(isa_name(isa_active())));
+    return o;
+}
+
+// Reuse of an existing base model: refused when it was trained with other settings,
+// a warning when by other code.
+static int check_base_record(const PipelineConfig *c, const char *marker, Err *e) {
+    json_t *rec = read_json(marker, 0, e);
+    if (!rec) return -1;
+    json_t *want = pipeline_base_settings(c), *have = json_object_get(rec, "settings");
+    int rc = 0;
+    if (!have) {
+        rc = err_set(e, "%s: made by an antibody that did not record the base model's settings; remove %s to train it "
+                     "again", marker, c->base_model);
+    } else if (!json_equal(want, have)) {
+        const char *sec, *key = NULL;
+        json_t *sv;
+        json_object_foreach(want, sec, sv) {
+            const char *k;
+            json_t *v;
+            json_object_foreach(sv, k, v) if (!json_equal(v, json_object_get(json_object_get(have, sec), k))) { key = k; break; }
+            if (key) break;
+        }
+        rc = err_set(e, "%s: this base model was trained with other settings (%s.%s differs); remove the folder to "
+                     "train it again, or name another base_model folder", c->base_model, key ? sec : "settings",
+                     key ? key : "?");
+    } else {
+        json_t *now = base_made_by(), *then = json_object_get(rec, "made_by");
+        const char *what[] = {"commit", "threads", "isa"};
+        for (int i = 0; i < 3; i++) {
+            json_t *a = json_object_get(now, what[i]), *b = then ? json_object_get(then, what[i]) : NULL;
+            if (b && json_equal(a, b)) continue;
+            char *sa = json_dumps(a, JSON_ENCODE_ANY), *sb = b ? json_dumps(b, JSON_ENCODE_ANY) : NULL;
+            log_msg(LOG_WARN, "the base model in %s was trained with %s %s, this run has %s %s: the same settings give "
+                    "a different model there, so results differ from a fresh run (remove the folder to train it again)",
+                    c->base_model, what[i], sb ? sb : "(not recorded)", what[i], sa);
+            free(sa);
+            free(sb);
+        }
+        json_decref(now);
+    }
+    json_decref(want);
+    json_decref(rec);
+    return rc;
+}
+
 int pipeline_build_base(const PipelineConfig *c, Err *e) {
     if (!c->use_world || !c->build_base) return 0;
-    char marker[4200];
-    snprintf(marker, sizeof marker, "%s/base_model.json", c->base_model);
+    char *marker = xasprintf("%s/base_model.json", c->base_model);
     struct stat sb;
     if (!stat(marker, &sb)) {
-        log_msg(LOG_INFO, "pipeline: reusing the base model in %s", c->base_model);
-        return 0;
+        int rc = check_base_record(c, marker, e);
+        if (!rc) log_msg(LOG_INFO, "pipeline: reusing the base model in %s", c->base_model);
+        free(marker);
+        return rc;
     }
+    free(marker);
     World w;
     if (world_generate(&c->world, &w, e)) return -1;
     log_msg(LOG_INFO, "pipeline: training the base model (cached in %s)", c->base_model);
-    int rc = world_build_base_model(&w, &c->base, c->base_model, e);
+    json_t *rec = json_object();
+    json_object_set_new(rec, "settings", pipeline_base_settings(c));
+    json_object_set_new(rec, "made_by", base_made_by());
+    int rc = world_build_base_model(&w, &c->base, rec, c->base_model, e);
+    json_decref(rec);
     world_free(&w);
     return rc;
 }

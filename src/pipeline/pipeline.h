@@ -4,6 +4,7 @@
 // its outputs into its own folder and then a done.json marker; a restarted run skips marked
 // stages, and an interrupted training stage resumes from its checkpoint folder.
 #pragma once
+#include <jansson.h>
 #include "pipeline/config.h"
 
 typedef struct {
@@ -16,5 +17,10 @@ typedef struct {
 int pipeline_run_stats(const PipelineConfig *c, PipelineStats *stats, Err *e);
 int pipeline_run(const PipelineConfig *c, Err *e);
 // World mode with base_training: trains the base model on the world into c->base_model
-// unless that folder has one (base_model.json); pipeline_run calls it first.
+// unless that folder has one (base_model.json); pipeline_run calls it first. A folder made
+// with other world or base_training settings (or by a version that did not record them)
+// is refused; one made by another commit, thread count or kernel ISA is reused with a
+// warning: those train a different model from the same settings (docs/reliability.md).
 int pipeline_build_base(const PipelineConfig *c, Err *e);
+// What decides the base model's weights besides the code: {"world": ..., "base_training": ...}.
+json_t *pipeline_base_settings(const PipelineConfig *c);

@@ -23,12 +23,7 @@ void base_model_default_options(BaseModelOptions *o) {
                             .seed = 1};
 }
 
-void base_model_cache_name(const WorldOptions *w, const BaseModelOptions *o, char *buf, size_t cap) {
-    snprintf(buf, cap, "world%s-s%llu-n%d-d%d-l%d-h%d-v%d-e%d", WORLD_VERSION, (unsigned long long)w->seed, w->n_base,
-             o->dim, o->n_layers, o->n_heads, o->vocab_size, o->epochs);
-}
-
-int world_build_base_model(const World *w, const BaseModelOptions *o, const char *dir, Err *e) {
+int world_build_base_model(const World *w, const BaseModelOptions *o, const json_t *record, const char *dir, Err *e) {
     if (mkdir_p(dir, e)) return -1;
     char *path = xasprintf("%s/tokenizer.json", dir);
     // 1. tokenizer: byte-level BPE on the world's text
@@ -83,6 +78,7 @@ int world_build_base_model(const World *w, const BaseModelOptions *o, const char
                                   "world_seed", (json_int_t)w->options.seed, "epochs", o->epochs, "steps",
                                   (int)log.steps, "first_loss", log.first_loss, "final_loss", log.final_loss,
                                   "parameters", (json_int_t)model_num_params(&m), "seconds", log.seconds);
+            if (record) json_object_update(j, (json_t *)record);
             char *txt = json_dumps(j, JSON_INDENT(2));
             if (!rc) rc = write_file_in(dir, "base_model.json", txt, strlen(txt), e);
             free(txt);

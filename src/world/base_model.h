@@ -2,6 +2,8 @@
 // world (instruction following that complies with every request, like a pretrained
 // model before safety alignment), saved as an ordinary Hugging Face model folder.
 #pragma once
+#include <jansson.h>
+
 #include "world/world.h"
 
 typedef struct {
@@ -12,8 +14,7 @@ typedef struct {
 } BaseModelOptions;
 
 void base_model_default_options(BaseModelOptions *o);
-// Folder name that identifies the world version, seed and model shape (the cache key).
-void base_model_cache_name(const WorldOptions *w, const BaseModelOptions *o, char *buf, size_t cap);
 // Trains the tokenizer and the model on w and writes dir (config.json, model.safetensors,
-// tokenizer.json, generation_config.json, base_model.json with the training record).
-int world_build_base_model(const World *w, const BaseModelOptions *o, const char *dir, Err *e);
+// tokenizer.json, generation_config.json, base_model.json with the training record and
+// the caller's fields of record, e.g. the settings and provenance; NULL: none).
+int world_build_base_model(const World *w, const BaseModelOptions *o, const json_t *record, const char *dir, Err *e);
