@@ -16,6 +16,18 @@ json_t *provenance_new(void) {
     json_object_set_new(o, "commit", json_string(antibody_commit()));
     json_object_set_new(o, "blas", json_string(blas_name()));
     json_object_set_new(o, "threads", json_integer(omp_threads()));
+    json_object_set_new(o, "isa", json_string(isa_name(isa_active())));
+    char cpu[160] = "unknown";
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    for (char line[512]; f && fgets(line, sizeof line, f);)
+        if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+            const char *v = strchr(line, ':') + 1;
+            while (*v == ' ' || *v == '\t') v++;
+            snprintf(cpu, sizeof cpu, "%.*s", (int)strcspn(v, "\n"), v);
+            break;
+        }
+    if (f) fclose(f);
+    json_object_set_new(o, "cpu", json_string(cpu));
     char date[32];
     time_t t = time(NULL);
     struct tm tm;

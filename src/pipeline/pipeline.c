@@ -390,7 +390,8 @@ static const char DETERMINISM[] =
     "whose kernels differ (e.g. AVX-512 vs AVX2) or across thread counts, where float rounding differs and training "
     "amplifies it: compare such runs through the spread over seeds";
 
-// Version, commit, BLAS, threads, date and the content hash of every data set the run used.
+// Version, commit, BLAS, threads, ISA, CPU, date and the content hash of every data set and
+// of the base model the run used.
 static json_t *data_provenance(const PipelineConfig *c, const Data *d) {
     json_t *p = provenance_new(), *in = json_object();
     const Dataset *sets[] = {&d->align, &d->harmful, &d->realign, &d->task_train, &d->task_test, &d->eval_harmful};
@@ -398,6 +399,8 @@ static json_t *data_provenance(const PipelineConfig *c, const Data *d) {
     char hex[65];
     for (int i = 0; i < 6; i++)
         if (sets[i]->n) { dataset_sha256(sets[i], hex); json_object_set_new(in, names[i], json_string(hex)); }
+    if (c->base_model && !folder_sha256(c->base_model, hex, &(Err){0}))
+        json_object_set_new(in, "base_model", json_string(hex));
     json_object_set_new(p, "inputs", in);
     return p;
 }
@@ -510,14 +513,6 @@ json_t *pipeline_base_settings(const PipelineConfig *c) {
     return o;
 }
 
-// The code that trained the model: same settings give other weights under another commit,
-// thread count or kernel ISA (docs/reliability.md, "Threads").
-static json_t *base_made_by(void) {
-    json_t *o = provenance_new();
-    json_object_set_new(o, "isa", json_string(isa_name(isa_active())));
-    return o;
-}
-
 // Reuse of an existing base model: refused when it was trained with other settings,
 // a warning when by other code.
 static int check_base_record(const PipelineConfig *c, const char *marker, Err *e) {
@@ -541,7 +536,7 @@ static int check_base_record(const PipelineConfig *c, const char *marker, Err *e
                      "train it again, or name another base_model folder", c->base_model, key ? sec : "settings",
                      key ? key : "?");
     } else {
-        json_t *now = base_made_by(), *then = json_object_get(rec, "made_by");
+        json_t *now = provenance_new(), *then = json_object_get(rec, "made_by");
         const char *what[] = {"commit", "threads", "isa"};
         for (int i = 0; i < 3; i++) {
             json_t *a = json_object_get(now, what[i]), *b = then ? json_object_get(then, what[i]) : NULL;
@@ -576,7 +571,7 @@ int pipeline_build_base(const PipelineConfig *c, Err *e) {
     log_msg(LOG_INFO, "pipeline: training the base model (cached in %s)", c->base_model);
     json_t *rec = json_object();
     json_object_set_new(rec, "settings", pipeline_base_settings(c));
-    json_object_set_new(rec, "made_by", base_made_by());
+    json_object_set_new(rec, "made_by", provenance_new());
     int rc = world_build_base_model(&w, &c->base, rec, c->base_model, e);
     json_decref(rec);
     world_free(&w);
