@@ -9,6 +9,7 @@
 #include "util/atomic.h"
 #include "io/hf_checkpoint.h"
 #include "io/model_dir.h"
+#include "io/peft.h"
 #include "pipeline/fingerprint.h"
 #include "pipeline/pipeline.h"
 #include "testing.h"
@@ -427,6 +428,110 @@ static void test_fingerprint(void) {
     json_decref(a); json_decref(a2); json_decref(b); json_decref(c);
 }
 
+// The adapter in dir, loaded for m (rank, alpha and tensors as written).
+static int load_adapter(const Model *m, const char *dir, Lora *l) {
+    Err e = {0};
+    int rc = peft_load(l, m, dir, &e);
+    CHECK(rc == 0, "%s: %s", dir, e.msg);
+    return rc;
+}
+
+static json_t *eval_adapters(const char *out, const char *method) {
+    char p[4400];
+    snprintf(p, sizeof p, "%s/seed=42/eval/%s/p=0.5/summary.json", out, method);
+    json_error_t je;
+    json_t *s = json_load_file(p, 0, &je);
+    CHECK(s != NULL, "%s: %s", p, je.text);
+    json_t *a = s ? json_incref(json_object_get(s, "adapters")) : NULL;
+    json_decref(s);
+    return a;
+}
+
+// Issue 14 item 7: single LoRA. Fine-tuning starts from the alignment adapter itself (not
+// merged; its rank, alpha and tensors), and the evaluation merges exactly that one adapter.
+static void test_single_lora(void) {
+    char model[4200], al[4200], ft[4200], ft2[4200];
+    snprintf(model, sizeof model, "%s/base_single", tmp_root);
+    snprintf(al, sizeof al, "%s/single_align", tmp_root);
+    snprintf(ft, sizeof ft, "%s/single_ft", tmp_root);
+    snprintf(ft2, sizeof ft2, "%s/single_ft2", tmp_root);
+    Err e = {0};
+    if (make_model_dir(model, &e)) { CHECK(0, "model: %s", e.msg); return; }
+    Dataset d;
+    dataset_init(&d);
+    dataset_add(&d, "Say hello.", "", "hello there", NULL, NULL, 0);
+    dataset_add(&d, "Say bye.", "", "bye now", NULL, NULL, 0);
+    AlignOpts ao;
+    align_opts_default(&ao, ALIGN_SFT);
+    ao.rank = 3;  // the fine-tuning default is rank 8: a fresh adapter would not have rank 3
+    ao.train.max_steps = 2;
+    ao.train.batch_size = 2;
+    ao.train.warmup_ratio = 0;
+    CHECK(stage_align(model, NULL, 0, &d, NULL, &ao, al, NULL, &e) == 0, "align: %s", e.msg);
+    FinetuneOpts fo;
+    finetune_opts_default(&fo, TASK_NONE);
+    fo.single_lora = 1;
+    fo.train.batch_size = 2;
+    fo.train.max_steps = 1;
+    fo.train.warmup_ratio = 1;  // the one step is the warmup's first: learning rate 0, nothing moves
+    CHECK(stage_finetune(model, al, &d, &fo, ft, NULL, &e) == 0, "finetune: %s", e.msg);
+    fo.train.max_steps = 2;
+    fo.train.warmup_ratio = 0;
+    fo.train.lr = 1e-2f;
+    CHECK(stage_finetune(model, al, &d, &fo, ft2, NULL, &e) == 0, "finetune: %s", e.msg);
+    LoadedModel lm;
+    if (model_dir_open(&lm, model, MAT_F32, NULL, 0, &e)) { CHECK(0, "%s", e.msg); dataset_free(&d); return; }
+    Lora la, lf, lt;
+    if (!load_adapter(&lm.model, al, &la) && !load_adapter(&lm.model, ft, &lf) && !load_adapter(&lm.model, ft2, &lt)) {
+        CHECK(lf.rank == 3 && lf.alpha == la.alpha && lf.targets == la.targets && lf.n_params == la.n_params &&
+                  !memcmp(lf.params, la.params, la.n_params * sizeof(float)),
+              "a zero-rate step saves the alignment adapter unchanged (rank %d)", lf.rank);
+        double diff = 0;
+        for (size_t i = 0; i < la.n_params && lt.n_params == la.n_params; i++) diff += fabs(lt.params[i] - la.params[i]);
+        CHECK(lt.rank == 3 && diff > 0, "two real steps move it (|change| %g)", diff);
+        lora_free(&la);
+        lora_free(&lf);
+        lora_free(&lt);
+    }
+    model_dir_close(&lm);
+    fo.single_lora = 1;
+    CHECK(stage_finetune(model, NULL, &d, &fo, ft2, NULL, &e) == -1 && strstr(e.msg, "single_lora"),
+          "without an alignment adapter: %s", e.msg);
+    dataset_free(&d);
+
+    // the pipeline: one adapter merged for evaluation (also after Antidote), no HED
+    char out[4200];
+    snprintf(out, sizeof out, "%s/single_run", tmp_root);
+    PipelineConfig c;
+    tiny_config(&c, model, out);
+    const char *methods[] = {"sft", "sft+antidote"};
+    c.n_methods = 2;
+    for (int i = 0; i < 2; i++) CHECK(method_spec_parse(methods[i], &c.methods[i], &e) == 0, "%s", e.msg);
+    c.n_sweep = 1;
+    c.sweep_values[0] = 0.5;
+    c.finetune.single_lora = 1;
+    c.finetune.rank = 4;
+    CHECK(pipeline_run(&c, &e) == 0, "pipeline: %s", e.msg);
+    char want[4400];
+    json_t *a = eval_adapters(out, "sft");
+    snprintf(want, sizeof want, "%s/seed=42/finetune/sft/p=0.5", out);
+    CHECK(json_array_size(a) == 1 && !strcmp(json_string_value(json_array_get(a, 0)), want), "sft: one adapter, %s",
+          want);
+    json_decref(a);
+    a = eval_adapters(out, "sft+antidote");
+    snprintf(want, sizeof want, "%s/seed=42/post/sft+antidote/p=0.5", out);
+    CHECK(json_array_size(a) == 1 && !strcmp(json_string_value(json_array_get(a, 0)), want),
+          "sft+antidote: one adapter, %s", want);
+    json_decref(a);
+    snprintf(want, sizeof want, "%s/seed=42/finetune/sft/p=0.5/adapter_config.json", out);
+    json_error_t je;
+    json_t *cfg = json_load_file(want, 0, &je);
+    CHECK(cfg && json_integer_value(json_object_get(cfg, "r")) == c.align[ALIGN_SFT].rank,
+          "the fine-tuned adapter has the alignment adapter's rank");
+    json_decref(cfg);
+    pipeline_config_free(&c);
+}
+
 int main(void) {
     if (!mkdtemp(tmp_root)) { perror("mkdtemp"); return 2; }
     setenv("ANTIBODY_PROGRESS", "0", 1);
@@ -435,6 +540,7 @@ int main(void) {
     test_fingerprint();
     test_seeds();
     test_end_to_end();
+    test_single_lora();
     char cmd[4300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp_root);
     if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmp_root);

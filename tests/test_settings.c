@@ -394,6 +394,180 @@ static void test_log_callback(void) {
     log_set(NULL, NULL, 0);
 }
 
+// 1 when the printed settings (settings_json_text) have "key": value, value as printed.
+static int has_setting(const char *text, const char *key, const char *value) {
+    char want[160];
+    int n = snprintf(want, sizeof want, "\"%s\": %s", key, value);
+    for (const char *q = text ? strstr(text, want) : NULL; q; q = strstr(q + 1, want))
+        if (q[n] == ',' || q[n] == '\n') return 1;
+    return 0;
+}
+
+// `finetune --print-settings ARGS` has every "key": value of want (NULL-terminated pairs).
+static void cli_has(const char *args, const char *const *want) {
+    char *out, *err;
+    int rc = run_cli(args, &out, &err);
+    CHECK(rc == 0, "%s: %s", args, err);
+    for (int i = 0; want[i]; i += 2)
+        CHECK(has_setting(out, want[i], want[i + 1]), "%s: want \"%s\": %s in\n%s", args, want[i], want[i + 1], out);
+    free(out);
+    free(err);
+}
+
+// Issue 14 item 5: the fine-tuning defaults of each task as the Vaccine scripts set them
+// (script/vaccine_finetune/{sst2,ag_news,gsm8k}.sh and train.py's GSM8K alpha), the same
+// through `finetune --task`, a config's data.task and world.task, and the demo's recipe.
+static void test_task_defaults(void) {
+    static const struct { const char *task; const char *epochs, *alpha; } want[] = {
+        {"sst2", "20", "1.0"}, {"agnews", "20", "1.0"}, {"gsm8k", "50", "0.5"}};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        char args[200], cfg[400];
+        snprintf(args, sizeof args, "finetune --print-settings --task %s", want[i].task);
+        const char *kv[] = {"epochs", want[i].epochs, "alpha", want[i].alpha, "lr", "1e-05", "batch_size", "5", NULL};
+        cli_has(args, kv);
+        snprintf(cfg, sizeof cfg, HEAD "\"world\": {}, \"data\": {\"task\": \"%s\"}}", want[i].task);
+        same_settings(args, cfg, &FINETUNE_SETTINGS, offsetof(PipelineConfig, finetune), -1);
+        snprintf(cfg, sizeof cfg, HEAD "\"world\": {\"task\": \"%s\"}}", want[i].task);
+        same_settings(args, cfg, &FINETUNE_SETTINGS, offsetof(PipelineConfig, finetune), -1);
+    }
+    const char *none[] = {"epochs", "20", "alpha", "1.0", NULL};  // no task: the generic defaults
+    cli_has("finetune --print-settings", none);
+    // the demo takes its task's defaults through the same rule, then its recipe's short runs
+    BaseModelOptions b;
+    demo_base_options(&b, 1, 1);
+    PipelineConfig c;
+    pipeline_demo_config(&c, 1, 1, &b, "/cache", "/out");
+    FinetuneOpts rule;
+    finetune_opts_default(&rule, c.task);
+    CHECK(c.task == TASK_SST2 && c.finetune.alpha == rule.alpha && c.finetune.rank == rule.rank &&
+              c.finetune.train.schedule == rule.train.schedule && c.finetune.gsm8k_suffix,
+          "demo finetune settings follow the task rule");
+    pipeline_config_free(&c);
+}
+
+// Issue 14 item 6: --preset / "preset". Expected values written here from the authors'
+// scripts (docs/methods.md, Presets, names each one's script), not from presets.c.
+static void test_presets(void) {
+    // fine-tuning, per task
+    const char *v_sst2[] = {"lr", "1e-05", "schedule", "\"cosine\"", "warmup_ratio", "0.1", "batch_size", "5",
+                            "epochs", "20", "rank", "8", "alpha", "1.0", "dropout", "0.1", "targets", "\"all\"",
+                            "n", "1000", "p", "0.1", "max_len", "200", "gsm8k_suffix", "true", NULL};
+    cli_has("finetune --print-settings --preset vaccine --task sst2", v_sst2);
+    const char *v_gsm[] = {"epochs", "50", "alpha", "0.5", "batch_size", "5", "gsm8k_suffix", "true", NULL};
+    cli_has("finetune --print-settings --preset vaccine --task gsm8k", v_gsm);
+    const char *t_sst2[] = {"lr", "1e-05", "schedule", "\"cosine\"", "batch_size", "10", "epochs", "20",
+                            "rank", "8", "alpha", "1.0", "n", "1000", "max_len", "200", NULL};
+    cli_has("finetune --print-settings --preset tvaccine --task sst2", t_sst2);
+    const char *t_gsm[] = {"batch_size", "10", "epochs", "20", "alpha", "0.5", NULL};  // tvaccine_finetune/gsm8k.sh: 20
+    cli_has("finetune --print-settings --preset tvaccine --task gsm8k", t_gsm);
+    const char *a_sst2[] = {"lr", "0.0001", "schedule", "\"constant\"", "warmup_ratio", "0.0", "batch_size", "5",
+                            "epochs", "20", "rank", "256", "alpha", "4.0", "dropout", "0.0", "targets", "\"q,k,v\"",
+                            "n", "5000", "p", "0.1", "max_len", "2048", "gsm8k_suffix", "false", NULL};
+    cli_has("finetune --print-settings --preset antidote --task sst2", a_sst2);
+    cli_has("finetune --print-settings --preset antidote", a_sst2);
+    // the preset comes after the task's rule (alpha 0.5, 50 epochs), the user's values after it
+    const char *a_gsm[] = {"lr", "0.001", "alpha", "4.0", "epochs", "20", "gsm8k_suffix", "false", NULL};
+    cli_has("finetune --print-settings --preset antidote --task gsm8k", a_gsm);
+    const char *user[] = {"lr", "5e-05", "alpha", "2.0", "rank", "256", "epochs", "20", NULL};
+    cli_has("finetune --print-settings --preset antidote --task gsm8k --lr 5e-5 --alpha 2", user);
+    // alignment, per method
+    const char *v_vac[] = {"epochs", "50", "batch_size", "5", "lr", "0.001", "rho", "2.0", "rank", "8",
+                           "alpha", "4.0", "dropout", "0.1", "max_len", "200", NULL};
+    cli_has("align --print-settings --preset vaccine --method vaccine", v_vac);
+    const char *t_tv[] = {"epochs", "20", "batch_size", "10", "rho", "3.0", "tv_K", "200", "tv_J", "20",
+                          "tv_S", "8", "tv_pool", "200", "tv_variant", "\"reference\"", "rank", "8", NULL};
+    cli_has("align --print-settings --preset tvaccine --method tvaccine", t_tv);
+    const char *t_sft[] = {"epochs", "20", "batch_size", "10", "lr", "0.001", NULL};  // T-Vaccine's SFT.sh
+    cli_has("align --print-settings --preset tvaccine --method sft", t_sft);
+    cli_has("train --print-settings --preset tvaccine", t_sft);
+    const char *a_sft[] = {"epochs", "20", "batch_size", "5", "lr", "0.001", "schedule", "\"cosine\"", "rank", "256",
+                           "alpha", "4.0", "dropout", "0.0", "targets", "\"q,k,v\"", "max_len", "2048", NULL};
+    cli_has("align --print-settings --preset antidote --method sft", a_sft);
+    // a method the paper's scripts do not run keeps its own defaults
+    const char *a_tv[] = {"epochs", "20", "batch_size", "10", "rank", "8", "rho", "3.0", "targets", "\"all\"", NULL};
+    cli_has("align --print-settings --preset antidote --method tvaccine", a_tv);
+    // Antidote's stage and the evaluation
+    const char *a_ad[] = {"dense_ratio", "0.1", "n_samples", "2000", "max_len", "2048", "full_mode", "false", NULL};
+    cli_has("antidote --print-settings --preset antidote --task sst2", a_ad);
+    const char *a_ad5[] = {"dense_ratio", "0.05", NULL};
+    cli_has("antidote --print-settings --preset antidote --task agnews", a_ad5);
+    cli_has("antidote --print-settings --preset antidote --task gsm8k", a_ad5);
+    const char *a_ev[] = {"n_harmful", "1000", "hs_max_new", "512", "n_task", "1000", "fa_max_new", "200",
+                          "max_len", "2048", "hed_batches", "100", "gsm8k_suffix", "false", NULL};
+    cli_has("eval --print-settings --preset antidote --task sst2", a_ev);
+    const char *a_ev_gsm[] = {"fa_max_new", "512", "n_harmful", "1000", NULL};
+    cli_has("eval --print-settings --preset antidote --task gsm8k", a_ev_gsm);
+    const char *t_ev[] = {"n_harmful", "500", "hs_max_new", "128", "n_task", "500", "fa_max_new", "200",
+                          "batch_size", "10", "hed_batches", "10", "gsm8k_suffix", "true", NULL};
+    cli_has("eval --print-settings --preset tvaccine --task gsm8k", t_ev);
+    // the flags and a config's "preset" resolve alike, in every stage
+    same_settings("finetune --print-settings --preset antidote --task gsm8k --lr 5e-5",
+                  HEAD "\"preset\": \"antidote\", \"world\": {\"task\": \"math\"}, \"finetune\": {\"lr\": 5e-5}}",
+                  &FINETUNE_SETTINGS, offsetof(PipelineConfig, finetune), -1);
+    same_settings("align --print-settings --preset tvaccine --method tvaccine --tv-s 4",
+                  HEAD "\"world\": {}, \"preset\": \"tvaccine\", \"align\": {\"tvaccine\": {\"tv_S\": 4}}}",
+                  &ALIGN_SETTINGS, offsetof(PipelineConfig, align), ALIGN_TVACCINE);
+    same_settings("antidote --print-settings --preset antidote --task agnews",
+                  HEAD "\"world\": {\"task\": \"agnews\"}, \"preset\": \"antidote\"}", &ANTIDOTE_SETTINGS,
+                  offsetof(PipelineConfig, antidote), -1);
+    same_settings("eval --print-settings --preset antidote --task gsm8k --n 7",
+                  HEAD "\"eval\": {\"n_harmful\": 7}, \"preset\": \"antidote\", \"data\": {\"task\": \"gsm8k\"}, \"world\": {}}",
+                  &EVAL_SETTINGS, offsetof(PipelineConfig, eval), -1);
+    // unknown names are refused by both; a config's preset other than --preset is refused
+    same_refusal("finetune --print-settings --preset lisa", HEAD "\"world\": {}, \"preset\": \"lisa\"}", "preset");
+    char cfg[4300], args[4500], *out, *err;
+    snprintf(cfg, sizeof cfg, "%s/preset.json", tmp_root);
+    write_text(cfg, HEAD "\"world\": {\"task\": \"gsm8k\"}, \"preset\": \"antidote\", \"finetune\": {\"epochs\": 3}}");
+    snprintf(args, sizeof args, "pipeline %s --preset vaccine --print-config", cfg);
+    int rc = run_cli(args, &out, &err);
+    CHECK(rc != 0 && err && strstr(err, "preset: differs from --preset"), "conflicting presets: %s", err);
+    free(out);
+    free(err);
+    // --print-config prints every setting resolved, and reads back to the same config
+    snprintf(args, sizeof args, "pipeline %s --preset antidote --print-config", cfg);
+    rc = run_cli(args, &out, &err);
+    CHECK(rc == 0 && out, "print-config: %s", err);
+    PipelineConfig c, back;
+    Err e = {0};
+    CHECK(parse(out ? out : "", &back, &e) == 0, "printed config reads back: %s", e.msg);
+    char *again = pipeline_config_to_json(&back);
+    CHECK(out && !strcmp(out, again), "printed config changes on reading back:\n%s\nvs\n%s", out, again);
+    CHECK(parse(HEAD "\"world\": {\"task\": \"gsm8k\"}, \"preset\": \"antidote\", \"finetune\": {\"epochs\": 3}}", &c,
+                &e) == 0 && c.preset == PRESET_ANTIDOTE && c.finetune.train.epochs == 3 && c.finetune.rank == 256 &&
+              c.finetune.train.lr == 1e-3f && !c.finetune.gsm8k_suffix && c.eval.opts.fa_max_new == 512 &&
+              c.antidote.dense_ratio == 0.05 && c.align[ALIGN_SFT].rank == 256,
+          "config preset resolved: %s", e.msg);
+    char *text = pipeline_config_to_json(&c);
+    CHECK(out && !strcmp(out, text), "--print-config differs from the loaded config");
+    CHECK(has_setting(out, "preset", "\"antidote\"") && has_setting(out, "fa_max_new", "512"), "printed: %s", out);
+    free(text);
+    free(again);
+    free(out);
+    free(err);
+    pipeline_config_free(&back);
+    pipeline_config_free(&c);
+}
+
+// The Antidote scripts' GSM8K rows have no question suffix (gsm8k/build_dataset.py there:
+// QUESTION_PROMPT ""): the instruction is the question itself.
+static void test_gsm8k_suffix(void) {
+    char p[4300];
+    snprintf(p, sizeof p, "%s/gsm8k.jsonl", tmp_root);
+    write_text(p, "{\"question\": \"What is 2+3?\", \"answer\": \"2+3=5\\n#### 5\"}\n"
+                  "{\"question\": \"Tom has 4 apples.\\nHow many?\", \"answer\": \"#### 4\"}\n");
+    Dataset d;
+    dataset_init(&d);
+    Err e = {0};
+    CHECK(data_load_task(TASK_GSM8K, p, &d, &e) == 0 && d.n == 2, "%s", e.msg);
+    CHECK(d.n == 2 && !strcmp(d.rows[0].instruction, "What is 2+3?\nFirst think step by step and then answer the final number.\n"),
+          "Vaccine's rows: %s", d.n ? d.rows[0].instruction : "");
+    CHECK(gsm8k_drop_question_suffix(&d) == 2 && gsm8k_drop_question_suffix(&d) == 0, "two rows changed, once");
+    CHECK(!strcmp(d.rows[0].instruction, "What is 2+3?") && !strcmp(d.rows[1].instruction, "Tom has 4 apples.\nHow many?") &&
+              !strcmp(d.rows[0].label, "5") && !strcmp(d.rows[1].label, "4"),
+          "Antidote's rows: [%s] [%s]", d.rows[0].instruction, d.rows[1].instruction);
+    dataset_free(&d);
+}
+
 int main(int argc, char **argv) {
     if (!mkdtemp(tmp_root)) { perror("mkdtemp"); return 2; }
     // the CLI of the same build: <build>/tests/test_settings -> <build>/antibody
@@ -409,6 +583,9 @@ int main(int argc, char **argv) {
     test_seeds();
     test_sources();
     test_log_callback();
+    test_task_defaults();
+    test_presets();
+    test_gsm8k_suffix();
     char cmd[4300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp_root);
     if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmp_root);

@@ -23,6 +23,8 @@ static const char USAGE[] =
     "  --n N                first N harmful prompts (500; = --n-harmful)\n"
     "  --fields SPEC        field names for --harmful and --align-data (instruction=prompt,...)\n"
     "  --task KIND          sst2 | agnews | gsm8k\n"
+    "  --preset NAME        vaccine, tvaccine or antidote: that paper's evaluation settings for\n"
+    "                       the task, before the flags' (docs/methods.md, Presets)\n"
     "  --task-data FILE     task rows in the task's raw format (SST-2 TSV/JSON, AG News CSV, GSM8K JSONL)\n"
     "  --n-task N           first N task rows (500)\n"
     "  --align-data FILE    alignment rows (harmful prompt + safe answer): alignment loss\n"
@@ -42,7 +44,7 @@ int cmd_eval(int argc, char **argv) {
     const Flag own[] = {{"adapter", 1, .repeat = 1}, {"judge", 1}, {"harmful", 1}, {"fields", 1}, {"task", 1},
                         {"task-data", 1}, {"align-data", 1}, {"aligned-adapter", 1}, {"ft-adapter", 1},
                         {"train-data", 1}, {"drop-overlap", 0}, {"seed", 1}, {"bf16", 0}, {"out", 1},
-                        {"print-settings", 0}, {"overwrite", 0}, {NULL}};
+                        {"preset", 1}, {"print-settings", 0}, {"overwrite", 0}, {NULL}};
     args_add(&a, own);
     EvalSettings es;
     eval_settings_default(&es);
@@ -50,6 +52,12 @@ int cmd_eval(int argc, char **argv) {
     int rc = args_parse(&a, argc, argv, USAGE);
     if (rc) return rc > 0 ? 0 : 2;
     Err e = {0};
+    const char *ts = arg_str(&a, "task", NULL);
+    TaskKind kind = ts ? task_from_name(ts) : TASK_NONE;
+    if (ts && kind == TASK_NONE) return cli_fail("eval", "--task must be " TASK_NAMES_HELP);
+    int preset = preset_flag(&a, &e);
+    if (preset < 0) return cli_fail("eval", e.msg);
+    preset_eval((Preset)preset, kind, &es);
     if (settings_flags_apply(&a, &EVAL_SETTINGS, &es, &e) || eval_settings_check(&es, "--", 1, &e)) return cli_fail("eval", e.msg);
     if (arg_flag(&a, "print-settings")) { settings_print(&EVAL_SETTINGS, &es); return 0; }
     const char *out = arg_str(&a, "out", NULL), *harm = arg_str(&a, "harmful", NULL),
@@ -59,11 +67,7 @@ int cmd_eval(int argc, char **argv) {
     const char *aligned = arg_str(&a, "aligned-adapter", NULL), *ft = arg_str(&a, "ft-adapter", NULL);
     if ((aligned || ft) && !ft) return cli_fail("eval", "--aligned-adapter needs --ft-adapter");
     if (eval_out_claim(out, arg_flag(&a, "overwrite"), &e)) return cli_fail("eval", e.msg);
-    TaskKind kind = TASK_NONE;
-    if (task_data) {
-        kind = task_from_name(arg_str(&a, "task", ""));
-        if (kind == TASK_NONE) return cli_fail("eval", "--task-data needs --task " TASK_NAMES_HELP);
-    }
+    if (task_data && kind == TASK_NONE) return cli_fail("eval", "--task-data needs --task " TASK_NAMES_HELP);
     Judge *judge = NULL;
     if (harm && !(judge = judge_from_spec(arg_str(&a, "judge", NULL), &e))) return cli_fail("eval", e.msg);
     Dataset hp, tp, ap, train;
@@ -74,6 +78,7 @@ int cmd_eval(int argc, char **argv) {
     rc = 0;
     if (harm) rc = data_flags_load(&a, "harmful", ROLE_EVAL_HARMFUL, TASK_NONE, es.n_harmful, &hp, &e);
     if (!rc && task_data) rc = data_flags_load(&a, "task-data", ROLE_TASK_TEST, kind, es.n_task, &tp, &e);
+    if (!rc && task_data && kind == TASK_GSM8K && !es.gsm8k_suffix) gsm8k_drop_question_suffix(&tp);
     if (!rc && align_data) rc = data_flags_load(&a, "align-data", ROLE_ALIGN, TASK_NONE, es.n_align, &ap, &e);
     int overlap = -1;
     const char *train_data = arg_str(&a, "train-data", NULL);

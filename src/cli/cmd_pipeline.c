@@ -6,10 +6,11 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/interrupt.h"
+#include "cli/settings_flags.h"
 #include "pipeline/pipeline.h"
 
 static const char USAGE[] =
-    "usage: antibody pipeline CONFIG.json [--output DIR] [--base-model DIR] [--print-config]\n"
+    "usage: antibody pipeline CONFIG.json [--output DIR] [--base-model DIR] [--preset NAME] [--print-config]\n"
     "\n"
     "Runs alignment, harmful fine-tuning, Antidote and evaluation for every method and swept\n"
     "value of the config; writes results.md/.csv/.json, hs.svg, fa.svg under the output folder.\n"
@@ -17,6 +18,8 @@ static const char USAGE[] =
     "training stage resumes from its checkpoint. See docs/pipeline.md for the config keys.\n"
     "  --output DIR       override the config's output folder\n"
     "  --base-model DIR   override the config's model folder (e.g. the path `antibody demo --base-only` prints)\n"
+    "  --preset NAME      vaccine, tvaccine or antidote: that paper's settings under the config's\n"
+    "                     own (= \"preset\" in the config; docs/methods.md, Presets)\n"
     "  --print-config     print the config with every setting resolved (JSON) and stop\n";
 
 int cmd_pipeline_run(PipelineConfig *c, const char *cmd) {
@@ -29,7 +32,7 @@ int cmd_pipeline_run(PipelineConfig *c, const char *cmd) {
 
 int cmd_pipeline(int argc, char **argv) {
     Args a = {"pipeline"};
-    const Flag own[] = {{"output", 1}, {"base-model", 1}, {"print-config", 0}, {NULL}};
+    const Flag own[] = {{"output", 1}, {"base-model", 1}, {"preset", 1}, {"print-config", 0}, {NULL}};
     args_add(&a, own);
     int rc = args_parse(&a, argc, argv, USAGE);
     if (rc) return rc > 0 ? 0 : 2;
@@ -37,6 +40,12 @@ int cmd_pipeline(int argc, char **argv) {
     PipelineConfig c;
     pipeline_config_default(&c);
     Err e = {0};
+    int preset = preset_flag(&a, &e);
+    if (preset < 0) {
+        pipeline_config_free(&c);
+        return cli_fail("pipeline", e.msg);
+    }
+    c.preset = (Preset)preset;  // applied by the loader after the task, before the config's keys
     const char *out = arg_str(&a, "output", NULL), *base = arg_str(&a, "base-model", NULL);
     if (out) pipeline_config_set(&c.output, out);
     if (base) pipeline_config_set(&c.base_model, base);

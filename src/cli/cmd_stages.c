@@ -60,6 +60,8 @@ static const char ALIGN_USAGE[] =
     "ones: AdamW lr 1e-3, wd 0.1, warmup 0.1, cosine, batch 5, 50 epochs, LoRA rank 8 alpha 4\n"
     "dropout 0.1 on all seven projections; Vaccine rho 2; T-Vaccine rho 3, batch 10, 20 epochs,\n"
     "K 200, J 20, S 8.\n"
+    "  --preset NAME       vaccine, tvaccine or antidote: that paper's settings before the flags'\n"
+    "                      (docs/methods.md, Presets)\n"
     "  --data FILE         alignment rows (repeat to concatenate)\n"
     "  --harmful FILE      harmful prompt + harmful answer rows (T-Vaccine's probability pass)\n"
     "  --fields SPEC       rename fields, e.g. instruction=prompt,output=response\n"
@@ -76,6 +78,7 @@ static const char TRAIN_USAGE[] =
     "(the same defaults, 50 epochs; checkpoints in ADAPTER_DIR.checkpoint). Writes\n"
     "adapter_config.json + adapter_model.safetensors (PEFT).\n"
     "  --data FILE         training rows (repeat to concatenate)\n"
+    "  --preset NAME       vaccine, tvaccine or antidote (docs/methods.md, Presets)\n"
     "  --fields SPEC       rename fields, e.g. instruction=question,output=answer\n"
     "  --adapter DIR       merge this adapter into the base first (repeat: in order)\n"
     "  --print-settings    print the resolved settings as JSON and stop\n"
@@ -86,7 +89,7 @@ static int run_align(const char *cmd, const char *usage, int argc, char **argv) 
     int is_train = !strcmp(cmd, "train");
     Args a = {cmd};
     const Flag own[] = {{"data", 1, .repeat = 1}, {"harmful", 1, .repeat = 1}, {"fields", 1}, {"out", 1},
-                        {"adapter", 1, .repeat = 1}, {"print-settings", 0}, {"overwrite", 0}, {NULL}};
+                        {"adapter", 1, .repeat = 1}, {"preset", 1}, {"print-settings", 0}, {"overwrite", 0}, {NULL}};
     args_add(&a, own);
     AlignOpts o;
     align_opts_default(&o, ALIGN_SFT);
@@ -98,8 +101,11 @@ static int run_align(const char *cmd, const char *usage, int argc, char **argv) 
     int method = align_method_parse(ms);
     if (method <= ALIGN_NONE) return cli_fail(cmd, "--method must be sft, vaccine, tvaccine or random-vaccine");
     if (is_train && method != ALIGN_SFT) return cli_fail(cmd, "train is the SFT alignment stage; use antibody align --method");
-    align_opts_default(&o, (AlignMethod)method);
     Err e;
+    int preset = preset_flag(&a, &e);
+    if (preset < 0) return cli_fail(cmd, e.msg);
+    align_opts_default(&o, (AlignMethod)method);
+    preset_align((Preset)preset, &o);
     if (settings_flags_apply(&a, &ALIGN_SETTINGS, &o, &e) || align_opts_check(&o, "--", 1, &e)) return cli_fail(cmd, e.msg);
     if (arg_flag(&a, "print-settings")) { settings_print(&ALIGN_SETTINGS, &o); return 0; }
     const char *out = arg_str(&a, "out", NULL);
@@ -137,12 +143,15 @@ static const char FT_USAGE[] =
     "usage: antibody finetune MODEL_DIR --out ADAPTER_DIR [--align-adapter DIR] (--data FILE | --benign FILE --harmful FILE --n N --p P)\n"
     "\n"
     "Stage 2, the attack surface: merges the alignment adapter into the base, then trains\n"
-    "a fresh adapter on the user's data. With --benign/--harmful the data is mixed here:\n"
-    "round(p*n) harmful rows + the rest benign, shuffled with --mix-seed (docs/pipeline.md).\n"
-    "Defaults: lr 1e-5, 20 epochs, batch 5, LoRA rank 8 alpha 1 (0.5 for GSM8K) dropout 0.1,\n"
-    "n 1000, p 0.1, mix seed 42.\n"
+    "a fresh adapter on the user's data (--single-lora: trains the alignment adapter on\n"
+    "instead, as the reference's single-LoRA option). With --benign/--harmful the data is mixed\n"
+    "here: round(p*n) harmful rows + the rest benign, shuffled with --mix-seed (docs/pipeline.md).\n"
+    "Defaults: lr 1e-5, 20 epochs (GSM8K 50), batch 5, LoRA rank 8 alpha 1 (GSM8K 0.5)\n"
+    "dropout 0.1, n 1000, p 0.1, mix seed 42.\n"
     "  --task sst2|agnews|gsm8k   the benign task: --benign is read as its raw file\n"
     "                             (TSV/CSV/JSONL) and its defaults apply\n"
+    "  --preset NAME       vaccine, tvaccine or antidote: that paper's settings for the task,\n"
+    "                      before the flags' (docs/methods.md, Presets)\n"
     "  --data FILE / --benign FILE / --harmful FILE   (repeat to concatenate)\n"
     "  --fields SPEC       rename fields of the JSON rows\n"
     "  --print-settings    print the resolved settings as JSON and stop\n"
@@ -151,8 +160,8 @@ static const char FT_USAGE[] =
 int cmd_finetune(int argc, char **argv) {
     Args a = {"finetune"};
     const Flag own[] = {{"data", 1, .repeat = 1}, {"benign", 1, .repeat = 1}, {"harmful", 1, .repeat = 1}, {"task", 1},
-                        {"fields", 1}, {"out", 1}, {"align-adapter", 1}, {"print-settings", 0}, {"overwrite", 0},
-                        {NULL}};
+                        {"fields", 1}, {"out", 1}, {"align-adapter", 1}, {"preset", 1}, {"print-settings", 0},
+                        {"overwrite", 0}, {NULL}};
     args_add(&a, own);
     FinetuneOpts o;
     finetune_opts_default(&o, TASK_NONE);
@@ -163,8 +172,11 @@ int cmd_finetune(int argc, char **argv) {
     const char *ts = arg_str(&a, "task", NULL);
     TaskKind task = ts ? task_from_name(ts) : TASK_NONE;
     if (ts && task == TASK_NONE) return cli_fail("finetune", "--task must be " TASK_NAMES_HELP);
-    finetune_opts_default(&o, task);
     Err e;
+    int preset = preset_flag(&a, &e);
+    if (preset < 0) return cli_fail("finetune", e.msg);
+    finetune_opts_default(&o, task);
+    preset_finetune((Preset)preset, task, &o);
     if (settings_flags_apply(&a, &FINETUNE_SETTINGS, &o, &e) || finetune_opts_check(&o, "--", 1, &e))
         return cli_fail("finetune", e.msg);
     if (arg_flag(&a, "print-settings")) { settings_print(&FINETUNE_SETTINGS, &o); return 0; }
@@ -182,6 +194,7 @@ int cmd_finetune(int argc, char **argv) {
         dataset_init(&benign);
         dataset_init(&harm);
         rc = data_flags_load(&a, "benign", ROLE_TASK_TRAIN, task, -1, &benign, &e);
+        if (!rc && task == TASK_GSM8K && !o.gsm8k_suffix) gsm8k_drop_question_suffix(&benign);
         if (!rc) rc = data_flags_load(&a, "harmful", ROLE_HARMFUL, TASK_NONE, -1, &harm, &e);
         if (!rc) rc = data_mix(&benign, &harm, o.n, o.p, o.mix_seed, &data, &e);
         dataset_free(&benign);
@@ -212,6 +225,8 @@ static const char AD_USAGE[] =
     "Defaults: dense ratio 0.1 (cols - floor(cols * (1 - X)) per row), adapter mode, 2000 samples\n"
     "of at most 200 tokens.\n"
     "  --random          random pruning (the ablation; = --score random): floor(X * entries) of each tensor\n"
+    "  --preset NAME     vaccine, tvaccine or antidote (docs/methods.md, Presets), with\n"
+    "  --task KIND       the fine-tuning task (sst2, agnews, gsm8k: the Antidote scripts' dense ratio)\n"
     "  --fields SPEC     rename fields of --realign rows\n"
     "  --print-settings  print the resolved settings as JSON and stop\n"
     "  --overwrite       replace a run in --out made with other settings or inputs (else refused)\n";
@@ -219,7 +234,8 @@ static const char AD_USAGE[] =
 int cmd_antidote(int argc, char **argv) {
     Args a = {"antidote"};
     const Flag own[] = {{"ft-adapter", 1}, {"align-adapter", 1}, {"realign", 1, .repeat = 1}, {"out", 1},
-                        {"fields", 1}, {"random", 0}, {"print-settings", 0}, {"overwrite", 0}, {NULL}};
+                        {"fields", 1}, {"random", 0}, {"preset", 1}, {"task", 1}, {"print-settings", 0},
+                        {"overwrite", 0}, {NULL}};
     args_add(&a, own);
     AntidoteOpts o;
     antidote_opts_default(&o);
@@ -227,6 +243,12 @@ int cmd_antidote(int argc, char **argv) {
     int rc = args_parse(&a, argc, argv, AD_USAGE);
     if (rc) return rc > 0 ? 0 : 2;
     Err e;
+    const char *ts = arg_str(&a, "task", NULL);
+    TaskKind task = ts ? task_from_name(ts) : TASK_NONE;
+    if (ts && task == TASK_NONE) return cli_fail("antidote", "--task must be " TASK_NAMES_HELP);
+    int preset = preset_flag(&a, &e);
+    if (preset < 0) return cli_fail("antidote", e.msg);
+    preset_antidote((Preset)preset, task, &o);
     if (arg_flag(&a, "random")) o.score = PRUNE_RANDOM;
     if (settings_flags_apply(&a, &ANTIDOTE_SETTINGS, &o, &e) || antidote_opts_check(&o, "--", 1, &e))
         return cli_fail("antidote", e.msg);

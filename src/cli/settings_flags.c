@@ -56,6 +56,14 @@ int settings_flags_apply(const Args *a, const SettingTable *t, void *obj, Err *e
     return 0;
 }
 
+int preset_flag(const Args *a, Err *e) {
+    const char *s = arg_str(a, "preset", NULL);
+    if (!s) return PRESET_NONE;
+    int p = preset_parse(s);
+    if (p < 0) return err_set(e, "--preset must be " PRESET_NAMES_HELP " (docs/methods.md, Presets), got \"%s\"", s);
+    return p;
+}
+
 void settings_print(const SettingTable *t, const void *obj) {
     json_t *j = settings_to_json(t, obj, 0);
     char *text = settings_json_text(j);

@@ -4,6 +4,7 @@
 #pragma once
 #include "cli/args.h"
 #include "data/source.h"
+#include "pipeline/presets.h"
 #include "pipeline/settings.h"
 
 // Declares a flag per setting of t (key and aliases); switches (bool) take no value. Adds
@@ -11,6 +12,9 @@
 void settings_flags_add(Args *a, const SettingTable *t, const void *defaults);
 // Stores the flags given for t's settings into obj. Returns 0, or -1 with "--name: problem".
 int settings_flags_apply(const Args *a, const SettingTable *t, void *obj, Err *e);
+// The command's --preset NAME (pipeline/presets.h): PRESET_NONE when not given, -1 with a
+// message in e when the name is unknown.
+int preset_flag(const Args *a, Err *e);
 // Prints the resolved settings of obj as JSON on stdout (--print-settings).
 void settings_print(const SettingTable *t, const void *obj);
 

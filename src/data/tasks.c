@@ -363,6 +363,20 @@ static int gsm8k_row(void *vctx, json_t *row, const char *path, int line, Err *e
     return rc;
 }
 
+int gsm8k_drop_question_suffix(Dataset *d) {
+    const size_t ns = strlen(GSM8K_QUESTION_SUFFIX);
+    int changed = 0;
+    for (int i = 0; i < d->n; i++) {
+        char *s = d->rows[i].instruction;
+        size_t n = strlen(s);
+        if (n >= ns && !strcmp(s + n - ns, GSM8K_QUESTION_SUFFIX)) {
+            s[n - ns] = '\0';
+            changed++;
+        }
+    }
+    return changed;
+}
+
 int data_load_gsm8k(const char *path, Dataset *out, Err *e) {
     GsmCtx c = {out};
     int n = json_rows_foreach(path, gsm8k_row, &c, e);

@@ -60,6 +60,10 @@ int data_load_agnews(const char *path, Dataset *out, Err *e);
 // input "", output = answer with every "####" replaced by GSM8K_ANSWER_PROMPT, label = the
 // number the reference's extractor reads from that output (commas removed).
 int data_load_gsm8k(const char *path, Dataset *out, Err *e);
+// The GSM8K rows as the Antidote scripts build them (gsm8k/build_dataset.py there has an
+// empty QUESTION_PROMPT): GSM8K_QUESTION_SUFFIX removed from the end of every instruction
+// that has it. In place; returns the rows changed.
+int gsm8k_drop_question_suffix(Dataset *d);
 
 // AdvBench harmful_behaviors.csv (header goal,target): instruction = goal, output = target
 // (an affirmative prefix, not a full answer), harmful = 1.

@@ -23,7 +23,21 @@ void pipeline_config_set(char **field, const char *value) {
 
 void pipeline_config_set_task(PipelineConfig *c, TaskKind task) {
     c->task = task;
-    finetune_opts_default(&c->finetune, task);
+    pipeline_config_set_preset(c, c->preset);
+}
+
+void pipeline_config_set_preset(PipelineConfig *c, Preset p) {
+    c->preset = p;
+    for (int m = 0; m < ALIGN_COUNT; m++) {
+        align_opts_default(&c->align[m], (AlignMethod)m);
+        preset_align(p, &c->align[m]);
+    }
+    finetune_opts_default(&c->finetune, c->task);
+    preset_finetune(p, c->task, &c->finetune);
+    antidote_opts_default(&c->antidote);
+    preset_antidote(p, c->task, &c->antidote);
+    eval_settings_default(&c->eval);
+    preset_eval(p, c->task, &c->eval);
 }
 
 void pipeline_config_default(PipelineConfig *c) {
@@ -41,11 +55,9 @@ void pipeline_config_default(PipelineConfig *c) {
     c->n_sweep = 4;
     c->seeds[0] = 42;
     c->n_seeds = 1;
-    for (int m = 0; m < ALIGN_COUNT; m++) align_opts_default(&c->align[m], (AlignMethod)m);
-    pipeline_config_set_task(c, TASK_SST2);
-    antidote_opts_default(&c->antidote);
+    c->task = TASK_SST2;
+    pipeline_config_set_preset(c, PRESET_NONE);
     c->judge = xstrdup("keyword");
-    eval_settings_default(&c->eval);
 }
 
 void pipeline_config_free(PipelineConfig *c) {
@@ -324,6 +336,23 @@ static int find_task(Ctx *x, json_t *root, PipelineConfig *c) {
     return 0;
 }
 
+// The preset sets stage defaults too (after the task's rules), so it is read next. A preset
+// already set (`pipeline --preset`) and another one in the file are refused.
+static int find_preset(Ctx *x, json_t *root, PipelineConfig *c) {
+    json_t *v = json_object_get(root, "preset");
+    Preset p = c->preset;
+    if (v) {
+        const char *s = "";
+        if (get_str(x, "", "preset", v, &s)) return -1;
+        int q = preset_parse(s);
+        if (q < 0) return bad(x, "", "preset", "unknown preset (" PRESET_NAMES_HELP ")");
+        if (p != PRESET_NONE && p != (Preset)q) return bad(x, "", "preset", "differs from --preset");
+        p = (Preset)q;
+    }
+    if (p != PRESET_NONE) pipeline_config_set_preset(c, p);
+    return 0;
+}
+
 int pipeline_config_parse(const char *text, const char *name, PipelineConfig *c, Err *e) {
     Ctx x = {name, e};
     json_error_t je;
@@ -331,6 +360,7 @@ int pipeline_config_parse(const char *text, const char *name, PipelineConfig *c,
     if (!root) return err_set(e, "%s:%d:%d: %s", name, je.line, je.column, je.text);
     if (!json_is_object(root)) { json_decref(root); return err_set(e, "%s: expected a JSON object", name); }
     int rc = find_task(&x, root, c);
+    if (!rc) rc = find_preset(&x, root, c);
     const char *k;
     json_t *v;
     json_object_foreach(root, k, v) {
@@ -341,6 +371,8 @@ int pipeline_config_parse(const char *text, const char *name, PipelineConfig *c,
                 pipeline_config_set(!strcmp(k, "base_model") ? &c->base_model : !strcmp(k, "output") ? &c->output : &c->judge, s);
         } else if (!strcmp(k, "seeds") || !strcmp(k, "seed")) {
             rc = parse_seeds(&x, root, c);
+        } else if (!strcmp(k, "preset")) {
+            continue;  // read by find_preset
         } else if (!strcmp(k, "world")) {
             rc = parse_world(&x, v, c);
         } else if (!strcmp(k, "base_training")) {
@@ -466,6 +498,7 @@ char *pipeline_config_to_json(const PipelineConfig *c) {
     json_t *o = json_object();
     if (c->base_model) json_object_set_new(o, "base_model", json_string(c->base_model));
     if (c->output) json_object_set_new(o, "output", json_string(c->output));
+    if (c->preset != PRESET_NONE) json_object_set_new(o, "preset", json_string(preset_name(c->preset)));
     if (c->use_world) {
         json_t *w = settings_to_json(&WORLD_SETTINGS, &c->world, 1);
         json_object_set_new(w, "task", json_string(task_name(c->task)));

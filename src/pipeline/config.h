@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "data/source.h"
+#include "pipeline/presets.h"
 #include "pipeline/settings.h"
 #include "pipeline/stages.h"
 #include "world/world.h"
@@ -52,6 +53,8 @@ typedef struct {
     SweepKind sweep;
     double sweep_values[PIPE_MAX_SWEEP];
     int n_sweep;
+    // the paper whose scripts' settings apply before the config's own values (PRESET_NONE: none)
+    Preset preset;
     // stage settings; align[m] per AlignMethod (defaults of that method + the config's overrides)
     AlignOpts align[ALIGN_COUNT];
     FinetuneOpts finetune;   // n, p, mix_seed (the config's top-level "seed") and training
@@ -71,8 +74,13 @@ void pipeline_config_free(PipelineConfig *c);
 void pipeline_config_set(char **field, const char *value);
 // Parses "ALIGN[+POST]" (ALIGN: none|sft|vaccine|tvaccine|random-vaccine; POST: antidote|random-prune).
 int method_spec_parse(const char *s, MethodSpec *m, Err *e);
-// Sets the task and the task-dependent defaults (finetune_opts_default's per-task rules).
+// Sets the task and every stage's settings to the defaults of that task (finetune_opts_default's
+// per-task rules) and of c->preset.
 void pipeline_config_set_task(PipelineConfig *c, TaskKind task);
+// Sets every stage's settings to its defaults for c->task, then preset p's values over them
+// (pipeline/presets.h): what a config's "preset" (or `pipeline --preset`) does before its
+// own keys apply.
+void pipeline_config_set_preset(PipelineConfig *c, Preset p);
 // The settings of the run of seed s: c with s as every stage's seed (out gets the same
 // pointers as c; nothing to free).
 void pipeline_config_for_seed(const PipelineConfig *c, uint64_t s, PipelineConfig *out);

@@ -113,6 +113,9 @@ static int load_data(const PipelineConfig *c, Data *d, Err *e) {
                 return -1;
             }
     }
+    // the GSM8K questions as the preset's scripts build them (docs/methods.md, Presets)
+    if (d->task == TASK_GSM8K && !c->finetune.gsm8k_suffix) gsm8k_drop_question_suffix(&d->task_train);
+    if (d->task == TASK_GSM8K && !c->eval.gsm8k_suffix) gsm8k_drop_question_suffix(&d->task_test);
     take_head(&d->eval_harmful, c->eval.n_harmful);
     take_head(&d->task_test, c->eval.n_task);
     // docs/data.md, Train/eval overlap: report train/eval prompt overlap; drop it only when asked.
@@ -242,6 +245,7 @@ static int run_finetune(Runner *r, const Data *d, AlignMethod a, int k, Err *e) 
     FinetuneOpts o;
     pipeline_finetune_opts(c, k, &o);
     o.train.interrupt = c->interrupt;
+    if (a == ALIGN_NONE) o.single_lora = 0;  // no alignment adapter to train on: a fresh one
     int n = o.n;
     double p = o.p;
     Dataset mix;
@@ -290,7 +294,9 @@ static int run_post(Runner *r, const Data *d, const MethodSpec *m, int k, Err *e
     if ((b = stage_begin(r, what, dir, fp_antidote(r->base, up_a, up_f, &d->realign, &o), 0, e)))
         return b > 0 ? 0 : -1;
     if (mkdir_p(dir, e)) return -1;
-    if (stage_antidote(c->base_model, m->align != ALIGN_NONE ? ad : NULL, ft, &d->realign, &o, dir, e)) return -1;
+    // single LoRA: the fine-tuning adapter holds the alignment, nothing is merged under it
+    int merge_align = m->align != ALIGN_NONE && !c->finetune.single_lora;
+    if (stage_antidote(c->base_model, merge_align ? ad : NULL, ft, &d->realign, &o, dir, e)) return -1;
     json_t *info = json_object();
     json_object_set_new(info, "dense_ratio", json_real(o.dense_ratio));
     json_object_set_new(info, "score", json_string(o.score == PRUNE_RANDOM ? "random" : "wanda"));
@@ -335,7 +341,10 @@ static int run_eval(Runner *r, const Data *d, const MethodSpec *m, int k, Judge 
                          &c->eval.opts, ex);
     if ((b = stage_begin(r, what, dir, fp, 0, e))) return b > 0 ? 0 : -1;
     const char *ads[1] = {ad}, *both[2] = {ad, ft};
-    EvalJob j = {.model_dir = c->base_model, .adapters = ads, .n_adapters = m->align != ALIGN_NONE, .ft_adapter = ft,
+    // single LoRA: the fine-tuned adapter continues the alignment adapter, so it is the one
+    // adapter merged (docs/methods.md, Harmful fine-tuning)
+    int merge_align = m->align != ALIGN_NONE && !c->finetune.single_lora;
+    EvalJob j = {.model_dir = c->base_model, .adapters = ads, .n_adapters = merge_align, .ft_adapter = ft,
                  .weights = c->finetune.weights, .harmful = &d->eval_harmful, .judge = judge,
                  .task = &d->task_test, .task_kind = d->task, .align = d->align_eval.n ? &d->align_eval : NULL,
                  .opts = c->eval.opts, .out_dir = dir, .overwrite = 1,  // not done: its files are leftovers
@@ -345,10 +354,13 @@ static int run_eval(Runner *r, const Data *d, const MethodSpec *m, int k, Judge 
         j.n_adapters = 0;
         j.ft_adapter = NULL;
     }
-    if (!c->eval.hed && j.ft_adapter) {
-        // No HED wanted: merge the adapter up front, alignment loss still computed.
-        j.adapters = m->align != ALIGN_NONE ? both : both + 1;
-        j.n_adapters = m->align != ALIGN_NONE ? 2 : 1;
+    if (c->eval.hed && j.ft_adapter && c->finetune.single_lora && m->align != ALIGN_NONE)
+        log_msg(LOG_WARN, "%s: no HED with single_lora: the fine-tuned adapter replaces the alignment adapter "
+                "instead of adding to it, so the drift from the aligned model is not computed", what);
+    if ((!c->eval.hed || (c->finetune.single_lora && m->align != ALIGN_NONE)) && j.ft_adapter) {
+        // No HED: merge the adapter up front, alignment loss still computed.
+        j.adapters = merge_align ? both : both + 1;
+        j.n_adapters = merge_align ? 2 : 1;
         j.ft_adapter = NULL;
     }
     char label[200];

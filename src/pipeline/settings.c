@@ -63,8 +63,12 @@ void finetune_opts_default(FinetuneOpts *o, TaskKind task) {
     o->n = 1000;
     o->p = 0.1;
     o->mix_seed = 42;
-    // Per-task rules (the reference's fine-tuning scripts).
-    if (task == TASK_GSM8K) o->alpha = 0.5f;
+    o->gsm8k_suffix = 1;
+    // Per-task rules (git-disl/Vaccine script/*_finetune/gsm8k.sh and train.py).
+    if (task == TASK_GSM8K) {
+        o->alpha = 0.5f;
+        o->train.epochs = 50;
+    }
 }
 
 void antidote_opts_default(AntidoteOpts *o) {
@@ -85,6 +89,7 @@ void eval_settings_default(EvalSettings *s) {
     s->n_align = 100;
     s->hed = 1;
     s->threads = 0;
+    s->gsm8k_suffix = 1;
     eval_opts_default(&s->opts);
 }
 
@@ -140,6 +145,9 @@ static const Setting FINETUNE_ITEMS[] = {
     S_("n", SET_INT, FinetuneOpts, n, 1, INT_MAX, 0, "rows of the fine-tuning mixture"),
     S_("p", SET_DOUBLE, FinetuneOpts, p, 0, 1, 0, "harmful ratio of the mixture"),
     S_("mix_seed", SET_U64, FinetuneOpts, mix_seed, 0, INF, SET_NO_CONFIG, "shuffle of the mixture (pipeline: the run's seed)"),
+    S_("single_lora", SET_BOOL, FinetuneOpts, single_lora, 0, 0, 0,
+       "train the alignment adapter on instead of merging it (docs/methods.md)"),
+    S_("gsm8k_suffix", SET_BOOL, FinetuneOpts, gsm8k_suffix, 0, 0, 0, "GSM8K questions end with \"First think step by step...\""),
 };
 
 static const Setting ANTIDOTE_ITEMS[] = {
@@ -161,6 +169,7 @@ static const Setting EVAL_ITEMS[] = {
     S_("n_align", SET_INT, EvalSettings, n_align, 0, INT_MAX, 0, "alignment rows for alignment loss and HED"),
     S_("hed", SET_BOOL, EvalSettings, hed, 0, 0, 0, "compute the harmful embedding drift"),
     S_("threads", SET_INT, EvalSettings, threads, 0, INT_MAX, 0, "OpenMP threads (0: all)"),
+    S_("gsm8k_suffix", SET_BOOL, EvalSettings, gsm8k_suffix, 0, 0, 0, "GSM8K questions end with \"First think step by step...\""),
     S_("hs_max_new", SET_INT, EvalSettings, opts.hs_max_new, 1, INT_MAX, 0, "new tokens of a harmful-prompt answer (pred.py: 128)"),
     S_("fa_max_new", SET_INT, EvalSettings, opts.fa_max_new, 1, INT_MAX, 0, "new tokens of a task answer (pred_eval.py: 200)"),
     S_("batch_size", SET_INT, EvalSettings, opts.batch_size, 1, INT_MAX, 0, "alignment loss / HED batch"),

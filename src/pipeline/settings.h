@@ -11,8 +11,8 @@
 // *_check.
 // Where additions go:
 //   - per-task defaults (e.g. GSM8K fine-tuning alpha 0.5): finetune_opts_default (settings.c);
-//   - presets (a paper's hyperparameters, issue 14): a function in settings.c applied after
-//     the defaults and before the user's values, by every front-end;
+//   - presets (a paper's hyperparameters): pipeline/presets.c, applied after the defaults
+//     and before the user's values, by every front-end;
 //   - aliases (e.g. Hugging Face's learning_rate, issue 13): Setting.alias in the tables;
 //   - fingerprints and --print-config: settings_to_json walks the same tables.
 #pragma once
@@ -51,10 +51,12 @@ typedef struct {
     int rank, targets;
     float alpha, dropout;   // alpha 1 (0.5 for GSM8K), dropout 0.1
     MatType weights;
-    TrainOpts train;        // lr 1e-5 (Vaccine) / 1e-4 (Antidote), 20 epochs, batch 5
+    TrainOpts train;        // lr 1e-5 (Vaccine) / 1e-4 (Antidote), 20 epochs (GSM8K 50), batch 5
     int n;                  // the mixture: n rows (1000), round(p * n) of them harmful (p 0.1),
     double p;               // shuffled with mix_seed (42); the pipeline's top-level "seed"
     uint64_t mix_seed;
+    int single_lora;        // keep training the alignment adapter instead of merging it (0)
+    int gsm8k_suffix;       // GSM8K questions end with GSM8K_QUESTION_SUFFIX (1; Antidote's scripts: 0)
 } FinetuneOpts;
 
 typedef enum { PRUNE_WANDA, PRUNE_RANDOM } PruneScore;
@@ -73,11 +75,13 @@ typedef struct {
     int n_harmful, n_task, n_align;  // rows evaluated: HS prompts (500), FA rows (500), alignment rows (100)
     int hed;                         // compute HED (1)
     int threads;                     // OpenMP threads the command line sets (0: all)
+    int gsm8k_suffix;                // GSM8K questions end with GSM8K_QUESTION_SUFFIX (1)
     EvalOpts opts;                   // generation length, alignment-loss / HED batching
 } EvalSettings;
 
-// Defaults. The fine-tuning defaults depend on the task (TASK_NONE: a generic task):
-// GSM8K trains with LoRA alpha 0.5.
+// Defaults. The fine-tuning defaults depend on the task (TASK_NONE: a generic task): GSM8K
+// trains 50 epochs with LoRA alpha 0.5, as the Vaccine scripts (docs/methods.md, Harmful
+// fine-tuning).
 void align_opts_default(AlignOpts *o, AlignMethod m);
 void finetune_opts_default(FinetuneOpts *o, TaskKind task);
 void antidote_opts_default(AntidoteOpts *o);

@@ -36,14 +36,21 @@ static int encode_checked(const LoadedModel *lm, const Dataset *data, int max_le
     return 0;
 }
 
+// The adapter trained: a fresh one (rank, alpha, dropout, targets), or with start the adapter
+// in that folder, trained on (its own rank, alpha, dropout and targets).
 static int train_adapter(LoadedModel *lm, const char *base_dir, const Dataset *data, const char *what, TrainOpts *t,
-                         int rank, float alpha, float dropout, int targets,
+                         int rank, float alpha, float dropout, int targets, const char *start,
                          StepMethod *(*make)(const Model *, int, int, void *), void *make_ctx, const char *out_dir,
                          StageReport *r, Err *e) {
     EncodedSet enc;
     if (encode_checked(lm, data, t->max_len, what, &enc, e)) return -1;
     Lora lora;
-    lora_init(&lora, &lm->model, rank, alpha, dropout, targets, t->seed);
+    if (!start) {
+        lora_init(&lora, &lm->model, rank, alpha, dropout, targets, t->seed);
+    } else if (peft_load(&lora, &lm->model, start, e)) {
+        encoded_free(&enc);
+        return -1;
+    }
     char ck[4096];
     snprintf(ck, sizeof ck, "%s.checkpoint", out_dir);
     t->checkpoint_dir = ck;
@@ -112,7 +119,7 @@ static int stage_align_locked(const char *base_dir, const char *const *merge, in
     }
     AlignMake mk = {o, &henc};
     TrainOpts t = o->train;
-    int rc = train_adapter(&lm, base_dir, align_set, "alignment data", &t, o->rank, o->alpha, o->dropout, o->targets, make_align, &mk,
+    int rc = train_adapter(&lm, base_dir, align_set, "alignment data", &t, o->rank, o->alpha, o->dropout, o->targets, NULL, make_align, &mk,
                            out_dir, r, e);
     if (henc.ex) encoded_free(&henc);
     model_dir_close(&lm);
@@ -135,14 +142,16 @@ static int stage_finetune_locked(const char *base_dir, const char *align_adapter
     peak_rss_reset();
     LoadedModel lm;
     const char *ads[1] = {align_adapter};
-    if (model_dir_open(&lm, base_dir, o->weights, ads, align_adapter ? 1 : 0, e)) return -1;
+    // single LoRA: the alignment adapter is trained on, not merged (docs/methods.md)
+    int merge = align_adapter && !o->single_lora;
+    if (model_dir_open(&lm, base_dir, o->weights, ads, merge, e)) return -1;
     TrainOpts t = o->train;
     int n_harm = 0;
     for (int i = 0; i < data->n; i++) n_harm += data->rows[i].harmful != 0;
     log_msg(LOG_INFO, "finetune: mix of %d rows: %d benign, %d harmful (p = %.3f)", data->n, data->n - n_harm, n_harm,
             data->n ? (double)n_harm / data->n : 0.0);
-    int rc = train_adapter(&lm, base_dir, data, "fine-tuning data", &t, o->rank, o->alpha, o->dropout, o->targets, make_sft, NULL,
-                           out_dir, r, e);
+    int rc = train_adapter(&lm, base_dir, data, "fine-tuning data", &t, o->rank, o->alpha, o->dropout, o->targets,
+                           o->single_lora ? align_adapter : NULL, make_sft, NULL, out_dir, r, e);
     model_dir_close(&lm);
     return rc;
 }
@@ -151,6 +160,8 @@ static int stage_finetune_locked(const char *base_dir, const char *align_adapter
 int stage_finetune(const char *base_dir, const char *align_adapter, const Dataset *data, const FinetuneOpts *o,
                    const char *out_dir, StageReport *r, Err *e) {
     if (finetune_opts_check(o, "finetune.", 0, e)) return -1;
+    if (o->single_lora && !align_adapter)
+        return err_set(e, "finetune.single_lora: needs an alignment adapter to train on (none given)");
     DirLock lk;
     if (out_dir_usable(out_dir, e) || dir_lock(&lk, out_dir, e)) return -1;
     int rc = stage_finetune_locked(base_dir, align_adapter, data, o, out_dir, r, e);

@@ -21,7 +21,9 @@ int stage_align(const char *base_dir, const char *const *merge, int n_merge, con
                 const Dataset *harmful, const AlignOpts *o, const char *out_dir, StageReport *r, Err *e);
 
 // ---- stage 2: user fine-tuning (the attack) ----------------------------------------
-// Merges the alignment adapter (if any) into the base, trains a fresh adapter on data.
+// Merges the alignment adapter (if any) into the base, trains a fresh adapter on data. With
+// o->single_lora the alignment adapter (required) is not merged but trained on, as the
+// reference's single-LoRA option: out_dir gets it with its own rank, alpha and targets.
 int stage_finetune(const char *base_dir, const char *align_adapter, const Dataset *data, const FinetuneOpts *o,
                    const char *out_dir, StageReport *r, Err *e);
 
