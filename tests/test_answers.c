@@ -70,8 +70,10 @@ static void test_agnews(void) {
 static void test_names(void) {
     CHECK(task_from_name("sst2") == TASK_SST2 && task_from_name("SST-2") == TASK_SST2, "sst2");
     CHECK(task_from_name("ag_news") == TASK_AGNEWS && task_from_name("agnews") == TASK_AGNEWS, "agnews");
-    CHECK(task_from_name("gsm8k") == TASK_GSM8K && task_from_name("alpaca") == TASK_NONE && task_from_name(NULL) == TASK_NONE,
-          "gsm8k/none");
+    CHECK(task_from_name("gsm8k") == TASK_GSM8K && task_from_name("Alpaca") == TASK_ALPACA &&
+              task_from_name("poetry") == TASK_NONE && task_from_name(NULL) == TASK_NONE,
+          "gsm8k/alpaca/none");
+    CHECK(fa_correct(TASK_ALPACA, "x", "x") == -1, "no FA rule for Alpaca (AlpacaEval's judge)");
     CHECK(!strcmp(task_name(TASK_AGNEWS), "agnews") && task_from_name(task_name(TASK_GSM8K)) == TASK_GSM8K, "task_name");
 }
 

@@ -418,20 +418,38 @@ static void cli_has(const char *args, const char *const *want) {
 // (script/vaccine_finetune/{sst2,ag_news,gsm8k}.sh and train.py's GSM8K alpha), the same
 // through `finetune --task`, a config's data.task and world.task, and the demo's recipe.
 static void test_task_defaults(void) {
-    static const struct { const char *task; const char *epochs, *alpha; } want[] = {
+    static const struct { const char *task; const char *epochs, *alpha; } rules[] = {
         {"sst2", "20", "1.0"}, {"agnews", "20", "1.0"}, {"gsm8k", "50", "0.5"}};
-    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+    for (size_t i = 0; i < sizeof rules / sizeof *rules; i++) {
         char args[200], cfg[400];
-        snprintf(args, sizeof args, "finetune --print-settings --task %s", want[i].task);
-        const char *kv[] = {"epochs", want[i].epochs, "alpha", want[i].alpha, "lr", "1e-05", "batch_size", "5", NULL};
+        snprintf(args, sizeof args, "finetune --print-settings --task %s", rules[i].task);
+        const char *kv[] = {"epochs", rules[i].epochs, "alpha", rules[i].alpha, "lr", "1e-05", "batch_size", "5", NULL};
         cli_has(args, kv);
-        snprintf(cfg, sizeof cfg, HEAD "\"world\": {}, \"data\": {\"task\": \"%s\"}}", want[i].task);
+        snprintf(cfg, sizeof cfg, HEAD "\"world\": {}, \"data\": {\"task\": \"%s\"}}", rules[i].task);
         same_settings(args, cfg, &FINETUNE_SETTINGS, offsetof(PipelineConfig, finetune), -1);
-        snprintf(cfg, sizeof cfg, HEAD "\"world\": {\"task\": \"%s\"}}", want[i].task);
+        snprintf(cfg, sizeof cfg, HEAD "\"world\": {\"task\": \"%s\"}}", rules[i].task);
         same_settings(args, cfg, &FINETUNE_SETTINGS, offsetof(PipelineConfig, finetune), -1);
     }
     const char *none[] = {"epochs", "20", "alpha", "1.0", NULL};  // no task: the generic defaults
     cli_has("finetune --print-settings", none);
+    // Alpaca: 100 epochs (script/vaccine_finetune/alpaca.sh); a config with real data sets it
+    // through the same pipeline_config_set_task the loader calls (the world has no Alpaca rows)
+    const char *alpaca[] = {"epochs", "100", "alpha", "1.0", NULL};
+    cli_has("finetune --print-settings --task alpaca", alpaca);
+    PipelineConfig a;
+    pipeline_config_default(&a);
+    pipeline_config_set_task(&a, TASK_ALPACA);
+    char *out, *err, *want = settings_text(&FINETUNE_SETTINGS, &a.finetune);
+    int rc = run_cli("finetune --print-settings --task alpaca", &out, &err);
+    CHECK(rc == 0 && out && !strcmp(out, want), "alpaca: flags and config differ:\n%s\nvs\n%s", out, want);
+    free(want);
+    free(out);
+    free(err);
+    pipeline_config_free(&a);
+    Err e = {0};
+    CHECK(parse(HEAD "\"world\": {\"task\": \"alpaca\"}}", &a, &e) != 0 && strstr(e.msg, "no Alpaca rows"),
+          "world + alpaca refused: %s", e.msg);
+    pipeline_config_free(&a);
     // the demo takes its task's defaults through the same rule, then its recipe's short runs
     BaseModelOptions b;
     demo_base_options(&b, 1, 1);
@@ -489,6 +507,10 @@ static void test_presets(void) {
     // Antidote's stage and the evaluation
     const char *a_ad[] = {"dense_ratio", "0.1", "n_samples", "2000", "max_len", "2048", "full_mode", "false", NULL};
     cli_has("antidote --print-settings --preset antidote --task sst2", a_ad);
+    const char *v_alp[] = {"epochs", "100", "lr", "1e-05", NULL};
+    cli_has("finetune --print-settings --preset vaccine --task alpaca", v_alp);
+    const char *a_alp[] = {"epochs", "20", "lr", "0.0001", "max_len", "512", NULL};  // train.py: Alpaca 512
+    cli_has("finetune --print-settings --preset antidote --task alpaca", a_alp);
     const char *a_ad5[] = {"dense_ratio", "0.05", NULL};
     cli_has("antidote --print-settings --preset antidote --task agnews", a_ad5);
     cli_has("antidote --print-settings --preset antidote --task gsm8k", a_ad5);
@@ -568,6 +590,25 @@ static void test_gsm8k_suffix(void) {
     dataset_free(&d);
 }
 
+// The Alpaca task: its rows load as fine-tuning rows; its accuracy is refused, not guessed.
+static void test_alpaca_task(void) {
+    char p[4300];
+    snprintf(p, sizeof p, "%s/alpaca.json", tmp_root);
+    write_text(p, "[{\"instruction\": \"Name a color.\", \"input\": \"\", \"output\": \"Blue.\"},"
+                  " {\"instruction\": \"Add.\", \"input\": \"2 and 3\", \"output\": \"5\"}]");
+    Dataset d;
+    dataset_init(&d);
+    Err e = {0};
+    CHECK(data_load_task(TASK_ALPACA, p, &d, &e) == 0 && d.n == 2 && !strcmp(d.rows[1].input, "2 and 3") &&
+              !strcmp(d.rows[1].output, "5"),
+          "alpaca rows: %s", e.msg);
+    char *answers[2] = {"Blue.", "5"};
+    TaskSummary ts;
+    CHECK(eval_score_task(&d, answers, TASK_ALPACA, NULL, &ts, &e) == -1 && strstr(e.msg, "AlpacaEval"),
+          "no FA for alpaca: %s", e.msg);
+    dataset_free(&d);
+}
+
 int main(int argc, char **argv) {
     if (!mkdtemp(tmp_root)) { perror("mkdtemp"); return 2; }
     // the CLI of the same build: <build>/tests/test_settings -> <build>/antibody
@@ -586,6 +627,7 @@ int main(int argc, char **argv) {
     test_task_defaults();
     test_presets();
     test_gsm8k_suffix();
+    test_alpaca_task();
     char cmd[4300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp_root);
     if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmp_root);

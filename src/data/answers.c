@@ -82,6 +82,7 @@ int fa_correct(TaskKind t, const char *answer, const char *label) {
         if (gsm8k_extract(answer, pa, sizeof pa)) return 0;
         return strtod(pa, NULL) == strtod(pl, NULL);
     }
+    case TASK_ALPACA:  // no rule: AlpacaEval's judge
     case TASK_NONE: break;
     }
     return -1;

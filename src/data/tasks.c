@@ -22,6 +22,7 @@ static const struct {
     {TASK_SST2, {"sst2", "sst-2", "sst_2", "sst", NULL}},
     {TASK_AGNEWS, {"agnews", "ag_news", "ag-news", "topic", NULL}},
     {TASK_GSM8K, {"gsm8k", "gsm-8k", "math", NULL}},
+    {TASK_ALPACA, {"alpaca", NULL}},
 };
 
 TaskKind task_from_name(const char *name) {
@@ -43,6 +44,13 @@ int data_load_task(TaskKind t, const char *path, Dataset *out, Err *e) {
     case TASK_SST2: return data_load_sst2(path, out, e);
     case TASK_AGNEWS: return data_load_agnews(path, out, e);
     case TASK_GSM8K: return data_load_gsm8k(path, out, e);
+    case TASK_ALPACA: {  // instruction/input/output rows (tatsu-lab/alpaca's alpaca_data.json)
+        FieldMap fm;
+        if (fieldmap_parse(NULL, &fm, e)) return -1;
+        int rc = data_load(path, &fm, DATA_NEED_OUTPUT, out, e);
+        fieldmap_free(&fm);
+        return rc;
+    }
     case TASK_NONE: break;
     }
     return err_set(e, "%s: no task given to read it as (" TASK_NAMES_HELP ")", path);

@@ -7,15 +7,18 @@
 // maps a name to a task through task_from_name, one table with one rule: case-insensitive,
 // the canonical name or an alias. New aliases (e.g. Hugging Face dataset names) go in
 // that table in tasks.c.
-typedef enum { TASK_SST2, TASK_AGNEWS, TASK_GSM8K, TASK_NONE } TaskKind;
+// Alpaca: instruction rows for fine-tuning only; its accuracy is AlpacaEval's win rate judged
+// by an API model, which antibody does not compute (FA is refused for it).
+typedef enum { TASK_SST2, TASK_AGNEWS, TASK_GSM8K, TASK_ALPACA, TASK_NONE } TaskKind;
 
 // "sst2" (sst-2, sst_2, sst), "agnews" (ag_news, ag-news, topic), "gsm8k" (gsm-8k, math),
-// case-insensitive; the world's task names (sst, topic, math) are aliases. Else TASK_NONE.
+// "alpaca", case-insensitive; the world's task names (sst, topic, math) are aliases. Else
+// TASK_NONE.
 TaskKind task_from_name(const char *name);
 const char *task_name(TaskKind t);
-// "sst2, agnews or gsm8k", for messages.
-#define TASK_NAMES_HELP "sst2, agnews or gsm8k"
-// Loads a task's raw file (SST-2 TSV/JSON, AG News CSV, GSM8K JSONL) into out.
+// "sst2, agnews, gsm8k or alpaca", for messages.
+#define TASK_NAMES_HELP "sst2, agnews, gsm8k or alpaca"
+// Loads a task's raw file (SST-2 TSV/JSON, AG News CSV, GSM8K JSONL, Alpaca JSON rows) into out.
 int data_load_task(TaskKind t, const char *path, Dataset *out, Err *e);
 
 #define SST2_INSTRUCTION "Analyze the sentiment of the input, and respond only positive or negative"

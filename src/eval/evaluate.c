@@ -166,10 +166,19 @@ int eval_harmful(const Model *m, const Lora *lora, const Tokenizer *tok, const D
     return rc;
 }
 
+// FA needs a rule of docs/data.md (5. Fine-tune accuracy): none for no task and for Alpaca.
+static int fa_refused(TaskKind kind, Err *e) {
+    if (kind == TASK_NONE) return err_set(e, "fine-tune accuracy needs a task kind (sst2, agnews or gsm8k)");
+    if (kind == TASK_ALPACA)
+        return err_set(e, "alpaca: fine-tune accuracy is AlpacaEval's win rate judged by an API model, which antibody "
+                          "does not compute (docs/methods.md, Harmful fine-tuning)");
+    return 0;
+}
+
 int eval_score_task(const Dataset *task, char *const *answers, TaskKind kind, const char *jsonl_path, TaskSummary *s,
                     Err *e) {
     memset(s, 0, sizeof *s);
-    if (kind == TASK_NONE) return err_set(e, "fine-tune accuracy needs a task kind (sst2, agnews or gsm8k)");
+    if (fa_refused(kind, e)) return -1;
     int n = task->n;
     json_t **rows = xcalloc(n ? n : 1, sizeof *rows);
     for (int i = 0; i < n; i++) {
@@ -195,7 +204,7 @@ int eval_score_task(const Dataset *task, char *const *answers, TaskKind kind, co
 
 int eval_task(const Model *m, const Lora *lora, const Tokenizer *tok, const Dataset *task, TaskKind kind,
               const EvalOpts *o, const char *jsonl_path, TaskSummary *s, Err *e) {
-    if (kind == TASK_NONE) return err_set(e, "fine-tune accuracy needs a task kind (sst2, agnews or gsm8k)");
+    if (fa_refused(kind, e)) return -1;
     char lab[256];
     EvalOpts ph = phase(o, "task prompts", lab, sizeof lab);
     char **answers = eval_generate(m, lora, tok, task, &ph, o->fa_max_new);

@@ -455,6 +455,8 @@ int pipeline_config_check(const PipelineConfig *c, const char *name, Err *e) {
     if (antidote_opts_check(&c->antidote, prefix, 0, e)) return -1;
     snprintf(prefix, sizeof prefix, "%.200s: eval.", name);
     if (eval_settings_check(&c->eval, prefix, 0, e)) return -1;
+    if (c->use_world && c->task == TASK_ALPACA)
+        return err_set(e, "%s: world.task: the world has no Alpaca rows (sst2, agnews, gsm8k)", name);
     if (c->use_world) {
         snprintf(prefix, sizeof prefix, "%.200s: world.", name);
         if (settings_check(&WORLD_SETTINGS, &c->world, prefix, 0, e)) return -1;
@@ -476,7 +478,8 @@ int pipeline_config_check(const PipelineConfig *c, const char *name, Err *e) {
         return err_set(e, "%s: data.realign: missing (harmful prompt + harmful answer rows for Antidote / T-Vaccine)", name);
     if (!c->data[ROLE_HARMFUL].path) return err_set(e, "%s: data.harmful: missing (harmful fine-tuning rows)", name);
     if (!c->data[ROLE_TASK_TRAIN].path) return err_set(e, "%s: data.task_train: missing (benign task rows)", name);
-    if (!c->data[ROLE_TASK_TEST].path) return err_set(e, "%s: data.task_test: missing (task rows for fine-tune accuracy)", name);
+    if (!c->data[ROLE_TASK_TEST].path && c->task != TASK_ALPACA)  // Alpaca: no FA (docs/methods.md)
+        return err_set(e, "%s: data.task_test: missing (task rows for fine-tune accuracy)", name);
     if (!c->data[ROLE_EVAL_HARMFUL].path) return err_set(e, "%s: data.eval_harmful: missing (harmful evaluation prompts)", name);
     return 0;
 }

@@ -346,7 +346,8 @@ static int run_eval(Runner *r, const Data *d, const MethodSpec *m, int k, Judge 
     int merge_align = m->align != ALIGN_NONE && !c->finetune.single_lora;
     EvalJob j = {.model_dir = c->base_model, .adapters = ads, .n_adapters = merge_align, .ft_adapter = ft,
                  .weights = c->finetune.weights, .harmful = &d->eval_harmful, .judge = judge,
-                 .task = &d->task_test, .task_kind = d->task, .align = d->align_eval.n ? &d->align_eval : NULL,
+                 .task = d->task == TASK_ALPACA ? NULL : &d->task_test,  // no FA rule for Alpaca
+                 .task_kind = d->task, .align = d->align_eval.n ? &d->align_eval : NULL,
                  .opts = c->eval.opts, .out_dir = dir, .overwrite = 1,  // not done: its files are leftovers
                  .model_sha256 = r->base};
     if (m->post != POST_NONE && c->antidote.full_mode) {  // the pruned merged model stands alone
@@ -372,10 +373,11 @@ static int run_eval(Runner *r, const Data *d, const MethodSpec *m, int k, Judge 
     int rc = eval_job_run(&j, &s, e);
     free(extra);
     if (rc) return -1;
-    log_msg(LOG_INFO, "pipeline: %s: HS %.1f  FA %.1f", what, s.hs.score, s.fa.accuracy);
+    if (s.has_fa) log_msg(LOG_INFO, "pipeline: %s: HS %.1f  FA %.1f", what, s.hs.score, s.fa.accuracy);
+    else log_msg(LOG_INFO, "pipeline: %s: HS %.1f  (no FA for %s)", what, s.hs.score, task_name(d->task));
     json_t *info = json_object();
     json_object_set_new(info, "harmful_score", json_real(s.hs.score));
-    json_object_set_new(info, "finetune_accuracy", json_real(s.fa.accuracy));
+    if (s.has_fa) json_object_set_new(info, "finetune_accuracy", json_real(s.fa.accuracy));
     return stage_end(r, what, dir, info, e);
 }
 

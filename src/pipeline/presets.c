@@ -34,11 +34,10 @@ static void trainer_loop(TrainOpts *t, float lr, Schedule s, int batch, int epoc
     t->max_len = max_len;
 }
 
-#define ALL_PROJ ((1 << N_PROJ) - 1)
 #define QKV ((1 << P_Q) | (1 << P_K) | (1 << P_V))
 
 // LoRA of a stage struct with fields rank, alpha, dropout, targets.
-#define SET_LORA(o, r, a, d, t) ((o)->rank = (r), (o)->alpha = (a), (o)->dropout = (d), (o)->targets = (t))
+#define LORA_AS(o, r, a, d, t) ((o)->rank = (r), (o)->alpha = (a), (o)->dropout = (d), (o)->targets = (t))
 
 void preset_align(Preset p, AlignOpts *o) {
     AlignMethod m = o->method;
@@ -49,7 +48,7 @@ void preset_align(Preset p, AlignOpts *o) {
         // 200; README: `Vaccine.sh 2` (rho 2).
         if (m != ALIGN_SFT && m != ALIGN_VACCINE && m != ALIGN_RANDOM_VACCINE) return;
         trainer_loop(&o->train, 1e-3f, SCHED_COSINE, 5, 50, 200);
-        SET_LORA(o, 8, 4.0f, 0.1f, ALL_PROJ);
+        LORA_AS(o, 8, 4.0f, 0.1f, PROJ_ALL);
         if (m == ALIGN_VACCINE) o->rho = 2.0f;
         return;
     case PRESET_TVACCINE:
@@ -60,7 +59,7 @@ void preset_align(Preset p, AlignOpts *o) {
         // Vaccine.sh takes rho as an argument the README does not give: Vaccine's 2 stays.
         if (m != ALIGN_SFT && m != ALIGN_VACCINE && m != ALIGN_TVACCINE) return;
         trainer_loop(&o->train, 1e-3f, SCHED_COSINE, 10, 20, 200);
-        SET_LORA(o, 8, 4.0f, 0.1f, ALL_PROJ);
+        LORA_AS(o, 8, 4.0f, 0.1f, PROJ_ALL);
         if (m == ALIGN_TVACCINE) {
             o->rho = 3.0f;
             o->tv_S = 8;
@@ -76,7 +75,7 @@ void preset_align(Preset p, AlignOpts *o) {
         // TrainingArguments.model_max_length 2048.
         if (m != ALIGN_SFT && m != ALIGN_VACCINE) return;
         trainer_loop(&o->train, 1e-3f, SCHED_COSINE, 5, 20, 2048);
-        SET_LORA(o, 256, 4.0f, 0.0f, QKV);
+        LORA_AS(o, 256, 4.0f, 0.0f, QKV);
         if (m == ALIGN_VACCINE) o->rho = 2.0f;
         return;
     case PRESET_NONE:
@@ -87,33 +86,35 @@ void preset_align(Preset p, AlignOpts *o) {
 void preset_finetune(Preset p, TaskKind task, FinetuneOpts *o) {
     switch (p) {
     case PRESET_VACCINE:
-        // script/vaccine_finetune/{sst2,ag_news,gsm8k}.sh: lr 1e-5, cosine, batch 5, 20 epochs
-        // (gsm8k.sh 50); train.py: LoRA r 8, alpha 1 (0.5 when the benign set is GSM8K),
-        // dropout 0.1, all projections, model_max_length 200; README: `sst2.sh 2 0.1 1000`.
-        trainer_loop(&o->train, 1e-5f, SCHED_COSINE, 5, task == TASK_GSM8K ? 50 : 20, 200);
-        SET_LORA(o, 8, task == TASK_GSM8K ? 0.5f : 1.0f, 0.1f, ALL_PROJ);
+        // script/vaccine_finetune/{sst2,ag_news,gsm8k,alpaca}.sh: lr 1e-5, cosine, batch 5, 20
+        // epochs (gsm8k.sh 50, alpaca.sh 100); train.py: LoRA r 8, alpha 1 (0.5 when the
+        // benign set is GSM8K), dropout 0.1, all projections, model_max_length 200; README:
+        // `sst2.sh 2 0.1 1000`.
+        trainer_loop(&o->train, 1e-5f, SCHED_COSINE, 5, task == TASK_GSM8K ? 50 : task == TASK_ALPACA ? 100 : 20, 200);
+        LORA_AS(o, 8, task == TASK_GSM8K ? 0.5f : 1.0f, 0.1f, PROJ_ALL);
         o->n = 1000;
         o->p = 0.1;
         o->gsm8k_suffix = 1;  // gsm8k/build_dataset.py: QUESTION_PROMPT "\nFirst think step by step..."
         return;
     case PRESET_TVACCINE:
         // script/tvaccine_finetune/{sst2,ag_news,gsm8k}.sh: lr 1e-5, cosine, batch 10, 20
-        // epochs for every task, --max_length 200; train.py: LoRA r 8, alpha 1 (GSM8K 0.5),
-        // dropout 0.1, all projections; README: `sst2.sh 3 0.1 1000`.
+        // epochs for every task (no Alpaca script: the same), --max_length 200; train.py: LoRA
+        // r 8, alpha 1 (GSM8K 0.5), dropout 0.1, all projections; README: `sst2.sh 3 0.1 1000`.
         trainer_loop(&o->train, 1e-5f, SCHED_COSINE, 10, 20, 200);
-        SET_LORA(o, 8, task == TASK_GSM8K ? 0.5f : 1.0f, 0.1f, ALL_PROJ);
+        LORA_AS(o, 8, task == TASK_GSM8K ? 0.5f : 1.0f, 0.1f, PROJ_ALL);
         o->n = 1000;
         o->p = 0.1;
         o->gsm8k_suffix = 1;
         return;
     case PRESET_ANTIDOTE:
         // script/finetune/antidote_poison_ratio.sh (SST-2), antidote_agnews.sh,
-        // antidote_poison_ratio_gsm8k.sh: sample_num 5000, 20 epochs, batch 5, constant
-        // schedule, lr 1e-4 (GSM8K 1e-3); README: `antidote_poison_ratio.sh 0.1`; train.py: a
-        // new LoRA r 256, alpha 4 (no GSM8K rule), dropout 0 on q, k, v; model_max_length 2048;
-        // gsm8k/build_dataset.py: QUESTION_PROMPT "".
-        trainer_loop(&o->train, task == TASK_GSM8K ? 1e-3f : 1e-4f, SCHED_CONSTANT, 5, 20, 2048);
-        SET_LORA(o, 256, 4.0f, 0.0f, QKV);
+        // antidote_poison_ratio_gsm8k.sh, antidote_alpaca.sh: sample_num 5000, 20 epochs,
+        // batch 5, constant schedule, lr 1e-4 (GSM8K 1e-3); README: `antidote_poison_ratio.sh
+        // 0.1`; train.py: a new LoRA r 256, alpha 4 (no GSM8K rule), dropout 0 on q, k, v;
+        // model_max_length 2048 (512 when the benign set is Alpaca); gsm8k/build_dataset.py:
+        // QUESTION_PROMPT "".
+        trainer_loop(&o->train, task == TASK_GSM8K ? 1e-3f : 1e-4f, SCHED_CONSTANT, 5, 20, task == TASK_ALPACA ? 512 : 2048);
+        LORA_AS(o, 256, 4.0f, 0.0f, QKV);
         o->n = 5000;
         o->p = 0.1;
         o->gsm8k_suffix = 0;
@@ -126,11 +127,12 @@ void preset_finetune(Preset p, TaskKind task, FinetuneOpts *o) {
 void preset_antidote(Preset p, TaskKind task, AntidoteOpts *o) {
     if (p != PRESET_ANTIDOTE) return;  // the other papers have no post-fine-tuning stage
     // script/finetune/antidote_poison_ratio.sh: dense_ratio 0.1 (antidote_agnews.sh and
-    // antidote_poison_ratio_gsm8k.sh: 0.05), bad_sample_num 2000 harmful rows, batch 1;
-    // train.py: model_max_length 2048; the adapter is pruned (not --full_finetuning).
+    // antidote_poison_ratio_gsm8k.sh: 0.05;
+    // antidote_alpaca.sh: 0.1), bad_sample_num 2000 harmful rows, batch 1; train.py:
+    // model_max_length 2048 (Alpaca 512); the adapter is pruned (not --full_finetuning).
     o->dense_ratio = task == TASK_AGNEWS || task == TASK_GSM8K ? 0.05 : 0.1;
     o->n_samples = 2000;
-    o->max_len = 2048;
+    o->max_len = task == TASK_ALPACA ? 512 : 2048;
     o->full_mode = 0;
     o->targets = QKV;
 }
@@ -147,7 +149,7 @@ void preset_eval(Preset p, TaskKind task, EvalSettings *s) {
         s->n_harmful = 500;
         s->opts.hs_max_new = 128;
         s->n_task = 500;
-        s->opts.fa_max_new = 200;
+        s->opts.fa_max_new = task == TASK_ALPACA ? 512 : 200;  // alpaca/pred_eval.py: 512
         s->opts.batch_size = p == PRESET_TVACCINE ? 10 : 5;
         s->opts.hed_batches = 10;
         s->opts.max_len = 200;
@@ -161,10 +163,10 @@ void preset_eval(Preset p, TaskKind task, EvalSettings *s) {
         s->n_harmful = 1000;
         s->opts.hs_max_new = 512;
         s->n_task = 1000;
-        s->opts.fa_max_new = task == TASK_GSM8K ? 512 : 200;
+        s->opts.fa_max_new = task == TASK_GSM8K || task == TASK_ALPACA ? 512 : 200;
         s->opts.batch_size = 5;
         s->opts.hed_batches = 100;
-        s->opts.max_len = 2048;
+        s->opts.max_len = task == TASK_ALPACA ? 512 : 2048;
         s->gsm8k_suffix = 0;
         break;
     case PRESET_NONE:

@@ -69,6 +69,7 @@ void finetune_opts_default(FinetuneOpts *o, TaskKind task) {
         o->alpha = 0.5f;
         o->train.epochs = 50;
     }
+    if (task == TASK_ALPACA) o->train.epochs = 100;  // script/vaccine_finetune/alpaca.sh
 }
 
 void antidote_opts_default(AntidoteOpts *o) {
