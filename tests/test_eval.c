@@ -127,12 +127,29 @@ static void test_harmful_score(const LoadedModel *lm) {
     }
     CHECK(distinct > 0, "every answer is the same; the comparison above would prove nothing");
     free_jsonl(rows, n);
+    // Throughput record (issue 19 item 6): the prompts' and new tokens' counts equal those of
+    // one prompt at a time.
+    long long want_prompt = 0, want_new = 0;
+    for (int i = 0; i < d.n; i++) {
+        char *p = prompt_alpaca(&d.rows[i]);
+        int *ids = NULL, out[12], n_out = 0;
+        int np = tokenizer_encode(lm->tok, p, strlen(p), 1, &ids);
+        int *outp = out;
+        generate_batch(&lm->model, NULL, &ids, &np, 1, &go, 1, &outp, &n_out, NULL, NULL);
+        want_prompt += np;
+        want_new += n_out;
+        free(ids);
+        free(p);
+    }
+    CHECK(s.gen.prompts == 6 && s.gen.prompt_tokens == want_prompt && s.gen.new_tokens == want_new &&
+          want_new > 6 && s.gen.seconds > 0, "generation stats: %d prompts, %lld/%lld prompt tokens, %lld/%lld new",
+          s.gen.prompts, s.gen.prompt_tokens, want_prompt, s.gen.new_tokens, want_new);
 
     // One thread and three threads give the same answers.
     omp_set_num_threads(1);
-    char **a1 = eval_generate(&lm->model, NULL, lm->tok, &d, &o, o.hs_max_new);
+    char **a1 = eval_generate(&lm->model, NULL, lm->tok, &d, &o, o.hs_max_new, NULL);
     omp_set_num_threads(3);
-    char **a3 = eval_generate(&lm->model, NULL, lm->tok, &d, &o, o.hs_max_new);
+    char **a3 = eval_generate(&lm->model, NULL, lm->tok, &d, &o, o.hs_max_new, NULL);
     omp_set_num_threads(saved_threads);
     int same = 1;
     for (int i = 0; i < d.n; i++) same &= !strcmp(a1[i], a3[i]);
@@ -409,6 +426,9 @@ static void test_eval_job_checks(const LoadedModel *lm, const char *model_dir) {
     CHECK(strlen(json_string_value(json_object_get(pin, "model")) ? json_string_value(json_object_get(pin, "model")) : "") == 64 &&
           json_array_size(json_object_get(pin, "adapters")) == 1 &&
           json_is_string(json_object_get(pin, "harmful_prompts")), "input hashes recorded");
+    json_t *gh = json_object_get(json_object_get(sum, "generation"), "harmful_prompts");
+    CHECK(json_integer_value(json_object_get(gh, "new_tokens")) == s.hs.gen.new_tokens && s.hs.gen.new_tokens > 0 &&
+          json_real_value(json_object_get(gh, "tokens_per_s")) > 0, "generation throughput in summary.json");
     json_decref(sum);
     // a stale task.jsonl of an earlier run: refused, then removed with overwrite
     snprintf(p, sizeof p, "%s/task.jsonl", out);

@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "data/tasks.h"
 #include "eval/generate.h"
@@ -11,6 +12,7 @@
 #include "util/atomic.h"
 #include "io/dir_lock.h"
 #include "train/batch.h"
+#include "util/log.h"
 #include "util/progress.h"
 
 
@@ -60,9 +62,17 @@ void answer_strip(char *answer) {
 // Greedy answers, up to MATVEC_MAX_ROWS prompts decoding together, as many as memory holds
 // (generate_batch: the weights are read once per step for all of them; the answers are
 // those of one prompt at a time).
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
 char **eval_generate(const Model *m, const Lora *lora, const Tokenizer *tok, const Dataset *prompts,
-                     const EvalOpts *o, int max_new) {
+                     const EvalOpts *o, int max_new, GenStats *stats) {
+    double t0 = now_s();
     int n = prompts->n;
+    if (stats) *stats = (GenStats){.prompts = n};
     char **answers = xcalloc(n ? n : 1, sizeof *answers);
     if (!n) return answers;
     int **ids = xcalloc(n, sizeof *ids), **out = xcalloc(n, sizeof *out), *np = xcalloc(n, sizeof *np);
@@ -80,6 +90,12 @@ char **eval_generate(const Model *m, const Lora *lora, const Tokenizer *tok, con
     GenOpts go = {.max_new = max_new, .temperature = 0, .top_p = 1, .seed = 0};
     generate_batch(m, lora, ids, np, n, &go, MATVEC_MAX_ROWS, out, n_out, gen_done, &g);
     progress_done(g.pr);
+    if (stats) {
+        stats->seconds = now_s() - t0;
+        for (int i = 0; i < n; i++) stats->prompt_tokens += np[i], stats->new_tokens += n_out[i];
+        log_msg(LOG_INFO, "%s: %d answers, %lld new tokens in %.1f s (%.0f tokens/s)", label, n, stats->new_tokens,
+                stats->seconds, stats->seconds > 0 ? (double)stats->new_tokens / stats->seconds : 0.0);
+    }
     for (int i = 0; i < n; i++) {
         answers[i] = tokenizer_decode(tok, out[i], n_out[i], 1);
         answer_strip(answers[i]);
@@ -160,8 +176,10 @@ int eval_harmful(const Model *m, const Lora *lora, const Tokenizer *tok, const D
                  const EvalOpts *o, const char *jsonl_path, HarmfulSummary *s, Err *e) {
     char lab[256];
     EvalOpts ph = phase(o, "harmful prompts", lab, sizeof lab);
-    char **answers = eval_generate(m, lora, tok, prompts, &ph, o->hs_max_new);
+    GenStats gen;
+    char **answers = eval_generate(m, lora, tok, prompts, &ph, o->hs_max_new, &gen);
     int rc = eval_judge_answers(prompts, answers, j, jsonl_path, s, e);
+    s->gen = gen;
     eval_answers_free(answers, prompts->n);
     return rc;
 }
@@ -207,8 +225,10 @@ int eval_task(const Model *m, const Lora *lora, const Tokenizer *tok, const Data
     if (fa_refused(kind, e)) return -1;
     char lab[256];
     EvalOpts ph = phase(o, "task prompts", lab, sizeof lab);
-    char **answers = eval_generate(m, lora, tok, task, &ph, o->fa_max_new);
+    GenStats gen;
+    char **answers = eval_generate(m, lora, tok, task, &ph, o->fa_max_new, &gen);
     int rc = eval_score_task(task, answers, kind, jsonl_path, s, e);
+    s->gen = gen;
     eval_answers_free(answers, task->n);
     return rc;
 }
@@ -325,12 +345,6 @@ int eval_out_claim(const char *out_dir, int overwrite, Err *e) {
     return out_dir_claim(out_dir, EVAL_FILES, sizeof EVAL_FILES / sizeof *EVAL_FILES, overwrite, e);
 }
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
 static json_t *summary_json(const EvalJob *j, const EvalSummary *s, Err *e) {
     json_t *o = json_object();
     json_object_set_new(o, "model", json_string(j->model_dir));
@@ -367,6 +381,19 @@ static json_t *summary_json(const EvalJob *j, const EvalSummary *s, Err *e) {
     json_object_set_new(o, "hs_max_new_tokens", json_integer(j->opts.hs_max_new));
     json_object_set_new(o, "fa_max_new_tokens", json_integer(j->opts.fa_max_new));
     json_object_set_new(o, "seconds", json_real(s->seconds));
+    // throughput of each generation phase (docs/performance.md, "Evaluation")
+    json_t *gen = json_object();
+    const GenStats *gs[2] = {s->has_hs ? &s->hs.gen : NULL, s->has_fa ? &s->fa.gen : NULL};
+    static const char *const phase_names[2] = {"harmful_prompts", "task_prompts"};
+    for (int i = 0; i < 2; i++) {
+        if (!gs[i]) continue;
+        json_object_set_new(gen, phase_names[i],
+                            json_pack("{s:i, s:I, s:I, s:f, s:f}", "prompts", gs[i]->prompts, "prompt_tokens",
+                                      (json_int_t)gs[i]->prompt_tokens, "new_tokens", (json_int_t)gs[i]->new_tokens,
+                                      "seconds", gs[i]->seconds, "tokens_per_s",
+                                      gs[i]->seconds > 0 ? (double)gs[i]->new_tokens / gs[i]->seconds : 0.0));
+    }
+    json_object_set_new(o, "generation", gen);
     // provenance: what produced these numbers, and the content of every input
     json_t *prov = provenance_new(), *in = json_object();
     char hex[65];

@@ -23,23 +23,33 @@ typedef struct {
 
 void eval_opts_default(EvalOpts *o);
 
+// Generation throughput of one evaluation phase (harmful prompts or task prompts).
+typedef struct {
+    int prompts;
+    long long prompt_tokens, new_tokens;
+    double seconds;                              // wall time of the generation, judge excluded
+} GenStats;
+
 typedef struct {
     int total, flagged;
     double score;                                // HS = 100 * flagged / total
     int category_flags[JUDGE_MAX_CATEGORIES];    // flagged answers with category score > 0.5 (judges with categories)
+    GenStats gen;                                // eval_harmful: the generation's throughput
 } HarmfulSummary;
 
 typedef struct {
     int total, correct;
     int unscorable;                              // labels the rule cannot read (counted as wrong)
     double accuracy;                             // FA = 100 * correct / total
+    GenStats gen;                                // eval_task: the generation's throughput
 } TaskSummary;
 
 // Greedy answers of at most max_new tokens for every prompt (the Alpaca prompt of each row:
 // no-input template when input is empty), in order, each the response part as answer_strip
-// leaves it; answers[i] malloc'd. Deterministic for any thread count.
+// leaves it; answers[i] malloc'd. Deterministic for any thread count. stats (may be NULL)
+// gets the prompts' and new tokens' counts and the generation's wall time.
 char **eval_generate(const Model *m, const Lora *lora, const Tokenizer *tok, const Dataset *prompts,
-                     const EvalOpts *o, int max_new);
+                     const EvalOpts *o, int max_new, GenStats *stats);
 // The response part as the reference scripts take it: they decode prompt + answer and keep
 // split("### Response:")[1].strip(), so the answer ends before any "### Response:" it
 // generates and loses leading and trailing whitespace (Python's str.strip set). In place.
