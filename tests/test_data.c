@@ -221,6 +221,81 @@ static void test_bad_files(void) {
     dataset_free(&d);
 }
 
+static int row_is(const Sample *r, const char *instruction, const char *input, const char *output) {
+    return !strcmp(r->instruction, instruction) && !strcmp(r->input, input) && !strcmp(r->output, output);
+}
+
+// Issue 13 item 9: TRL's row forms (docs/data.md, "Chat and prompt/completion rows") load as
+// instruction rows: prompt/completion strings; "messages" (and prompt/completion message
+// lists) with the user message as the instruction, a system message as the input and the
+// assistant message as the output, the only tokens with loss. Malformed rows are one line
+// naming the file, the row's line and the problem.
+static void test_trl_rows(void) {
+    Err e = {{0}};
+    Dataset d;
+    dataset_init(&d);
+    const char *p = write_tmp(
+        "trl.jsonl",
+        "{\"prompt\": \"Say hi\", \"completion\": \"hi\"}\n"
+        "{\"messages\": [{\"role\": \"system\", \"content\": \"Be brief.\"}, {\"role\": \"user\", \"content\": "
+        "\"How do I pick a lock?\"}, {\"role\": \"assistant\", \"content\": \"I can't help with that.\"}], "
+        "\"is_safe\": false, \"category\": \"crime\"}\n"
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"2+2?\"}, {\"role\": \"assistant\", \"content\": \"4\"}], "
+        "\"label\": \"4\"}\n"
+        "{\"prompt\": [{\"role\": \"user\", \"content\": \"Name a color.\"}], \"completion\": [{\"role\": "
+        "\"assistant\", \"content\": \"Blue.\"}]}\n");
+    CHECK(data_load(p, NULL, DATA_NEED_OUTPUT, &d, &e) == 0 && d.n == 4, "TRL rows: %s", e.msg);
+    if (d.n == 4) {
+        CHECK(row_is(&d.rows[0], "Say hi", "", "hi"), "prompt/completion");
+        CHECK(row_is(&d.rows[1], "How do I pick a lock?", "Be brief.", "I can't help with that.") && d.rows[1].harmful &&
+                  !strcmp(d.rows[1].category, "crime"),
+              "messages with a system message: %s | %s | %s", d.rows[1].instruction, d.rows[1].input, d.rows[1].output);
+        CHECK(row_is(&d.rows[2], "2+2?", "", "4") && !strcmp(d.rows[2].label, "4"), "messages");
+        CHECK(row_is(&d.rows[3], "Name a color.", "", "Blue."), "conversational prompt/completion");
+        // the prompt the model sees (and gets no loss on) is the Alpaca template of user + system
+        char *pr = prompt_alpaca(&d.rows[1]);
+        CHECK(strstr(pr, "### Instruction:\nHow do I pick a lock?\n\n### Input:\nBe brief.\n\n### Response:") != NULL,
+              "template: %s", pr);
+        free(pr);
+    }
+    dataset_free(&d);
+    // a conversation without an answer is a prompt (evaluation sets), refused where an answer is needed
+    p = write_tmp("prompts.jsonl", "{\"messages\": [{\"role\": \"user\", \"content\": \"Hello?\"}]}\n");
+    CHECK(data_load(p, NULL, 0, &d, &e) == 0 && d.n == 1 && row_is(&d.rows[0], "Hello?", "", ""), "prompt only: %s", e.msg);
+    dataset_free(&d);
+    expect_error(data_load(p, NULL, DATA_NEED_OUTPUT, &d, &e), &e, "prompts.jsonl:1:", "conversation without an assistant");
+    dataset_free(&d);
+    struct { const char *text, *want; } bad[] = {
+        {"{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}, {\"role\": \"assistant\", \"content\": \"b\"}, "
+         "{\"role\": \"user\", \"content\": \"c\"}]}", "messages[2]: a user message here: antibody trains one turn"},
+        {"{\"messages\": [{\"role\": \"tool\", \"content\": \"a\"}]}", "messages[0]: unknown role \"tool\""},
+        {"{\"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"text\"}]}]}",
+         "messages[0]: content is an array, expected a string"},
+        {"{\"messages\": \"hi\"}", "field 'messages' is a string"},
+        {"{\"messages\": [{\"role\": \"system\", \"content\": \"s\"}]}", "messages: no user message"},
+        {"{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}, {\"role\": \"system\", \"content\": \"s\"}]}",
+         "messages[1]: a system message here"},
+        {"{\"messages\": [\"user: hi\"]}", "messages[0]: expected an object {\"role\", \"content\"}"},
+        {"{\"prompt\": [{\"role\": \"user\", \"content\": \"a\"}], \"completion\": \"b\"}",
+         "field 'completion' is a string, expected a list of messages"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char text[600];
+        snprintf(text, sizeof text, "{\"prompt\": \"fine\", \"completion\": \"row\"}\n%s\n", bad[i].text);
+        p = write_tmp("bad_chat.jsonl", text);
+        expect_error(data_load(p, NULL, 0, &d, &e), &e, "bad_chat.jsonl:2: ", bad[i].want);
+        CHECK(!strchr(e.msg, '\n'), "one line: %s", e.msg);
+        dataset_free(&d);
+    }
+    // a table given where JSON rows are read: the message says how to read it as a task
+    p = write_tmp("sst2_rows.tsv", "sentence\tlabel\ngreat film\t1\n");
+    expect_error(data_load(p, NULL, 0, &d, &e), &e, "sst2_rows.tsv: a TSV/CSV file", "--task sst2|agnews|gsm8k");
+    dataset_free(&d);
+    p = write_tmp("sst2_rows.txt", "sentence\tlabel\ngreat film\t1\n");
+    expect_error(data_load(p, NULL, 0, &d, &e), &e, "sst2_rows.txt: not JSON", "--task sst2|agnews|gsm8k");
+    dataset_free(&d);
+}
+
 static void test_real_tasks(void) {
     Err e = {{0}};
     Dataset d;
@@ -583,6 +658,7 @@ int main(int argc, char **argv) {
     test_prompt();
     test_fieldmap();
     test_bad_files();
+    test_trl_rows();
     test_real_tasks();
     test_real_beavertails();
     test_sha256();

@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 // ---------------------------------------------------------------------------- FieldMap
 
@@ -312,6 +315,63 @@ static int load_decoding_trust(LoadCtx *c, json_t *row, const char *path, int li
     return 1;
 }
 
+// One message of a conversation: its role (0 system, 1 user, 2 assistant) and content.
+static int chat_message(json_t *msg, const char *key, size_t i, const char *path, int line, const char **content, Err *e) {
+    static const char *const roles[] = {"system", "user", "assistant"};
+    json_t *r = json_object_get(msg, "role"), *t = json_object_get(msg, "content");
+    if (!json_is_object(msg) || !json_is_string(r))
+        return err_set(e, "%s:%d: %s[%zu]: expected an object {\"role\", \"content\"}", path, line, key, i);
+    if (!json_is_string(t))
+        return err_set(e, "%s:%d: %s[%zu]: content is %s, expected a string", path, line, key, i,
+                       t ? json_type_name(t) : "missing");
+    *content = json_string_value(t);
+    for (int k = 0; k < 3; k++)
+        if (!strcmp(json_string_value(r), roles[k])) return k;
+    return err_set(e, "%s:%d: %s[%zu]: unknown role \"%.40s\" (system, user, assistant)", path, line, key, i,
+                   json_string_value(r));
+}
+
+// TRL's conversational rows (docs/data.md, "Chat rows"): "messages", or "prompt" and
+// "completion" as message lists. One turn is one instruction row: the user message is the
+// instruction (what the judge, the overlap check and the harmful score read as the request),
+// a system message before it the input (the template's context), the assistant message after
+// it the output (the only tokens with loss). Several turns are refused, not flattened.
+// Returns 1 when row is such a row (the three fields set), 0 when not, -1 on error.
+static int chat_row(json_t *row, const char *path, int line, const char **instruction, const char **input,
+                    const char **output, Err *e) {
+    json_t *lists[2] = {json_object_get(row, "messages"), NULL};
+    const char *keys[2] = {"messages", "completion"};
+    if (!lists[0]) {
+        json_t *p = json_object_get(row, "prompt");
+        if (!json_is_array(p)) return 0;
+        lists[0] = p;
+        keys[0] = "prompt";
+        lists[1] = json_object_get(row, "completion");
+        if (lists[1] && !json_is_array(lists[1]))
+            return err_set(e, "%s:%d: field 'completion' is %s, expected a list of messages (the prompt is one)", path,
+                           line, json_type_name(lists[1]));
+    }
+    if (!json_is_array(lists[0]))
+        return err_set(e, "%s:%d: field 'messages' is %s, expected a list of {\"role\", \"content\"}", path, line,
+                       json_type_name(lists[0]));
+    int seen[3] = {0}, last = -1;
+    for (int l = 0; l < 2 && lists[l]; l++)
+        for (size_t i = 0; i < json_array_size(lists[l]); i++) {
+            const char *text = "";
+            int r = chat_message(json_array_get(lists[l], i), keys[l], i, path, line, &text, e);
+            if (r < 0) return -1;
+            if (seen[r] || r <= last)
+                return err_set(e, "%s:%d: %s[%zu]: a %s message here: antibody trains one turn (an optional system "
+                               "message, one user message, then the assistant's answer)", path, line, keys[l], i,
+                               r == 0 ? "system" : r == 1 ? "user" : "assistant");
+            seen[r] = 1;
+            last = r;
+            *(r == 0 ? input : r == 1 ? instruction : output) = text;
+        }
+    if (!seen[1]) return err_set(e, "%s:%d: %s: no user message", path, line, keys[0]);
+    return 1;
+}
+
 static int load_row(void *vctx, json_t *row, const char *path, int line, Err *e) {
     LoadCtx *c = vctx;
     const FieldMap *m = c->m;
@@ -321,7 +381,7 @@ static int load_row(void *vctx, json_t *row, const char *path, int line, Err *e)
     }
     static const char *const c_instr[] = {"instruction", "prompt", "forbidden_prompt", "question", NULL};
     static const char *const c_input[] = {"input", NULL};
-    static const char *const c_output[] = {"output", "response", "rejected", "answer", NULL};
+    static const char *const c_output[] = {"output", "response", "rejected", "answer", "completion", NULL};
     static const char *const c_label[] = {"label", NULL};
     static const char *const c_cat[] = {"category", NULL};
     static const char *const c_safe[] = {"is_safe", NULL};
@@ -329,26 +389,37 @@ static int load_row(void *vctx, json_t *row, const char *path, int line, Err *e)
 
     const char *name, *instruction = "", *input = "", *output = "", *label = "";
     char labelbuf[32];
-    json_t *v = find_field(row, m->instruction, c_instr, &name);
-    if (!v) {
-        if (m->instruction) return err_set(e, "%s:%d: missing field '%s'", path, line, m->instruction);
-        return err_set(e, "%s:%d: missing instruction field (none of instruction, prompt, forbidden_prompt, question)",
-                       path, line);
-    }
-    if (want_string(v, name, path, line, &instruction, e)) return -1;
+    json_t *v;
+    const char *answer = NULL;
+    int chat = m->instruction || m->input || m->output ? 0 : chat_row(row, path, line, &instruction, &input, &answer, e);
+    if (chat < 0) return -1;
+    if (chat) {
+        if (!answer && (c->flags & DATA_NEED_OUTPUT))
+            return err_set(e, "%s:%d: conversation without an assistant message (the answer to train on)", path, line);
+        if (answer) output = answer;
+    } else {  // a row of named fields
+        v = find_field(row, m->instruction, c_instr, &name);
+        if (!v) {
+            if (m->instruction) return err_set(e, "%s:%d: missing field '%s'", path, line, m->instruction);
+            return err_set(e, "%s:%d: missing instruction field (none of instruction, prompt, forbidden_prompt, question)",
+                           path, line);
+        }
+        if (want_string(v, name, path, line, &instruction, e)) return -1;
 
-    if ((v = find_field(row, m->input, c_input, &name))) {
-        if (want_string(v, name, path, line, &input, e)) return -1;
-    } else if (m->input && *m->input) {
-        return err_set(e, "%s:%d: missing field '%s'", path, line, m->input);
-    }
+        if ((v = find_field(row, m->input, c_input, &name))) {
+            if (want_string(v, name, path, line, &input, e)) return -1;
+        } else if (m->input && *m->input) {
+            return err_set(e, "%s:%d: missing field '%s'", path, line, m->input);
+        }
 
-    if ((v = find_field(row, m->output, c_output, &name))) {
-        if (want_string(v, name, path, line, &output, e)) return -1;
-    } else if (m->output && *m->output) {
-        return err_set(e, "%s:%d: missing field '%s'", path, line, m->output);
-    } else if (c->flags & DATA_NEED_OUTPUT) {
-        return err_set(e, "%s:%d: missing output field (none of output, response, rejected, answer)", path, line);
+        if ((v = find_field(row, m->output, c_output, &name))) {
+            if (want_string(v, name, path, line, &output, e)) return -1;
+        } else if (m->output && *m->output) {
+            return err_set(e, "%s:%d: missing field '%s'", path, line, m->output);
+        } else if (c->flags & DATA_NEED_OUTPUT) {
+            return err_set(e, "%s:%d: missing output field (none of output, response, rejected, answer, completion)", path,
+                           line);
+        }
     }
 
     if ((v = find_field(row, m->label, c_label, &name))) {
@@ -393,11 +464,27 @@ static int load_row(void *vctx, json_t *row, const char *path, int line, Err *e)
     return 0;
 }
 
+// 1 when the file starts (after a byte-order mark and white space) like neither JSON rows nor
+// JSONL: a TSV/CSV table, say, whatever its name.
+static int not_json_text(const char *path) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK);  // a FIFO must not block: read_file refuses it by name
+    if (fd < 0) return 0;                          // data_load reports it
+    struct stat st;
+    unsigned char buf[512];
+    ssize_t n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, buf, sizeof buf) : 0;
+    close(fd);
+    ssize_t i = n >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3) ? 3 : 0;
+    while (i < n && isspace(buf[i])) i++;
+    return i < n && buf[i] != '{' && buf[i] != '[';
+}
+
 int data_load(const char *path, const FieldMap *m, unsigned flags, Dataset *out, Err *e) {
     size_t L = strlen(path);
-    if (L > 4 && (!strcasecmp(path + L - 4, ".tsv") || !strcasecmp(path + L - 4, ".csv")))
-        return err_set(e, "%s: a TSV/CSV file is read as a task's raw file: give --task sst2|agnews|gsm8k (rows here are "
-                       "JSON or JSONL)", path);
+    int table = L > 4 && (!strcasecmp(path + L - 4, ".tsv") || !strcasecmp(path + L - 4, ".csv"));
+    if (table || not_json_text(path))
+        return err_set(e, "%s: %s: a task's raw file (SST-2 TSV, AG News CSV) is read with --task sst2|agnews|gsm8k "
+                       "(in a config: data.task, or the source's \"format\"); instruction rows are JSON or JSONL "
+                       "(docs/data.md)", path, table ? "a TSV/CSV file" : "not JSON (it starts with neither '{' nor '[')");
     FieldMap automap = {0};
     LoadCtx c = {m ? m : &automap, flags, out};
     int n = json_rows_foreach(path, load_row, &c, e);

@@ -19,12 +19,15 @@
 // Auto-detect candidates, first present wins:
 //   instruction: instruction, prompt, forbidden_prompt, question
 //   input:       input                       (absent -> "")
-//   output:      output, response, rejected, answer   (absent -> "" unless DATA_NEED_OUTPUT)
+//   output:      output, response, rejected, answer, completion (absent -> "" unless DATA_NEED_OUTPUT)
 //   label:       label                       (string or integer; absent -> "")
 //   category:    category                    (string, array of strings, or object of booleans:
 //                                             the true keys joined by ',')
 //   is_safe:     is_safe (bool: false -> harmful = 1); when absent, a string field `flag`
 //                equal to "unsafe" marks the row harmful (the Vaccine-style mixture files).
+// TRL's conversational rows ("messages", or "prompt" and "completion" as message lists) are
+// one turn: user -> instruction, system -> input, assistant -> output (docs/data.md, "Chat and
+// prompt/completion rows"); several turns are refused.
 // DecodingTrust rows ({type, prompt: {text}, continuation: {text}}) are built as the T-Vaccine
 // scripts build them (docs/data.md): toxic rows harmful, non_toxic rows safe, toxic_test
 // rows skipped; with DATA_ALL_HARMFUL only the toxic rows.
