@@ -2,7 +2,8 @@
 // resolve the same inputs to the same settings and refuse the same bad values with the same
 // message; task names and their aliases resolve alike everywhere; the demo's recipe prints
 // as a config that reads back to itself; the alignment methods are one enum; data sources
-// select rows by one rule; library code reports through the log callback.
+// select rows by one rule; library code reports through the log callback; Hugging Face's
+// names are aliases; unknown names get a "did you mean".
 #include <jansson.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,7 +12,9 @@
 #include "kernels/kernels.h"
 #include "util/atomic.h"
 #include "pipeline/demo.h"
+#include "pipeline/fingerprint.h"
 #include "pipeline/pipeline.h"
+#include "util/suggest.h"
 #include "testing.h"
 #include "util/log.h"
 #include "util/progress.h"
@@ -187,6 +190,101 @@ static void test_task_names(void) {
     CHECK(rc != 0 && strstr(err, "--task"), "unknown task refused: %s", err);
     free(out);
     free(err);
+}
+
+// Issue 13 item 9: Hugging Face's TrainingArguments / TRL / PEFT names are aliases of the
+// settings, as flags and as config keys: the same resolved settings and fingerprints as the
+// native names. A setting named twice is refused.
+static void test_hf_aliases(void) {
+    const char *hf_flags = "finetune --print-settings --learning-rate 2e-4 --num-train-epochs 3 "
+                           "--per-device-train-batch-size 4 --gradient_accumulation_steps 2 --max-seq-length 128 "
+                           "--lora-r 4 --lora-alpha 8 --lora-dropout 0.05 --lora-target-modules q_proj,v_proj";
+    const char *hf_config = HEAD "\"world\": {}, \"finetune\": {\"learning_rate\": 2e-4, \"num_train_epochs\": 3, "
+                            "\"per_device_train_batch_size\": 4, \"gradient_accumulation_steps\": 2, "
+                            "\"max_seq_length\": 128, \"lora_r\": 4, \"lora_alpha\": 8, \"lora_dropout\": 0.05, "
+                            "\"lora_target_modules\": [\"q_proj\", \"v_proj\"]}}";
+    const char *native = HEAD "\"world\": {}, \"finetune\": {\"lr\": 2e-4, \"epochs\": 3, \"batch_size\": 4, "
+                         "\"grad_accum\": 2, \"max_len\": 128, \"rank\": 4, \"alpha\": 8, \"dropout\": 0.05, "
+                         "\"targets\": \"q,v\"}}";
+    same_settings(hf_flags, native, &FINETUNE_SETTINGS, offsetof(PipelineConfig, finetune), -1);
+    same_settings(hf_flags, hf_config, &FINETUNE_SETTINGS, offsetof(PipelineConfig, finetune), -1);
+    same_settings("align --print-settings --method vaccine --learning_rate 5e-4 --num_train_epochs 2 --max_length 64 "
+                  "--target-modules all-linear --r 16",
+                  HEAD "\"world\": {}, \"align\": {\"vaccine\": {\"lr\": 5e-4, \"epochs\": 2, \"max_len\": 64, "
+                       "\"targets\": \"all\", \"rank\": 16}}}",
+                  &ALIGN_SETTINGS, offsetof(PipelineConfig, align), ALIGN_VACCINE);
+    // the fingerprints hash the resolved settings: equal whichever names the config used
+    PipelineConfig a, b;
+    Err e = {0};
+    CHECK(parse(hf_config, &a, &e) == 0, "%s", e.msg);
+    CHECK(parse(native, &b, &e) == 0, "%s", e.msg);
+    json_t *fa = fp_finetune("", "", NULL, &a.finetune), *fb = fp_finetune("", "", NULL, &b.finetune);
+    CHECK(!strcmp(fp_hex(fa), fp_hex(fb)), "fingerprints differ: %s vs %s", fp_hex(fa), fp_hex(fb));
+    CHECK(a.finetune.train.grad_accum == 2 && a.finetune.train.lr == 2e-4f && a.finetune.targets == ((1 << P_Q) | (1 << P_V)),
+          "the aliases set the settings");
+    json_decref(fa);
+    json_decref(fb);
+    pipeline_config_free(&a);
+    pipeline_config_free(&b);
+    // one setting under two names is refused, not resolved by order
+    char *out, *err;
+    int rc = run_cli("finetune --print-settings --lr 1e-4 --learning-rate 2e-4", &out, &err);
+    CHECK(rc != 0 && err && strstr(err, "--lr and --learning-rate set the same setting"), "two names: %s", err);
+    free(out);
+    free(err);
+    CHECK(parse(HEAD "\"world\": {}, \"finetune\": {\"lr\": 1e-4, \"learning_rate\": 2e-4}}", &a, &e) != 0 &&
+              strstr(e.msg, "cfg.json: finetune.learning_rate: sets the same setting as \"lr\""),
+          "two keys: %s", e.msg);
+    pipeline_config_free(&a);
+    CHECK(parse(HEAD "\"world\": {}, \"align\": {\"epochs\": 2, \"num_train_epochs\": 3}}", &a, &e) != 0 &&
+              strstr(e.msg, "align.num_train_epochs: sets the same setting as \"epochs\""),
+          "two keys in align: %s", e.msg);
+    pipeline_config_free(&a);
+}
+
+// Issue 13 item 9: "did you mean" for unknown flags, config keys, methods and tasks (util/suggest.h).
+static void test_did_you_mean(void) {
+    CHECK(suggest_distance("kitten", "sitting") == 3 && suggest_distance("vaccnie", "vaccine") == 1 &&
+              suggest_distance("learning-rate", "LEARNING_RATE") == 0,
+          "edit distance");
+    struct { const char *args, *want; } flags[] = {
+        {"finetune --print-settings --learning-rat 1e-4", "unknown option --learning-rat (did you mean --learning-rate?"},
+        {"finetune --print-settings --epoch 3", "(did you mean --epochs?"},
+        {"align --print-settings --method vacine", "unknown method \"vacine\" (did you mean vaccine?"},
+        {"finetune --print-settings --task sst3", "--task: unknown task \"sst3\" (did you mean sst2?"},
+        {"finetune --print-settings --task ag-new", "(did you mean agnews?"},
+        {"pipeline x.json --dry-rnu", "(did you mean --dry-run?"},
+    };
+    for (size_t i = 0; i < sizeof flags / sizeof *flags; i++) {
+        char *out, *err;
+        int rc = run_cli(flags[i].args, &out, &err);
+        CHECK(rc != 0 && err && strstr(err, flags[i].want), "%s: %s", flags[i].args, err);
+        free(out);
+        free(err);
+    }
+    char *out, *err;
+    int rc = run_cli("finetune --print-settings --zzzzzzzz 1", &out, &err);
+    CHECK(rc != 0 && err && strstr(err, "unknown option --zzzzzzzz") && !strstr(err, "did you mean"),
+          "no suggestion when nothing is close: %s", err);
+    free(out);
+    free(err);
+    struct { const char *cfg, *want; } keys[] = {
+        {HEAD "\"world\": {}, \"finetune\": {\"learnin_rate\": 1e-4}}",
+         "cfg.json: finetune.learnin_rate: unknown key (did you mean \"learning_rate\"?)"},
+        {HEAD "\"world\": {}, \"metods\": [\"sft\"]}", "cfg.json: metods: unknown key (did you mean \"methods\"?)"},
+        {HEAD "\"world\": {}, \"align\": {\"vacine\": {}}}", "align.vacine: unknown key (did you mean \"vaccine\"?)"},
+        {HEAD "\"data\": {\"harmfull\": \"x.json\"}}", "data.harmfull: unknown key (did you mean \"harmful\"?)"},
+        {HEAD "\"world\": {}, \"methods\": [\"sft\", \"vacine\"]}",
+         "unknown alignment \"vacine\" (did you mean vaccine?"},
+        {HEAD "\"world\": {}, \"methods\": [\"sft+antidot\"]}", "unknown post-fine-tuning step \"antidot\" (did you mean antidote?"},
+        {HEAD "\"world\": {\"task\": \"gsm8\"}}", "world.task: unknown task \"gsm8\" (did you mean gsm8k?"},
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        PipelineConfig c;
+        Err e = {0};
+        CHECK(parse(keys[i].cfg, &c, &e) != 0 && strstr(e.msg, keys[i].want), "%s: %s", keys[i].cfg, e.msg);
+        pipeline_config_free(&c);
+    }
 }
 
 static void test_demo_config(void) {
@@ -618,6 +716,8 @@ int main(int argc, char **argv) {
     else snprintf(exe, sizeof exe, "build/antibody");
     test_flags_equal_config();
     test_refused_alike();
+    test_hf_aliases();
+    test_did_you_mean();
     test_task_names();
     test_demo_config();
     test_methods_enum();

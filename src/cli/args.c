@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "pipeline/settings.h"
+#include "util/suggest.h"
 
 int cli_fail(const char *cmd, const char *msg) {
     fprintf(stderr, "antibody %s: %s\n", cmd, msg);
@@ -37,7 +38,18 @@ int args_parse(Args *a, int argc, char **argv, const char *usage) {
         for (int k = 0; k < a->n_flags; k++)
             if (setting_name_equal(name, len, a->flags[k].name)) f = &a->flags[k];
         if (!f) {
-            fprintf(stderr, "antibody %s: unknown option --%.*s (see antibody %s --help)\n", a->cmd, (int)len, name, a->cmd);
+            char word[80], hint[100] = "";
+            snprintf(word, sizeof word, "%.*s", (int)(len < 79 ? len : 79), name);
+            Suggest sg;
+            suggest_init(&sg, word);
+            for (int k = 0; k < a->n_flags; k++) suggest_add(&sg, a->flags[k].name);
+            if (suggest_result(&sg)) {
+                char fl[64];
+                setting_flag_name(suggest_result(&sg), fl, sizeof fl);
+                snprintf(hint, sizeof hint, "did you mean --%s? ", fl);
+            }
+            fprintf(stderr, "antibody %s: unknown option --%.*s (%ssee antibody %s --help)\n", a->cmd, (int)len, name,
+                    hint, a->cmd);
             return -1;
         }
         const char *v = eq ? eq + 1 : "1";  // a switch may say --bf16=false

@@ -54,7 +54,12 @@ int cmd_eval(int argc, char **argv) {
     Err e = {0};
     const char *ts = arg_str(&a, "task", NULL);
     TaskKind kind = ts ? task_from_name(ts) : TASK_NONE;
-    if (ts && kind == TASK_NONE) return cli_fail("eval", "--task must be " TASK_NAMES_HELP);
+    if (ts && kind == TASK_NONE) {
+        Err te;
+        task_unknown(ts, &te);
+        err_set(&e, "--task: %s", te.msg);
+        return cli_fail("eval", e.msg);
+    }
     int preset = preset_flag(&a, &e);
     if (preset < 0) return cli_fail("eval", e.msg);
     preset_eval((Preset)preset, kind, &es);

@@ -99,9 +99,14 @@ static int run_align(const char *cmd, const char *usage, int argc, char **argv) 
     // The method decides the defaults, so it is read first.
     const char *ms = arg_str(&a, "method", "sft");
     int method = align_method_parse(ms);
+    Err e;
+    if (method < 0 && setting_set_text(settings_find(&ALIGN_SETTINGS, "method"), &o, ms, &e)) {  // says what is close
+        Err me;
+        err_set(&me, "--method: %s", e.msg);
+        return cli_fail(cmd, me.msg);
+    }
     if (method <= ALIGN_NONE) return cli_fail(cmd, "--method must be sft, vaccine, tvaccine or random-vaccine");
     if (is_train && method != ALIGN_SFT) return cli_fail(cmd, "train is the SFT alignment stage; use antibody align --method");
-    Err e;
     int preset = preset_flag(&a, &e);
     if (preset < 0) return cli_fail(cmd, e.msg);
     align_opts_default(&o, (AlignMethod)method);
@@ -171,8 +176,13 @@ int cmd_finetune(int argc, char **argv) {
     // The task decides the defaults, so it is read first.
     const char *ts = arg_str(&a, "task", NULL);
     TaskKind task = ts ? task_from_name(ts) : TASK_NONE;
-    if (ts && task == TASK_NONE) return cli_fail("finetune", "--task must be " TASK_NAMES_HELP);
     Err e;
+    if (ts && task == TASK_NONE) {
+        Err te;
+        task_unknown(ts, &te);
+        err_set(&e, "--task: %s", te.msg);
+        return cli_fail("finetune", e.msg);
+    }
     int preset = preset_flag(&a, &e);
     if (preset < 0) return cli_fail("finetune", e.msg);
     finetune_opts_default(&o, task);

@@ -31,9 +31,16 @@ void settings_flags_add(Args *a, const SettingTable *t, const void *defaults) {
             dv = settings_json_text(v);
             dv[strcspn(dv, "\n")] = '\0';
         }
+        char also[160] = "";  // the aliases (Hugging Face's names)
+        for (int j = 1, n = 0; j < 4 && names[j]; j++) {
+            char al[64];
+            setting_flag_name(names[j], al, sizeof al);
+            n += snprintf(also + n, sizeof also - (size_t)n, "%s--%s", n ? ", " : "; also ", al);
+            if (n >= (int)sizeof also) break;
+        }
         if (k < sizeof help)
-            k += (size_t)snprintf(help + k, sizeof help - k, "  --%-18s %s%s%s%s\n", fl, s->help, dv ? " (default " : "",
-                                  dv ? dv : "", dv ? ")" : "");
+            k += (size_t)snprintf(help + k, sizeof help - k, "  --%-18s %s%s%s%s%s\n", fl, s->help,
+                                  dv ? " (default " : "", dv ? dv : "", dv ? ")" : "", also);
         free(dv);
     }
     json_decref(def);
@@ -44,12 +51,15 @@ int settings_flags_apply(const Args *a, const SettingTable *t, void *obj, Err *e
     for (int i = 0; i < t->n; i++) {
         const Setting *s = &t->items[i];
         const char *names[4] = {s->key, s->alias[0], s->alias[1], s->alias[2]};
+        char given[64] = "";  // a setting named twice (--lr and --learning-rate) is refused, not resolved by order
         for (int j = 0; j < 4 && names[j]; j++) {
             const char *v = arg_str(a, names[j], NULL);
             if (!v) continue;
             Err se;
             char fl[64];
             setting_flag_name(names[j], fl, sizeof fl);
+            if (*given) return err_set(e, "--%s and --%s set the same setting: give one of them", given, fl);
+            snprintf(given, sizeof given, "%s", fl);
             if (setting_set_text(s, obj, v, &se)) return err_set(e, "--%s: %.900s", fl, se.msg);
         }
     }

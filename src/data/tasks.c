@@ -10,6 +10,7 @@
 
 #include "data/load.h"
 #include "data/answers.h"
+#include "util/suggest.h"
 
 const char *const AGNEWS_CLASSES[4] = {"World", "Sports", "Business", "Sci/Tech"};
 
@@ -31,6 +32,17 @@ TaskKind task_from_name(const char *name) {
         for (int k = 0; TASKS[t].names[k]; k++)
             if (!strcasecmp(name, TASKS[t].names[k])) return TASKS[t].kind;
     return TASK_NONE;
+}
+
+int task_unknown(const char *name, Err *e) {
+    Suggest sg;
+    suggest_init(&sg, name);
+    for (size_t t = 0; t < sizeof TASKS / sizeof *TASKS; t++)
+        for (int k = 0; TASKS[t].names[k]; k++) suggest_add(&sg, TASKS[t].names[k]);
+    const char *best = suggest_result(&sg);  // an alias suggests its task's canonical name
+    sg.best = best ? task_name(task_from_name(best)) : NULL;
+    char hint[96];
+    return err_set(e, "unknown task \"%.100s\" (%s" TASK_NAMES_HELP ")", name, suggest_hint(&sg, hint, sizeof hint));
 }
 
 const char *task_name(TaskKind t) {

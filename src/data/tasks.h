@@ -18,6 +18,9 @@ TaskKind task_from_name(const char *name);
 const char *task_name(TaskKind t);
 // "sst2, agnews, gsm8k or alpaca", for messages.
 #define TASK_NAMES_HELP "sst2, agnews, gsm8k or alpaca"
+// Sets e to `unknown task "sst3" (did you mean sst2? sst2, agnews, gsm8k or alpaca)` (the hint
+// when a name of the table is close) and returns -1.
+int task_unknown(const char *name, Err *e);
 // Loads a task's raw file (SST-2 TSV/JSON, AG News CSV, GSM8K JSONL, Alpaca JSON rows) into out.
 int data_load_task(TaskKind t, const char *path, Dataset *out, Err *e);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "util/atomic.h"
+#include "util/suggest.h"
 
 static const char *const SWEEP_NAMES[SWEEP_COUNT] = {"p", "n", "lr", "epochs"};
 static const char *const POST_NAMES[POST_COUNT] = {"", "antidote", "random-prune"};
@@ -81,11 +82,25 @@ int method_spec_parse(const char *s, MethodSpec *m, Err *e) {
         int p = -1;
         for (int k = 1; k < POST_COUNT; k++)
             if (!strcmp(plus + 1, POST_NAMES[k])) p = k;
-        if (p < 0) return err_set(e, "method \"%s\": unknown post-fine-tuning step \"%s\" (antidote, random-prune)", s, plus + 1);
+        if (p < 0) {
+            Suggest sg;
+            suggest_init(&sg, plus + 1);
+            for (int k = 1; k < POST_COUNT; k++) suggest_add(&sg, POST_NAMES[k]);
+            char hint[96];
+            return err_set(e, "method \"%s\": unknown post-fine-tuning step \"%s\" (%santidote, random-prune)", s, plus + 1,
+                           suggest_hint(&sg, hint, sizeof hint));
+        }
         m->post = (PostMethod)p;
     }
     int a = align_method_parse(buf);
-    if (a < 0) return err_set(e, "method \"%s\": unknown alignment \"%s\" (none, sft, vaccine, tvaccine, random-vaccine)", s, buf);
+    if (a < 0) {
+        Suggest sg;
+        suggest_init(&sg, buf);
+        for (int k = 0; k < ALIGN_COUNT; k++) suggest_add(&sg, align_method_name((AlignMethod)k));
+        char hint[96];
+        return err_set(e, "method \"%s\": unknown alignment \"%s\" (%snone, sft, vaccine, tvaccine, random-vaccine)", s, buf,
+                       suggest_hint(&sg, hint, sizeof hint));
+    }
     m->align = (AlignMethod)a;
     return 0;
 }
@@ -139,7 +154,28 @@ static int get_bool(Ctx *x, const char *where, const char *key, json_t *v, int *
     return 0;
 }
 
-static int unknown(Ctx *x, const char *w, const char *k) { return bad(x, w, k, "unknown key"); }
+// "unknown key", with the known key of that object closest to k when one is close (a typo):
+// the settings of t (keys and aliases) and names (NULL-terminated); either may be NULL.
+static int unknown(Ctx *x, const char *w, const char *k, const SettingTable *t, const char *const *names) {
+    Suggest sg;
+    suggest_init(&sg, k);
+    for (int i = 0; t && i < t->n; i++) {
+        if (t->items[i].flags & SET_NO_CONFIG) continue;
+        suggest_add(&sg, t->items[i].key);
+        for (int a = 0; a < 3; a++) suggest_add(&sg, t->items[i].alias[a]);
+    }
+    for (; names && *names; names++) suggest_add(&sg, *names);
+    if (!suggest_result(&sg)) return bad(x, w, k, "unknown key");
+    char what[128];
+    snprintf(what, sizeof what, "unknown key (did you mean \"%.80s\"?)", suggest_result(&sg));
+    return bad(x, w, k, what);
+}
+
+static const char *const SOURCE_KEYS[] = {"path", "fields", "format", "filter", "offset", "n", NULL};
+static const char *const TOP_KEYS[] = {"base_model", "output", "judge", "seeds", "seed", "world", "base_training",
+                                       "data", "methods", "sweep", "align", "finetune", "antidote", "eval", NULL};
+static const char *const SWEEP_KEYS[] = {"name", "values", NULL};
+static const char *const TASK_KEY[] = {"task", NULL};
 
 // One key of a settings table: 1 handled, 0 not a key of t, -1 error.
 static int table_key(Ctx *x, const char *where, const SettingTable *t, void *obj, const char *k, json_t *v) {
@@ -153,14 +189,34 @@ static int table_key(Ctx *x, const char *where, const SettingTable *t, void *obj
     return 1;
 }
 
+// Refuses two keys of obj that name one setting of t ("lr" and "learning_rate").
+static int named_twice(Ctx *x, const char *where, const SettingTable *t, json_t *obj) {
+    const char *k, *k2;
+    json_t *v, *v2;
+    json_object_foreach(obj, k, v) {
+        const Setting *s = settings_find(t, k);
+        if (!s) continue;
+        json_object_foreach(obj, k2, v2) {
+            if (k2 == k) break;
+            if (settings_find(t, k2) == s) {
+                char what[160];
+                snprintf(what, sizeof what, "sets the same setting as \"%.60s\": give one of them", k2);
+                return bad(x, where, k, what);
+            }
+        }
+    }
+    return 0;
+}
+
 // Every key of obj through table t (where names the object in messages).
 static int table_object(Ctx *x, const char *where, const SettingTable *t, void *dst, json_t *obj) {
     const char *k;
     json_t *v;
+    if (named_twice(x, where, t, obj)) return -1;
     json_object_foreach(obj, k, v) {
         int r = table_key(x, where, t, dst, k, v);
         if (r < 0) return -1;
-        if (r == 0) return unknown(x, where, k);
+        if (r == 0) return unknown(x, where, k, t, NULL);
     }
     return 0;
 }
@@ -169,12 +225,17 @@ static int parse_align(Ctx *x, json_t *obj, PipelineConfig *c) {
     const char *k;
     json_t *v;
     // Shared keys first, then the per-method objects, whatever their order in the file.
+    if (named_twice(x, "align", &ALIGN_SETTINGS, obj)) return -1;
     json_object_foreach(obj, k, v) {
         if (align_method_parse(k) > ALIGN_NONE) continue;
         for (int m = ALIGN_NONE + 1; m < ALIGN_COUNT; m++) {
             int r = table_key(x, "align", &ALIGN_SETTINGS, &c->align[m], k, v);
             if (r < 0) return -1;
-            if (r == 0) return unknown(x, "align", k);
+            if (r == 0) {
+                const char *names[ALIGN_COUNT] = {NULL};  // the per-method objects' names
+                for (int a = ALIGN_NONE + 1; a < ALIGN_COUNT; a++) names[a - 1] = align_method_name((AlignMethod)a);
+                return unknown(x, "align", k, &ALIGN_SETTINGS, names);
+            }
         }
     }
     json_object_foreach(obj, k, v) {
@@ -213,7 +274,7 @@ static int parse_source(Ctx *x, DataRole role, json_t *v, DataSource *s) {
             if (i < -1 || i > 1000000000) return bad(x, where, k, "out of range");
             *(!strcmp(k, "offset") ? &s->offset : &s->n) = (int)i;
         } else {
-            return unknown(x, where, k);
+            return unknown(x, where, k, NULL, SOURCE_KEYS);
         }
     }
     if (!s->path) return bad(x, where, "path", "missing");
@@ -225,7 +286,8 @@ static int parse_source(Ctx *x, DataRole role, json_t *v, DataSource *s) {
 static int parse_task(Ctx *x, const char *where, json_t *v, TaskKind *out) {
     const char *str = "";
     if (get_str(x, where, "task", v, &str)) return -1;
-    if ((*out = task_from_name(str)) == TASK_NONE) return bad(x, where, "task", "unknown task (" TASK_NAMES_HELP ")");
+    Err te;
+    if ((*out = task_from_name(str)) == TASK_NONE && task_unknown(str, &te)) return bad(x, where, "task", te.msg);
     return 0;
 }
 
@@ -243,7 +305,9 @@ static int parse_data(Ctx *x, json_t *obj, PipelineConfig *c) {
         } else if (!strcmp(k, "drop_overlap")) {
             if (get_bool(x, "data", k, v, &c->drop_overlap)) return -1;
         } else {
-            return unknown(x, "data", k);
+            const char *names[ROLE_COUNT + 3] = {"task", "drop_overlap"};
+            for (int r = 0; r < ROLE_COUNT; r++) names[2 + r] = data_role_name((DataRole)r);
+            return unknown(x, "data", k, NULL, names);
         }
     }
     return 0;
@@ -261,7 +325,7 @@ static int parse_world(Ctx *x, json_t *obj, PipelineConfig *c) {
         }
         int r = table_key(x, "world", &WORLD_SETTINGS, &c->world, k, v);
         if (r < 0) return -1;
-        if (r == 0) return unknown(x, "world", k);
+        if (r == 0) return unknown(x, "world", k, &WORLD_SETTINGS, TASK_KEY);
     }
     return 0;
 }
@@ -271,7 +335,7 @@ static int parse_sweep(Ctx *x, json_t *obj, PipelineConfig *c) {
     json_t *name = json_object_get(obj, "name"), *values = json_object_get(obj, "values");
     const char *k;
     json_t *v;
-    json_object_foreach(obj, k, v) if (strcmp(k, "name") && strcmp(k, "values")) return unknown(x, "sweep", k);
+    json_object_foreach(obj, k, v) if (strcmp(k, "name") && strcmp(k, "values")) return unknown(x, "sweep", k, NULL, SWEEP_KEYS);
     if (!name) return bad(x, "sweep", "name", "missing (p, n, lr or epochs)");
     const char *s = "";
     if (get_str(x, "sweep", "name", name, &s)) return -1;
@@ -395,7 +459,7 @@ int pipeline_config_parse(const char *text, const char *name, PipelineConfig *c,
         } else if (k[0] == '_' || !strcmp(k, "comment")) {
             continue;  // comments
         } else {
-            rc = unknown(&x, "", k);
+            rc = unknown(&x, "", k, NULL, TOP_KEYS);
         }
     }
     json_decref(root);

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "train/optim.h"
+#include "util/suggest.h"
 
 static const char *const ALIGN_NAMES[ALIGN_COUNT] = {"none", "sft", "vaccine", "tvaccine", "random-vaccine"};
 static const char *const SCHEDULE_NAMES[] = {"constant", "cosine", "linear"};  // by Schedule
@@ -98,22 +99,25 @@ void eval_settings_default(EvalSettings *s) {
 
 #define INF HUGE_VAL
 #define S_(key, type, T, field, lo, hi, fl, help) {key, {NULL}, type, offsetof(T, field), lo, hi, fl, help}
+// A setting with aliases: the names Hugging Face's TrainingArguments, TRL's SFTConfig and PEFT's
+// LoraConfig give it (learning_rate, lora_r, ...), accepted as flags and config keys alike.
+#define A_(key, a0, a1, type, T, field, lo, hi, fl, help) {key, {a0, a1, NULL}, type, offsetof(T, field), lo, hi, fl, help}
 
 // The training loop's settings (train/trainer.h) inside a stage struct T with member `train`.
 #define TRAIN_SETTINGS(T)                                                                                  \
-    S_("lr", SET_FLOAT, T, train.lr, 0, INF, SET_MIN_OPEN, "peak learning rate"),                          \
+    A_("lr", "learning_rate", NULL, SET_FLOAT, T, train.lr, 0, INF, SET_MIN_OPEN, "peak learning rate"),                          \
     S_("weight_decay", SET_FLOAT, T, train.weight_decay, 0, INF, 0, "AdamW weight decay"),                 \
     S_("warmup_ratio", SET_FLOAT, T, train.warmup_ratio, 0, 1, 0, "warmup steps = ceil(ratio * total)"),   \
     S_("max_grad_norm", SET_FLOAT, T, train.max_grad_norm, 0, INF, 0, "gradient clipping (0: none)"),      \
-    S_("beta1", SET_FLOAT, T, train.beta1, 0, 1, SET_MAX_OPEN, "AdamW beta1"),                             \
-    S_("beta2", SET_FLOAT, T, train.beta2, 0, 1, SET_MAX_OPEN, "AdamW beta2"),                             \
-    S_("eps", SET_FLOAT, T, train.eps, 0, INF, SET_MIN_OPEN, "AdamW epsilon"),                             \
+    A_("beta1", "adam_beta1", NULL, SET_FLOAT, T, train.beta1, 0, 1, SET_MAX_OPEN, "AdamW beta1"),                             \
+    A_("beta2", "adam_beta2", NULL, SET_FLOAT, T, train.beta2, 0, 1, SET_MAX_OPEN, "AdamW beta2"),                             \
+    A_("eps", "adam_epsilon", NULL, SET_FLOAT, T, train.eps, 0, INF, SET_MIN_OPEN, "AdamW epsilon"),                             \
     S_("schedule", SET_SCHEDULE, T, train.schedule, 0, 0, 0, "cosine, linear or constant"),                \
-    S_("batch_size", SET_INT, T, train.batch_size, 1, INT_MAX, 0, "rows per micro-batch"),                 \
-    S_("grad_accum", SET_INT, T, train.grad_accum, 1, INT_MAX, 0, "micro-batches per optimizer step"),     \
-    S_("epochs", SET_INT, T, train.epochs, 1, INT_MAX, 0, "passes over the data"),                         \
+    A_("batch_size", "per_device_train_batch_size", NULL, SET_INT, T, train.batch_size, 1, INT_MAX, 0, "rows per micro-batch"),                 \
+    A_("grad_accum", "gradient_accumulation_steps", NULL, SET_INT, T, train.grad_accum, 1, INT_MAX, 0, "micro-batches per optimizer step"),     \
+    A_("epochs", "num_train_epochs", NULL, SET_INT, T, train.epochs, 1, INT_MAX, 0, "passes over the data"),                         \
     S_("max_steps", SET_I64, T, train.max_steps, 0, INF, 0, "cap on optimizer steps (0: none)"),           \
-    S_("max_len", SET_INT, T, train.max_len, 2, INT_MAX, 0, "tokens per row (truncation)"),                \
+    A_("max_len", "max_seq_length", "max_length", SET_INT, T, train.max_len, 2, INT_MAX, 0, "tokens per row (truncation)"),                \
     S_("seed", SET_U64, T, train.seed, 0, INF, SET_NO_CONFIG,                                              \
        "adapter initialisation, data order, dropout (pipeline: the run's seed)"),                         \
     S_("checkpoint_every", SET_INT, T, train.checkpoint_every, 0, INT_MAX, 0, "steps between checkpoints (0: by time only)"), \
@@ -122,10 +126,10 @@ void eval_settings_default(EvalSettings *s) {
 
 // LoRA and base-weight settings of a stage struct T.
 #define LORA_SETTINGS(T)                                                                                   \
-    S_("rank", SET_INT, T, rank, 1, INT_MAX, 0, "LoRA rank"),                                              \
-    S_("alpha", SET_FLOAT, T, alpha, -INF, INF, 0, "LoRA alpha (scale alpha / rank)"),                     \
-    S_("dropout", SET_FLOAT, T, dropout, 0, 1, SET_MAX_OPEN, "LoRA dropout"),                              \
-    S_("targets", SET_TARGETS, T, targets, 0, 0, 0, "projections with LoRA (q,k,v,o,gate,up,down or all)"),\
+    A_("rank", "lora_r", "r", SET_INT, T, rank, 1, INT_MAX, 0, "LoRA rank"),                                              \
+    A_("alpha", "lora_alpha", NULL, SET_FLOAT, T, alpha, -INF, INF, 0, "LoRA alpha (scale alpha / rank)"),                     \
+    A_("dropout", "lora_dropout", NULL, SET_FLOAT, T, dropout, 0, 1, SET_MAX_OPEN, "LoRA dropout"),                              \
+    A_("targets", "lora_target_modules", "target_modules", SET_TARGETS, T, targets, 0, 0, 0, "projections with LoRA (q,k,v,o,gate,up,down or all)"),\
     S_("bf16", SET_BF16, T, weights, 0, 0, 0, "keep base weights in bf16")
 
 static const Setting ALIGN_ITEMS[] = {
@@ -280,14 +284,21 @@ static int store_word(const Setting *s, void *obj, const char *w, Err *e) {
     }
     case SET_TARGETS: {
         Err pe;
-        int mask = proj_mask_parse(w, &pe);
+        int mask = !strcmp(w, "all-linear") ? (1 << N_PROJ) - 1 : proj_mask_parse(w, &pe);  // PEFT's name for all
         if (mask <= 0) return err_set(e, "%s (expected a list like \"q,k,v,o,gate,up,down\" or \"all\")", pe.msg);
         *AT(int, obj, s) = mask;
         return 0;
     }
     case SET_ALIGN: {
         int m = align_method_parse(w);
-        if (m < 0) return err_set(e, "unknown method \"%s\" (sft, vaccine, tvaccine, random-vaccine)", w);
+        if (m < 0) {
+            Suggest sg;
+            suggest_init(&sg, w);
+            for (int k = ALIGN_NONE + 1; k < ALIGN_COUNT; k++) suggest_add(&sg, ALIGN_NAMES[k]);
+            char hint[96];
+            return err_set(e, "unknown method \"%s\" (%ssft, vaccine, tvaccine, random-vaccine)", w,
+                           suggest_hint(&sg, hint, sizeof hint));
+        }
         *AT(AlignMethod, obj, s) = (AlignMethod)m;
         return 0;
     }
@@ -323,6 +334,19 @@ int setting_set_text(const Setting *s, void *obj, const char *text, Err *e) {
     return store_number(s, obj, v, e);
 }
 
+// PEFT's target_modules as a JSON list (["q_proj", "v_proj"]): the names joined by ','.
+static int store_target_list(const Setting *s, void *obj, json_t *v, Err *e) {
+    char list[256] = "";
+    size_t i, k = 0;
+    json_t *x;
+    json_array_foreach(v, i, x) {
+        if (!json_is_string(x)) return err_set(e, "expected a string or a list of projection names");
+        k += (size_t)snprintf(list + k, sizeof list - k, "%s%s", k ? "," : "", json_string_value(x));
+        if (k >= sizeof list) return err_set(e, "projection list too long");
+    }
+    return store_word(s, obj, list, e);
+}
+
 int setting_set_json(const Setting *s, void *obj, json_t *v, Err *e) {
     switch (s->type) {
     case SET_BOOL:
@@ -330,8 +354,10 @@ int setting_set_json(const Setting *s, void *obj, json_t *v, Err *e) {
         if (!json_is_boolean(v)) return err_set(e, "expected true or false");
         store_bool(s, obj, json_is_true(v));
         return 0;
-    case SET_SCHEDULE:
     case SET_TARGETS:
+        if (json_is_array(v)) return store_target_list(s, obj, v, e);
+        // fall through
+    case SET_SCHEDULE:
     case SET_ALIGN:
     case SET_PRUNE:
     case SET_TV_VARIANT:
