@@ -3,6 +3,7 @@
 // an --out that is a file is refused before any work; eval refuses an adapter given twice;
 // SIGINT during training saves a checkpoint, exits 130 and says how to resume, and the
 // same command resumes. Runs the binary beside the test (BUILD/antibody).
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -163,6 +164,53 @@ int main(int argc, char **argv) {
     CHECK(rc == 0 && strstr(o, "resuming"), "the same command resumes: %s", o);
     free(o);
     CHECK(count_lines(logp) == 200, "the log holds each step once: %d", count_lines(logp));
+
+    // Issue 13 item 8: the shipped example configs fail on their placeholder model path before
+    // creating any folder (run from an empty folder, where their relative outputs would go), with
+    // and without --dry-run.
+    char repo[4096], exdir[4200], absbin[PATH_MAX];
+    CHECK(getcwd(repo, sizeof repo) != NULL && realpath(bin, absbin) != NULL, "cwd, binary");
+    snprintf(exdir, sizeof exdir, "%s/examples_run", tmp);
+    CHECK(mkdir(exdir, 0755) == 0, "mkdir %s", exdir);
+    const char *examples[][2] = {{"real_sst2.json", "/path/to/Llama-2-7b-hf"},
+                                 {"demo/tvaccine_all.json", "antibody-demo-base"},
+                                 {"demo/vaccine_rho3.json", "antibody-demo-base"}};
+    for (int i = 0; i < 3; i++)
+        for (int dry = 0; dry < 2; dry++) {
+            char cmdx[12000], outp[4300];
+            snprintf(outp, sizeof outp, "%s/out.txt", tmp);
+            snprintf(cmdx, sizeof cmdx, "cd '%s' && ANTIBODY_PROGRESS=0 '%s' pipeline '%s/examples/%s'%s > '%s' 2>&1", exdir,
+                     absbin, repo, examples[i][0], dry ? " --dry-run" : "", outp);
+            int st = system(cmdx);
+            char *msg = read_file(outp, NULL, &e);
+            CHECK(WIFEXITED(st) && WEXITSTATUS(st) != 0 && msg && strstr(msg, examples[i][1]) && strstr(msg, "config.json"),
+                  "%s%s: %s", examples[i][0], dry ? " --dry-run" : "", msg);
+            free(msg);
+            snprintf(cmdx, sizeof cmdx, "test -z \"$(ls -A '%s')\"", exdir);
+            CHECK(system(cmdx) == 0, "%s%s created a folder", examples[i][0], dry ? " --dry-run" : "");
+        }
+    // The dry run on the real tiny model: the plan is printed, with Hugging Face names in the
+    // config, and nothing is created.
+    char cfg[4200], dry_out[4200], text2[2048];
+    snprintf(cfg, sizeof cfg, "%s/dry.json", tmp);
+    snprintf(dry_out, sizeof dry_out, "%s/dry", tmp);
+    snprintf(text2, sizeof text2,
+             "{\"base_model\": \"%s\", \"output\": \"%s\", \"judge\": \"world\", \"methods\": [\"sft\"],"
+             " \"world\": {\"seed\": 7, \"n_base\": 4, \"n_align\": 6, \"n_harmful\": 6, \"n_realign\": 4,"
+             " \"n_test_harmful\": 5, \"n_task_train\": 8, \"n_task_test\": 4},"
+             " \"sweep\": {\"name\": \"p\", \"values\": [0]},"
+             " \"align\": {\"max_steps\": 2, \"per_device_train_batch_size\": 2, \"max_seq_length\": 512},"
+             " \"finetune\": {\"n\": 6, \"learning_rate\": 1e-4, \"num_train_epochs\": 2, \"batch_size\": 2,"
+             " \"max_len\": 512}, \"eval\": {\"n_harmful\": 3, \"n_task\": 3}}",
+             model, dry_out);
+    CHECK(write_file_atomic(cfg, text2, strlen(text2), &e) == 0, "%s", e.msg);
+    rc = run(&o, "pipeline %s --dry-run", cfg);
+    CHECK(rc == 0 && strstr(o, "nothing was created") && strstr(o, "align sft seed=42") &&
+              strstr(o, "finetune sft p=0 seed=42") && strstr(o, "eval sft p=0 seed=42") &&
+              strstr(o, "3 of 3 stages would run") && strstr(o, "estimated time of the training stages that run"),
+          "dry run: %s", o);
+    CHECK(strstr(o, "not run yet") && access(dry_out, F_OK) != 0, "the dry run created %s: %s", dry_out, o);
+    free(o);
 
     char cmd[4300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);

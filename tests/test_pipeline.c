@@ -191,6 +191,24 @@ static void tiny_config(PipelineConfig *c, const char *model, const char *out) {
     c->eval.opts.hed_batches = 2;
 }
 
+// Issue 13 item 8: the dry run of c: the number of stages it says would run (-1 on error),
+// after checking that each stage that would run says why with one of the given words.
+static int planned_runs(const PipelineConfig *c, int *n_stages, const char *why) {
+    PipelinePlan p;
+    Err e = {0};
+    int rc = pipeline_plan(c, &p, &e), runs = 0;
+    CHECK(rc == 0 && !p.problem, "plan: %s %s", e.msg, p.problem ? p.problem : "");
+    for (int i = 0; i < p.n; i++) {
+        runs += p.stages[i].runs;
+        if (p.stages[i].runs && why)
+            CHECK(strstr(p.stages[i].why, why) || strstr(p.stages[i].why, "inputs."), "%s: %s", p.stages[i].what,
+                  p.stages[i].why);
+    }
+    *n_stages = p.n;
+    plan_free(&p);
+    return rc ? -1 : runs;
+}
+
 static void test_end_to_end(void) {
     char model[4200], out[4200];
     snprintf(model, sizeof model, "%s/base", tmp_root);
@@ -199,14 +217,18 @@ static void test_end_to_end(void) {
     if (make_model_dir(model, &e)) { CHECK(0, "model: %s", e.msg); return; }
     PipelineConfig c;
     tiny_config(&c, model, out);
+    // 3 alignments + 2 sweep values x (4 fine-tunings + 1 antidote + 4 evaluations)
+    int total = 3 + 2 * (4 + 1 + 4), n_planned = 0;
+    // The dry run first: every stage would run, nothing is created.
+    CHECK(planned_runs(&c, &n_planned, "not run yet") == total && n_planned == total, "dry run of a new experiment: %d",
+          n_planned);
+    CHECK(access(out, F_OK) != 0, "the dry run created %s", out);
     PipelineStats st;
     Seen seen = {{0}, 0};
     log_set(collect, &seen, 0);
     int rc = pipeline_run_stats(&c, &st, &e);
     log_set(NULL, NULL, 0);
     CHECK(rc == 0, "pipeline: %s", e.msg);
-    // 3 alignments + 2 sweep values x (4 fine-tunings + 1 antidote + 4 evaluations)
-    int total = 3 + 2 * (4 + 1 + 4);
     CHECK(seen.n[LOG_INFO] >= 2 * total && seen.n[LOG_PROGRESS_DONE] > 0 && seen.n[LOG_RESULT] == 1 && seen.table,
           "reports through the callback: %d info, %d progress, %d results", seen.n[LOG_INFO],
           seen.n[LOG_PROGRESS_DONE], seen.n[LOG_RESULT]);
@@ -242,7 +264,8 @@ static void test_end_to_end(void) {
     CHECK(csv && strstr(csv, "ft_first_loss") && strstr(csv, "ft_final_loss"), "loss columns in results.csv");
     free(csv);
 
-    // Second run: every stage is found done.
+    // Second run: every stage is found done (the dry run says so first).
+    CHECK(planned_runs(&c, &n_planned, NULL) == 0 && n_planned == total, "dry run after the run keeps every stage");
     rc = pipeline_run_stats(&c, &st, &e);
     CHECK(rc == 0 && st.stages_run == 0 && st.stages_skipped == total, "rerun: %d run, %d skipped (%s)", st.stages_run,
           st.stages_skipped, e.msg);
@@ -254,6 +277,7 @@ static void test_end_to_end(void) {
     char p[4400];
     snprintf(p, sizeof p, "%s/seed=42/eval/sft/p=0.5/done.json", out);
     CHECK(unlink(p) == 0, "unlink marker");
+    CHECK(planned_runs(&c, &n_planned, "unfinished") == 1, "dry run: the stage without a marker runs");
     // With no callback the library writes nothing on stdout or stderr.
     char quiet[4400];
     snprintf(quiet, sizeof quiet, "%s/quiet.txt", tmp_root);
@@ -279,10 +303,12 @@ static void test_end_to_end(void) {
     // every fine-tuning, the Antidote stages and every evaluation (8 + 2 + 8), not the 3
     // alignments; eval.max_new: only the 8 evaluations.
     c.finetune.train.lr *= 2;
+    CHECK(planned_runs(&c, &n_planned, "settings.lr") == 18, "dry run: finetune.lr changed");
     rc = pipeline_run_stats(&c, &st, &e);
     CHECK(rc == 0 && st.stages_run == 18 && st.stages_skipped == 3, "finetune.lr changed: %d run, %d skipped (%s)",
           st.stages_run, st.stages_skipped, e.msg);
     c.eval.opts.hs_max_new = 3;
+    CHECK(planned_runs(&c, &n_planned, "settings.hs_max_new") == 8, "dry run: eval.hs_max_new changed");
     rc = pipeline_run_stats(&c, &st, &e);
     CHECK(rc == 0 && st.stages_run == 8 && st.stages_skipped == 13, "eval.max_new changed: %d run, %d skipped (%s)",
           st.stages_run, st.stages_skipped, e.msg);
@@ -294,6 +320,67 @@ static void test_end_to_end(void) {
           strlen(json_string_value(json_object_get(json_object_get(f, "inputs"), "align_adapter"))) == 64,
           "fingerprint.json records settings and inputs");
     json_decref(f);
+    pipeline_config_free(&c);
+}
+
+// Issue 13 item 8: what the dry run says of each stage: rows, steps = epochs x
+// ceil(ceil(rows / batch) / grad_accum) (or max_steps), tokens and an estimated time from a
+// timed step; a stage whose rows keep no answer token is the problem that would stop the run.
+static void test_dry_run(void) {
+    char model[4200], out[4200];
+    snprintf(model, sizeof model, "%s/base3", tmp_root);
+    snprintf(out, sizeof out, "%s/run3", tmp_root);
+    Err e = {0};
+    if (make_model_dir(model, &e)) { CHECK(0, "model: %s", e.msg); return; }
+    PipelineConfig c;
+    tiny_config(&c, model, out);
+    c.finetune.train.max_steps = 0;  // 6 rows, batch 2, 2 micro-batches a step: 2 steps an epoch, 20 epochs
+    c.finetune.train.grad_accum = 2;
+    PipelinePlan p;
+    CHECK(pipeline_plan(&c, &p, &e) == 0 && !p.problem, "plan: %s", e.msg);
+    CHECK(p.model && strstr(p.model, "2 layers, dim 16") && p.data && strstr(p.data, "alignment"), "model and data lines");
+    CHECK(p.timed_rows == 2 && p.timed_tokens > 0 && p.timed_seconds > 0, "a step was timed: %d rows, %d tokens, %g s",
+          p.timed_rows, p.timed_tokens, p.timed_seconds);
+    int n_ft = 0, n_align = 0;
+    for (int i = 0; i < p.n; i++) {
+        const PlanStage *s = &p.stages[i];
+        if (s->kind == PLAN_FINETUNE) {
+            n_ft++;
+            CHECK(s->rows == 6 && s->epochs == 20 && s->batch_size == 2 && s->grad_accum == 2 && s->steps == 40 &&
+                      s->tokens > 0 && s->seconds > 0,
+                  "%s: rows %d, steps %lld, tokens %lld, %g s", s->what, s->rows, (long long)s->steps,
+                  (long long)s->tokens, s->seconds);
+        } else if (s->kind == PLAN_ALIGN) {
+            n_align++;
+            CHECK(s->steps == 2 && s->rows > 0 && s->seconds > 0, "%s: steps %lld (max_steps 2)", s->what,
+                  (long long)s->steps);
+        } else {
+            CHECK(s->seconds < 0 && s->steps == 0 && s->rows > 0, "%s: not a training stage", s->what);
+        }
+    }
+    CHECK(n_ft == 8 && n_align == 3, "stages: %d fine-tunings, %d alignments", n_ft, n_align);
+    // Vaccine's step is two passes: its estimate per token is twice SFT's
+    const PlanStage *sft = NULL, *vac = NULL;
+    for (int i = 0; i < p.n; i++) {
+        if (!strncmp(p.stages[i].what, "align sft ", 10)) sft = &p.stages[i];
+        if (!strncmp(p.stages[i].what, "align vaccine ", 14)) vac = &p.stages[i];
+    }
+    CHECK(sft && vac && close_enough(vac->seconds / vac->tokens_run, 2 * sft->seconds / sft->tokens_run, 1e-9, 0),
+          "Vaccine counts two passes");
+    plan_free(&p);
+    // answers cut away entirely: the plan names the stage that would stop the run
+    c.finetune.train.max_len = 8;
+    CHECK(pipeline_plan(&c, &p, &e) == 0 && p.problem && strstr(p.problem, "finetune") &&
+              strstr(p.problem, "no row keeps an answer token"),
+          "problem: %s", p.problem ? p.problem : e.msg);
+    plan_free(&p);
+    CHECK(access(out, F_OK) != 0, "the dry runs created %s", out);
+    // a model folder that does not exist fails before any folder is made, run or dry run
+    pipeline_config_set(&c.base_model, "/nonexistent/model");
+    CHECK(pipeline_plan(&c, &p, &e) == -1 && strstr(e.msg, "/nonexistent/model/config.json"), "plan: %s", e.msg);
+    plan_free(&p);
+    CHECK(pipeline_run(&c, &e) == -1 && strstr(e.msg, "/nonexistent/model/config.json") && access(out, F_OK) != 0,
+          "run: %s", e.msg);
     pipeline_config_free(&c);
 }
 
@@ -539,6 +626,7 @@ int main(void) {
     test_out_checked_first();
     test_fingerprint();
     test_seeds();
+    test_dry_run();
     test_end_to_end();
     test_single_lora();
     char cmd[4300];

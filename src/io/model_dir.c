@@ -9,21 +9,42 @@
 #include "io/outputs.h"
 #include "io/peft.h"
 #include "io/hf_checkpoint.h"
+#include "io/hf_config.h"
+#include "io/safetensors.h"
+
+// A folder with tokenizer.model but no tokenizer.json gets told how to make one.
+static int sentencepiece_only(const char *dir, Err *e) {
+    char *path = xasprintf("%s/tokenizer.json", dir), *spm = xasprintf("%s/tokenizer.model", dir);
+    int rc = 0;
+    if (access(path, F_OK) && !access(spm, F_OK))
+        rc = err_set(e, "%s: has tokenizer.model (SentencePiece) but no tokenizer.json, which antibody reads; write "
+                     "one with transformers: AutoTokenizer.from_pretrained(DIR).save_pretrained(DIR)", dir);
+    free(path);
+    free(spm);
+    return rc;
+}
+
+int model_dir_check(const char *dir, Err *e) {
+    Config c;
+    if (config_load(&c, dir, e)) return -1;
+    StSet *st = st_open(dir, e);
+    if (!st) return -1;
+    st_close(st);
+    if (sentencepiece_only(dir, e)) return -1;
+    char *path = xasprintf("%s/tokenizer.json", dir);
+    int rc = access(path, R_OK) ? err_set(e, "%s: cannot open", path) : 0;
+    free(path);
+    return rc;
+}
 
 int model_dir_open(LoadedModel *lm, const char *dir, MatType wt, const char *const *adapters, int n_adapters, Err *e) {
     memset(lm, 0, sizeof *lm);
     if (adapters_distinct(adapters, n_adapters, e)) return -1;
     if (model_load(&lm->model, dir, wt, e)) return -1;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-    char spm[4200];
-    snprintf(spm, sizeof spm, "%s/tokenizer.model", dir);
-    if (access(path, F_OK) && !access(spm, F_OK)) {
-        model_free(&lm->model);
-        return err_set(e, "%s: has tokenizer.model (SentencePiece) but no tokenizer.json, which antibody reads; write "
-                       "one with transformers: AutoTokenizer.from_pretrained(DIR).save_pretrained(DIR)", dir);
-    }
+    if (sentencepiece_only(dir, e)) { model_free(&lm->model); return -1; }
+    char *path = xasprintf("%s/tokenizer.json", dir);
     lm->tok = tokenizer_load(path, e);
+    free(path);
     if (!lm->tok) { model_free(&lm->model); return -1; }
     const Config *c = &lm->model.cfg;
     lm->eos_id = c->n_eos ? c->eos_ids[0] : -1;

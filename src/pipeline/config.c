@@ -172,8 +172,10 @@ static int unknown(Ctx *x, const char *w, const char *k, const SettingTable *t, 
 }
 
 static const char *const SOURCE_KEYS[] = {"path", "fields", "format", "filter", "offset", "n", NULL};
-static const char *const TOP_KEYS[] = {"base_model", "output", "judge", "seeds", "seed", "world", "base_training",
-                                       "data", "methods", "sweep", "align", "finetune", "antidote", "eval", NULL};
+// The keys pipeline_config_parse reads, for its suggestions.
+static const char *const TOP_KEYS[] = {"base_model", "output", "judge", "seeds", "seed", "preset", "world",
+                                       "base_training", "data", "methods", "sweep", "align", "finetune", "antidote",
+                                       "eval", NULL};
 static const char *const SWEEP_KEYS[] = {"name", "values", NULL};
 static const char *const TASK_KEY[] = {"task", NULL};
 

@@ -27,6 +27,8 @@
 #include "io/dir_lock.h"
 #include "io/provenance.h"
 #include "pipeline/fingerprint.h"
+#include "io/model_dir.h"
+#include "io/outputs.h"
 #include "pipeline/stages.h"
 #include "util/log.h"
 #include "util/progress.h"
@@ -78,7 +80,9 @@ static int drop_overlapping(Dataset *train, const Dataset *eval) {
     return dropped;
 }
 
-static int load_data(const PipelineConfig *c, Data *d, Err *e) {
+// The data sets of the run; world mode generates the world and, with write_world, writes its
+// splits to OUTPUT/world (a dry run writes nothing).
+static int load_data(const PipelineConfig *c, int write_world, Data *d, Err *e) {
     memset(d, 0, sizeof *d);
     dataset_init(&d->align);
     dataset_init(&d->harmful);
@@ -92,7 +96,7 @@ static int load_data(const PipelineConfig *c, Data *d, Err *e) {
         if (world_generate(&c->world, &w, e)) return -1;
         char dir[4200];
         snprintf(dir, sizeof dir, "%s/world", c->output);
-        if (world_write(&w, dir, e)) { world_free(&w); return -1; }
+        if (write_world && world_write(&w, dir, e)) { world_free(&w); return -1; }
         const Dataset *tr = &w.sst_train, *te = &w.sst_test;
         d->task = c->task;
         if (c->task == TASK_AGNEWS) { tr = &w.topic_train; te = &w.topic_test; }
@@ -138,6 +142,7 @@ typedef struct {
     int index, total;
     double t0;
     char base[65];  // content hash of the base model (every stage's input)
+    PipelinePlan *plan;  // a dry run: each stage is recorded in the plan, none runs
 } Runner;
 
 static int is_done(const char *dir) {
@@ -187,6 +192,13 @@ static void recorded_fp(const char *dir, char out[65]) {
     json_decref(f);
 }
 
+// The fingerprint of the upstream stage in dir as the stages after it see it: the recorded
+// one, or in a dry run the one it would record.
+static void upstream_fp(const Runner *r, const char *dir, char out[65]) {
+    if (r->plan) plan_stage_fp(r->plan, dir, out);
+    else recorded_fp(dir, out);
+}
+
 static int stage_end(Runner *r, const char *what, const char *dir, json_t *info, Err *e) {
     double dt = now_s() - r->t0;
     json_object_set_new(info, "stage", json_string(what));
@@ -226,7 +238,9 @@ static int run_align(Runner *r, const Data *d, AlignMethod a, Err *e) {
     if (!d->align.n) return err_set(e, "alignment %s: the alignment set is empty", align_method_name(a));
     AlignOpts o = c->align[a];
     o.train.interrupt = c->interrupt;
-    if ((b = stage_begin(r, what, dir, fp_align(r->base, "", &d->align, &d->realign, &o), 1, e))) return b > 0 ? 0 : -1;
+    json_t *fp = fp_align(r->base, "", &d->align, &d->realign, &o);
+    if (r->plan) return plan_add(r->plan, PLAN_ALIGN, what, dir, fp, &d->align, &o.train, plan_passes(a), 0, e);
+    if ((b = stage_begin(r, what, dir, fp, 1, e))) return b > 0 ? 0 : -1;
     StageReport rep;
     memset(&rep, 0, sizeof rep);
     if (stage_align(c->base_model, NULL, 0, &d->align, &d->realign, &o, dir, &rep, e)) return -1;
@@ -253,8 +267,14 @@ static int run_finetune(Runner *r, const Data *d, AlignMethod a, int k, Err *e) 
     if (data_mix(&d->task_train, &d->harmful, n, p, o.mix_seed, &mix, e)) { dataset_free(&mix); return -1; }
     snprintf(ad, sizeof ad, "%s/align/%s", c->output, align_method_name(a));
     char up[65] = "";
-    if (a != ALIGN_NONE) recorded_fp(ad, up);
-    if ((b = stage_begin(r, what, dir, fp_finetune(r->base, up, &mix, &o), 1, e))) {
+    if (a != ALIGN_NONE) upstream_fp(r, ad, up);
+    json_t *fp = fp_finetune(r->base, up, &mix, &o);
+    if (r->plan) {
+        int rc = plan_add(r->plan, PLAN_FINETUNE, what, dir, fp, &mix, &o.train, 1, 0, e);
+        dataset_free(&mix);
+        return rc;
+    }
+    if ((b = stage_begin(r, what, dir, fp, 1, e))) {
         dataset_free(&mix);
         return b > 0 ? 0 : -1;
     }
@@ -289,9 +309,13 @@ static int run_post(Runner *r, const Data *d, const MethodSpec *m, int k, Err *e
     snprintf(ad, sizeof ad, "%s/align/%s", c->output, align_method_name(m->align));
     snprintf(ft, sizeof ft, "%s/finetune/%s/%s", c->output, align_method_name(m->align), sw);
     char up_a[65] = "", up_f[65];
-    if (m->align != ALIGN_NONE) recorded_fp(ad, up_a);
-    recorded_fp(ft, up_f);
-    if ((b = stage_begin(r, what, dir, fp_antidote(r->base, up_a, up_f, &d->realign, &o), 0, e)))
+    if (m->align != ALIGN_NONE) upstream_fp(r, ad, up_a);
+    upstream_fp(r, ft, up_f);
+    json_t *fp = fp_antidote(r->base, up_a, up_f, &d->realign, &o);
+    if (r->plan)
+        return plan_add(r->plan, PLAN_POST, what, dir, fp, NULL, NULL, 0,
+                        d->realign.n < o.n_samples ? d->realign.n : o.n_samples, e);
+    if ((b = stage_begin(r, what, dir, fp, 0, e)))
         return b > 0 ? 0 : -1;
     if (mkdir_p(dir, e)) return -1;
     // single LoRA: the fine-tuning adapter holds the alignment, nothing is merged under it
@@ -330,8 +354,8 @@ static int run_eval(Runner *r, const Data *d, const MethodSpec *m, int k, Judge 
     if (m->post != POST_NONE) snprintf(ft, sizeof ft, "%s/post/%s/%s", c->output, m->name, sw);
     else snprintf(ft, sizeof ft, "%s/finetune/%s/%s", c->output, align_method_name(m->align), sw);
     char up_a[65] = "", up_f[65];
-    if (m->align != ALIGN_NONE) recorded_fp(ad, up_a);
-    recorded_fp(ft, up_f);
+    if (m->align != ALIGN_NONE) upstream_fp(r, ad, up_a);
+    upstream_fp(r, ft, up_f);
     json_t *ex = json_object();
     json_object_set_new(ex, "judge", json_string(c->judge));
     json_object_set_new(ex, "hed", json_boolean(c->eval.hed));
@@ -339,6 +363,7 @@ static int run_eval(Runner *r, const Data *d, const MethodSpec *m, int k, Judge 
     json_object_set_new(ex, "weights", json_string(c->finetune.weights == MAT_BF16 ? "bf16" : "f32"));
     json_t *fp = fp_eval(r->base, up_a, up_f, &d->eval_harmful, &d->task_test, d->align_eval.n ? &d->align_eval : NULL,
                          &c->eval.opts, ex);
+    if (r->plan) return plan_add(r->plan, PLAN_EVAL, what, dir, fp, NULL, NULL, 0, d->eval_harmful.n + d->task_test.n, e);
     if ((b = stage_begin(r, what, dir, fp, 0, e))) return b > 0 ? 0 : -1;
     const char *ads[1] = {ad}, *both[2] = {ad, ft};
     // single LoRA: the fine-tuned adapter continues the alignment adapter, so it is the one
@@ -569,6 +594,16 @@ static int check_base_record(const PipelineConfig *c, const char *marker, Err *e
     return rc;
 }
 
+// World mode with base_training and no base model in base_model yet: the run trains it first.
+static int base_to_build(const PipelineConfig *c) {
+    if (!c->use_world || !c->build_base) return 0;
+    char *marker = xasprintf("%s/base_model.json", c->base_model);
+    struct stat sb;
+    int absent = stat(marker, &sb) != 0;
+    free(marker);
+    return absent;
+}
+
 int pipeline_build_base(const PipelineConfig *c, Err *e) {
     if (!c->use_world || !c->build_base) return 0;
     char *marker = xasprintf("%s/base_model.json", c->base_model);
@@ -592,17 +627,17 @@ int pipeline_build_base(const PipelineConfig *c, Err *e) {
     return rc;
 }
 
-static int run_locked(const PipelineConfig *c, PipelineStats *stats, Err *e) {
-    double t0 = now_s();
-    Data d;
-    if (load_data(c, &d, e)) return -1;
-    log_msg(LOG_INFO,
-            "pipeline: data: %d alignment, %d harmful, %d re-alignment, %d task train, %d task test (%s), %d harmful "
-            "eval prompts; overlap with eval prompts: %d/%d/%d rows%s",
-            d.align.n, d.harmful.n, d.realign.n, d.task_train.n, d.task_test.n, task_name(d.task), d.eval_harmful.n,
-            d.overlap_harmful, d.overlap_realign, d.overlap_align, c->drop_overlap ? " (dropped)" : " (kept)");
-    Judge *judge = judge_from_spec(c->judge, e);
-    if (!judge) { data_free_all(&d); return -1; }
+// The data sets in one line, as the run reports them (malloc'd).
+static char *data_summary(const PipelineConfig *c, const Data *d) {
+    return xasprintf("%d alignment, %d harmful, %d re-alignment, %d task train, %d task test (%s), %d harmful eval "
+                     "prompts; overlap with eval prompts: %d/%d/%d rows%s",
+                     d->align.n, d->harmful.n, d->realign.n, d->task_train.n, d->task_test.n, task_name(d->task),
+                     d->eval_harmful.n, d->overlap_harmful, d->overlap_realign, d->overlap_align,
+                     c->drop_overlap ? " (dropped)" : " (kept)");
+}
+
+// A runner for c with the stage count of its progress lines.
+static Runner runner_new(const PipelineConfig *c, PipelinePlan *plan) {
     // Distinct alignments in use; "none" fine-tunes the base itself.
     int used[ALIGN_COUNT] = {0};
     int n_post = 0, n_align = 0, n_ft = 0;
@@ -614,8 +649,15 @@ static int run_locked(const PipelineConfig *c, PipelineStats *stats, Err *e) {
         n_ft += used[a];
         n_align += used[a] && a != ALIGN_NONE;
     }
-    Runner r = {c, {0, 0}, 0, c->n_seeds * (n_align + c->n_sweep * (n_ft + n_post + c->n_methods)), 0, ""};
-    if (folder_sha256(c->base_model, r.base, e)) { judge_free(judge); data_free_all(&d); return -1; }
+    Runner r = {c, {0, 0}, 0, c->n_seeds * (n_align + c->n_sweep * (n_ft + n_post + c->n_methods)), 0, "", plan};
+    return r;
+}
+
+// Every stage of every seed, in order (a dry run records them instead).
+static int run_stages(Runner *r, const Data *d, Judge *judge, Err *e) {
+    const PipelineConfig *c = r->c;
+    int used[ALIGN_COUNT] = {0};
+    for (int i = 0; i < c->n_methods; i++) used[c->methods[i].align] = 1;
     int rc = 0;
     for (int si = 0; si < c->n_seeds && !rc; si++) {
         // the runs of one seed: the config with that seed in every stage, in seed=<s>/
@@ -624,19 +666,34 @@ static int run_locked(const PipelineConfig *c, PipelineStats *stats, Err *e) {
         pipeline_config_for_seed(c, c->seeds[si], &cs);
         seed_dir(c, c->seeds[si], out, sizeof out);
         cs.output = out;
-        r.c = &cs;
+        r->c = &cs;
         for (int a = ALIGN_NONE + 1; a < ALIGN_COUNT && !rc; a++)
-            if (used[a]) rc = run_align(&r, &d, (AlignMethod)a, e);
+            if (used[a]) rc = run_align(r, d, (AlignMethod)a, e);
         for (int k = 0; k < c->n_sweep && !rc; k++) {
             for (int a = ALIGN_NONE + 1; a < ALIGN_COUNT && !rc; a++)
-                if (used[a]) rc = run_finetune(&r, &d, (AlignMethod)a, k, e);
-            if (used[ALIGN_NONE] && !rc) rc = run_finetune(&r, &d, ALIGN_NONE, k, e);
+                if (used[a]) rc = run_finetune(r, d, (AlignMethod)a, k, e);
+            if (used[ALIGN_NONE] && !rc) rc = run_finetune(r, d, ALIGN_NONE, k, e);
             for (int i = 0; i < c->n_methods && !rc; i++)
-                if (c->methods[i].post != POST_NONE) rc = run_post(&r, &d, &c->methods[i], k, e);
-            for (int i = 0; i < c->n_methods && !rc; i++) rc = run_eval(&r, &d, &c->methods[i], k, judge, e);
+                if (c->methods[i].post != POST_NONE) rc = run_post(r, d, &c->methods[i], k, e);
+            for (int i = 0; i < c->n_methods && !rc; i++) rc = run_eval(r, d, &c->methods[i], k, judge, e);
         }
-        r.c = c;
+        r->c = c;
     }
+    return rc;
+}
+
+static int run_locked(const PipelineConfig *c, PipelineStats *stats, Err *e) {
+    double t0 = now_s();
+    Data d;
+    if (load_data(c, 1, &d, e)) return -1;
+    char *summary = data_summary(c, &d);
+    log_msg(LOG_INFO, "pipeline: data: %s", summary);
+    free(summary);
+    Judge *judge = judge_from_spec(c->judge, e);
+    if (!judge) { data_free_all(&d); return -1; }
+    Runner r = runner_new(c, NULL);
+    if (folder_sha256(c->base_model, r.base, e)) { judge_free(judge); data_free_all(&d); return -1; }
+    int rc = run_stages(&r, &d, judge, e);
     if (!rc) rc = write_results(&r, &d, e);
     if (!rc) {
         char buf[32];
@@ -650,9 +707,15 @@ static int run_locked(const PipelineConfig *c, PipelineStats *stats, Err *e) {
     return rc;
 }
 
+// Before any folder is made: the config, then the model folder (unless the run builds it).
+static int check_before_work(const PipelineConfig *c, Err *e) {
+    if (pipeline_config_check(c, "pipeline config", e)) return -1;
+    return base_to_build(c) ? 0 : model_dir_check(c->base_model, e);
+}
+
 // The output folder is locked for the whole run (docs/reliability.md).
 int pipeline_run_stats(const PipelineConfig *c, PipelineStats *stats, Err *e) {
-    if (pipeline_config_check(c, "pipeline config", e)) return -1;
+    if (check_before_work(c, e)) return -1;
     if (pipeline_build_base(c, e)) return -1;
     DirLock lk;
     if (dir_lock(&lk, c->output, e)) return -1;
@@ -662,3 +725,28 @@ int pipeline_run_stats(const PipelineConfig *c, PipelineStats *stats, Err *e) {
 }
 
 int pipeline_run(const PipelineConfig *c, Err *e) { return pipeline_run_stats(c, NULL, e); }
+
+int pipeline_plan(const PipelineConfig *c, PipelinePlan *p, Err *e) {
+    plan_init(p);
+    if (check_before_work(c, e) || out_dir_usable(c->output, e)) return -1;
+    p->base_to_build = base_to_build(c);
+    if (c->use_world && c->build_base && !p->base_to_build) {  // a cached base model made with other settings is refused
+        char *marker = xasprintf("%s/base_model.json", c->base_model);
+        int rc = check_base_record(c, marker, e);
+        free(marker);
+        if (rc) return -1;
+    }
+    if (!p->base_to_build && plan_open_model(p, c->base_model, c->finetune.weights, e)) return -1;
+    Data d;
+    if (load_data(c, 0, &d, e)) return -1;
+    p->data = data_summary(c, &d);
+    Judge *judge = judge_from_spec(c->judge, e);  // checked as the run would (a classifier's folder is read)
+    if (!judge) { data_free_all(&d); return -1; }
+    judge_free(judge);
+    Runner r = runner_new(c, p);
+    int rc = p->base_to_build ? 0 : folder_sha256(c->base_model, r.base, e);
+    if (!rc) rc = run_stages(&r, &d, NULL, e);
+    if (!rc) rc = plan_estimate(p, e);
+    data_free_all(&d);
+    return rc;
+}

@@ -256,6 +256,12 @@ static double secs_since(const struct timespec *t0) {
     return (t.tv_sec - t0->tv_sec) + 1e-9 * (t.tv_nsec - t0->tv_nsec);
 }
 
+int64_t train_total_steps(int64_t rows, const TrainOpts *o) {
+    int64_t micro_per_epoch = (rows + o->batch_size - 1) / o->batch_size;
+    int64_t total = (micro_per_epoch + o->grad_accum - 1) / o->grad_accum * o->epochs;
+    return o->max_steps > 0 && o->max_steps < total ? o->max_steps : total;
+}
+
 int train_run(Model *m, Lora *lora, const EncodedSet *data, const TrainOpts *o, StepMethod *method, TrainLog *log,
               Err *e) {
     memset(log, 0, sizeof *log);
@@ -268,8 +274,7 @@ int train_run(Model *m, Lora *lora, const EncodedSet *data, const TrainOpts *o, 
     int B = o->batch_size;
     int64_t micro_per_epoch = (data->n + B - 1) / B;
     int64_t steps_per_epoch = (micro_per_epoch + o->grad_accum - 1) / o->grad_accum;
-    int64_t total = steps_per_epoch * o->epochs;
-    if (o->max_steps > 0 && o->max_steps < total) total = o->max_steps;
+    int64_t total = train_total_steps(data->n, o);
     int64_t warmup = (int64_t)ceil(o->warmup_ratio * total);  // HF: ceil(ratio * total)
     int maxT = 1;
     for (int i = 0; i < data->n; i++) maxT = data->ex[i].n > maxT ? data->ex[i].n : maxT;

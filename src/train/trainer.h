@@ -61,6 +61,10 @@ typedef struct {
     int n_curve;
 } TrainLog;
 
+// Optimizer steps of a run over rows rows: epochs x ceil(ceil(rows / batch_size) / grad_accum),
+// capped by max_steps (the count train_run runs; the dry run plans with it).
+int64_t train_total_steps(int64_t rows, const TrainOpts *o);
+
 // Trains lora (initialised or loaded) on data; with lora == NULL trains the model's
 // own weights instead (all matrices, embeddings, head and norms: training from scratch;
 // the model must hold f32 weights). Returns 0 when finished, 1 when it stopped at
