@@ -5,8 +5,7 @@
 #   make fuzz       the libFuzzer harnesses of tests/fuzz (clang) and their seed corpora
 CC      ?= cc
 STD     := -std=c11 -D_GNU_SOURCE
-# format-truncation is off: paths are bounded by PATH_MAX buffers and checked at the CLI.
-WARN    := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation -Wno-missing-field-initializers
+WARN    := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 # One binary for any x86-64 CPU: the library is built for a baseline (x86-64-v2) and the
 # vector kernels carry their own AVX2 and AVX-512 bodies, chosen at run time
 # (src/kernels/simd.h; ANTIBODY_ISA=avx512|avx2|scalar forces one).

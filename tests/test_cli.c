@@ -19,14 +19,15 @@ static char bin[4096], model[4096];
 // Runs "bin ARGS" with output in tmp/out.txt; returns the exit status and the output.
 static int run(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int run(char **out, const char *fmt, ...) {
-    char args[8192], cmd[12000], path[4200];
+    char args[8192], path[4200];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
     snprintf(path, sizeof path, "%s/out.txt", tmp);
-    snprintf(cmd, sizeof cmd, "ANTIBODY_PROGRESS=0 '%s' %s > '%s' 2>&1", bin, args, path);
+    char *cmd = xasprintf("ANTIBODY_PROGRESS=0 '%s' %s > '%s' 2>&1", bin, args, path);
     int st = system(cmd);
+    free(cmd);
     Err e;
     *out = read_file(path, NULL, &e);
     if (!*out) *out = strdup("");
@@ -109,13 +110,13 @@ int main(int argc, char **argv) {
           "summary counts every row: %s", sum ? sum : e.msg);
     free(sum);
     // a repeated flag past its capacity is refused, never dropped
-    char many[4096] = "";
+    char many[17 * 4300] = "";
     for (int i = 0; i < 17; i++) snprintf(many + strlen(many), sizeof many - strlen(many), " --data %s", data);
     CHECK(run(&o, "train %s%s --out %s/many", model, many, tmp) != 0 && strstr(o, "more than 16"), "17 x --data: %s", o);
     free(o);
 
     // item 9: the usual mistakes get a way out
-    char tsv[4200], yaml[4200], spm[4200], cmd0[12000];
+    char tsv[4200], yaml[4200], spm[4200];
     snprintf(tsv, sizeof tsv, "%s/rows.tsv", tmp);
     CHECK(write_file_atomic(tsv, "sentence\tlabel\nfine\t1\n", 20, &e) == 0, "%s", e.msg);
     CHECK(run(&o, "train %s --data %s --out %s/t1", model, tsv, tmp) != 0 && strstr(o, "--task"), "TSV: %s", o);
@@ -125,9 +126,10 @@ int main(int argc, char **argv) {
     CHECK(run(&o, "pipeline %s", yaml) != 0 && strstr(o, "configs are JSON"), "YAML: %s", o);
     free(o);
     snprintf(spm, sizeof spm, "%s/spm_model", tmp);
-    snprintf(cmd0, sizeof cmd0, "mkdir -p '%s' && cp '%s'/config.json '%s'/model.safetensors '%s'/tokenizer.model '%s'/",
-             spm, model, model, model, spm);
+    char *cmd0 = xasprintf("mkdir -p '%s' && cp '%s'/config.json '%s'/model.safetensors '%s'/tokenizer.model '%s'/",
+                           spm, model, model, model, spm);
     CHECK(system(cmd0) == 0, "copy");
+    free(cmd0);
     CHECK(run(&o, "train %s --data %s --out %s/t2", spm, data, tmp) != 0 && strstr(o, "save_pretrained"),
           "tokenizer.model only: %s", o);
     free(o);
@@ -177,24 +179,26 @@ int main(int argc, char **argv) {
                                  {"demo/vaccine_rho3.json", "antibody-demo-base"}};
     for (int i = 0; i < 3; i++)
         for (int dry = 0; dry < 2; dry++) {
-            char cmdx[12000], outp[4300];
+            char outp[4300];
             snprintf(outp, sizeof outp, "%s/out.txt", tmp);
-            snprintf(cmdx, sizeof cmdx, "cd '%s' && ANTIBODY_PROGRESS=0 '%s' pipeline '%s/examples/%s'%s > '%s' 2>&1", exdir,
-                     absbin, repo, examples[i][0], dry ? " --dry-run" : "", outp);
+            char *cmdx = xasprintf("cd '%s' && ANTIBODY_PROGRESS=0 '%s' pipeline '%s/examples/%s'%s > '%s' 2>&1", exdir,
+                                   absbin, repo, examples[i][0], dry ? " --dry-run" : "", outp);
             int st = system(cmdx);
+            free(cmdx);
             char *msg = read_file(outp, NULL, &e);
             CHECK(WIFEXITED(st) && WEXITSTATUS(st) != 0 && msg && strstr(msg, examples[i][1]) && strstr(msg, "config.json"),
                   "%s%s: %s", examples[i][0], dry ? " --dry-run" : "", msg);
             free(msg);
-            snprintf(cmdx, sizeof cmdx, "test -z \"$(ls -A '%s')\"", exdir);
+            cmdx = xasprintf("test -z \"$(ls -A '%s')\"", exdir);
             CHECK(system(cmdx) == 0, "%s%s created a folder", examples[i][0], dry ? " --dry-run" : "");
+            free(cmdx);
         }
     // The dry run on the real tiny model: the plan is printed, with Hugging Face names in the
     // config, and nothing is created.
-    char cfg[4200], dry_out[4200], text2[2048];
+    char cfg[4200], dry_out[4200];
     snprintf(cfg, sizeof cfg, "%s/dry.json", tmp);
     snprintf(dry_out, sizeof dry_out, "%s/dry", tmp);
-    snprintf(text2, sizeof text2,
+    char *text2 = xasprintf(
              "{\"base_model\": \"%s\", \"output\": \"%s\", \"judge\": \"world\", \"methods\": [\"sft\"],"
              " \"world\": {\"seed\": 7, \"n_base\": 4, \"n_align\": 6, \"n_harmful\": 6, \"n_realign\": 4,"
              " \"n_test_harmful\": 5, \"n_task_train\": 8, \"n_task_test\": 4},"
@@ -204,6 +208,7 @@ int main(int argc, char **argv) {
              " \"max_len\": 512}, \"eval\": {\"n_harmful\": 3, \"n_task\": 3}}",
              model, dry_out);
     CHECK(write_file_atomic(cfg, text2, strlen(text2), &e) == 0, "%s", e.msg);
+    free(text2);
     rc = run(&o, "pipeline %s --dry-run", cfg);
     CHECK(rc == 0 && strstr(o, "nothing was created") && strstr(o, "align sft seed=42") &&
               strstr(o, "finetune sft p=0 seed=42") && strstr(o, "eval sft p=0 seed=42") &&

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include "io/dir_replace.h"
 #include "io/hf_checkpoint.h"
 #include "io/hf_config.h"
 #include "io/model_dir.h"
@@ -82,7 +83,32 @@ static void test_long_paths(void) {
     CHECK(system(cmd) == 0, "cleanup");
 }
 
+// A checkpoint folder whose DIR.old and DIR.tmp are one byte past the limit: refused with the
+// whole name (a 4096-byte buffer cut them to DIR.ol and DIR.tm, and a folder DIR.tm was made).
+static void test_long_checkpoint_dir(void) {
+    char base[] = "/tmp/antibody_paths_XXXXXX";
+    CHECK(mkdtemp(base) != NULL, "mkdtemp");
+    char *dir = long_dir(base, 4096 - strlen(".old"));
+    Err e = {{0}};
+    CHECK(mkdir_p(dir, &e) == 0, "mkdir_p of a %zu-byte path: %s", strlen(dir), e.msg);
+    char *parent = xstrdup(dir);
+    *strrchr(parent, '/') = 0;
+    e.msg[0] = 0;
+    CHECK(dir_stage(dir, "trainer_state.json", &e) == -1 && strstr(e.msg, ".old: ") &&
+              strstr(e.msg, "too long"), "DIR.old past the path limit is refused by name: %s", e.msg);
+    CHECK(n_entries(parent) == 1, "nothing made under a shortened name (%d entries)", n_entries(parent));
+    e.msg[0] = 0;
+    CHECK(dir_replace(dir, &e) == -1 && strstr(e.msg, ".old"), "dir_replace refuses by name: %s", e.msg);
+    CHECK(n_entries(parent) == 1 && n_entries(dir) == 0, "dir_replace moved nothing");
+    free(parent);
+    free(dir);
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", base);
+    CHECK(system(cmd) == 0, "cleanup");
+}
+
 int main(void) {
     test_long_paths();
+    test_long_checkpoint_dir();
     TEST_SUMMARY();
 }

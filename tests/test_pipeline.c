@@ -66,8 +66,8 @@ static void test_config(void) {
     CHECK(c.finetune.n == 300 && c.finetune.p == 0.2 && c.finetune.train.epochs == 3 && c.finetune.train.schedule == SCHED_LINEAR);
     CHECK(c.finetune.train.lr == 1e-5f && c.finetune.alpha == 1, "finetune defaults");
     CHECK(c.antidote.dense_ratio == 0.2 && c.antidote.full_mode == 1 && c.antidote.n_samples == 2000);
-    CHECK(c.eval.n_harmful == 50 && c.eval.opts.hs_max_new == 64 && c.eval.hed == 0 && c.eval.n_task == 500);
-    CHECK(!strcmp(c.judge, "world") && c.use_world);
+    CHECK(c.eval.n_harmful == 50 && c.eval.opts.hs_max_new == 64 && c.eval.hed_enabled == 0 && c.eval.n_task == 500);
+    CHECK(!strcmp(c.judge_spec, "world") && c.use_world);
     pipeline_config_free(&c);
 
     // GSM8K: fine-tuning alpha 0.5 unless stated
@@ -154,7 +154,7 @@ static void tiny_config(PipelineConfig *c, const char *model, const char *out) {
     pipeline_config_default(c);
     pipeline_config_set(&c->base_model, model);
     pipeline_config_set(&c->output, out);
-    pipeline_config_set(&c->judge, "world");
+    pipeline_config_set(&c->judge_spec, "world");
     c->use_world = 1;
     c->world = (WorldOptions){.seed = 7, .n_base = 4, .n_align = 6, .n_harmful = 6, .n_realign = 4,
                              .n_test_harmful = 5, .n_task_train = 8, .n_task_test = 4};

@@ -25,11 +25,12 @@ static char exe[4200];
 
 // Runs `antibody ARGS`; returns the exit status, stdout in out, stderr in err (malloc'd).
 static int run_cli(const char *args, char **out, char **err) {
-    char cmd[9000], of[4300], ef[4300];
+    char of[4300], ef[4300];
     snprintf(of, sizeof of, "%s/stdout.txt", tmp_root);
     snprintf(ef, sizeof ef, "%s/stderr.txt", tmp_root);
-    snprintf(cmd, sizeof cmd, "%s %s > %s 2> %s", exe, args, of, ef);
+    char *cmd = xasprintf("%s %s > %s 2> %s", exe, args, of, ef);
     int rc = system(cmd);
+    free(cmd);
     Err e;
     *out = read_file(of, NULL, &e);
     *err = read_file(ef, NULL, &e);
@@ -295,13 +296,13 @@ static void test_demo_config(void) {
     Err e = {0};
     CHECK(pipeline_config_check(&c, "demo", &e) == 0, "the demo's config checks: %s", e.msg);
     CHECK(c.n_methods == 5 && c.methods[0].align == ALIGN_NONE && c.methods[4].post == POST_ANTIDOTE);
-    CHECK(c.align[ALIGN_TVACCINE].tv_S == 1 && c.base.n_layers == 2 && c.world.seed == 99 && c.base.seed == 99);
+    CHECK(c.align[ALIGN_TVACCINE].tv_S == 1 && c.base_training.n_layers == 2 && c.world.seed == 99 && c.base_training.seed == 99);
     CHECK(c.n_seeds == 2 && c.seeds[0] == 1 && c.seeds[1] == 2 && c.n_sweep == 2, "quick: seeds 1, 2 and p = 0, 0.2");
     char *text = pipeline_config_to_json(&c);
     CHECK(parse(text, &back, &e) == 0, "printed demo config reads back: %s", e.msg);
     char *again = pipeline_config_to_json(&back);
     CHECK(!strcmp(text, again), "config -> JSON -> config changes it:\n%s\nvs\n%s", text, again);
-    CHECK(!strcmp(back.base_model, c.base_model) && back.build_base && back.use_world);
+    CHECK(!strcmp(back.base_model, c.base_model) && back.has_base_training && back.use_world);
     for (int m = ALIGN_NONE + 1; m < ALIGN_COUNT; m++) {
         char *x = settings_text(&ALIGN_SETTINGS, &c.align[m]), *y = settings_text(&ALIGN_SETTINGS, &back.align[m]);
         CHECK(!strcmp(x, y), "align %s differs after the round trip", align_method_name((AlignMethod)m));

@@ -39,6 +39,46 @@ static const char USAGE[] =
     "  --print-config   print the experiment as a pipeline config (JSON) and stop: save it,\n"
     "                   edit it and run it with `antibody pipeline FILE`\n";
 
+// The demo's recipe (pipeline/demo.c) with the recipe flags over it.
+static void demo_config_from_flags(const Args *a, uint64_t seed, int quick, const char *out, PipelineConfig *c) {
+    const char *home = getenv("HOME");
+    char *cache = arg_str(a, "cache", NULL) ? xstrdup(arg_str(a, "cache", NULL))
+                                            : xasprintf("%s/.cache/antibody/demo", home ? home : ".");
+    BaseModelOptions bo;
+    demo_base_options(&bo, seed, quick);
+    bo.dim = arg_int(a, "dim", bo.dim);
+    bo.n_layers = arg_int(a, "layers", bo.n_layers);
+    bo.n_heads = arg_int(a, "heads", bo.n_heads);
+    bo.epochs = arg_int(a, "base-epochs", bo.epochs);
+    pipeline_demo_config(c, seed, quick, &bo, cache, out);
+    free(cache);
+    c->finetune.n = arg_int(a, "n", c->finetune.n);
+    for (int m = ALIGN_NONE + 1; m < ALIGN_COUNT; m++) {
+        c->align[m].train.epochs = arg_int(a, "align-epochs", c->align[m].train.epochs);
+        c->align[m].tv_S = arg_int(a, "tv-s", c->align[m].tv_S);
+    }
+    c->align[ALIGN_VACCINE].rho = (float)arg_double(a, "rho", c->align[ALIGN_VACCINE].rho);
+    c->align[ALIGN_TVACCINE].rho = (float)arg_double(a, "tv-rho", c->align[ALIGN_TVACCINE].rho);
+    c->finetune.train.lr = (float)arg_double(a, "ft-lr", c->finetune.train.lr);
+    c->finetune.train.epochs = arg_int(a, "ft-epochs", c->finetune.train.epochs);
+    c->eval.n_harmful = arg_int(a, "eval-n", c->eval.n_harmful);
+}
+
+// --seeds "1,2,3": 1 to 16 integers >= 0.
+static int parse_seed_list(const char *list, PipelineConfig *c, Err *e) {
+    const char *s = list;
+    c->n_seeds = 0;
+    for (;;) {
+        char *end;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (end == s || *s == '-' || (*end && *end != ',') || c->n_seeds == PIPE_MAX_SEEDS)
+            return err_set(e, "--seeds: expected 1 to 16 integers >= 0, comma-separated (got \"%.200s\")", list);
+        c->seeds[c->n_seeds++] = (uint64_t)v;
+        if (!*end) return 0;
+        s = end + 1;
+    }
+}
+
 int cmd_demo(int argc, char **argv) {
     Args a = {"demo"};
     const Flag own[] = {{"out", 1}, {"cache", 1}, {"seed", 1}, {"seeds", 1}, {"quick", 0}, {"dim", 1}, {"layers", 1}, {"heads", 1},
@@ -50,48 +90,10 @@ int cmd_demo(int argc, char **argv) {
     int quick = arg_flag(&a, "quick");
     uint64_t seed = (uint64_t)arg_int(&a, "seed", 1234);
     const char *out = arg_str(&a, "out", "antibody-demo");
-    char cache[4096];
-    const char *home = getenv("HOME");
-    if (arg_str(&a, "cache", NULL)) snprintf(cache, sizeof cache, "%s", arg_str(&a, "cache", NULL));
-    else snprintf(cache, sizeof cache, "%s/.cache/antibody/demo", home ? home : ".");
-
-    // The recipe, then the flags over it.
-    BaseModelOptions bo;
-    demo_base_options(&bo, seed, quick);
-    bo.dim = arg_int(&a, "dim", bo.dim);
-    bo.n_layers = arg_int(&a, "layers", bo.n_layers);
-    bo.n_heads = arg_int(&a, "heads", bo.n_heads);
-    bo.epochs = arg_int(&a, "base-epochs", bo.epochs);
     PipelineConfig c;
-    pipeline_demo_config(&c, seed, quick, &bo, cache, out);
-    c.finetune.n = arg_int(&a, "n", c.finetune.n);
-    for (int m = ALIGN_NONE + 1; m < ALIGN_COUNT; m++) {
-        c.align[m].train.epochs = arg_int(&a, "align-epochs", c.align[m].train.epochs);
-        c.align[m].tv_S = arg_int(&a, "tv-s", c.align[m].tv_S);
-    }
-    c.align[ALIGN_VACCINE].rho = (float)arg_double(&a, "rho", c.align[ALIGN_VACCINE].rho);
-    c.align[ALIGN_TVACCINE].rho = (float)arg_double(&a, "tv-rho", c.align[ALIGN_TVACCINE].rho);
-    c.finetune.train.lr = (float)arg_double(&a, "ft-lr", c.finetune.train.lr);
-    c.finetune.train.epochs = arg_int(&a, "ft-epochs", c.finetune.train.epochs);
-    c.eval.n_harmful = arg_int(&a, "eval-n", c.eval.n_harmful);
+    demo_config_from_flags(&a, seed, quick, out, &c);
     Err e = {0};
-    rc = 0;
-    if (arg_str(&a, "seeds", NULL)) {  // "1,2,3": 1 to 16 integers >= 0
-        const char *s = arg_str(&a, "seeds", NULL);
-        c.n_seeds = 0;
-        while (!rc) {
-            char *end;
-            unsigned long long v = strtoull(s, &end, 10);
-            if (end == s || *s == '-' || (*end && *end != ',') || c.n_seeds == PIPE_MAX_SEEDS) {
-                rc = err_set(&e, "--seeds: expected 1 to 16 integers >= 0, comma-separated (got \"%.200s\")",
-                             arg_str(&a, "seeds", NULL));
-                break;
-            }
-            c.seeds[c.n_seeds++] = (uint64_t)v;
-            if (!*end) break;
-            s = end + 1;
-        }
-    }
+    rc = arg_str(&a, "seeds", NULL) ? parse_seed_list(arg_str(&a, "seeds", NULL), &c, &e) : 0;
     if (!rc) rc = pipeline_config_check(&c, "antibody demo", &e);
     if (!rc && arg_flag(&a, "print-config")) {
         char *text = pipeline_config_to_json(&c);

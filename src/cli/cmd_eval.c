@@ -103,7 +103,7 @@ int cmd_eval(int argc, char **argv) {
     int n_ad = 0;
     for (int i = 0; i < ad->n_values; i++) adapters[n_ad++] = ad->values[i];
     if (aligned) adapters[n_ad++] = aligned;
-    if (ft && !es.hed) {  // no HED wanted: the fine-tuning adapter is merged like the others
+    if (ft && !es.hed_enabled) {  // no HED wanted: the fine-tuning adapter is merged like the others
         adapters[n_ad++] = ft;
         ft = NULL;
     }

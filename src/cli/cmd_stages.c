@@ -18,10 +18,10 @@
 // Claims --out for the run with fingerprint fp (taken) before any work: a folder holding a
 // run with other settings or inputs is refused (what differs is named) unless --overwrite.
 static int claim_out(const char *cmd, const char *out, json_t *fp, int overwrite) {
-    char ck[4300], why[700];
+    char why[700], *ck = xasprintf("%s.checkpoint", out);
     Err e;
-    snprintf(ck, sizeof ck, "%s.checkpoint", out);
     int rc = fp_claim(out, ck, fp, overwrite, why, sizeof why, &e);
+    free(ck);
     json_decref(fp);
     if (rc < 0) return cli_fail(cmd, e.msg);
     if (rc == 1) fprintf(stderr, "antibody %s: --overwrite: the earlier run in %s is discarded (%s)\n", cmd, out, why);

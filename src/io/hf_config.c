@@ -52,6 +52,131 @@ static int truthy(json_t *root, const char *key) {
     return v && json_is_true(v);
 }
 
+// model_type and architecture: the families antibody runs.
+static int read_family(Config *c, json_t *root, const char *path, Err *e) {
+    json_t *mt = json_object_get(root, "model_type");
+    if (!json_is_string(mt)) return err_set(e, "%s: missing \"model_type\"", path);
+    snprintf(c->model_type, sizeof c->model_type, "%s", json_string_value(mt));
+    if (strcmp(c->model_type, "llama") && strcmp(c->model_type, "qwen2") && strcmp(c->model_type, "mistral"))
+        return err_set(e, "%s: unsupported model_type \"%s\" (supported: llama, qwen2, mistral)", path, c->model_type);
+    json_t *archs = json_object_get(root, "architectures");
+    const char *arch = json_is_array(archs) && json_array_size(archs) > 0
+                           ? json_string_value(json_array_get(archs, 0)) : NULL;
+    snprintf(c->arch, sizeof c->arch, "%s", arch ? arch : "LlamaForCausalLM");
+    if (!strstr(c->arch, "ForCausalLM") && !strstr(c->arch, "ForSequenceClassification"))
+        return err_set(e, "%s: unsupported architecture \"%s\"", path, c->arch);
+    return 0;
+}
+
+// Sizes, norm epsilon and RoPE base, with transformers' defaults.
+static int read_sizes(Config *c, json_t *root, const char *path, Err *e) {
+    if (get_int(root, "vocab_size", &c->vocab_size, 1, 1 << 24, path, e) ||
+        get_int(root, "hidden_size", &c->dim, 1, 1 << 17, path, e) ||
+        get_int(root, "intermediate_size", &c->hidden_dim, 1, 1 << 20, path, e) ||
+        get_int(root, "num_hidden_layers", &c->n_layers, 1, 1 << 12, path, e) ||
+        get_int(root, "num_attention_heads", &c->n_heads, 1, 1 << 12, path, e))
+        return -1;
+    c->n_kv_heads = c->n_heads;
+    if (get_int(root, "num_key_value_heads", &c->n_kv_heads, 0, 1 << 12, path, e)) return -1;
+    c->head_dim = c->n_heads ? c->dim / c->n_heads : 0;
+    if (get_int(root, "head_dim", &c->head_dim, 0, 1 << 12, path, e)) return -1;
+    c->max_seq_len = 2048;
+    if (get_int(root, "max_position_embeddings", &c->max_seq_len, 0, INT_MAX, path, e)) return -1;
+    c->norm_eps = 1e-6f;
+    c->rope_theta = 10000.0f;
+    if (get_float(root, "rms_norm_eps", &c->norm_eps, path, e) || get_float(root, "rope_theta", &c->rope_theta, path, e))
+        return -1;
+    return 0;
+}
+
+// RoPE variants: the default one is implemented, scaled ones are refused.
+static int read_rope(Config *c, json_t *root, const char *path, Err *e) {
+    // Newer configs keep rope_theta under rope_parameters.
+    json_t *rp = json_object_get(root, "rope_parameters");
+    if (json_is_object(rp)) {
+        json_t *rt = json_object_get(rp, "rope_type");
+        if (rt && json_is_string(rt) && strcmp(json_string_value(rt), "default"))
+            return err_set(e, "%s: rope_parameters.rope_type \"%s\" is not supported yet (only default RoPE)", path,
+                           json_string_value(rt));
+        if (get_float(rp, "rope_theta", &c->rope_theta, path, e)) return -1;
+    }
+    json_t *rs = json_object_get(root, "rope_scaling");
+    if (rs && !json_is_null(rs)) {
+        json_t *t = json_object_get(rs, "rope_type");
+        if (!t) t = json_object_get(rs, "type");
+        const char *ty = json_is_string(t) ? json_string_value(t) : "?";
+        if (strcmp(ty, "default"))
+            return err_set(e, "%s: rope_scaling \"%s\" (e.g. Llama-3.1 scaling) is not supported yet; refusing rather "
+                           "than computing wrong positions", path, ty);
+    }
+    return 0;
+}
+
+// The rest of the computation: activation, biases, sliding windows, tied embeddings.
+static int read_layer_options(Config *c, json_t *root, const char *path, Err *e) {
+    json_t *act = json_object_get(root, "hidden_act");
+    if (act && (!json_is_string(act) || strcmp(json_string_value(act), "silu")))
+        return err_set(e, "%s: hidden_act \"%s\" is not supported (only silu)", path,
+                       json_is_string(act) ? json_string_value(act) : "?");
+    if (truthy(root, "mlp_bias")) return err_set(e, "%s: mlp_bias=true is not supported", path);
+    int tp = 1;
+    if (get_int(root, "pretraining_tp", &tp, 0, INT_MAX, path, e)) return -1;
+    json_t *sw = json_object_get(root, "sliding_window");
+    if (sw && !json_is_null(sw) && truthy(root, "use_sliding_window"))
+        return err_set(e, "%s: use_sliding_window=true is not supported", path);
+    // Mistral applies its window only beyond sliding_window tokens; we never run that long.
+    if (!strcmp(c->model_type, "mistral") && json_is_integer(sw) && json_integer_value(sw) < c->max_seq_len &&
+        json_integer_value(sw) < 4096)
+        return err_set(e, "%s: sliding_window %lld is not supported", path, (long long)json_integer_value(sw));
+    json_t *tie = json_object_get(root, "tie_word_embeddings");
+    c->tie_embeddings = tie ? json_is_true(tie) : 1;  // PretrainedConfig default is true
+    c->qkv_bias = !strcmp(c->model_type, "qwen2");
+    // Llama's attention_bias also puts a bias on o_proj, which antibody does not model.
+    if (!c->qkv_bias && truthy(root, "attention_bias")) return err_set(e, "%s: attention_bias=true is not supported", path);
+    return 0;
+}
+
+// Special token ids (bos, pad, eos) and a classifier's label count.
+static int read_ids_and_labels(Config *c, json_t *root, const char *path, Err *e) {
+    c->bos_id = -1;
+    c->pad_id = -1;
+    json_t *eos = json_object_get(root, "eos_token_id"), *p = json_object_get(root, "pad_token_id");
+    if (get_id(json_object_get(root, "bos_token_id"), "bos_token_id", c->vocab_size, &c->bos_id, path, e)) return -1;
+    if (json_is_integer(p) && json_integer_value(p) >= 0 && json_integer_value(p) < c->vocab_size)
+        c->pad_id = (int)json_integer_value(p);  // only recorded; an unusable pad id is not needed
+    if (json_is_array(eos)) {
+        size_t i; json_t *x;
+        if (json_array_size(eos) > MAX_EOS) return err_set(e, "%s: \"eos_token_id\" lists more than %d ids", path, MAX_EOS);
+        json_array_foreach(eos, i, x)
+            if (get_id(x, "eos_token_id", c->vocab_size, &c->eos_ids[c->n_eos++], path, e)) return -1;
+    } else if (eos && !json_is_null(eos)) {
+        if (get_id(eos, "eos_token_id", c->vocab_size, &c->eos_ids[c->n_eos++], path, e)) return -1;
+    }
+    json_t *nl = json_object_get(root, "id2label");
+    if (strstr(c->arch, "ForSequenceClassification")) {
+        c->num_labels = 2;
+        if (json_is_object(nl)) c->num_labels = (int)json_object_size(nl);
+        if (get_int(root, "num_labels", &c->num_labels, 0, 1 << 16, path, e)) return -1;
+    }
+    return 0;
+}
+
+// The shapes fit together (heads divide, RoPE pairs, positive sizes).
+static int check_shapes(const Config *c, const char *path, Err *e) {
+    if (c->dim <= 0 || c->n_layers <= 0 || c->n_heads <= 0 || c->n_kv_heads <= 0 || c->head_dim <= 0 ||
+        c->vocab_size <= 0 || c->hidden_dim <= 0)
+        return err_set(e, "%s: sizes must be positive", path);
+    if ((int64_t)c->n_heads * c->head_dim > (1 << 20))
+        return err_set(e, "%s: num_attention_heads %d x head_dim %d is larger than any supported model", path, c->n_heads,
+                       c->head_dim);
+    if (c->n_heads % c->n_kv_heads)
+        return err_set(e, "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d", path, c->n_heads,
+                       c->n_kv_heads);
+    if (c->head_dim % 2) return err_set(e, "%s: head_dim %d must be even for RoPE", path, c->head_dim);
+    if (!(c->norm_eps > 0) || !(c->rope_theta > 0)) return err_set(e, "%s: rms_norm_eps and rope_theta must be > 0", path);
+    return 0;
+}
+
 static int parse_config(Config *c, const char *path, const char *dir, Err *e) {
     memset(c, 0, sizeof *c);
     json_t *root = read_json(path, 0, e);
@@ -60,130 +185,12 @@ static int parse_config(Config *c, const char *path, const char *dir, Err *e) {
             return err_set(e, "%s: cannot open (is %s a Hugging Face model folder?)", path, dir);
         return -1;
     }
-    int rc = -1;
-    if (!json_is_object(root)) { err_set(e, "%s: not a JSON object", path); goto done; }
-
-    json_t *mt = json_object_get(root, "model_type");
-    if (!json_is_string(mt)) { err_set(e, "%s: missing \"model_type\"", path); goto done; }
-    snprintf(c->model_type, sizeof c->model_type, "%s", json_string_value(mt));
-    if (strcmp(c->model_type, "llama") && strcmp(c->model_type, "qwen2") && strcmp(c->model_type, "mistral")) {
-        err_set(e, "%s: unsupported model_type \"%s\" (supported: llama, qwen2, mistral)", path, c->model_type);
-        goto done;
-    }
-    json_t *archs = json_object_get(root, "architectures");
-    const char *arch = json_is_array(archs) && json_array_size(archs) > 0
-                           ? json_string_value(json_array_get(archs, 0)) : NULL;
-    snprintf(c->arch, sizeof c->arch, "%s", arch ? arch : "LlamaForCausalLM");
-    if (!strstr(c->arch, "ForCausalLM") && !strstr(c->arch, "ForSequenceClassification")) {
-        err_set(e, "%s: unsupported architecture \"%s\"", path, c->arch);
-        goto done;
-    }
-
-    if (get_int(root, "vocab_size", &c->vocab_size, 1, 1 << 24, path, e) ||
-        get_int(root, "hidden_size", &c->dim, 1, 1 << 17, path, e) ||
-        get_int(root, "intermediate_size", &c->hidden_dim, 1, 1 << 20, path, e) ||
-        get_int(root, "num_hidden_layers", &c->n_layers, 1, 1 << 12, path, e) ||
-        get_int(root, "num_attention_heads", &c->n_heads, 1, 1 << 12, path, e))
-        goto done;
-    c->n_kv_heads = c->n_heads;
-    if (get_int(root, "num_key_value_heads", &c->n_kv_heads, 0, 1 << 12, path, e)) goto done;
-    c->head_dim = c->n_heads ? c->dim / c->n_heads : 0;
-    if (get_int(root, "head_dim", &c->head_dim, 0, 1 << 12, path, e)) goto done;
-    c->max_seq_len = 2048;
-    if (get_int(root, "max_position_embeddings", &c->max_seq_len, 0, INT_MAX, path, e)) goto done;
-    c->norm_eps = 1e-6f;
-    c->rope_theta = 10000.0f;
-    if (get_float(root, "rms_norm_eps", &c->norm_eps, path, e) ||
-        get_float(root, "rope_theta", &c->rope_theta, path, e))
-        goto done;
-    // Newer configs keep rope_theta under rope_parameters.
-    json_t *rp = json_object_get(root, "rope_parameters");
-    if (json_is_object(rp)) {
-        json_t *rt = json_object_get(rp, "rope_type");
-        if (rt && json_is_string(rt) && strcmp(json_string_value(rt), "default")) {
-            err_set(e, "%s: rope_parameters.rope_type \"%s\" is not supported yet (only default RoPE)", path,
-                    json_string_value(rt));
-            goto done;
-        }
-        if (get_float(rp, "rope_theta", &c->rope_theta, path, e)) goto done;
-    }
-    json_t *rs = json_object_get(root, "rope_scaling");
-    if (rs && !json_is_null(rs)) {
-        json_t *t = json_object_get(rs, "rope_type");
-        if (!t) t = json_object_get(rs, "type");
-        const char *ty = json_is_string(t) ? json_string_value(t) : "?";
-        if (strcmp(ty, "default")) {
-            err_set(e, "%s: rope_scaling \"%s\" (e.g. Llama-3.1 scaling) is not supported yet; refusing rather than "
-                    "computing wrong positions", path, ty);
-            goto done;
-        }
-    }
-    json_t *act = json_object_get(root, "hidden_act");
-    if (act && (!json_is_string(act) || strcmp(json_string_value(act), "silu"))) {
-        err_set(e, "%s: hidden_act \"%s\" is not supported (only silu)", path,
-                json_is_string(act) ? json_string_value(act) : "?");
-        goto done;
-    }
-    if (truthy(root, "mlp_bias")) { err_set(e, "%s: mlp_bias=true is not supported", path); goto done; }
-    int tp = 1;
-    if (get_int(root, "pretraining_tp", &tp, 0, INT_MAX, path, e)) goto done;
-    json_t *sw = json_object_get(root, "sliding_window");
-    if (sw && !json_is_null(sw) && truthy(root, "use_sliding_window")) {
-        err_set(e, "%s: use_sliding_window=true is not supported", path);
-        goto done;
-    }
-    if (!strcmp(c->model_type, "mistral") && json_is_integer(sw) && json_integer_value(sw) < c->max_seq_len) {
-        // Mistral applies its window only beyond sliding_window tokens; we never run that long.
-        if (json_integer_value(sw) < 4096) {
-            err_set(e, "%s: sliding_window %lld is not supported", path, (long long)json_integer_value(sw));
-            goto done;
-        }
-    }
-    json_t *tie = json_object_get(root, "tie_word_embeddings");
-    c->tie_embeddings = tie ? json_is_true(tie) : 1;  // PretrainedConfig default is true
-    c->qkv_bias = !strcmp(c->model_type, "qwen2");
-    // Llama's attention_bias also puts a bias on o_proj, which antibody does not model.
-    if (!c->qkv_bias && truthy(root, "attention_bias")) { err_set(e, "%s: attention_bias=true is not supported", path); goto done; }
-
-    c->bos_id = -1;
-    c->pad_id = -1;
-    json_t *eos = json_object_get(root, "eos_token_id"), *p = json_object_get(root, "pad_token_id");
-    if (get_id(json_object_get(root, "bos_token_id"), "bos_token_id", c->vocab_size, &c->bos_id, path, e)) goto done;
-    if (json_is_integer(p) && json_integer_value(p) >= 0 && json_integer_value(p) < c->vocab_size)
-        c->pad_id = (int)json_integer_value(p);  // only recorded; an unusable pad id is not needed
-    if (json_is_array(eos)) {
-        size_t i; json_t *x;
-        if (json_array_size(eos) > MAX_EOS) { err_set(e, "%s: \"eos_token_id\" lists more than %d ids", path, MAX_EOS); goto done; }
-        json_array_foreach(eos, i, x)
-            if (get_id(x, "eos_token_id", c->vocab_size, &c->eos_ids[c->n_eos++], path, e)) goto done;
-    } else if (eos && !json_is_null(eos)) {
-        if (get_id(eos, "eos_token_id", c->vocab_size, &c->eos_ids[c->n_eos++], path, e)) goto done;
-    }
-    json_t *nl = json_object_get(root, "id2label");
-    if (strstr(c->arch, "ForSequenceClassification")) {
-        c->num_labels = 2;
-        if (json_is_object(nl)) c->num_labels = (int)json_object_size(nl);
-        if (get_int(root, "num_labels", &c->num_labels, 0, 1 << 16, path, e)) goto done;
-    }
-
-    if (c->dim <= 0 || c->n_layers <= 0 || c->n_heads <= 0 || c->n_kv_heads <= 0 || c->head_dim <= 0 ||
-        c->vocab_size <= 0 || c->hidden_dim <= 0) {
-        err_set(e, "%s: sizes must be positive", path);
-        goto done;
-    }
-    if ((int64_t)c->n_heads * c->head_dim > (1 << 20)) {
-        err_set(e, "%s: num_attention_heads %d x head_dim %d is larger than any supported model", path, c->n_heads, c->head_dim);
-        goto done;
-    }
-    if (c->n_heads % c->n_kv_heads) {
-        err_set(e, "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d", path, c->n_heads,
-                c->n_kv_heads);
-        goto done;
-    }
-    if (c->head_dim % 2) { err_set(e, "%s: head_dim %d must be even for RoPE", path, c->head_dim); goto done; }
-    if (!(c->norm_eps > 0) || !(c->rope_theta > 0)) { err_set(e, "%s: rms_norm_eps and rope_theta must be > 0", path); goto done; }
-    rc = 0;
-done:
+    int rc = !json_is_object(root) ? err_set(e, "%s: not a JSON object", path)
+             : read_family(c, root, path, e) || read_sizes(c, root, path, e) || read_rope(c, root, path, e) ||
+                     read_layer_options(c, root, path, e) || read_ids_and_labels(c, root, path, e) ||
+                     check_shapes(c, path, e)
+                 ? -1
+                 : 0;
     json_decref(root);
     return rc;
 }

@@ -24,14 +24,16 @@ int out_dir_claim(const char *dir, const char *const *names, int n, int overwrit
     char found[512] = "";
     size_t len = 0;
     for (int i = 0; i < n; i++) {
-        char p[4200];
-        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        char *p = xasprintf("%s/%s", dir, names[i]);
         struct stat s;
-        if (lstat(p, &s)) continue;
-        if (overwrite) {
-            if (unlink(p)) return err_set(e, "%s: cannot remove: %s", p, strerror(errno));
-            continue;
+        int present = !lstat(p, &s);
+        if (present && overwrite && unlink(p)) {
+            err_set(e, "%s: cannot remove: %s", p, strerror(errno));
+            free(p);
+            return -1;
         }
+        free(p);
+        if (!present || overwrite) continue;
         if (len < sizeof found - 1)
             len += (size_t)snprintf(found + len, sizeof found - len, "%s%s", len ? ", " : "", names[i]);
     }
@@ -42,11 +44,15 @@ int out_dir_claim(const char *dir, const char *const *names, int n, int overwrit
 int adapters_distinct(const char *const *dirs, int n, Err *e) {
     for (int i = 0; i < n; i++)
         for (int j = 0; j < i; j++) {
-            char a[PATH_MAX], b[PATH_MAX];
-            const char *ra = realpath(dirs[i], a) ? a : dirs[i], *rb = realpath(dirs[j], b) ? b : dirs[j];
-            if (!strcmp(ra, rb))
-                return err_set(e, "adapter %s is given twice (as %s and %s): merging it twice doubles its update", ra,
-                               dirs[j], dirs[i]);
+            char *a = realpath(dirs[i], NULL), *b = realpath(dirs[j], NULL);  // malloc'd, any length
+            const char *ra = a ? a : dirs[i], *rb = b ? b : dirs[j];
+            int same = !strcmp(ra, rb);
+            if (same)
+                err_set(e, "adapter %s is given twice (as %s and %s): merging it twice doubles its update", ra, dirs[j],
+                        dirs[i]);
+            free(a);
+            free(b);
+            if (same) return -1;
         }
     return 0;
 }

@@ -61,12 +61,12 @@ int folder_sha256(const char *dir, char hex[65], Err *e) {
     sha256_init(&s);
     int rc = n ? 0 : err_set(e, "%s: no model or adapter files", dir);
     for (int i = 0; i < n; i++) {
-        char path[4400], h[65];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        char *path = xasprintf("%s/%s", dir, names[i]), h[65];
         if (!rc && !(rc = sha256_file(path, h, e))) {
             sha256_update(&s, names[i], strlen(names[i]) + 1);
             sha256_update(&s, h, 64);
         }
+        free(path);
         free(names[i]);
     }
     free(names);

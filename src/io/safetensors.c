@@ -703,8 +703,6 @@ static int is_shard_name(const char *name, const char *prefix) {
 
 int st_write_sharded(const char *dir, const char *prefix, const StWrite *t, int n,
                      size_t max_shard_bytes, Err *e) {
-    // file names below are built in a 4096-byte buffer: dir + '/' + a name of at most 255
-    if (strlen(dir) + strlen(prefix) + 258 > 4096) return err_set(e, "%s: folder path is too long", dir);
     if (mkdir_p(dir, e) != 0) return -1;
     // Assign shards like huggingface_hub's split_torch_state_dict_into_shards.
     int *shard_of = xmalloc((size_t)(n > 0 ? n : 1) * sizeof(int));
@@ -721,7 +719,6 @@ int st_write_sharded(const char *dir, const char *prefix, const StWrite *t, int 
         cur_bytes += nb;
     }
     if (nshard == 0) nshard = 1;  // an empty model is still one (empty) file
-    char name[4096];
     StWrite *part = xmalloc((size_t)(n > 0 ? n : 1) * sizeof(StWrite));
     const char *meta[2] = {"format", "pt"};
     json_t *wm = json_object();
@@ -730,31 +727,30 @@ int st_write_sharded(const char *dir, const char *prefix, const StWrite *t, int 
         int m = 0;
         for (int i = 0; i < n; i++)
             if (shard_of[i] == s) part[m++] = t[i];
-        char file[512];
-        if (nshard == 1) snprintf(file, sizeof file, "%s.safetensors", prefix);
-        else snprintf(file, sizeof file, "%s-%05d-of-%05d.safetensors", prefix, s + 1, nshard);
-        snprintf(name, sizeof name, "%s/%s", dir, file);
-        rc = st_write(name, part, m, meta, 1, e);
+        char *file = nshard == 1 ? xasprintf("%s.safetensors", prefix)
+                                 : xasprintf("%s-%05d-of-%05d.safetensors", prefix, s + 1, nshard);
+        char *path = xasprintf("%s/%s", dir, file);
+        rc = st_write(path, part, m, meta, 1, e);
         for (int i = 0; i < m; i++) json_object_set_new(wm, part[i].name, json_string(file));
+        free(path);
+        free(file);
     }
-    snprintf(name, sizeof name, "%s/%s.safetensors.index.json", dir, prefix);
+    char *index = xasprintf("%s/%s.safetensors.index.json", dir, prefix);
     if (rc == 0 && nshard > 1) {
         json_t *root = json_pack("{s:{s:I},s:O}", "metadata", "total_size", (json_int_t)total, "weight_map", wm);
         char *text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
         size_t len = strlen(text);
         text = xrealloc(text, len + 2);
         text[len] = '\n';
-        rc = write_file_atomic(name, text, len + 1, e);
+        rc = write_file_atomic(index, text, len + 1, e);
         free(text);
         json_decref(root);
     }
     // Remove what a previous save with the other layout (or more shards) left behind.
     if (rc == 0) {
-        if (nshard == 1) unlink(name);
-        else {
-            snprintf(name, sizeof name, "%s/%s.safetensors", dir, prefix);
-            unlink(name);
-        }
+        char *single = xasprintf("%s/%s.safetensors", dir, prefix);
+        unlink(nshard == 1 ? index : single);
+        free(single);
         DIR *d = opendir(dir);
         struct dirent *de;
         char keep[64];
@@ -762,11 +758,13 @@ int st_write_sharded(const char *dir, const char *prefix, const StWrite *t, int 
         while (d && (de = readdir(d))) {
             if (!is_shard_name(de->d_name, prefix)) continue;
             if (nshard > 1 && ends_with(de->d_name, keep) && atoi(de->d_name + strlen(prefix) + 1) <= nshard) continue;
-            snprintf(name, sizeof name, "%s/%s", dir, de->d_name);
-            unlink(name);
+            char *path = xasprintf("%s/%s", dir, de->d_name);
+            unlink(path);
+            free(path);
         }
         if (d) closedir(d);
     }
+    free(index);
     json_decref(wm);
     free(part);
     free(shard_of);

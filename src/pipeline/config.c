@@ -44,7 +44,7 @@ void pipeline_config_set_preset(PipelineConfig *c, Preset p) {
 void pipeline_config_default(PipelineConfig *c) {
     memset(c, 0, sizeof *c);
     world_default_options(&c->world);
-    base_model_default_options(&c->base);
+    base_model_default_options(&c->base_training);
     for (int r = 0; r < ROLE_COUNT; r++) data_source_init(&c->data[r], (DataRole)r);
     Err e;
     method_spec_parse("sft", &c->methods[0], &e);
@@ -58,13 +58,13 @@ void pipeline_config_default(PipelineConfig *c) {
     c->n_seeds = 1;
     c->task = TASK_SST2;
     pipeline_config_set_preset(c, PRESET_NONE);
-    c->judge = xstrdup("keyword");
+    c->judge_spec = xstrdup("keyword");
 }
 
 void pipeline_config_free(PipelineConfig *c) {
     free(c->base_model);
     free(c->output);
-    free(c->judge);
+    free(c->judge_spec);
     for (int r = 0; r < ROLE_COUNT; r++) data_source_free(&c->data[r], (DataRole)r);
     memset(c, 0, sizeof *c);
 }
@@ -132,6 +132,7 @@ void pipeline_finetune_opts(const PipelineConfig *c, int k, FinetuneOpts *o) {
 typedef struct {
     const char *file;
     Err *e;
+    json_t *root;  // the whole config (the seeds' two spellings are read together)
 } Ctx;
 
 static int bad(Ctx *x, const char *where, const char *key, const char *what) {
@@ -223,7 +224,10 @@ static int table_object(Ctx *x, const char *where, const SettingTable *t, void *
     return 0;
 }
 
-static int parse_align(Ctx *x, json_t *obj, PipelineConfig *c) {
+// ---- the sections: one reader per top-level key (v: the key's value) ------------------------
+
+static int parse_align(Ctx *x, const char *key, json_t *obj, PipelineConfig *c) {
+    if (get_obj(x, "", key, obj)) return -1;
     const char *k;
     json_t *v;
     // Shared keys first, then the per-method objects, whatever their order in the file.
@@ -293,7 +297,8 @@ static int parse_task(Ctx *x, const char *where, json_t *v, TaskKind *out) {
     return 0;
 }
 
-static int parse_data(Ctx *x, json_t *obj, PipelineConfig *c) {
+static int parse_data(Ctx *x, const char *key, json_t *obj, PipelineConfig *c) {
+    if (get_obj(x, "", key, obj)) return -1;
     const char *k;
     json_t *v;
     json_object_foreach(obj, k, v) {
@@ -305,7 +310,7 @@ static int parse_data(Ctx *x, json_t *obj, PipelineConfig *c) {
         } else if (!strcmp(k, "task")) {
             if (parse_task(x, "data", v, &c->task)) return -1;
         } else if (!strcmp(k, "drop_overlap")) {
-            if (get_bool(x, "data", k, v, &c->drop_overlap)) return -1;
+            if (get_bool(x, "data", k, v, &c->exclude_overlap)) return -1;
         } else {
             const char *names[ROLE_COUNT + 3] = {"task", "drop_overlap"};
             for (int r = 0; r < ROLE_COUNT; r++) names[2 + r] = data_role_name((DataRole)r);
@@ -315,8 +320,8 @@ static int parse_data(Ctx *x, json_t *obj, PipelineConfig *c) {
     return 0;
 }
 
-static int parse_world(Ctx *x, json_t *obj, PipelineConfig *c) {
-    if (get_obj(x, "", "world", obj)) return -1;
+static int parse_world(Ctx *x, const char *key, json_t *obj, PipelineConfig *c) {
+    if (get_obj(x, "", key, obj)) return -1;
     c->use_world = 1;
     const char *k;
     json_t *v;
@@ -332,8 +337,25 @@ static int parse_world(Ctx *x, json_t *obj, PipelineConfig *c) {
     return 0;
 }
 
-static int parse_sweep(Ctx *x, json_t *obj, PipelineConfig *c) {
-    if (get_obj(x, "", "sweep", obj)) return -1;
+static int parse_base_training(Ctx *x, const char *key, json_t *obj, PipelineConfig *c) {
+    c->has_base_training = 1;
+    return get_obj(x, "", key, obj) || table_object(x, key, &BASE_SETTINGS, &c->base_training, obj) ? -1 : 0;
+}
+
+static int parse_finetune(Ctx *x, const char *key, json_t *obj, PipelineConfig *c) {
+    return get_obj(x, "", key, obj) || table_object(x, key, &FINETUNE_SETTINGS, &c->finetune, obj) ? -1 : 0;
+}
+
+static int parse_antidote(Ctx *x, const char *key, json_t *obj, PipelineConfig *c) {
+    return get_obj(x, "", key, obj) || table_object(x, key, &ANTIDOTE_SETTINGS, &c->antidote, obj) ? -1 : 0;
+}
+
+static int parse_eval(Ctx *x, const char *key, json_t *obj, PipelineConfig *c) {
+    return get_obj(x, "", key, obj) || table_object(x, key, &EVAL_SETTINGS, &c->eval, obj) ? -1 : 0;
+}
+
+static int parse_sweep(Ctx *x, const char *key, json_t *obj, PipelineConfig *c) {
+    if (get_obj(x, "", key, obj)) return -1;
     json_t *name = json_object_get(obj, "name"), *values = json_object_get(obj, "values");
     const char *k;
     json_t *v;
@@ -358,8 +380,9 @@ static int parse_sweep(Ctx *x, json_t *obj, PipelineConfig *c) {
 }
 
 // "seeds": [s, ...] (1 to 16 distinct integers >= 0), or "seed": s for one seed.
-static int parse_seeds(Ctx *x, json_t *root, PipelineConfig *c) {
-    json_t *list = json_object_get(root, "seeds"), *one = json_object_get(root, "seed");
+// Both spellings are read together, from the root, whichever key brought us here.
+static int parse_seeds(Ctx *x, const char *key, json_t *v, PipelineConfig *c) {
+    json_t *list = json_object_get(x->root, "seeds"), *one = json_object_get(x->root, "seed");
     if (list && one) return bad(x, "", "seed", "give \"seeds\" or \"seed\", not both");
     if (one) list = json_pack("[O]", one);
     else json_incref(list);
@@ -367,27 +390,58 @@ static int parse_seeds(Ctx *x, json_t *root, PipelineConfig *c) {
     if (!json_is_array(list) || !json_array_size(list) || json_array_size(list) > PIPE_MAX_SEEDS)
         rc = bad(x, "", one ? "seed" : "seeds", "expected an array of 1 to 16 integers >= 0");
     for (size_t i = 0; !rc && i < json_array_size(list); i++) {
-        json_t *v = json_array_get(list, i);
-        if (!json_is_integer(v) || json_integer_value(v) < 0) rc = bad(x, "", one ? "seed" : "seeds", "expected integers >= 0");
-        else c->seeds[i] = (uint64_t)json_integer_value(v);
+        json_t *s = json_array_get(list, i);
+        if (!json_is_integer(s) || json_integer_value(s) < 0) rc = bad(x, "", one ? "seed" : "seeds", "expected integers >= 0");
+        else c->seeds[i] = (uint64_t)json_integer_value(s);
     }
     if (!rc) c->n_seeds = (int)json_array_size(list);
     json_decref(list);
     return rc;
 }
 
-static int parse_methods(Ctx *x, json_t *v, PipelineConfig *c) {
+static int parse_methods(Ctx *x, const char *key, json_t *v, PipelineConfig *c) {
     if (!json_is_array(v) || !json_array_size(v) || json_array_size(v) > PIPE_MAX_METHODS)
-        return bad(x, "", "methods", "expected an array of 1 to 16 method names");
+        return bad(x, "", key, "expected an array of 1 to 16 method names");
     c->n_methods = (int)json_array_size(v);
     for (int m = 0; m < c->n_methods; m++) {
         json_t *it = json_array_get(v, m);
-        if (!json_is_string(it)) return bad(x, "", "methods", "expected method names (strings)");
+        if (!json_is_string(it)) return bad(x, "", key, "expected method names (strings)");
         Err me;
         if (method_spec_parse(json_string_value(it), &c->methods[m], &me))
             return err_set(x->e, "%s: methods: %.900s", x->file, me.msg);
     }
     return 0;
+}
+
+// base_model, output, judge: strings.
+static int parse_string(Ctx *x, const char *key, json_t *v, PipelineConfig *c) {
+    const char *s = "";
+    if (get_str(x, "", key, v, &s)) return -1;
+    pipeline_config_set(!strcmp(key, "base_model") ? &c->base_model : !strcmp(key, "output") ? &c->output : &c->judge_spec, s);
+    return 0;
+}
+
+// "preset" is read before the other keys (find_preset).
+static int parse_preset_read(Ctx *x, const char *key, json_t *v, PipelineConfig *c) { return 0; }
+
+static const struct {
+    const char *key;
+    int (*parse)(Ctx *x, const char *key, json_t *v, PipelineConfig *c);
+} SECTIONS[] = {
+    {"base_model", parse_string}, {"output", parse_string},     {"judge", parse_string},
+    {"seeds", parse_seeds},       {"seed", parse_seeds},        {"world", parse_world},
+    {"base_training", parse_base_training},                     {"data", parse_data},
+    {"methods", parse_methods},   {"sweep", parse_sweep},       {"align", parse_align},
+    {"finetune", parse_finetune}, {"antidote", parse_antidote}, {"eval", parse_eval},
+    {"preset", parse_preset_read},
+};
+
+// One top-level key: its section's reader; "_..." and "comment" are comments.
+static int parse_key(Ctx *x, const char *k, json_t *v, PipelineConfig *c) {
+    for (size_t i = 0; i < sizeof SECTIONS / sizeof *SECTIONS; i++)
+        if (!strcmp(k, SECTIONS[i].key)) return SECTIONS[i].parse(x, k, v, c);
+    if (k[0] == '_' || !strcmp(k, "comment")) return 0;
+    return unknown(x, "", k, NULL, TOP_KEYS);
 }
 
 // The task decides stage defaults (the per-task rules), so it is read before everything else.
@@ -420,49 +474,18 @@ static int find_preset(Ctx *x, json_t *root, PipelineConfig *c) {
 }
 
 int pipeline_config_parse(const char *text, const char *name, PipelineConfig *c, Err *e) {
-    Ctx x = {name, e};
     json_error_t je;
     json_t *root = json_loads(text, 0, &je);
     if (!root) return err_set(e, "%s:%d:%d: %s", name, je.line, je.column, je.text);
     if (!json_is_object(root)) { json_decref(root); return err_set(e, "%s: expected a JSON object", name); }
+    Ctx x = {name, e, root};
     int rc = find_task(&x, root, c);
     if (!rc) rc = find_preset(&x, root, c);
     const char *k;
     json_t *v;
     json_object_foreach(root, k, v) {
         if (rc) break;
-        const char *s = "";
-        if (!strcmp(k, "base_model") || !strcmp(k, "output") || !strcmp(k, "judge")) {
-            if (!(rc = get_str(&x, "", k, v, &s)))
-                pipeline_config_set(!strcmp(k, "base_model") ? &c->base_model : !strcmp(k, "output") ? &c->output : &c->judge, s);
-        } else if (!strcmp(k, "seeds") || !strcmp(k, "seed")) {
-            rc = parse_seeds(&x, root, c);
-        } else if (!strcmp(k, "preset")) {
-            continue;  // read by find_preset
-        } else if (!strcmp(k, "world")) {
-            rc = parse_world(&x, v, c);
-        } else if (!strcmp(k, "base_training")) {
-            c->build_base = 1;
-            rc = get_obj(&x, "", k, v) || table_object(&x, k, &BASE_SETTINGS, &c->base, v) ? -1 : 0;
-        } else if (!strcmp(k, "data")) {
-            rc = get_obj(&x, "", k, v) || parse_data(&x, v, c) ? -1 : 0;
-        } else if (!strcmp(k, "methods")) {
-            rc = parse_methods(&x, v, c);
-        } else if (!strcmp(k, "sweep")) {
-            rc = parse_sweep(&x, v, c);
-        } else if (!strcmp(k, "align")) {
-            rc = get_obj(&x, "", k, v) || parse_align(&x, v, c) ? -1 : 0;
-        } else if (!strcmp(k, "finetune")) {
-            rc = get_obj(&x, "", k, v) || table_object(&x, k, &FINETUNE_SETTINGS, &c->finetune, v) ? -1 : 0;
-        } else if (!strcmp(k, "antidote")) {
-            rc = get_obj(&x, "", k, v) || table_object(&x, k, &ANTIDOTE_SETTINGS, &c->antidote, v) ? -1 : 0;
-        } else if (!strcmp(k, "eval")) {
-            rc = get_obj(&x, "", k, v) || table_object(&x, k, &EVAL_SETTINGS, &c->eval, v) ? -1 : 0;
-        } else if (k[0] == '_' || !strcmp(k, "comment")) {
-            continue;  // comments
-        } else {
-            rc = unknown(&x, "", k, NULL, TOP_KEYS);
-        }
+        rc = parse_key(&x, k, v, c);
     }
     json_decref(root);
     if (rc) return -1;
@@ -485,9 +508,8 @@ int pipeline_config_load(const char *path, PipelineConfig *c, Err *e) {
 
 // ---- checks -------------------------------------------------------------------------------
 
-int pipeline_config_check(const PipelineConfig *c, const char *name, Err *e) {
-    char prefix[300];
-    Err se;
+// The experiment's lists: required folders, methods, sweep values and seeds (no duplicates).
+static int check_lists(const PipelineConfig *c, const char *name, Err *e) {
     if (!c->base_model) return err_set(e, "%s: base_model: missing (the model folder to align)", name);
     if (!c->output) return err_set(e, "%s: output: missing (the results folder)", name);
     if (!c->n_methods) return err_set(e, "%s: methods: empty", name);
@@ -501,14 +523,20 @@ int pipeline_config_check(const PipelineConfig *c, const char *name, Err *e) {
         for (int j = 0; j < i; j++)
             if (!strcmp(c->methods[i].name, c->methods[j].name))
                 return err_set(e, "%s: methods: \"%s\" listed twice", name, c->methods[i].name);
-    // Stage settings: the same checks as the command-line flags.
+    return 0;
+}
+
+// Stage settings: the same checks as the command-line flags, and every swept value as the
+// fine-tuning setting it becomes.
+static int check_stages(const PipelineConfig *c, const char *name, Err *e) {
+    char prefix[300];
     for (int m = ALIGN_NONE + 1; m < ALIGN_COUNT; m++) {
         snprintf(prefix, sizeof prefix, "%.200s: align.%s.", name, align_method_name((AlignMethod)m));
         if (align_opts_check(&c->align[m], prefix, 0, e)) return -1;
     }
     snprintf(prefix, sizeof prefix, "%.200s: finetune.", name);
     if (finetune_opts_check(&c->finetune, prefix, 0, e)) return -1;
-    for (int k = 0; k < c->n_sweep; k++) {  // every swept value as the fine-tuning setting it becomes
+    for (int k = 0; k < c->n_sweep; k++) {
         FinetuneOpts o;
         pipeline_finetune_opts(c, k, &o);
         snprintf(prefix, sizeof prefix, "%.200s: sweep.values: %s = %g: finetune.", name, sweep_name(c->sweep),
@@ -520,17 +548,24 @@ int pipeline_config_check(const PipelineConfig *c, const char *name, Err *e) {
     snprintf(prefix, sizeof prefix, "%.200s: antidote.", name);
     if (antidote_opts_check(&c->antidote, prefix, 0, e)) return -1;
     snprintf(prefix, sizeof prefix, "%.200s: eval.", name);
-    if (eval_settings_check(&c->eval, prefix, 0, e)) return -1;
-    if (c->use_world && c->task == TASK_ALPACA)
-        return err_set(e, "%s: world.task: the world has no Alpaca rows (sst2, agnews, gsm8k)", name);
-    if (c->use_world) {
-        snprintf(prefix, sizeof prefix, "%.200s: world.", name);
-        if (settings_check(&WORLD_SETTINGS, &c->world, prefix, 0, e)) return -1;
-        snprintf(prefix, sizeof prefix, "%.200s: base_training.", name);
-        if (c->build_base && settings_check(&BASE_SETTINGS, &c->base, prefix, 0, e)) return -1;
-        return 0;
-    }
-    if (c->build_base) return err_set(e, "%s: base_training: only with \"world\" (the base model is trained on the world)", name);
+    return eval_settings_check(&c->eval, prefix, 0, e);
+}
+
+// World mode: the world's task, its sizes and the base model's training.
+static int check_world(const PipelineConfig *c, const char *name, Err *e) {
+    char prefix[300];
+    if (c->task == TASK_ALPACA) return err_set(e, "%s: world.task: the world has no Alpaca rows (sst2, agnews, gsm8k)", name);
+    snprintf(prefix, sizeof prefix, "%.200s: world.", name);
+    if (settings_check(&WORLD_SETTINGS, &c->world, prefix, 0, e)) return -1;
+    snprintf(prefix, sizeof prefix, "%.200s: base_training.", name);
+    if (c->has_base_training && settings_check(&BASE_SETTINGS, &c->base_training, prefix, 0, e)) return -1;
+    return 0;
+}
+
+// Real data: every source given is valid, and the methods' stages have the files they read.
+static int check_data(const PipelineConfig *c, const char *name, Err *e) {
+    Err se;
+    if (c->has_base_training) return err_set(e, "%s: base_training: only with \"world\" (the base model is trained on the world)", name);
     for (int r = 0; r < ROLE_COUNT; r++)
         if (c->data[r].path && data_source_check(&c->data[r], &se))
             return err_set(e, "%s: data.%s.%.900s", name, data_role_name((DataRole)r), se.msg);
@@ -548,6 +583,11 @@ int pipeline_config_check(const PipelineConfig *c, const char *name, Err *e) {
         return err_set(e, "%s: data.task_test: missing (task rows for fine-tune accuracy)", name);
     if (!c->data[ROLE_EVAL_HARMFUL].path) return err_set(e, "%s: data.eval_harmful: missing (harmful evaluation prompts)", name);
     return 0;
+}
+
+int pipeline_config_check(const PipelineConfig *c, const char *name, Err *e) {
+    if (check_lists(c, name, e) || check_stages(c, name, e)) return -1;
+    return c->use_world ? check_world(c, name, e) : check_data(c, name, e);
 }
 
 // ---- writing ------------------------------------------------------------------------------
@@ -572,11 +612,12 @@ char *pipeline_config_to_json(const PipelineConfig *c) {
         json_t *w = settings_to_json(&WORLD_SETTINGS, &c->world, 1);
         json_object_set_new(w, "task", json_string(task_name(c->task)));
         json_object_set_new(o, "world", w);
-        if (c->build_base) json_object_set_new(o, "base_training", settings_to_json(&BASE_SETTINGS, &c->base, 1));
+        if (c->has_base_training)
+            json_object_set_new(o, "base_training", settings_to_json(&BASE_SETTINGS, &c->base_training, 1));
     }
     json_t *d = json_object();
     json_object_set_new(d, "task", json_string(task_name(c->task)));
-    json_object_set_new(d, "drop_overlap", json_boolean(c->drop_overlap));
+    json_object_set_new(d, "drop_overlap", json_boolean(c->exclude_overlap));
     for (int r = 0; r < ROLE_COUNT; r++)
         if (!c->use_world && c->data[r].path) json_object_set_new(d, data_role_name((DataRole)r), source_json(&c->data[r]));
     json_object_set_new(o, "data", d);
@@ -595,7 +636,7 @@ char *pipeline_config_to_json(const PipelineConfig *c) {
     json_object_set_new(o, "align", al);
     json_object_set_new(o, "finetune", settings_to_json(&FINETUNE_SETTINGS, &c->finetune, 1));
     json_object_set_new(o, "antidote", settings_to_json(&ANTIDOTE_SETTINGS, &c->antidote, 1));
-    json_object_set_new(o, "judge", json_string(c->judge ? c->judge : "keyword"));
+    json_object_set_new(o, "judge", json_string(c->judge_spec ? c->judge_spec : "keyword"));
     json_object_set_new(o, "eval", settings_to_json(&EVAL_SETTINGS, &c->eval, 1));
     char *text = settings_json_text(o);
     json_decref(o);

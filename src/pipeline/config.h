@@ -34,14 +34,14 @@ typedef struct {
     // the generated demo world as the data source (data sources below are then ignored)
     int use_world;
     WorldOptions world;
-    // world mode: train a base model on the world into base_model when that folder has none
-    // (the demo's recipe; docs/world.md)
-    int build_base;
-    BaseModelOptions base;
+    // world mode, the config's "base_training": train a base model on the world into
+    // base_model when that folder has none (the demo's recipe; docs/world.md)
+    int has_base_training;
+    BaseModelOptions base_training;
     // real data (data/source.h), indexed by DataRole
     DataSource data[ROLE_COUNT];
     TaskKind task;       // the benign task (world mode: the world's split of that task)
-    int drop_overlap;    // drop training rows whose prompt occurs among the HS prompts
+    int exclude_overlap; // "drop_overlap": no training row's prompt occurs among the HS prompts
     // experiment
     MethodSpec methods[PIPE_MAX_METHODS];
     int n_methods;
@@ -60,7 +60,7 @@ typedef struct {
     FinetuneOpts finetune;   // n, p, mix_seed (the config's top-level "seed") and training
     AntidoteOpts antidote;
     // evaluation
-    char *judge;             // judge spec (pipeline/judges.h)
+    char *judge_spec;        // "judge": a judge spec (pipeline/judges.h)
     EvalSettings eval;
     const volatile sig_atomic_t *interrupt;  // set by the command line's signal handler: the training stage
                                              // checkpoints and stops, no further stage starts (not a setting)

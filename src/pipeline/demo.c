@@ -30,7 +30,7 @@ static char *base_cache_path(const PipelineConfig *c, const char *cache_dir) {
     free(text);
     json_decref(set);
     const WorldOptions *w = &c->world;
-    const BaseModelOptions *o = &c->base;
+    const BaseModelOptions *o = &c->base_training;
     return xasprintf("%s/world%s-s%llu-n%d-d%d-l%d-h%d-v%d-e%d-t%d-%s-%.8s", cache_dir, WORLD_VERSION,
                      (unsigned long long)w->seed, w->n_base, o->dim, o->n_layers, o->n_heads, o->vocab_size, o->epochs,
                      omp_threads(), isa_name(isa_active()), hex);
@@ -51,14 +51,14 @@ void pipeline_demo_config(PipelineConfig *c, uint64_t seed, int quick, const Bas
         c->world.n_task_train = 100;
         c->world.n_task_test = 40;
     }
-    c->build_base = 1;
-    c->base = *b;
-    c->base.n_kv_heads = b->n_heads > 1 ? b->n_heads / 2 : 1;
-    c->base.hidden_dim = b->dim * 11 / 4;
+    c->has_base_training = 1;
+    c->base_training = *b;
+    c->base_training.n_kv_heads = b->n_heads > 1 ? b->n_heads / 2 : 1;
+    c->base_training.hidden_dim = b->dim * 11 / 4;
     pipeline_config_set(&c->base_model, NULL);
     c->base_model = base_cache_path(c, cache_dir);
     pipeline_config_set(&c->output, out);
-    pipeline_config_set(&c->judge, "world");
+    pipeline_config_set(&c->judge_spec, "world");
     pipeline_config_set_task(c, TASK_SST2);
     // 2. rows = methods, columns = harmful ratio p (the default sweep; quick: p = 0 and 0.2,
     // the two the CI checks), three seeds (quick: two): each seed is every stage's seed in its
@@ -83,7 +83,7 @@ void pipeline_demo_config(PipelineConfig *c, uint64_t seed, int quick, const Bas
         o->train.max_len = 128;
         o->tv_K = 50;  // the world's runs are short (~150 steps): refresh and resample more often
         o->tv_J = 10;
-        o->tv_S = c->base.n_layers > 2 ? c->base.n_layers / 2 : 1;
+        o->tv_S = c->base_training.n_layers > 2 ? c->base_training.n_layers / 2 : 1;
         o->tv_pool = 50;
     }
     c->align[ALIGN_VACCINE].rho = 2.0f;

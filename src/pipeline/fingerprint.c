@@ -81,22 +81,20 @@ void fp_diff(const json_t *recorded, const json_t *now, char *buf, size_t cap) {
 }
 
 json_t *fp_read(const char *dir) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/fingerprint.json", dir);
+    char *path = xasprintf("%s/fingerprint.json", dir);
     json_error_t je;
     json_t *o = json_load_file(path, 0, &je);
+    free(path);
     if (o && !json_is_string(json_object_get(o, "fingerprint"))) { json_decref(o); return NULL; }
     return o;
 }
 
 int fp_write(const json_t *fp, const char *dir, Err *e) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/fingerprint.json", dir);
     json_t *rec = json_copy((json_t *)fp);  // plus what produced it (not hashed)
     json_object_set_new(rec, "provenance", provenance_new());
     char *text = json_dumps(rec, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(rec);
-    int rc = write_file_atomic(path, text, strlen(text), e);
+    int rc = write_file_in(dir, "fingerprint.json", text, strlen(text), e);
     free(text);
     return rc;
 }
@@ -108,17 +106,20 @@ static const char *const STAGE_FILES[] = {"done.json", "adapter_model.safetensor
 
 static int exists(const char *path) { return access(path, F_OK) == 0; }
 
+static int exists_in(const char *dir, const char *name) {
+    char *p = xasprintf("%s/%s", dir, name);
+    int r = exists(p);
+    free(p);
+    return r;
+}
+
 int fp_claim(const char *dir, const char *ck_dir, const json_t *fp, int discard, char *why, size_t cap, Err *e) {
     if (cap) why[0] = 0;
     if (out_dir_usable(dir, e)) return -1;
     json_t *rec = fp_read(dir);
     int same = rec && fp_hex(rec) && !strcmp(fp_hex(rec), fp_hex(fp));
     int earlier = 0;  // files of some earlier run
-    char p[4300];
-    for (size_t i = 0; i < sizeof STAGE_FILES / sizeof *STAGE_FILES && !earlier; i++) {
-        snprintf(p, sizeof p, "%s/%s", dir, STAGE_FILES[i]);
-        earlier = exists(p);
-    }
+    for (size_t i = 0; i < sizeof STAGE_FILES / sizeof *STAGE_FILES && !earlier; i++) earlier = exists_in(dir, STAGE_FILES[i]);
     if (ck_dir && exists(ck_dir)) earlier = 1;
     if (same || (!rec && !earlier)) {
         json_decref(rec);
@@ -132,10 +133,11 @@ int fp_claim(const char *dir, const char *ck_dir, const json_t *fp, int discard,
                        "another --out", dir, why);
     if (out_dir_claim(dir, STAGE_FILES, sizeof STAGE_FILES / sizeof *STAGE_FILES, 1, e)) return -1;
     if (ck_dir) {
-        char old[4300], tmp[4300];
-        snprintf(old, sizeof old, "%s.old", ck_dir);
-        snprintf(tmp, sizeof tmp, "%s.tmp", ck_dir);
-        if (dir_remove_flat(ck_dir, e) || dir_remove_flat(old, e) || dir_remove_flat(tmp, e)) return -1;
+        char *old = xasprintf("%s.old", ck_dir), *tmp = xasprintf("%s.tmp", ck_dir);
+        int rc = dir_remove_flat(ck_dir, e) || dir_remove_flat(old, e) || dir_remove_flat(tmp, e) ? -1 : 0;
+        free(old);
+        free(tmp);
+        if (rc) return -1;
     }
     return fp_write(fp, dir, e) ? -1 : 1;
 }

@@ -94,9 +94,12 @@ static int load_data(const PipelineConfig *c, int write_world, Data *d, Err *e) 
     if (c->use_world) {
         World w;
         if (world_generate(&c->world, &w, e)) return -1;
-        char dir[4200];
-        snprintf(dir, sizeof dir, "%s/world", c->output);
-        if (write_world && world_write(&w, dir, e)) { world_free(&w); return -1; }
+        if (write_world) {
+            char *dir = xasprintf("%s/world", c->output);
+            int rc = world_write(&w, dir, e);
+            free(dir);
+            if (rc) { world_free(&w); return -1; }
+        }
         const Dataset *tr = &w.sst_train, *te = &w.sst_test;
         d->task = c->task;
         if (c->task == TASK_AGNEWS) { tr = &w.topic_train; te = &w.topic_test; }
@@ -126,7 +129,7 @@ static int load_data(const PipelineConfig *c, int write_world, Data *d, Err *e) 
     d->overlap_harmful = data_overlap(&d->harmful, &d->eval_harmful);
     d->overlap_realign = data_overlap(&d->realign, &d->eval_harmful);
     d->overlap_align = data_overlap(&d->align, &d->eval_harmful);
-    if (c->drop_overlap) {
+    if (c->exclude_overlap) {
         d->dropped = drop_overlapping(&d->harmful, &d->eval_harmful) + drop_overlapping(&d->realign, &d->eval_harmful) +
                      drop_overlapping(&d->align, &d->eval_harmful);
     }
@@ -146,17 +149,16 @@ typedef struct {
 } Runner;
 
 static int is_done(const char *dir) {
-    char p[4300];
-    snprintf(p, sizeof p, "%s/done.json", dir);
+    char *p = xasprintf("%s/done.json", dir);
     struct stat s;
-    return stat(p, &s) == 0;
+    int done = stat(p, &s) == 0;
+    free(p);
+    return done;
 }
 
 static int mark_done(const char *dir, json_t *info, Err *e) {
-    char p[4300];
-    snprintf(p, sizeof p, "%s/done.json", dir);
     char *text = json_dumps(info, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    int rc = write_file_atomic(p, text, strlen(text), e);
+    int rc = write_file_in(dir, "done.json", text, strlen(text), e);
     free(text);
     return rc;
 }
@@ -168,9 +170,9 @@ static int mark_done(const char *dir, json_t *info, Err *e) {
 static int stage_begin(Runner *r, const char *what, const char *dir, json_t *fp, int trains, Err *e) {
     if (r->c->interrupt && *r->c->interrupt) { json_decref(fp); return err_set(e, "interrupted before %s", what); }
     r->index++;
-    char ck[4300], why[700];
-    snprintf(ck, sizeof ck, "%s.checkpoint", dir);
+    char why[700], *ck = xasprintf("%s.checkpoint", dir);
     int rc = fp_claim(dir, trains ? ck : NULL, fp, 1, why, sizeof why, e);
+    free(ck);
     json_decref(fp);
     if (rc < 0) return -1;
     if (rc == 0 && is_done(dir)) {
@@ -229,11 +231,21 @@ static void sweep_label(const PipelineConfig *c, int k, char *buf, size_t cap) {
 
 // ---- the run -------------------------------------------------------------------------------
 
-static int run_align(Runner *r, const Data *d, AlignMethod a, Err *e) {
+// The stages' folders under the output folder (allocated: paths of any length).
+static char *align_dir(const PipelineConfig *c, AlignMethod a) {
+    return xasprintf("%s/align/%s", c->output, align_method_name(a));
+}
+static char *finetune_dir(const PipelineConfig *c, AlignMethod a, const char *sw) {
+    return xasprintf("%s/finetune/%s/%s", c->output, align_method_name(a), sw);
+}
+static char *post_dir(const PipelineConfig *c, const MethodSpec *m, const char *sw) {
+    return xasprintf("%s/post/%s/%s", c->output, m->name, sw);
+}
+
+static int align_in(Runner *r, const Data *d, AlignMethod a, const char *dir, Err *e) {
     const PipelineConfig *c = r->c;
     int b;
-    char dir[4200], what[128];
-    snprintf(dir, sizeof dir, "%s/align/%s", c->output, align_method_name(a));
+    char what[128];
     snprintf(what, sizeof what, "align %s seed=%llu", align_method_name(a), (unsigned long long)c->seeds[0]);
     if (!d->align.n) return err_set(e, "alignment %s: the alignment set is empty", align_method_name(a));
     AlignOpts o = c->align[a];
@@ -249,12 +261,19 @@ static int run_align(Runner *r, const Data *d, AlignMethod a, Err *e) {
     return stage_end(r, what, dir, info, e);
 }
 
-static int run_finetune(Runner *r, const Data *d, AlignMethod a, int k, Err *e) {
+static int run_align(Runner *r, const Data *d, AlignMethod a, Err *e) {
+    char *dir = align_dir(r->c, a);
+    int rc = align_in(r, d, a, dir, e);
+    free(dir);
+    return rc;
+}
+
+// ad: the alignment's folder (its adapter is the fine-tuning's starting point).
+static int finetune_in(Runner *r, const Data *d, AlignMethod a, int k, const char *sw, const char *dir, const char *ad,
+                       Err *e) {
     const PipelineConfig *c = r->c;
     int b;
-    char dir[4200], what[160], sw[64], ad[4200];
-    sweep_label(c, k, sw, sizeof sw);
-    snprintf(dir, sizeof dir, "%s/finetune/%s/%s", c->output, align_method_name(a), sw);
+    char what[160];
     snprintf(what, sizeof what, "finetune %s %s seed=%llu", align_method_name(a), sw, (unsigned long long)c->seeds[0]);
     FinetuneOpts o;
     pipeline_finetune_opts(c, k, &o);
@@ -265,7 +284,6 @@ static int run_finetune(Runner *r, const Data *d, AlignMethod a, int k, Err *e) 
     Dataset mix;
     dataset_init(&mix);
     if (data_mix(&d->task_train, &d->harmful, n, p, o.mix_seed, &mix, e)) { dataset_free(&mix); return -1; }
-    snprintf(ad, sizeof ad, "%s/align/%s", c->output, align_method_name(a));
     char up[65] = "";
     if (a != ALIGN_NONE) upstream_fp(r, ad, up);
     json_t *fp = fp_finetune(r->base, up, &mix, &o);
@@ -295,19 +313,27 @@ static int run_finetune(Runner *r, const Data *d, AlignMethod a, int k, Err *e) 
     return stage_end(r, what, dir, info, e);
 }
 
-static int run_post(Runner *r, const Data *d, const MethodSpec *m, int k, Err *e) {
+static int run_finetune(Runner *r, const Data *d, AlignMethod a, int k, Err *e) {
+    char sw[64];
+    sweep_label(r->c, k, sw, sizeof sw);
+    char *dir = finetune_dir(r->c, a, sw), *ad = align_dir(r->c, a);
+    int rc = finetune_in(r, d, a, k, sw, dir, ad, e);
+    free(dir);
+    free(ad);
+    return rc;
+}
+
+// ad, ft: the folders of the alignment and of the fine-tuning it prunes.
+static int post_in(Runner *r, const Data *d, const MethodSpec *m, const char *sw, const char *dir, const char *ad,
+                   const char *ft, Err *e) {
     const PipelineConfig *c = r->c;
     int b;
-    char dir[4200], what[160], sw[64], ad[4200], ft[4200];
-    sweep_label(c, k, sw, sizeof sw);
-    snprintf(dir, sizeof dir, "%s/post/%s/%s", c->output, m->name, sw);
+    char what[160];
     snprintf(what, sizeof what, "%s %s %s seed=%llu", m->post == POST_ANTIDOTE ? "antidote" : "random-prune", m->name, sw,
              (unsigned long long)c->seeds[0]);
     if (!d->realign.n) return err_set(e, "%s: the re-alignment set is empty", m->name);
     AntidoteOpts o = c->antidote;
     o.score = m->post == POST_RANDOM_PRUNE ? PRUNE_RANDOM : PRUNE_WANDA;
-    snprintf(ad, sizeof ad, "%s/align/%s", c->output, align_method_name(m->align));
-    snprintf(ft, sizeof ft, "%s/finetune/%s/%s", c->output, align_method_name(m->align), sw);
     char up_a[65] = "", up_f[65];
     if (m->align != ALIGN_NONE) upstream_fp(r, ad, up_a);
     upstream_fp(r, ft, up_f);
@@ -328,13 +354,24 @@ static int run_post(Runner *r, const Data *d, const MethodSpec *m, int k, Err *e
     return stage_end(r, what, dir, info, e);
 }
 
+static int run_post(Runner *r, const Data *d, const MethodSpec *m, int k, Err *e) {
+    char sw[64];
+    sweep_label(r->c, k, sw, sizeof sw);
+    char *dir = post_dir(r->c, m, sw), *ad = align_dir(r->c, m->align), *ft = finetune_dir(r->c, m->align, sw);
+    int rc = post_in(r, d, m, sw, dir, ad, ft, e);
+    free(dir);
+    free(ad);
+    free(ft);
+    return rc;
+}
+
 static char *summary_extras(const PipelineConfig *c, const Data *d, const MethodSpec *m, int k) {
     json_t *o = json_object();
     json_object_set_new(o, "method", json_string(m->name));
     json_object_set_new(o, "sweep", json_string(sweep_name(c->sweep)));
     json_object_set_new(o, "sweep_value", json_real(c->sweep_values[k]));
     json_object_set_new(o, "seed", json_integer((json_int_t)c->seeds[0]));
-    json_object_set_new(o, "drop_overlap", json_boolean(c->drop_overlap));
+    json_object_set_new(o, "drop_overlap", json_boolean(c->exclude_overlap));
     json_object_set_new(o, "overlap_harmful_rows", json_integer(d->overlap_harmful));
     json_object_set_new(o, "overlap_realign_rows", json_integer(d->overlap_realign));
     json_object_set_new(o, "overlap_alignment_rows", json_integer(d->overlap_align));
@@ -343,22 +380,19 @@ static char *summary_extras(const PipelineConfig *c, const Data *d, const Method
     return s;
 }
 
-static int run_eval(Runner *r, const Data *d, const MethodSpec *m, int k, Judge *judge, Err *e) {
+// ad: the alignment's folder; ft: the fine-tuning's (or the post-fine-tuning step's) folder.
+static int eval_in(Runner *r, const Data *d, const MethodSpec *m, int k, const char *sw, const char *dir, const char *ad,
+                   const char *ft, Judge *judge, Err *e) {
     const PipelineConfig *c = r->c;
     int b;
-    char dir[4200], what[160], sw[64], ad[4200], ft[4200];
-    sweep_label(c, k, sw, sizeof sw);
-    snprintf(dir, sizeof dir, "%s/eval/%s/%s", c->output, m->name, sw);
+    char what[160];
     snprintf(what, sizeof what, "eval %s %s seed=%llu", m->name, sw, (unsigned long long)c->seeds[0]);
-    snprintf(ad, sizeof ad, "%s/align/%s", c->output, align_method_name(m->align));
-    if (m->post != POST_NONE) snprintf(ft, sizeof ft, "%s/post/%s/%s", c->output, m->name, sw);
-    else snprintf(ft, sizeof ft, "%s/finetune/%s/%s", c->output, align_method_name(m->align), sw);
     char up_a[65] = "", up_f[65];
     if (m->align != ALIGN_NONE) upstream_fp(r, ad, up_a);
     upstream_fp(r, ft, up_f);
     json_t *ex = json_object();
-    json_object_set_new(ex, "judge", json_string(c->judge));
-    json_object_set_new(ex, "hed", json_boolean(c->eval.hed));
+    json_object_set_new(ex, "judge", json_string(c->judge_spec));
+    json_object_set_new(ex, "hed", json_boolean(c->eval.hed_enabled));
     json_object_set_new(ex, "full_mode", json_boolean(m->post != POST_NONE && c->antidote.full_mode));
     json_object_set_new(ex, "weights", json_string(c->finetune.weights == MAT_BF16 ? "bf16" : "f32"));
     json_t *fp = fp_eval(r->base, up_a, up_f, &d->eval_harmful, &d->task_test, d->align_eval.n ? &d->align_eval : NULL,
@@ -380,10 +414,10 @@ static int run_eval(Runner *r, const Data *d, const MethodSpec *m, int k, Judge 
         j.n_adapters = 0;
         j.ft_adapter = NULL;
     }
-    if (c->eval.hed && j.ft_adapter && c->finetune.single_lora && m->align != ALIGN_NONE)
+    if (c->eval.hed_enabled && j.ft_adapter && c->finetune.single_lora && m->align != ALIGN_NONE)
         log_msg(LOG_WARN, "%s: no HED with single_lora: the fine-tuned adapter replaces the alignment adapter "
                 "instead of adding to it, so the drift from the aligned model is not computed", what);
-    if ((!c->eval.hed || (c->finetune.single_lora && m->align != ALIGN_NONE)) && j.ft_adapter) {
+    if ((!c->eval.hed_enabled || (c->finetune.single_lora && m->align != ALIGN_NONE)) && j.ft_adapter) {
         // No HED: merge the adapter up front, alignment loss still computed.
         j.adapters = merge_align ? both : both + 1;
         j.n_adapters = merge_align ? 2 : 1;
@@ -406,21 +440,58 @@ static int run_eval(Runner *r, const Data *d, const MethodSpec *m, int k, Judge 
     return stage_end(r, what, dir, info, e);
 }
 
-// The folder of the runs of seed s.
-static void seed_dir(const PipelineConfig *c, uint64_t s, char *buf, size_t cap) {
-    snprintf(buf, cap, "%s/seed=%llu", c->output, (unsigned long long)s);
+static int run_eval(Runner *r, const Data *d, const MethodSpec *m, int k, Judge *judge, Err *e) {
+    const PipelineConfig *c = r->c;
+    char sw[64];
+    sweep_label(c, k, sw, sizeof sw);
+    char *dir = xasprintf("%s/eval/%s/%s", c->output, m->name, sw), *ad = align_dir(c, m->align),
+         *ft = m->post != POST_NONE ? post_dir(c, m, sw) : finetune_dir(c, m->align, sw);
+    int rc = eval_in(r, d, m, k, sw, dir, ad, ft, judge, e);
+    free(dir);
+    free(ad);
+    free(ft);
+    return rc;
+}
+
+// The folder of the runs of seed s (malloc'd).
+static char *seed_dir(const PipelineConfig *c, uint64_t s) {
+    return xasprintf("%s/seed=%llu", c->output, (unsigned long long)s);
 }
 
 // Reads seed=<s>/eval/<method>/<sweep>/summary.json (written by this run or an earlier one).
 static json_t *read_summary(const PipelineConfig *c, uint64_t seed, const MethodSpec *m, int k, Err *e) {
-    char p[8600], sw[64], sd[4200];
+    char sw[64];
     sweep_label(c, k, sw, sizeof sw);
-    seed_dir(c, seed, sd, sizeof sd);
-    snprintf(p, sizeof p, "%s/eval/%s/%s/summary.json", sd, m->name, sw);
+    char *p = xasprintf("%s/seed=%llu/eval/%s/%s/summary.json", c->output, (unsigned long long)seed, m->name, sw);
     json_error_t je;
     json_t *o = json_load_file(p, 0, &je);
     if (!o) err_set(e, "%s: %s", p, je.text);
+    free(p);
     return o;
+}
+
+// The fine-tuning's record (done.json) behind method m's results of seed s, or NULL.
+static json_t *read_finetune_record(const PipelineConfig *c, uint64_t seed, const MethodSpec *m, int k) {
+    char sw[64];
+    sweep_label(c, k, sw, sizeof sw);
+    char *p = xasprintf("%s/seed=%llu/finetune/%s/%s/done.json", c->output, (unsigned long long)seed,
+                        align_method_name(m->align), sw);
+    json_error_t je;
+    json_t *o = json_load_file(p, 0, &je);
+    free(p);
+    return o;
+}
+
+static int plot_hs(const Table *t, const char *path, Err *e) { return table_plot_svg(t, "HS", path, e); }
+static int plot_fa(const Table *t, const char *path, Err *e) { return table_plot_svg(t, "FA", path, e); }
+
+// Writes one of the results files OUT/name with write (table_write_markdown, ...).
+static int write_table_file(const PipelineConfig *c, const Table *t, const char *name,
+                            int (*write)(const Table *, const char *, Err *), Err *e) {
+    char *p = xasprintf("%s/%s", c->output, name);
+    int rc = write(t, p, e);
+    free(p);
+    return rc;
 }
 
 // What a re-run reproduces (docs/statistics.md), recorded with the results.
@@ -444,100 +515,103 @@ static json_t *data_provenance(const PipelineConfig *c, const Data *d) {
     return p;
 }
 
+// Every run's summary (seed by seed) into the table and into runs, with its fine-tuning's loss.
+static int collect_runs(const PipelineConfig *c, Table *t, json_t *runs, Err *e) {
+    static const char *const keys[][2] = {{"harmful_score", "HS"}, {"finetune_accuracy", "FA"},
+                                           {"alignment_loss", "align_loss"}, {"harmful_embedding_drift", "HED"}};
+    static const char *const losses[][2] = {{"first_loss", "ft_first_loss"}, {"final_loss", "ft_final_loss"}};
+    for (int mi = 0; mi < c->n_methods; mi++)
+        for (int k = 0; k < c->n_sweep; k++)
+            for (int si = 0; si < c->n_seeds; si++) {
+                uint64_t seed = c->seeds[si];
+                json_t *s = read_summary(c, seed, &c->methods[mi], k, e);
+                if (!s) return -1;
+                for (int q = 0; q < 4; q++) {
+                    json_t *v = json_object_get(s, keys[q][0]);
+                    if (json_is_number(v)) table_set(t, c->methods[mi].name, seed, k, keys[q][1], json_number_value(v));
+                }
+                // the fine-tuning stage's loss (first step, mean of the last 10% of steps): a run that
+                // did not learn shows here, next to its scores
+                json_t *ft = read_finetune_record(c, seed, &c->methods[mi], k);
+                for (int q = 0; q < 2; q++) {
+                    json_t *v = ft ? json_object_get(ft, losses[q][0]) : NULL;
+                    if (!json_is_number(v)) continue;
+                    table_set(t, c->methods[mi].name, seed, k, losses[q][1], json_number_value(v));
+                    json_object_set(s, losses[q][1], v);
+                }
+                json_decref(ft);
+                json_array_append_new(runs, s);
+            }
+    return 0;
+}
+
+// results.json: the experiment, the aggregate table, provenance and every run.
+static json_t *results_json(const Runner *r, const Data *d, const Table *t, json_t *runs) {
+    const PipelineConfig *c = r->c;
+    json_t *o = json_object();
+    json_object_set_new(o, "base_model", json_string(c->base_model));
+    json_object_set_new(o, "task", json_string(task_name(d->task)));
+    json_object_set_new(o, "judge", json_string(c->judge_spec));
+    json_object_set_new(o, "sweep", json_string(sweep_name(c->sweep)));
+    json_t *vals = json_array();
+    for (int k = 0; k < c->n_sweep; k++) json_array_append_new(vals, json_real(c->sweep_values[k]));
+    json_object_set_new(o, "sweep_values", vals);
+    json_t *ms = json_array();
+    for (int mi = 0; mi < c->n_methods; mi++) json_array_append_new(ms, json_string(c->methods[mi].name));
+    json_object_set_new(o, "methods", ms);
+    json_t *seeds = json_array();
+    for (int si = 0; si < c->n_seeds; si++) json_array_append_new(seeds, json_integer((json_int_t)c->seeds[si]));
+    json_object_set_new(o, "seeds", seeds);
+    json_object_set_new(o, "world", json_boolean(c->use_world));
+    json_object_set_new(o, "drop_overlap", json_boolean(c->exclude_overlap));
+    json_object_set_new(o, "overlap_harmful_rows", json_integer(d->overlap_harmful));
+    json_object_set_new(o, "overlap_realign_rows", json_integer(d->overlap_realign));
+    json_object_set_new(o, "overlap_alignment_rows", json_integer(d->overlap_align));
+    json_object_set_new(o, "rows_dropped_for_overlap", json_integer(d->dropped));
+    json_object_set_new(o, "stages_run", json_integer(r->st.stages_run));
+    json_object_set_new(o, "stages_skipped", json_integer(r->st.stages_skipped));
+    char *agg = table_json(t);
+    json_object_set_new(o, "aggregate", json_loads(agg, 0, NULL));
+    free(agg);
+    json_object_set_new(o, "determinism", json_string(DETERMINISM));
+    json_object_set_new(o, "provenance", data_provenance(c, d));
+    json_object_set_new(o, "runs", json_incref(runs));
+    return o;
+}
+
 static int write_results(Runner *r, const Data *d, Err *e) {
     const PipelineConfig *c = r->c;
-    char title[256], p[4300];
+    char title[256];
     snprintf(title, sizeof title, "Harmful score (HS) and fine-tune accuracy (FA), task %s", task_name(d->task));
     Table *t = table_new(title, sweep_name(c->sweep), c->n_sweep, c->sweep_values, c->n_seeds, c->seeds);
     char note[512];
     snprintf(note, sizeof note,
              "Judge: %s. Train/eval prompt overlap: %d harmful fine-tuning rows, %d re-alignment rows, %d alignment "
              "rows; %s.",
-             c->judge, d->overlap_harmful, d->overlap_realign, d->overlap_align,
-             c->drop_overlap ? "overlapping rows dropped" : "kept (paper setting)");
+             c->judge_spec, d->overlap_harmful, d->overlap_realign, d->overlap_align,
+             c->exclude_overlap ? "overlapping rows dropped" : "kept (paper setting)");
     table_set_note(t, note);
     json_t *runs = json_array();
-    int rc = 0;
-    for (int mi = 0; mi < c->n_methods && !rc; mi++)
-        for (int k = 0; k < c->n_sweep && !rc; k++)
-            for (int si = 0; si < c->n_seeds && !rc; si++) {
-                const uint64_t *seed = &c->seeds[si];
-                json_t *s = read_summary(c, *seed, &c->methods[mi], k, e);
-                if (!s) { rc = -1; break; }
-                static const char *const keys[][2] = {{"harmful_score", "HS"}, {"finetune_accuracy", "FA"},
-                                                       {"alignment_loss", "align_loss"}, {"harmful_embedding_drift", "HED"}};
-                for (int q = 0; q < 4; q++) {
-                    json_t *v = json_object_get(s, keys[q][0]);
-                    if (json_is_number(v)) table_set(t, c->methods[mi].name, *seed, k, keys[q][1], json_number_value(v));
-                }
-                // the fine-tuning stage's loss (first step, mean of the last 10% of steps): a run that
-                // did not learn shows here, next to its scores
-                char sw[64], sd[4200];
-                sweep_label(c, k, sw, sizeof sw);
-                seed_dir(c, *seed, sd, sizeof sd);
-                snprintf(p, sizeof p, "%s/finetune/%s/%s/done.json", sd, align_method_name(c->methods[mi].align), sw);
-                json_error_t je;
-                json_t *ft = json_load_file(p, 0, &je);
-                static const char *const losses[][2] = {{"first_loss", "ft_first_loss"}, {"final_loss", "ft_final_loss"}};
-                for (int q = 0; q < 2; q++) {
-                    json_t *v = ft ? json_object_get(ft, losses[q][0]) : NULL;
-                    if (!json_is_number(v)) continue;
-                    table_set(t, c->methods[mi].name, *seed, k, losses[q][1], json_number_value(v));
-                    json_object_set(s, losses[q][1], v);
-                }
-                json_decref(ft);
-                json_array_append_new(runs, s);
-            }
+    int rc = collect_runs(c, t, runs, e);
     // every defense against SFT, seed by seed (not "none": no alignment is not a defense)
     for (int mi = 0; mi < c->n_methods; mi++)
         if (!strcmp(c->methods[mi].name, "sft"))
             for (int j = 0; j < c->n_methods; j++)
                 if (strcmp(c->methods[j].name, "sft") && strcmp(c->methods[j].name, "none"))
                     table_compare(t, c->methods[j].name, "sft");
-    if (!rc) {
-        snprintf(p, sizeof p, "%s/results.md", c->output);
-        rc = table_write_markdown(t, p, e);
-    }
-    if (!rc) { snprintf(p, sizeof p, "%s/results.csv", c->output); rc = table_write_csv(t, p, e); }
-    if (!rc) { snprintf(p, sizeof p, "%s/results_table.json", c->output); rc = table_write_json(t, p, e); }
-    if (!rc) { snprintf(p, sizeof p, "%s/hs.svg", c->output); rc = table_plot_svg(t, "HS", p, e); }
-    if (!rc) { snprintf(p, sizeof p, "%s/fa.svg", c->output); rc = table_plot_svg(t, "FA", p, e); }
+    if (!rc) rc = write_table_file(c, t, "results.md", table_write_markdown, e);
+    if (!rc) rc = write_table_file(c, t, "results.csv", table_write_csv, e);
+    if (!rc) rc = write_table_file(c, t, "results_table.json", table_write_json, e);
+    if (!rc) rc = write_table_file(c, t, "hs.svg", plot_hs, e);
+    if (!rc) rc = write_table_file(c, t, "fa.svg", plot_fa, e);
     if (!rc) {
         char *shown = table_text(t);
         log_msg(LOG_RESULT, "%s", shown);
         free(shown);
-        json_t *o = json_object();
-        json_object_set_new(o, "base_model", json_string(c->base_model));
-        json_object_set_new(o, "task", json_string(task_name(d->task)));
-        json_object_set_new(o, "judge", json_string(c->judge));
-        json_object_set_new(o, "sweep", json_string(sweep_name(c->sweep)));
-        json_t *vals = json_array();
-        for (int k = 0; k < c->n_sweep; k++) json_array_append_new(vals, json_real(c->sweep_values[k]));
-        json_object_set_new(o, "sweep_values", vals);
-        json_t *ms = json_array();
-        for (int mi = 0; mi < c->n_methods; mi++) json_array_append_new(ms, json_string(c->methods[mi].name));
-        json_object_set_new(o, "methods", ms);
-        json_t *seeds = json_array();
-        for (int si = 0; si < c->n_seeds; si++) json_array_append_new(seeds, json_integer((json_int_t)c->seeds[si]));
-        json_object_set_new(o, "seeds", seeds);
-        json_object_set_new(o, "world", json_boolean(c->use_world));
-        json_object_set_new(o, "drop_overlap", json_boolean(c->drop_overlap));
-        json_object_set_new(o, "overlap_harmful_rows", json_integer(d->overlap_harmful));
-        json_object_set_new(o, "overlap_realign_rows", json_integer(d->overlap_realign));
-        json_object_set_new(o, "overlap_alignment_rows", json_integer(d->overlap_align));
-        json_object_set_new(o, "rows_dropped_for_overlap", json_integer(d->dropped));
-        json_object_set_new(o, "stages_run", json_integer(r->st.stages_run));
-        json_object_set_new(o, "stages_skipped", json_integer(r->st.stages_skipped));
-        char *agg = table_json(t);
-        json_object_set_new(o, "aggregate", json_loads(agg, 0, NULL));
-        free(agg);
-        json_object_set_new(o, "determinism", json_string(DETERMINISM));
-        json_object_set_new(o, "provenance", data_provenance(c, d));
-        json_object_set_new(o, "runs", json_incref(runs));
+        json_t *o = results_json(r, d, t, runs);
         char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         json_decref(o);
-        snprintf(p, sizeof p, "%s/results.json", c->output);
-        rc = write_file_atomic(p, text, strlen(text), e);
+        rc = write_file_in(c->output, "results.json", text, strlen(text), e);
         free(text);
     }
     json_decref(runs);
@@ -548,7 +622,7 @@ static int write_results(Runner *r, const Data *d, Err *e) {
 json_t *pipeline_base_settings(const PipelineConfig *c) {
     json_t *o = json_object();
     json_object_set_new(o, "world", settings_to_json(&WORLD_SETTINGS, &c->world, 1));
-    json_object_set_new(o, "base_training", settings_to_json(&BASE_SETTINGS, &c->base, 1));
+    json_object_set_new(o, "base_training", settings_to_json(&BASE_SETTINGS, &c->base_training, 1));
     return o;
 }
 
@@ -596,7 +670,7 @@ static int check_base_record(const PipelineConfig *c, const char *marker, Err *e
 
 // World mode with base_training and no base model in base_model yet: the run trains it first.
 static int base_to_build(const PipelineConfig *c) {
-    if (!c->use_world || !c->build_base) return 0;
+    if (!c->use_world || !c->has_base_training) return 0;
     char *marker = xasprintf("%s/base_model.json", c->base_model);
     struct stat sb;
     int absent = stat(marker, &sb) != 0;
@@ -605,7 +679,7 @@ static int base_to_build(const PipelineConfig *c) {
 }
 
 int pipeline_build_base(const PipelineConfig *c, Err *e) {
-    if (!c->use_world || !c->build_base) return 0;
+    if (!c->use_world || !c->has_base_training) return 0;
     char *marker = xasprintf("%s/base_model.json", c->base_model);
     struct stat sb;
     if (!stat(marker, &sb)) {
@@ -621,7 +695,7 @@ int pipeline_build_base(const PipelineConfig *c, Err *e) {
     json_t *rec = json_object();
     json_object_set_new(rec, "settings", pipeline_base_settings(c));
     json_object_set_new(rec, "made_by", provenance_new());
-    int rc = world_build_base_model(&w, &c->base, rec, c->base_model, e);
+    int rc = world_build_base_model(&w, &c->base_training, rec, c->base_model, e);
     json_decref(rec);
     world_free(&w);
     return rc;
@@ -633,7 +707,7 @@ static char *data_summary(const PipelineConfig *c, const Data *d) {
                      "prompts; overlap with eval prompts: %d/%d/%d rows%s",
                      d->align.n, d->harmful.n, d->realign.n, d->task_train.n, d->task_test.n, task_name(d->task),
                      d->eval_harmful.n, d->overlap_harmful, d->overlap_realign, d->overlap_align,
-                     c->drop_overlap ? " (dropped)" : " (kept)");
+                     c->exclude_overlap ? " (dropped)" : " (kept)");
 }
 
 // A runner for c with the stage count of its progress lines.
@@ -662,9 +736,8 @@ static int run_stages(Runner *r, const Data *d, Judge *judge, Err *e) {
     for (int si = 0; si < c->n_seeds && !rc; si++) {
         // the runs of one seed: the config with that seed in every stage, in seed=<s>/
         PipelineConfig cs;
-        char out[4200];
+        char *out = seed_dir(c, c->seeds[si]);
         pipeline_config_for_seed(c, c->seeds[si], &cs);
-        seed_dir(c, c->seeds[si], out, sizeof out);
         cs.output = out;
         r->c = &cs;
         for (int a = ALIGN_NONE + 1; a < ALIGN_COUNT && !rc; a++)
@@ -678,6 +751,7 @@ static int run_stages(Runner *r, const Data *d, Judge *judge, Err *e) {
             for (int i = 0; i < c->n_methods && !rc; i++) rc = run_eval(r, d, &c->methods[i], k, judge, e);
         }
         r->c = c;
+        free(out);
     }
     return rc;
 }
@@ -689,7 +763,7 @@ static int run_locked(const PipelineConfig *c, PipelineStats *stats, Err *e) {
     char *summary = data_summary(c, &d);
     log_msg(LOG_INFO, "pipeline: data: %s", summary);
     free(summary);
-    Judge *judge = judge_from_spec(c->judge, e);
+    Judge *judge = judge_from_spec(c->judge_spec, e);
     if (!judge) { data_free_all(&d); return -1; }
     Runner r = runner_new(c, NULL);
     if (folder_sha256(c->base_model, r.base, e)) { judge_free(judge); data_free_all(&d); return -1; }
@@ -730,7 +804,7 @@ int pipeline_plan(const PipelineConfig *c, PipelinePlan *p, Err *e) {
     plan_init(p);
     if (check_before_work(c, e) || out_dir_usable(c->output, e)) return -1;
     p->base_to_build = base_to_build(c);
-    if (c->use_world && c->build_base && !p->base_to_build) {  // a cached base model made with other settings is refused
+    if (c->use_world && c->has_base_training && !p->base_to_build) {  // a cached base model made with other settings is refused
         char *marker = xasprintf("%s/base_model.json", c->base_model);
         int rc = check_base_record(c, marker, e);
         free(marker);
@@ -740,7 +814,7 @@ int pipeline_plan(const PipelineConfig *c, PipelinePlan *p, Err *e) {
     Data d;
     if (load_data(c, 0, &d, e)) return -1;
     p->data = data_summary(c, &d);
-    Judge *judge = judge_from_spec(c->judge, e);  // checked as the run would (a classifier's folder is read)
+    Judge *judge = judge_from_spec(c->judge_spec, e);  // checked as the run would (a classifier's folder is read)
     if (!judge) { data_free_all(&d); return -1; }
     judge_free(judge);
     Runner r = runner_new(c, p);

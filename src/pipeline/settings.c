@@ -89,7 +89,7 @@ void eval_settings_default(EvalSettings *s) {
     s->n_harmful = 500;
     s->n_task = 500;
     s->n_align = 100;
-    s->hed = 1;
+    s->hed_enabled = 1;
     s->threads = 0;
     s->gsm8k_suffix = 1;
     eval_opts_default(&s->opts);
@@ -172,7 +172,7 @@ static const Setting EVAL_ITEMS[] = {
     {"n_harmful", {"n"}, SET_INT, offsetof(EvalSettings, n_harmful), 0, INT_MAX, 0, "harmful prompts evaluated"},
     S_("n_task", SET_INT, EvalSettings, n_task, 0, INT_MAX, 0, "task rows evaluated"),
     S_("n_align", SET_INT, EvalSettings, n_align, 0, INT_MAX, 0, "alignment rows for alignment loss and HED"),
-    S_("hed", SET_BOOL, EvalSettings, hed, 0, 0, 0, "compute the harmful embedding drift"),
+    S_("hed", SET_BOOL, EvalSettings, hed_enabled, 0, 0, 0, "compute the harmful embedding drift"),
     S_("threads", SET_INT, EvalSettings, threads, 0, INT_MAX, 0, "OpenMP threads (0: all)"),
     S_("gsm8k_suffix", SET_BOOL, EvalSettings, gsm8k_suffix, 0, 0, 0, "GSM8K questions end with \"First think step by step...\""),
     S_("hs_max_new", SET_INT, EvalSettings, opts.hs_max_new, 1, INT_MAX, 0, "new tokens of a harmful-prompt answer (pred.py: 128)"),

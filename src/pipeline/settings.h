@@ -73,7 +73,7 @@ typedef struct {
 
 typedef struct {
     int n_harmful, n_task, n_align;  // rows evaluated: HS prompts (500), FA rows (500), alignment rows (100)
-    int hed;                         // compute HED (1)
+    int hed_enabled;                 // "hed": compute HED (1)
     int threads;                     // OpenMP threads the command line sets (0: all)
     int gsm8k_suffix;                // GSM8K questions end with GSM8K_QUESTION_SUFFIX (1)
     EvalOpts opts;                   // generation length, alignment-loss / HED batching

@@ -51,20 +51,16 @@ static int train_adapter(LoadedModel *lm, const char *base_dir, const Dataset *d
         encoded_free(&enc);
         return -1;
     }
-    char ck[4096];
-    snprintf(ck, sizeof ck, "%s.checkpoint", out_dir);
+    char *ck = xasprintf("%s.checkpoint", out_dir), *logp = xasprintf("%s/train_log.jsonl", out_dir),
+         *svg = xasprintf("%s/loss.svg", out_dir);
     t->checkpoint_dir = ck;
     t->base_model = base_dir;
-    char logp[4200];
-    snprintf(logp, sizeof logp, "%s/train_log.jsonl", out_dir);
     t->log_path = logp;
     StepMethod *method = make(&lm->model, t->batch_size, max_len_of(&enc), make_ctx);
     TrainLog log;
     int rc = method ? train_run(&lm->model, &lora, &enc, t, method, &log, e) : err_set(e, "%s: no training method", out_dir);
     if (!rc) rc = peft_save(&lora, &lm->model, out_dir, base_dir, e);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/loss.svg", out_dir);
-    if (!rc) rc = plot_loss_svg(log.loss_curve, log.n_curve, t->label, path, e);
+    if (!rc) rc = plot_loss_svg(log.loss_curve, log.n_curve, t->label, svg, e);
     if (!rc && r) {
         r->log = log;
         r->workspace_bytes = log.workspace_bytes;
@@ -72,6 +68,10 @@ static int train_adapter(LoadedModel *lm, const char *base_dir, const Dataset *d
     } else if (!rc) {
         train_log_free(&log);
     }
+    t->checkpoint_dir = t->log_path = NULL;  // freed here
+    free(ck);
+    free(logp);
+    free(svg);
     step_method_free(method);
     lora_free(&lora);
     encoded_free(&enc);

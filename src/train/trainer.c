@@ -1,6 +1,7 @@
 #include "train/trainer.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,8 +136,6 @@ static float *flat_params(const Groups *gs) {
 
 static int save_checkpoint(const char *dir, const Groups *gs, const float *m1, const float *m2, int64_t step,
                            const float *curve, uint64_t seed, Err *e) {
-    char tmp[4096], path[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", dir);
     if (dir_stage(dir, "trainer_state.json", e)) return -1;
     float *flat = flat_params(gs);
     int64_t *ts = xmalloc((gs->n ? gs->n : 1) * sizeof(int64_t));
@@ -146,20 +145,22 @@ static int save_checkpoint(const char *dir, const Groups *gs, const float *m1, c
                     {"exp_avg_sq", ST_F32, 1, {(int64_t)gs->total}, m2},
                     {"tensor_steps", ST_I64, 1, {gs->n}, ts},
                     {"loss_curve", ST_F32, 1, {step}, curve}};
-    snprintf(path, sizeof path, "%s/checkpoint.safetensors", tmp);
+    char *tmp = xasprintf("%s.tmp", dir), *path = xasprintf("%s/checkpoint.safetensors", tmp);
     int rc = st_write(path, w, 5, NULL, 0, e);
+    free(path);
     free(flat);
     free(ts);
-    if (rc) return -1;
-    json_t *j = json_object();
-    json_object_set_new(j, "step", json_integer(step));
-    json_object_set_new(j, "seed", json_integer((json_int_t)seed));
-    json_object_set_new(j, "n_params", json_integer((json_int_t)gs->total));
-    char *txt = json_dumps(j, JSON_INDENT(2));
-    json_decref(j);
-    snprintf(path, sizeof path, "%s/trainer_state.json", tmp);
-    rc = write_file_atomic(path, txt, strlen(txt), e);
-    free(txt);
+    if (!rc) {
+        json_t *j = json_object();
+        json_object_set_new(j, "step", json_integer(step));
+        json_object_set_new(j, "seed", json_integer((json_int_t)seed));
+        json_object_set_new(j, "n_params", json_integer((json_int_t)gs->total));
+        char *txt = json_dumps(j, JSON_INDENT(2));
+        json_decref(j);
+        rc = write_file_in(tmp, "trainer_state.json", txt, strlen(txt), e);
+        free(txt);
+    }
+    free(tmp);
     if (rc) return -1;
     // the previous checkpoint stays whole until the new one is (io/dir_replace.h)
     return dir_replace(dir, e);
@@ -168,17 +169,21 @@ static int save_checkpoint(const char *dir, const Groups *gs, const float *m1, c
 // Returns the step to resume from (0 when there is no checkpoint) or -1.
 static int64_t load_checkpoint(const char *dir, Groups *gs, float *m1, float *m2, float *curve, int64_t total,
                                uint64_t seed, Err *e) {
-    char path[4200];
     int found = dir_recover(dir, "trainer_state.json", e);  // a kill between the two renames of a save left DIR.old
     if (found <= 0) return found;
-    snprintf(path, sizeof path, "%s/trainer_state.json", dir);
+    char *path = xasprintf("%s/trainer_state.json", dir);
     size_t len;
     char *text = read_file(path, &len, e);
-    if (!text) return -1;
+    if (!text) { free(path); return -1; }
     json_error_t je;
     json_t *j = json_loadb(text, len, 0, &je);
     free(text);
-    if (!j) return err_set(e, "%s: malformed checkpoint state: %s", path, je.text);
+    if (!j) {
+        err_set(e, "%s: malformed checkpoint state: %s", path, je.text);
+        free(path);
+        return -1;
+    }
+    free(path);
     int64_t step = json_integer_value(json_object_get(j, "step"));
     int64_t np = json_integer_value(json_object_get(j, "n_params"));
     uint64_t s = (uint64_t)json_integer_value(json_object_get(j, "seed"));
@@ -186,9 +191,9 @@ static int64_t load_checkpoint(const char *dir, Groups *gs, float *m1, float *m2
     if (np != (int64_t)gs->total || s != seed || step < 0 || step > total)
         return err_set(e, "%s: checkpoint belongs to a different run (size, seed or length differ); remove it to "
                        "start over", dir);
-    snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
+    path = xasprintf("%s/checkpoint.safetensors", dir);
     StSet *st = st_open(path, e);
-    if (!st) return -1;
+    if (!st) { free(path); return -1; }
     float *flat = xmalloc((gs->total ? gs->total : 1) * sizeof(float));
     int64_t shape[1] = {(int64_t)gs->total}, tshape[1] = {gs->n};
     const StTensor *tp = st_find(st, "params"), *ta = st_find(st, "exp_avg"), *tb = st_find(st, "exp_avg_sq"),
@@ -212,6 +217,7 @@ static int64_t load_checkpoint(const char *dir, Groups *gs, float *m1, float *m2
         if (!rc && step > 0) rc = st_read_f32(tc, curve, 1, cshape, e);
     }
     free(flat);
+    free(path);
     st_close(st);
     return rc ? -1 : step;
 }
@@ -268,9 +274,10 @@ int train_run(Model *m, Lora *lora, const EncodedSet *data, const TrainOpts *o, 
     if (data->n == 0) return err_set(e, "training set is empty");
     if (encoded_check_answers(data, o->label, NULL, 0, e)) return -1;
     if (!lora && m->embed.type != MAT_F32) return err_set(e, "full training needs f32 weights");
-    // the checkpoint functions build DIR.tmp/checkpoint.safetensors and the like in 4096-byte buffers
-    if (o->checkpoint_dir && strlen(o->checkpoint_dir) + sizeof ".tmp/checkpoint.safetensors" > 4096)
-        return err_set(e, "%s: checkpoint folder path is too long", o->checkpoint_dir);
+    // The system refuses path strings of PATH_MAX bytes or more: say so now, not at the first checkpoint.
+    if (o->checkpoint_dir && strlen(o->checkpoint_dir) + sizeof ".tmp/checkpoint.safetensors" > PATH_MAX)
+        return err_set(e, "%s: checkpoint folder path is too long (its files' paths exceed the system's %d bytes)",
+                       o->checkpoint_dir, PATH_MAX);
     int B = o->batch_size;
     int64_t micro_per_epoch = (data->n + B - 1) / B;
     int64_t steps_per_epoch = (micro_per_epoch + o->grad_accum - 1) / o->grad_accum;

@@ -4,14 +4,15 @@
 #include <stddef.h>
 
 typedef struct {
-    char msg[1024];
+    char msg[12288];  // room for two paths of PATH_MAX bytes and what went wrong with them
 } Err;
 
 // Formats the message into e (if e is non-NULL) and returns -1, so callers can
 // write `return err_set(e, "%s: bad header", path);`.
 int err_set(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-// Allocation that aborts with a message on failure (out of memory is not a user error).
+// Allocation that aborts with a message on failure (out of memory is not a user error): the
+// one place library code prints and aborts (docs/engine.md, "Errors and messages").
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
