@@ -275,6 +275,10 @@ int main(int argc, char **argv) {
     }
     const char *isa_problem = isa_env_problem();
     if (isa_problem) { fprintf(stderr, "bench_train: %s\n", isa_problem); return 2; }
+    const char *core = blas_openblas_coretype();  // as the command line does (src/cli/main.c)
+    if (core) setenv("OPENBLAS_CORETYPE", core, 0);
+    Err be;
+    if (blas_init(&be)) { fprintf(stderr, "bench_train: %s\n", be.msg); return 2; }
     const char *shape = argv[1], *step = argv[2], *model_dir = NULL;
     int reps = 5, bf16 = 0, nolora = 0;
     for (int i = 3; i < argc && strcmp(step, "save"); i++) {
@@ -433,5 +437,8 @@ int main(int argc, char **argv) {
     lora_free(&lora);
     if (bf16 && !model_dir) free_bf16(&m);
     else model_free(&m);
+    char *profile = blas_profile_text();  // builds with -DANTIBODY_GEMM_PROFILE
+    if (profile) fputs(profile, stderr);
+    free(profile);
     return 0;
 }

@@ -3,7 +3,9 @@
 // written, and a second run skips every finished stage (stage counts in results.json).
 #include <fcntl.h>
 #include <jansson.h>
+#include <math.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "util/atomic.h"
@@ -619,8 +621,83 @@ static void test_single_lora(void) {
     pipeline_config_free(&c);
 }
 
+// Runs fn in a child process with stdout and stderr going to a file; returns the child's exit
+// status (-1 when it did not exit, e.g. it aborted) and the bytes it wrote in *written.
+static int quiet_child(int (*fn)(void), long long *written) {
+    char path[4400];
+    snprintf(path, sizeof path, "%s/child_output.txt", tmp_root);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int q = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(q, 1);
+        dup2(q, 2);
+        int rc = fn();
+        fflush(stdout);
+        fflush(stderr);
+        _exit(rc);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    struct stat st;
+    *written = stat(path, &st) == 0 ? (long long)st.st_size : -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// Each returns 0 when the library behaved (an error value, nothing printed or set), else 1.
+static int openblas_missing(void) {  // was: a message on stderr and abort()
+    setenv("ANTIBODY_BLAS", "/nonexistent/libopenblas.so", 1);
+    Err e = {0};
+    if (blas_init(&e) != -1 || !strstr(e.msg, "/nonexistent/libopenblas.so")) return 1;
+    float a[4] = {1, 2, 3, 4}, b[4] = {1, 0, 0, 1}, c[4] = {0};
+    blas_sgemm(0, 0, 2, 2, 2, 1.0f, a, 2, b, 2, 0.0f, c, 2);  // oneDNN runs, and says why
+    return c[0] == 1 && c[3] == 4 && strstr(blas_name(), "could not be loaded") ? 0 : 1;
+}
+
+static int openblas_environment(void) {  // was: setenv("OPENBLAS_CORETYPE") inside the library
+    setenv("ANTIBODY_BLAS", "openblas", 1);
+    unsetenv("OPENBLAS_CORETYPE");
+    Err e = {0};
+    if (blas_init(&e)) return 0;  // no OpenBLAS on this machine: nothing to check
+    return getenv("OPENBLAS_CORETYPE") ? 1 : 0;
+}
+
+static int batch_larger_than_planned(void) {  // was: abort()
+    Config c = {.vocab_size = 8, .dim = 4, .hidden_dim = 8, .n_layers = 1, .n_heads = 2, .n_kv_heads = 1,
+                .head_dim = 2, .max_seq_len = 16, .norm_eps = 1e-5f, .rope_theta = 10000.0f, .bos_id = -1,
+                .pad_id = -1, .n_eos = 1};
+    Model m;
+    model_init_random(&m, &c, 1);
+    Workspace *w = workspace_new(&m, NULL, 1, 4, 0);
+    int tokens[8] = {1, 2, 3, 4, 5, 6, 7, 1}, targets[8] = {2, 3, 4, 5, 6, 7, 1, -1}, mask[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    Batch b = {1, 8, tokens, targets, mask};
+    Err e = {0};
+    float loss = model_forward(&m, NULL, w, &b, NULL);
+    int ok = isnan(loss) && workspace_check(w, &e) == -1 && strstr(e.msg, "1 x 8 tokens");
+    workspace_free(w);
+    model_free(&m);
+    return ok ? 0 : 1;
+}
+
+// Issue 12 item 4: library code reports through error values and prints nothing, aborts
+// nothing and leaves the environment alone, on the paths that used to.
+static void test_library_quiet(void) {
+    struct { const char *name; int (*fn)(void); } cases[] = {
+        {"OpenBLAS missing", openblas_missing},
+        {"OpenBLAS kernels chosen by the program", openblas_environment},
+        {"batch larger than the workspace", batch_larger_than_planned},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        long long written = 0;
+        int rc = quiet_child(cases[i].fn, &written);
+        CHECK(rc == 0 && written == 0, "%s: exit %d, %lld bytes printed", cases[i].name, rc, written);
+    }
+}
+
 int main(void) {
     if (!mkdtemp(tmp_root)) { perror("mkdtemp"); return 2; }
+    test_library_quiet();
     setenv("ANTIBODY_PROGRESS", "0", 1);
     test_config();
     test_out_checked_first();

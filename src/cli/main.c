@@ -86,7 +86,29 @@ static void log_to_terminal(LogLevel level, const char *msg, void *ctx) {
     fflush(stderr);
 }
 
+// OpenBLAS (ANTIBODY_BLAS=openblas) picks its kernels from OPENBLAS_CORETYPE once, when it
+// is loaded, and Debian 12's 0.3.21 falls back to generic kernels 4-6x slower on CPUs newer
+// than it knows (src/kernels/blas.c): set the kernels this CPU runs unless the user chose.
+static void openblas_kernels_for_cpu(void) {
+    const char *core = blas_openblas_coretype();
+    if (core) setenv("OPENBLAS_CORETYPE", core, 0);
+}
+
+static int run_command(const Command *c, int argc, char **argv) {
+    Err e;
+    if (blas_init(&e)) {
+        fprintf(stderr, "antibody: %s\n", e.msg);
+        return 2;
+    }
+    int rc = c->run(argc, argv);
+    char *profile = blas_profile_text();  // builds with -DANTIBODY_GEMM_PROFILE (docs/performance.md)
+    if (profile) fputs(profile, stderr);
+    free(profile);
+    return rc;
+}
+
 int main(int argc, char **argv) {
+    openblas_kernels_for_cpu();
     wait_policy_for_load(argv);
     static int tty;
     tty = isatty(fileno(stderr));
@@ -101,12 +123,14 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        Err e;
+        if (blas_init(&e)) fprintf(stderr, "antibody: %s\n", e.msg);
         printf("antibody %s (commit %s, %s, %d threads)\n", antibody_version(), antibody_commit(), blas_name(),
                omp_threads());
         return 0;
     }
     for (size_t i = 0; i < sizeof COMMANDS / sizeof *COMMANDS; i++)
-        if (!strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].run(argc - 1, argv + 1);
+        if (!strcmp(argv[1], COMMANDS[i].name)) return run_command(&COMMANDS[i], argc - 1, argv + 1);
     fprintf(stderr, "antibody: unknown command \"%s\"\n", argv[1]);
     usage(stderr);
     return 2;

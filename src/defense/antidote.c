@@ -91,7 +91,7 @@ int antidote_prune(Model *m, Lora *lora, const EncodedSet *calib, const PruneOpt
         for (int s = 0; s < n_cal; s++) {
             b.T = calib->ex[s].n;
             b.tokens = calib->ex[s].ids;
-            model_layer_forward(m, lora, w, &b, l, cache[s], out);
+            if (model_layer_forward(m, lora, w, &b, l, cache[s], out)) break;  // reported below
             int k = 0;
             for (int p = 0; p < N_PROJ; p++) {
                 if (o->full_mode) {
@@ -104,14 +104,17 @@ int antidote_prune(Model *m, Lora *lora, const EncodedSet *calib, const PruneOpt
             }
             memcpy(cache[s], out, (size_t)b.T * C * sizeof(float));
         }
+        int refused = w && workspace_check(w, e);
         for (int k = 0; k < nt; k++) {
-            prune_target(&t[k], o, &r, rep);
+            if (!refused) prune_target(&t[k], o, &r, rep);
             free(t[k].sq);
         }
+        if (refused) break;
     }
+    int rc = w ? workspace_check(w, e) : 0;
     for (int s = 0; s < n_cal; s++) free(cache[s]);
     free(cache);
     free(out);
     if (w) workspace_free(w);
-    return 0;
+    return rc;
 }

@@ -276,10 +276,11 @@ int eval_alignment_loss(const Model *m, const Lora *lora, const Tokenizer *tok, 
     }
     progress_done(pr);
     *loss = *n_used ? weighted / *n_used : 0.0;
+    int rc = workspace_check(w, e);
     workspace_free(w);
     batch_free(&b);
     encoded_free(&enc);
-    return 0;
+    return rc;
 }
 
 int eval_hed(const Model *m, const Lora *ft, const Tokenizer *tok, int eos_id, const Dataset *align,
@@ -324,10 +325,11 @@ int eval_hed(const Model *m, const Lora *ft, const Tokenizer *tok, int eos_id, c
     for (int l = 0; l < c->n_layers; l++) { free(h0[l]); free(h1[l]); }
     free(h0);
     free(h1);
+    rc = workspace_check(w, e);
     workspace_free(w);
     batch_free(&b);
     encoded_free(&enc);
-    return 0;
+    return rc;
 }
 
 // ---- eval_job_run -------------------------------------------------------------------------
@@ -460,16 +462,17 @@ static int job_run_locked(const EvalJob *j, EvalSummary *s, Err *e) {
     }
     // Generation runs on the merged weights (faster than an unmerged adapter per token).
     if (have_ft) { lora_merge(&lm.model, &ft); lora_free(&ft); }
-    char path[4200];
     if (!rc && j->harmful) {
-        snprintf(path, sizeof path, "%s/harmful.jsonl", j->out_dir);
+        char *path = xasprintf("%s/harmful.jsonl", j->out_dir);
         rc = eval_harmful(&lm.model, NULL, lm.tok, j->harmful, j->judge, &j->opts, path, &s->hs, e);
         s->has_hs = !rc;
+        free(path);
     }
     if (!rc && j->task) {
-        snprintf(path, sizeof path, "%s/task.jsonl", j->out_dir);
+        char *path = xasprintf("%s/task.jsonl", j->out_dir);
         rc = eval_task(&lm.model, NULL, lm.tok, j->task, j->task_kind, &j->opts, path, &s->fa, e);
         s->has_fa = !rc;
+        free(path);
     }
     model_dir_close(&lm);
     if (rc) return -1;
@@ -478,8 +481,7 @@ static int job_run_locked(const EvalJob *j, EvalSummary *s, Err *e) {
     if (!o) return -1;
     char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(o);
-    snprintf(path, sizeof path, "%s/summary.json", j->out_dir);
-    rc = write_file_atomic(path, text, strlen(text), e);
+    rc = write_file_in(j->out_dir, "summary.json", text, strlen(text), e);
     free(text);
     return rc;
 }

@@ -62,6 +62,7 @@ static int classifier_score(Judge *j, const char *prompt, const char *answer, in
     b.B = 1; b.T = k;
     ForwardOpts fo = {.loss_scale = 1};
     model_forward(&c->m, NULL, c->w, &b, &fo);
+    if (workspace_check(c->w, e)) { free(ids); return -1; }
     // HF's rule: the rightmost token that is not pad_token_id (position 0 if all are pad);
     // without a pad id, the last token.
     int last = k - 1;

@@ -9,8 +9,10 @@
 // OPENBLAS_CORETYPE or its own CPU detection, and Debian 12's 0.3.21 does not know the
 // newest Xeons: it falls back to its generic "Prescott" kernels, 4-6x slower (measured
 // 16-30 GFLOP/s against 66-190 with the SkylakeX kernels on the same 2 cores). Loading
-// it ourselves lets us choose the kernels first when the user has not: SkylakeX on any
-// CPU with AVX-512, Haswell with AVX2. A user's OPENBLAS_CORETYPE always wins.
+// it ourselves lets the program choose the kernels first when the user has not: SkylakeX
+// on any CPU with AVX-512, Haswell with AVX2 (blas_openblas_coretype; the command line sets
+// OPENBLAS_CORETYPE to it before the first SGEMM, as the library changes no environment). A
+// user's OPENBLAS_CORETYPE always wins.
 // Both libraries are OpenMP builds, so their threads are our OpenMP threads instead
 // of a second pool competing with them for the same cores.
 #include <dlfcn.h>
@@ -22,6 +24,7 @@
 #include <string.h>
 
 #include "kernels/kernels.h"
+#include "util/err.h"
 
 typedef void (*SgemmFn)(int, int, int, int, int, int, float, const float *, int, const float *, int, float, float *,
                         int);
@@ -30,18 +33,13 @@ static struct {
     char *(*corename)(void);
     const char *path;
     int openblas;  // 0: oneDNN
+    char problem[512];  // OpenBLAS was asked for and could not be loaded: oneDNN runs instead
 } B;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void load(void) {
     const char *env = getenv("ANTIBODY_BLAS");  // "openblas" or a path to another OpenBLAS build
     if (!env || !*env || !strcmp(env, "onednn")) return;
-    B.openblas = 1;
-    if (!getenv("OPENBLAS_CORETYPE")) {
-        __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx512f")) setenv("OPENBLAS_CORETYPE", "SkylakeX", 0);
-        else if (__builtin_cpu_supports("avx2")) setenv("OPENBLAS_CORETYPE", "Haswell", 0);
-    }
     static const char *const candidates[] = {
         "/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0",
         "/usr/lib/aarch64-linux-gnu/openblas-openmp/libopenblas.so.0",
@@ -50,33 +48,42 @@ static void load(void) {
         "libopenblas.so",
     };
     void *h = NULL;
-    if (strcmp(env, "openblas")) h = dlopen(env, RTLD_NOW | RTLD_LOCAL), B.path = env;
-    for (size_t i = 0; !h && i < sizeof candidates / sizeof *candidates; i++)
+    if (strcmp(env, "openblas")) h = dlopen(env, RTLD_NOW | RTLD_LOCAL), B.path = env;  // that library or none
+    else for (size_t i = 0; !h && i < sizeof candidates / sizeof *candidates; i++)
         if ((h = dlopen(candidates[i], RTLD_NOW | RTLD_LOCAL))) B.path = candidates[i];
     if (!h || !(B.sgemm = (SgemmFn)dlsym(h, "cblas_sgemm"))) {
-        // OpenBLAS was asked for (ANTIBODY_BLAS) and is not installed: an installation
-        // problem, not bad input (the default SGEMM, oneDNN, is linked in and needs no loading).
-        fprintf(stderr, "antibody: cannot load OpenBLAS (install libopenblas0-openmp): %s\n", dlerror());
-        abort();
+        // OpenBLAS was asked for (ANTIBODY_BLAS) and is not installed: blas_init reports it;
+        // a program that does not ask runs oneDNN, and blas_name (the provenance) says so.
+        const char *why = dlerror();
+        snprintf(B.problem, sizeof B.problem, "ANTIBODY_BLAS=%.100s: cannot load OpenBLAS (install libopenblas0-openmp): %.300s",
+                 env, why ? why : "no cblas_sgemm");
+        return;
     }
+    B.openblas = 1;
     B.corename = (char *(*)(void))dlsym(h, "openblas_get_corename");
+}
+
+int blas_init(Err *e) {
+    pthread_once(&once, load);
+    return B.problem[0] ? err_set(e, "%s", B.problem) : 0;
+}
+
+const char *blas_openblas_coretype(void) {
+    const char *env = getenv("ANTIBODY_BLAS");
+    if (!env || !*env || !strcmp(env, "onednn") || getenv("OPENBLAS_CORETYPE")) return NULL;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return "SkylakeX";
+    if (__builtin_cpu_supports("avx2")) return "Haswell";
+    return NULL;
 }
 
 #ifdef ANTIBODY_GEMM_PROFILE
 // Built with -DANTIBODY_GEMM_PROFILE (docs/performance.md): wall time and GFLOP/s of every
-// SGEMM shape, printed at exit. Calls made inside a parallel region (attention, one head
-// per thread) are marked: their times add up thread time, not wall time.
+// SGEMM shape, for blas_profile_text. Calls made inside a parallel region (attention, one
+// head per thread) are marked: their times add up thread time, not wall time.
 typedef struct { int ta, tb, M, N, K, par; long calls; double s; } Prof;
 static Prof prof[256];
 static int n_prof;
-static void profile_print(void) {
-    fprintf(stderr, "gemm profile: op  M  N  K  in-parallel  calls  seconds  GFLOP/s\n");
-    for (int i = 0; i < n_prof; i++) {
-        Prof *p = &prof[i];
-        fprintf(stderr, "gemm %c%c %6d %6d %6d %d %7ld %8.3f %7.1f\n", p->ta ? 'T' : 'N', p->tb ? 'T' : 'N', p->M, p->N,
-                p->K, p->par, p->calls, p->s, 2.0 * p->M * p->N * (double)p->K * p->calls / p->s / 1e9);
-    }
-}
 static void profile_add(int ta, int tb, int M, int N, int K, int par, double s) {
 #pragma omp critical(gemm_profile)
     {
@@ -84,14 +91,28 @@ static void profile_add(int ta, int tb, int M, int N, int K, int par, double s) 
         while (i < n_prof && !(prof[i].ta == ta && prof[i].tb == tb && prof[i].M == M && prof[i].N == N &&
                                prof[i].K == K && prof[i].par == par))
             i++;
-        if (i == n_prof && n_prof < 256) {
-            if (!n_prof) atexit(profile_print);
-            prof[n_prof++] = (Prof){ta, tb, M, N, K, par, 0, 0.0};
-        }
+        if (i == n_prof && n_prof < 256) prof[n_prof++] = (Prof){ta, tb, M, N, K, par, 0, 0.0};
         if (i < n_prof) prof[i].calls++, prof[i].s += s;
     }
 }
 #endif
+
+char *blas_profile_text(void) {
+#ifdef ANTIBODY_GEMM_PROFILE
+    size_t cap = 64 + 80 * (size_t)n_prof, n = 0;
+    char *t = xmalloc(cap);
+    n += (size_t)snprintf(t, cap, "gemm profile: op  M  N  K  in-parallel  calls  seconds  GFLOP/s\n");
+    for (int i = 0; i < n_prof && n < cap; i++) {
+        Prof *p = &prof[i];
+        n += (size_t)snprintf(t + n, cap - n, "gemm %c%c %6d %6d %6d %d %7ld %8.3f %7.1f\n", p->ta ? 'T' : 'N',
+                              p->tb ? 'T' : 'N', p->M, p->N, p->K, p->par, p->calls, p->s,
+                              2.0 * p->M * p->N * (double)p->K * p->calls / p->s / 1e9);
+    }
+    return t;
+#else
+    return NULL;
+#endif
+}
 
 void blas_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *Bm,
                 int ldb, float beta, float *C, int ldc) {
@@ -113,8 +134,9 @@ const char *blas_name(void) {
     static char buf[256];
     if (!B.openblas) {
         const dnnl_version_t *v = dnnl_version();
-        snprintf(buf, sizeof buf, "oneDNN %d.%d.%d sgemm (%s)", v->major, v->minor, v->patch,
-                 v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "not OpenMP");
+        snprintf(buf, sizeof buf, "oneDNN %d.%d.%d sgemm (%s)%s", v->major, v->minor, v->patch,
+                 v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "not OpenMP",
+                 B.problem[0] ? "; OpenBLAS was asked for and could not be loaded" : "");
         return buf;
     }
     snprintf(buf, sizeof buf, "OpenBLAS %s (%s)", B.corename ? B.corename() : "?", B.path);

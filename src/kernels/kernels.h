@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/err.h"
 #include "util/rng.h"
 
 typedef enum { MAT_F32 = 0, MAT_BF16 = 1 } MatType;
@@ -37,6 +38,18 @@ const float *mat_row(const Mat *W, int r, float *buf);
 void blas_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                 int ldb, float beta, float *C, int ldc);
 const char *blas_name(void);  // which library and kernels are in use (for reports)
+// Loads the selected SGEMM (ANTIBODY_BLAS: oneDNN by default, "openblas" or a path to a
+// libopenblas). -1 when OpenBLAS was asked for and cannot be loaded (e says why); a program
+// that does not call it gets oneDNN then, and blas_name says so.
+int blas_init(Err *e);
+// The OpenBLAS kernels this CPU should use ("SkylakeX", "Haswell") when OpenBLAS is selected
+// and the user has not set OPENBLAS_CORETYPE, else NULL. OpenBLAS reads that variable once,
+// when it is loaded: a program that wants the choice sets it before blas_init or the first
+// SGEMM (src/cli/main.c does; the library never changes the environment).
+const char *blas_openblas_coretype(void);
+// Built with -DANTIBODY_GEMM_PROFILE: every SGEMM shape so far with its calls, seconds and
+// GFLOP/s, as text for the program to print (malloc'd); NULL otherwise.
+char *blas_profile_text(void);
 int omp_threads(void);        // OpenMP threads the kernels use
 
 // ---- matmul ------------------------------------------------------------------

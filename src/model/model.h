@@ -91,6 +91,8 @@ typedef struct {
 typedef struct {
     int B, T, N;                 // shape of the last forward (any B*T <= capN, T <= capT)
     int capN, capT;
+    char refused[160];           // why a forward was refused (a batch larger than planned), "" if none:
+                                 // workspace_check reports it
     float *res;                  // (L+1, N, C) residual stream; res[0] = embeddings
     // Saved activations come from a pool of slots handed out per forward: a layer that
     // is not saved (below first_layer_needed, or not in save_mask) runs in `scratch`
@@ -121,8 +123,12 @@ typedef struct {
     size_t bytes;
 } Workspace;
 
-// Sized for batches of at most B sequences of at most T tokens.
+// Sized for batches of at most B sequences of at most T tokens. A forward given a larger
+// batch computes nothing (loss NaN, no gradients) and marks the workspace: the caller's
+// planning is wrong, and workspace_check turns it into an error the caller returns.
 Workspace *workspace_new(const Model *m, const Lora *lora, int B, int T, int full_ft_mask);
+// -1 (with the reason in e) when a forward on w was refused, else 0.
+int workspace_check(const Workspace *w, Err *e);
 void workspace_free(Workspace *w);
 
 typedef struct {
@@ -144,15 +150,17 @@ typedef struct {
     double *attn_grad_sqnorm;    // [L] receives ||dL/dh_l||^2 (no buffers needed), or NULL
 } BackwardOpts;
 
-// Returns the mean cross-entropy over target tokens (0 when there are none).
+// Returns the mean cross-entropy over target tokens (0 when there are none; NaN when the
+// batch does not fit w: see workspace_new).
 float model_forward(const Model *m, const Lora *lora, Workspace *w, const Batch *b, const ForwardOpts *o);
 // Needs a preceding forward with train = 1. Accumulates into w->lora_grad / w->full_grad.
 void model_backward(const Model *m, const Lora *lora, Workspace *w, const BackwardOpts *o);
 // Runs layer l alone on x (the batch's B*T tokens, C each) into out, leaving the
 // layer's intermediate values (inputs of every projection) in w->scratch. For
 // calibration passes that go layer by layer (Antidote's Wanda statistics).
-void model_layer_forward(const Model *m, const Lora *lora, Workspace *w, const Batch *b, int l, const float *x,
-                         float *out);
+// -1 (nothing computed) when the batch does not fit w (workspace_check says why).
+int model_layer_forward(const Model *m, const Lora *lora, Workspace *w, const Batch *b, int l, const float *x,
+                        float *out);
 // Embedding rows of n tokens into out (n, C).
 void model_embed(const Model *m, const int *tokens, int n, float *out);
 // Full logits (N, V) of the last forward's final hidden state (tests, judges).

@@ -2,6 +2,7 @@
 // every buffer planned once for (B, T); backward accumulates): embeddings, the layers
 // (model/layer.c) over B*T tokens, the final norm and the fused LM head + loss.
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -102,15 +103,24 @@ static LayerActs *slot(Workspace *w, const Model *m, const Lora *lora, int k) {
     return w->pool[k];
 }
 
-// Adopts the batch's shape (dynamic padding: each batch is as long as its longest row).
-static void set_batch(Workspace *w, const Batch *b) {
-    if (b->B * b->T > w->capN || b->T > w->capT) abort();  // the caller sized the workspace
+int workspace_check(const Workspace *w, Err *e) { return w->refused[0] ? err_set(e, "%s", w->refused) : 0; }
+
+// Adopts the batch's shape (dynamic padding: each batch is as long as its longest row);
+// -1 when it does not fit the workspace (the caller planned it: a bug to report, not to run).
+static int set_batch(Workspace *w, const Batch *b) {
+    if ((long long)b->B * b->T > w->capN || b->T > w->capT) {
+        snprintf(w->refused, sizeof w->refused,
+                 "internal error: a batch of %d x %d tokens exceeds the workspace planned for %d tokens of rows of %d",
+                 b->B, b->T, w->capN, w->capT);
+        return -1;
+    }
     if (w->B != b->B || w->T != b->T) {
         w->B = b->B; w->T = b->T; w->N = b->B * b->T;
         for (int i = 0; i < b->B; i++)
             for (int t = 0; t < b->T; t++) w->pos[i * b->T + t] = t;
     }
     w->batch = *b;
+    return 0;
 }
 
 // The layer call over the workspace's batch (B sequences of T rows).
@@ -121,12 +131,13 @@ static LayerRows batch_rows(const Model *m, const Workspace *w, const float *per
                        .perturb = perturb, .attn_out = attn_out};
 }
 
-void model_layer_forward(const Model *m, const Lora *lora, Workspace *w, const Batch *b, int l, const float *x,
-                         float *out) {
-    set_batch(w, b);
+int model_layer_forward(const Model *m, const Lora *lora, Workspace *w, const Batch *b, int l, const float *x,
+                        float *out) {
+    if (set_batch(w, b)) return -1;
     w->train = 0;
     LayerRows r = batch_rows(m, w, NULL, NULL);
     layer_forward(m, lora, l, &r, &w->scratch, x, out);
+    return 0;
 }
 
 void model_embed(const Model *m, const int *tokens, int n, float *out) {
@@ -141,7 +152,11 @@ float model_forward(const Model *m, const Lora *lora, Workspace *w, const Batch 
     int N = w->N, C = c->dim, L = c->n_layers;
     ForwardOpts def = {0};
     if (!o) o = &def;
-    set_batch(w, b);
+    if (set_batch(w, b)) {
+        w->loss_count = 0;  // no backward pass either
+        w->loss = NAN;
+        return NAN;
+    }
     N = w->N;
     w->train = o->train;
     w->dropout_seed = o->dropout_seed;

@@ -337,6 +337,7 @@ int train_run(Model *m, Lora *lora, const EncodedSet *data, const TrainOpts *o, 
             loss += method->grad(method, m, lora, w, &b, 1.0f / o->grad_accum, seed);
             micro++;
         }
+        if (workspace_check(w, e)) goto done;  // a batch the method's own planning did not fit
         loss /= micro;
         double gnorm = clip_groups(&gs, o->max_grad_norm);
         float lr = o->lr * schedule_factor(o->schedule, step, total, warmup);
