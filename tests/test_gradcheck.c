@@ -254,6 +254,57 @@ static void test_model(int qkv_bias, float dropout) {
     model_free(&m);
 }
 
+// A loss on the MLP outputs (LDIFS's features): objective = CE + sum_l <R_l, f_l> with f_l
+// from ForwardOpts.mlp_out; the backward pass gets dL/df_l = R_l through BackwardOpts.mlp_grad.
+typedef struct { ModelCtx mc; float *feat[2], *R[2]; size_t n; } FeatCtx;
+static double feat_obj(void *p) {
+    FeatCtx *c = p;
+    ForwardOpts f = c->mc.fo;
+    f.train = 1;
+    f.mlp_out = c->feat;
+    model_forward(c->mc.m, c->mc.lo, c->mc.w, c->mc.b, &f);
+    return c->mc.w->loss + dot(c->feat[0], c->R[0], c->n) + dot(c->feat[1], c->R[1], c->n);
+}
+
+static void test_feature_grad(float dropout) {
+    Config cfg = {.vocab_size = 23, .dim = 16, .hidden_dim = 24, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2,
+                  .head_dim = 4, .max_seq_len = 32, .norm_eps = 1e-5f, .rope_theta = 10000.0f};
+    strcpy(cfg.arch, "LlamaForCausalLM"); strcpy(cfg.model_type, "llama");
+    Model m;
+    model_init_random(&m, &cfg, 8);
+    for (int l = 0; l < cfg.n_layers; l++)
+        for (int p = 0; p < N_PROJ; p++) randn(m.layers[l].w[p].data, (size_t)m.layers[l].w[p].rows * m.layers[l].w[p].cols, 0.3f);
+    Lora lo;
+    lora_init(&lo, &m, 3, 6.0f, dropout, (1 << N_PROJ) - 1, 12);
+    randn(lo.params, lo.n_params, 0.1f);
+    int B = 2, T = 6, N = B * T;
+    Workspace *w = workspace_new(&m, &lo, B, T, (1 << P_DOWN) | (1 << P_UP));
+    int tokens[12] = {1, 5, 9, 2, 7, 3, 1, 4, 4, 8, 0, 0};
+    int mask[12] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
+    int targets[12] = {-1, -1, 2, 7, 3, -1, -1, 4, 8, -1, -1, -1};
+    Batch b = {B, T, tokens, targets, mask};
+    FeatCtx c = {{&m, &lo, w, &b, {.train = 1, .dropout_seed = 5}}, {NULL}, {NULL}, (size_t)N * cfg.dim};
+    for (int l = 0; l < 2; l++) {
+        c.feat[l] = calloc(c.n, 4);
+        c.R[l] = calloc(c.n, 4);
+        randn(c.R[l], c.n, 0.05f);
+    }
+    feat_obj(&c);
+    BackwardOpts bo = {.param_grads = 1, .mlp_grad = (const float *const *)c.R};
+    model_backward(&m, &lo, w, &bo);
+    char name[64];
+    snprintf(name, sizeof name, "MLP-output loss LoRA (drop %.1f)", dropout);
+    CHECK(fd_check(name, feat_obj, &c, lo.params, w->lora_grad, lo.n_params, 150, 1e-2f, 1e-2) == 0);
+    CHECK(fd_check("MLP-output loss down_proj", feat_obj, &c, m.layers[0].w[P_DOWN].data, w->full_grad[0 * N_PROJ + P_DOWN],
+                   (size_t)cfg.dim * cfg.hidden_dim, 40, 1e-2f, 1e-2) == 0);
+    CHECK(fd_check("MLP-output loss up_proj", feat_obj, &c, m.layers[1].w[P_UP].data, w->full_grad[1 * N_PROJ + P_UP],
+                   (size_t)cfg.dim * cfg.hidden_dim, 40, 1e-2f, 1e-2) == 0);
+    for (int l = 0; l < 2; l++) { free(c.feat[l]); free(c.R[l]); }
+    workspace_free(w);
+    lora_free(&lo);
+    model_free(&m);
+}
+
 // Training from scratch: embeddings, (tied or untied) LM head and norm weights.
 static void test_full_model(int tied) {
     Config cfg = {.vocab_size = 19, .dim = 12, .hidden_dim = 20, .n_layers = 2, .n_heads = 3, .n_kv_heads = 1,
@@ -312,5 +363,7 @@ int main(void) {
     test_full_model(0);
     test_full_model(1);
     test_attention((AttnShape){2, 150, 2, 1, 4}, 200);  // several blocks of query rows, padding
+    test_feature_grad(0.0f);
+    test_feature_grad(0.3f);
     TEST_SUMMARY();
 }

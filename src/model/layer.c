@@ -83,6 +83,7 @@ void layer_forward(const Model *m, const Lora *lora, int l, const LayerRows *r, 
     else
         swiglu_forward(a->a, a->g, a->u, (size_t)N * F);
     proj_forward(m, lora, r, l, P_DOWN, a->a, out, a);
+    if (r->mlp_out) memcpy(r->mlp_out, out, NC * sizeof(float));
     vec_add(out, a->x2, NC);
 }
 
@@ -124,7 +125,13 @@ void layer_backward(const Model *m, const Lora *lora, Workspace *w, int l, const
     float *ng = o->param_grads && gm ? w->norm_grad : NULL;  // norm weight grads (full training only)
     // MLP: res[l+1] = x2 + down(silu(gate(xn2)) * up(xn2))
     memset(w->da, 0, (size_t)N * F * sizeof(float));
-    proj_backward(m, lora, w, l, P_DOWN, a->a, w->dres, a, w->da, (gm >> P_DOWN) & 1);
+    const float *dmlp = w->dres;  // dL/d(MLP output): the residual's gradient plus a feature loss's
+    if (o->mlp_grad && o->mlp_grad[l]) {
+        memcpy(w->dx2, w->dres, NC * sizeof(float));  // dx2 is free until the residual path below
+        vec_add(w->dx2, o->mlp_grad[l], NC);
+        dmlp = w->dx2;
+    }
+    proj_backward(m, lora, w, l, P_DOWN, a->a, dmlp, a, w->da, (gm >> P_DOWN) & 1);
     memset(w->dg, 0, (size_t)N * F * sizeof(float));
     memset(w->du, 0, (size_t)N * F * sizeof(float));
     swiglu_backward(w->dg, w->du, w->da, a->g, a->u, (size_t)N * F);

@@ -16,6 +16,7 @@ typedef struct {
     uint64_t dropout_seed;
     const float *perturb;        // (N, C) added to the attention output (Vaccine), or NULL
     float *attn_out;             // (N, C) receives the attention output (HED), or NULL
+    float *mlp_out;              // (N, C) receives the MLP output (LDIFS), or NULL
 } LayerRows;
 
 // out (N, C) = layer l of x (N, C); a receives every intermediate the backward pass reads.
@@ -25,6 +26,7 @@ void layer_forward(const Model *m, const Lora *lora, int l, const LayerRows *r, 
 // Given w->dres = dL/d(out), accumulates the parameter gradients of the projections of
 // layer l whose bit (1 << P_*) is set in gm (its norm weights: any bit) and, when
 // need_dx, leaves dL/dx in w->dres. x is the layer's input, a its activations.
-// dL/dh of the attention output goes to o->attn_grad[l] / attn_grad_sqnorm[l] if asked.
+// dL/dh of the attention output goes to o->attn_grad[l] / attn_grad_sqnorm[l] if asked;
+// o->mlp_grad[l], if given, is added to the gradient of the MLP output.
 void layer_backward(const Model *m, const Lora *lora, Workspace *w, int l, const LayerActs *a, const float *x,
                     const BackwardOpts *o, int gm, int need_dx);

@@ -137,6 +137,8 @@ typedef struct {
     float loss_scale;            // gradient of (loss_scale * mean loss) is produced (default 1)
     const float *const *perturb; // [L] (N, C) added to each layer's attention output, or NULL
     float *const *attn_out;      // [L] (N, C) buffers that receive each layer's attention output, or NULL
+    float *const *mlp_out;       // [L] (N, C) buffers (or NULL entries) that receive each layer's MLP output
+                                 // down(silu(gate) * up) (LDIFS's features), or NULL
     int first_layer_needed;      // layers below it run forward only (T-Vaccine)
     const int *save_mask;        // [L] 1 = keep activations, 0 = recompute in backward; NULL = all needed
 } ForwardOpts;
@@ -148,6 +150,8 @@ typedef struct {
     int stop_layer;              // no backward work below this layer
     float *const *attn_grad;     // [L] (N, C) receive dL/dh_l of each layer's attention output, or NULL
     double *attn_grad_sqnorm;    // [L] receives ||dL/dh_l||^2 (no buffers needed), or NULL
+    const float *const *mlp_grad;  // [L] (N, C) added to dL/d(MLP output of layer l) (a loss on the features
+                                   // ForwardOpts.mlp_out gave: LDIFS), NULL entries or NULL: none
 } BackwardOpts;
 
 // Returns the mean cross-entropy over target tokens (0 when there are none; NaN when the

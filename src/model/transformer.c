@@ -124,18 +124,18 @@ static int set_batch(Workspace *w, const Batch *b) {
 }
 
 // The layer call over the workspace's batch (B sequences of T rows).
-static LayerRows batch_rows(const Model *m, const Workspace *w, const float *perturb, float *attn_out) {
+static LayerRows batch_rows(const Model *m, const Workspace *w, const float *perturb, float *attn_out, float *mlp_out) {
     const Config *c = &m->cfg;
     return (LayerRows){.N = w->N, .pos = w->pos, .shape = {w->B, w->T, c->n_heads, c->n_kv_heads, c->head_dim},
                        .mask = w->batch.mask, .train = w->train, .dropout_seed = w->dropout_seed,
-                       .perturb = perturb, .attn_out = attn_out};
+                       .perturb = perturb, .attn_out = attn_out, .mlp_out = mlp_out};
 }
 
 int model_layer_forward(const Model *m, const Lora *lora, Workspace *w, const Batch *b, int l, const float *x,
                         float *out) {
     if (set_batch(w, b)) return -1;
     w->train = 0;
-    LayerRows r = batch_rows(m, w, NULL, NULL);
+    LayerRows r = batch_rows(m, w, NULL, NULL, NULL);
     layer_forward(m, lora, l, &r, &w->scratch, x, out);
     return 0;
 }
@@ -167,7 +167,8 @@ float model_forward(const Model *m, const Lora *lora, Workspace *w, const Batch 
         int save = o->train && l >= o->first_layer_needed && (!o->save_mask || o->save_mask[l]);
         w->slot_of[l] = save ? used++ : -1;
         LayerActs *a = save ? slot(w, m, lora, w->slot_of[l]) : &w->scratch;
-        LayerRows r = batch_rows(m, w, w->perturb ? w->perturb[l] : NULL, o->attn_out ? o->attn_out[l] : NULL);
+        LayerRows r = batch_rows(m, w, w->perturb ? w->perturb[l] : NULL, o->attn_out ? o->attn_out[l] : NULL,
+                                 o->mlp_out ? o->mlp_out[l] : NULL);
         layer_forward(m, lora, l, &r, a, w->res + (size_t)l * N * C, w->res + (size_t)(l + 1) * N * C);
     }
     rmsnorm_forward(w->xf, w->rstdf, w->res + (size_t)L * N * C, m->final_norm, N, C, c->norm_eps);
@@ -175,9 +176,9 @@ float model_forward(const Model *m, const Lora *lora, Workspace *w, const Batch 
     for (int i = 0; i < N; i++) count += b->targets[i] >= 0;
     w->loss_count = (float)count;
     w->loss = 0.0;
+    if (o->train) memset(w->dxf, 0, (size_t)N * C * sizeof(float));  // no target: a feature loss may still need a backward
     if (!count) return 0.0f;
     float scale = (o->loss_scale != 0.0f ? o->loss_scale : 1.0f) / (float)count;
-    if (o->train) memset(w->dxf, 0, (size_t)N * C * sizeof(float));
     int cnt;
     double sum = lm_head_ce(w->xf, &m->lm_head, b->targets, N, C, c->vocab_size, scale, o->train ? w->dxf : NULL,
                             o->train ? w->head_grad : NULL, &cnt, w->lmbuf, w->lm_chunk);
@@ -195,7 +196,7 @@ void model_backward(const Model *m, const Lora *lora, Workspace *w, const Backwa
     size_t NC = (size_t)N * C;
     BackwardOpts def = {.param_grads = 1};
     if (!o) o = &def;
-    if (!w->loss_count) return;
+    if (!w->loss_count && !o->mlp_grad) return;
     // d loss / d res[L] through the final norm
     float *ng = o->param_grads ? w->norm_grad : NULL;  // norm weight grads (full training only)
     memset(w->dres, 0, NC * sizeof(float));
@@ -208,7 +209,7 @@ void model_backward(const Model *m, const Lora *lora, Workspace *w, const Backwa
         const float *x = w->res + (size_t)l * NC;
         LayerActs *a = w->slot_of[l] >= 0 ? w->pool[w->slot_of[l]] : &w->scratch;
         if (w->slot_of[l] < 0) {  // recompute (checkpoint)
-            LayerRows r = batch_rows(m, w, w->perturb ? w->perturb[l] : NULL, NULL);
+            LayerRows r = batch_rows(m, w, w->perturb ? w->perturb[l] : NULL, NULL, NULL);
             layer_forward(m, lora, l, &r, a, x, w->tmp_out);
         }
         int need_dx = l > o->stop_layer || (l == 0 && ng && w->embed_grad);

@@ -135,18 +135,19 @@ static float *flat_params(const Groups *gs) {
 }
 
 static int save_checkpoint(const char *dir, const Groups *gs, const float *m1, const float *m2, int64_t step,
-                           const float *curve, uint64_t seed, Err *e) {
+                           const float *curve, uint64_t seed, const StepMethod *method, Err *e) {
     if (dir_stage(dir, "trainer_state.json", e)) return -1;
     float *flat = flat_params(gs);
     int64_t *ts = xmalloc((gs->n ? gs->n : 1) * sizeof(int64_t));
     for (int i = 0; i < gs->n; i++) ts[i] = gs->g[i].t;
-    StWrite w[5] = {{"params", ST_F32, 1, {(int64_t)gs->total}, flat},
+    StWrite w[6] = {{"params", ST_F32, 1, {(int64_t)gs->total}, flat},
                     {"exp_avg", ST_F32, 1, {(int64_t)gs->total}, m1},
                     {"exp_avg_sq", ST_F32, 1, {(int64_t)gs->total}, m2},
                     {"tensor_steps", ST_I64, 1, {gs->n}, ts},
-                    {"loss_curve", ST_F32, 1, {step}, curve}};
+                    {"loss_curve", ST_F32, 1, {step}, curve},
+                    {"method_state", ST_F32, 1, {(int64_t)method->n_state}, method->state}};
     char *tmp = xasprintf("%s.tmp", dir), *path = xasprintf("%s/checkpoint.safetensors", tmp);
-    int rc = st_write(path, w, 5, NULL, 0, e);
+    int rc = st_write(path, w, method->n_state ? 6 : 5, NULL, 0, e);
     free(path);
     free(flat);
     free(ts);
@@ -168,7 +169,7 @@ static int save_checkpoint(const char *dir, const Groups *gs, const float *m1, c
 
 // Returns the step to resume from (0 when there is no checkpoint) or -1.
 static int64_t load_checkpoint(const char *dir, Groups *gs, float *m1, float *m2, float *curve, int64_t total,
-                               uint64_t seed, Err *e) {
+                               uint64_t seed, StepMethod *method, Err *e) {
     int found = dir_recover(dir, "trainer_state.json", e);  // a kill between the two renames of a save left DIR.old
     if (found <= 0) return found;
     char *path = xasprintf("%s/trainer_state.json", dir);
@@ -215,6 +216,12 @@ static int64_t load_checkpoint(const char *dir, Groups *gs, float *m1, float *m2
         for (int i = 0; i < gs->n; i++) memcpy(gs->g[i].p, flat + gs->g[i].off, gs->g[i].n * sizeof(float));
         int64_t cshape[1] = {step};  // the curve holds one loss per step taken: never more than the run's
         if (!rc && step > 0) rc = st_read_f32(tc, curve, 1, cshape, e);
+        if (!rc && method->n_state) {
+            const StTensor *ms = st_find(st, "method_state");
+            int64_t mshape[1] = {(int64_t)method->n_state};
+            rc = ms ? st_read_f32_finite(ms, method->state, 1, mshape, e)
+                    : err_set(e, "%s: the checkpoint has no state of method %s", path, method->name);
+        }
     }
     free(flat);
     free(path);
@@ -286,7 +293,7 @@ int train_run(Model *m, Lora *lora, const EncodedSet *data, const TrainOpts *o, 
     int maxT = 1;
     for (int i = 0; i < data->n; i++) maxT = data->ex[i].n > maxT ? data->ex[i].n : maxT;
     if (method->max_T > maxT) maxT = method->max_T;
-    Workspace *w = workspace_new(m, lora, B, maxT, lora ? 0 : ((1 << N_PROJ) - 1) | FULL_EMBED_NORMS);
+    Workspace *w = workspace_new(m, lora, method->max_B > B ? method->max_B : B, maxT, lora ? 0 : ((1 << N_PROJ) - 1) | FULL_EMBED_NORMS);
     Batch b;
     batch_alloc(&b, B, maxT);
     Groups gs;
@@ -300,7 +307,7 @@ int train_run(Model *m, Lora *lora, const EncodedSet *data, const TrainOpts *o, 
     int rc = -1;
     int64_t step = 0;
     if (o->checkpoint_dir) {
-        step = load_checkpoint(o->checkpoint_dir, &gs, m1, m2, log->loss_curve, total, o->seed, e);
+        step = load_checkpoint(o->checkpoint_dir, &gs, m1, m2, log->loss_curve, total, o->seed, method, e);
         if (step < 0) goto done;
         if (step > 0)
             log_msg(LOG_INFO, "%s: resuming from %s at step %lld/%lld", o->label, o->checkpoint_dir, (long long)step,
@@ -364,7 +371,7 @@ int train_run(Model *m, Lora *lora, const EncodedSet *data, const TrainOpts *o, 
         int due = (o->checkpoint_every > 0 && (step + 1) % o->checkpoint_every == 0) ||
                   (o->checkpoint_minutes > 0 && now - last_ck >= 60 * o->checkpoint_minutes);
         if (o->checkpoint_dir && step + 1 < total && (pause || stop || due)) {
-            if (save_checkpoint(o->checkpoint_dir, &gs, m1, m2, step + 1, log->loss_curve, o->seed, e)) goto done;
+            if (save_checkpoint(o->checkpoint_dir, &gs, m1, m2, step + 1, log->loss_curve, o->seed, method, e)) goto done;
             last_ck = now;
         }
         if (stop) {
@@ -390,7 +397,7 @@ int train_run(Model *m, Lora *lora, const EncodedSet *data, const TrainOpts *o, 
     for (int64_t i = total - tail; i < total; i++) log->final_loss += log->loss_curve[i] / tail;
     log->first_loss = log->loss_curve[0];
     log->workspace_bytes = w->bytes;
-    if (o->checkpoint_dir && save_checkpoint(o->checkpoint_dir, &gs, m1, m2, total, log->loss_curve, o->seed, e))
+    if (o->checkpoint_dir && save_checkpoint(o->checkpoint_dir, &gs, m1, m2, total, log->loss_curve, o->seed, method, e))
         goto done;
     rc = 0;
 done:

@@ -43,6 +43,11 @@ struct StepMethod {
     // ([L] bitmasks of 1 << P_*, as BackwardOpts.layer_trainable; NULL = all).
     const int *(*begin_step)(StepMethod *self, const Model *m, const Lora *l, Workspace *w, int64_t step);
     int max_T;  // longest sequence the method runs besides the training data (T-Vaccine's harmful batch)
+    int max_B;  // most rows of a batch the method runs besides the training data (Booster's harmful batch)
+    // State the method keeps across steps that a resumed run needs (Lisa's anchor weights):
+    // saved in every checkpoint and read back on resume; NULL when there is none.
+    float *state;
+    size_t n_state;
     void (*release)(StepMethod *self);  // frees what ctx owns (ctx itself is freed after)
     void *ctx;
 };
