@@ -8,7 +8,8 @@
 //        llama7b (Llama-2-7B: 4096 x 32 layers, 32 heads, MLP 11008, vocab 32000, bf16 weights).
 // bf16:  keep the base weights in bf16 (widened to f32 in registers; always for llama7b).
 // STEP:  peak (SGEMM 4096^3 through antibody's SGEMM: the machine's fp32 peak),
-//        sft, vaccine, tvaccine (reference), tvaccine-lean, generate, generate4 (8 prompts, 4 decoding together), generate16 (16 prompts, all
+//        sft, vaccine, tvaccine (reference), tvaccine-lean, booster (10 harmful rows of T tokens),
+//        lisa (a fine-tuning step with the proximal term), ldifs, generate, generate4 (8 prompts, 4 decoding together), generate16 (16 prompts, all
 //        decoding together, as evaluation does), antidote.
 // The model is randomly initialised (normal(0, 0.02)); LoRA r=8, alpha 4, dropout 0.1 on
 // all seven projections. Training batches are 5 x 200 random tokens with the loss on all
@@ -22,6 +23,9 @@
 #include <time.h>
 
 #include "defense/antidote.h"
+#include "defense/booster.h"
+#include "defense/ldifs.h"
+#include "defense/lisa.h"
 #include "defense/vaccine.h"
 #include "eval/generate.h"
 #include "io/hf_checkpoint.h"
@@ -269,7 +273,7 @@ static int bench_kernels(int reps) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s smollm|tinystories|llama7b peak|kernels|sft|vaccine|tvaccine|tvaccine-lean|generate|generate4|generate16|"
+        fprintf(stderr, "usage: %s smollm|tinystories|llama7b peak|kernels|sft|vaccine|tvaccine|tvaccine-lean|booster|lisa|ldifs|generate|generate4|generate16|"
                         "antidote [REPS] [bf16] [nolora] [model=DIR]\n       %s SHAPE save DIR\n", argv[0], argv[0]);
         return 2;
     }
@@ -328,20 +332,29 @@ int main(int argc, char **argv) {
     int tokens = 0;
 
     int tv = !strcmp(step, "tvaccine") || !strcmp(step, "tvaccine-lean");
-    if (!strcmp(step, "sft") || !strcmp(step, "vaccine") || tv) {
+    int baseline = !strcmp(step, "booster") || !strcmp(step, "lisa") || !strcmp(step, "ldifs");
+    if (!strcmp(step, "sft") || !strcmp(step, "vaccine") || tv || baseline) {
         Batch b;
         random_batch(&b, B, T, c.vocab_size, &r);
         EncodedSet harmful = {0};
         StepMethod *sm;
         if (!strcmp(step, "sft")) sm = sft_method_new();
         else if (!strcmp(step, "vaccine")) sm = vaccine_method_new(&m, B, T, 2.0f);
+        else if (!strcmp(step, "booster")) {
+            random_set(&harmful, 10, T, c.vocab_size, &r);
+            BoosterOpts o = {.lambda = 5, .alpha = 0.1f, .batch = 10, .grad_accum = 1, .harmful = &harmful, .seed = 99};
+            sm = booster_method_new(&m, &lora, &o);
+        } else if (!strcmp(step, "lisa")) {  // fine-tuning state with the proximal term (the alignment state costs the same)
+            LisaOpts o = {.rho = 1, .align_steps = 0, .finetune_steps = 900, .proximal_after = -1, .batch = B, .grad_accum = 1};
+            sm = lisa_method_new(&m, &lora, &o);
+        } else if (!strcmp(step, "ldifs")) sm = ldifs_method_new(&m, B, T, 1e-4f);
         else {
             random_set(&harmful, B, T, c.vocab_size, &r);
             TVaccineOpts o = {.rho = 3.0f, .K = 200, .J = 20, .S = 8, .harmful = &harmful,
                               .variant = !strcmp(step, "tvaccine-lean") ? TV_LEAN : TV_REFERENCE};
             sm = tvaccine_method_new(&m, B, T, &o, 99);
         }
-        Workspace *w = workspace_new(&m, &lora, B, T, 0);
+        Workspace *w = workspace_new(&m, &lora, sm->max_B > B ? sm->max_B : B, T, 0);
         ws_bytes = w->bytes;
         float *m1 = xcalloc(lora.n_params, sizeof(float)), *m2 = xcalloc(lora.n_params, sizeof(float));
         AdamW opt = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.1f};

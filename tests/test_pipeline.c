@@ -466,7 +466,7 @@ static void test_out_checked_first(void) {
     Err e = {0};
     CHECK(stage_align("/nonexistent/model", NULL, 0, &d, NULL, &ao, file, NULL, &e) == -1 && strstr(e.msg, "not a folder"),
           "align: %s", e.msg);
-    CHECK(stage_finetune("/nonexistent/model", NULL, &d, &fo, file, NULL, &e) == -1 && strstr(e.msg, "not a folder"),
+    CHECK(stage_finetune("/nonexistent/model", NULL, &d, NULL, &fo, file, NULL, &e) == -1 && strstr(e.msg, "not a folder"),
           "finetune: %s", e.msg);
     CHECK(stage_antidote("/nonexistent/model", NULL, "/nonexistent/ft", &d, &an, file, &e) == -1 &&
           strstr(e.msg, "not a folder"), "antidote: %s", e.msg);
@@ -563,11 +563,11 @@ static void test_single_lora(void) {
     fo.train.batch_size = 2;
     fo.train.max_steps = 1;
     fo.train.warmup_ratio = 1;  // the one step is the warmup's first: learning rate 0, nothing moves
-    CHECK(stage_finetune(model, al, &d, &fo, ft, NULL, &e) == 0, "finetune: %s", e.msg);
+    CHECK(stage_finetune(model, al, &d, NULL, &fo, ft, NULL, &e) == 0, "finetune: %s", e.msg);
     fo.train.max_steps = 2;
     fo.train.warmup_ratio = 0;
     fo.train.lr = 1e-2f;
-    CHECK(stage_finetune(model, al, &d, &fo, ft2, NULL, &e) == 0, "finetune: %s", e.msg);
+    CHECK(stage_finetune(model, al, &d, NULL, &fo, ft2, NULL, &e) == 0, "finetune: %s", e.msg);
     LoadedModel lm;
     if (model_dir_open(&lm, model, MAT_F32, NULL, 0, &e)) { CHECK(0, "%s", e.msg); dataset_free(&d); return; }
     Lora la, lf, lt;
@@ -584,7 +584,7 @@ static void test_single_lora(void) {
     }
     model_dir_close(&lm);
     fo.single_lora = 1;
-    CHECK(stage_finetune(model, NULL, &d, &fo, ft2, NULL, &e) == -1 && strstr(e.msg, "single_lora"),
+    CHECK(stage_finetune(model, NULL, &d, NULL, &fo, ft2, NULL, &e) == -1 && strstr(e.msg, "single_lora"),
           "without an alignment adapter: %s", e.msg);
     dataset_free(&d);
 
@@ -695,6 +695,46 @@ static void test_library_quiet(void) {
     }
 }
 
+// Issue 16: the baselines as rows of the experiment: Booster aligns (on the re-alignment
+// rows), Lisa and LDIFS fine-tune in their own folders, a fine-tuning defense combines with a
+// post step; method names are parsed in order ALIGN+FT+POST.
+static void test_baseline_methods(void) {
+    MethodSpec ms;
+    Err e = {0};
+    CHECK(method_spec_parse("sft+ldifs+antidote", &ms, &e) == 0 && ms.align == ALIGN_SFT && ms.ft == FT_LDIFS &&
+          ms.post == POST_ANTIDOTE, "%s", e.msg);
+    CHECK(method_spec_parse("booster+lisa", &ms, &e) == 0 && ms.align == ALIGN_BOOSTER && ms.ft == FT_LISA, "%s", e.msg);
+    CHECK(method_spec_parse("sft+antidote+lisa", &ms, &e) == -1 && strstr(e.msg, "misplaced"), "post before ft: %s", e.msg);
+    CHECK(method_spec_parse("sft+lisa+ldifs", &ms, &e) == -1, "two fine-tuning defenses accepted");
+    char model[4200], out[4200];
+    snprintf(model, sizeof model, "%s/base", tmp_root);
+    snprintf(out, sizeof out, "%s/baselines", tmp_root);
+    if (make_model_dir(model, &e)) { CHECK(0, "model: %s", e.msg); return; }
+    PipelineConfig c;
+    tiny_config(&c, model, out);
+    const char *methods[] = {"sft", "booster", "sft+lisa", "sft+ldifs+antidote"};
+    c.n_methods = 4;
+    for (int i = 0; i < 4; i++) CHECK(method_spec_parse(methods[i], &c.methods[i], &e) == 0, "%s", e.msg);
+    c.n_sweep = 1;
+    c.finetune.lisa_align_steps = 1;
+    c.finetune.lisa_finetune_steps = 1;
+    PipelineStats st;
+    int rc = pipeline_run_stats(&c, &st, &e);
+    CHECK(rc == 0, "pipeline: %s", e.msg);
+    // 2 alignments + 4 fine-tunings (sft, booster, sft+lisa, sft+ldifs) + 1 antidote + 4 evaluations
+    CHECK(st.stages_run == 11, "%d stages run", st.stages_run);
+    const char *files[] = {"seed=42/align/booster/adapter_model.safetensors", "seed=42/finetune/sft+lisa/p=0/done.json",
+                           "seed=42/finetune/booster/p=0/done.json",
+                           "seed=42/finetune/sft+ldifs/p=0/adapter_model.safetensors",
+                           "seed=42/post/sft+ldifs+antidote/p=0/done.json", "seed=42/eval/sft+lisa/p=0/summary.json",
+                           "seed=42/eval/booster/p=0/summary.json", "seed=42/eval/sft+ldifs+antidote/p=0/summary.json"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) CHECK(file_exists(out, files[i]), "missing %s", files[i]);
+    char *csv = read_file(strcat(strcpy((char[4400]){0}, out), "/results.csv"), NULL, &e);
+    CHECK(csv && strstr(csv, "booster") && strstr(csv, "sft+lisa") && strstr(csv, "sft+ldifs+antidote"), "csv rows");
+    free(csv);
+    pipeline_config_free(&c);
+}
+
 int main(void) {
     if (!mkdtemp(tmp_root)) { perror("mkdtemp"); return 2; }
     test_library_quiet();
@@ -706,6 +746,7 @@ int main(void) {
     test_dry_run();
     test_end_to_end();
     test_single_lora();
+    test_baseline_methods();
     char cmd[4300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp_root);
     if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmp_root);

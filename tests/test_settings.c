@@ -219,7 +219,7 @@ static void test_hf_aliases(void) {
     Err e = {0};
     CHECK(parse(hf_config, &a, &e) == 0, "%s", e.msg);
     CHECK(parse(native, &b, &e) == 0, "%s", e.msg);
-    json_t *fa = fp_finetune("", "", NULL, &a.finetune), *fb = fp_finetune("", "", NULL, &b.finetune);
+    json_t *fa = fp_finetune("", "", NULL, NULL, &a.finetune), *fb = fp_finetune("", "", NULL, NULL, &b.finetune);
     CHECK(!strcmp(fp_hex(fa), fp_hex(fb)), "fingerprints differ: %s vs %s", fp_hex(fa), fp_hex(fb));
     CHECK(a.finetune.train.grad_accum == 2 && a.finetune.train.lr == 2e-4f && a.finetune.targets == ((1 << P_Q) | (1 << P_V)),
           "the aliases set the settings");

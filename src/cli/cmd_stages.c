@@ -53,17 +53,19 @@ static void report(const char *what, const StageReport *r, const char *out) {
 }
 
 static const char ALIGN_USAGE[] =
-    "usage: antibody align MODEL_DIR --data FILE --out ADAPTER_DIR [--method sft|vaccine|tvaccine|random-vaccine]\n"
+    "usage: antibody align MODEL_DIR --data FILE --out ADAPTER_DIR [--method sft|vaccine|tvaccine|random-vaccine|booster]\n"
     "\n"
     "Stage 1: safety alignment on harmful prompts with safe answers (docs/methods.md), writing a\n"
     "PEFT adapter (training checkpoints in ADAPTER_DIR.checkpoint). Defaults are the reference\n"
     "ones: AdamW lr 1e-3, wd 0.1, warmup 0.1, cosine, batch 5, 50 epochs, LoRA rank 8 alpha 4\n"
     "dropout 0.1 on all seven projections; Vaccine rho 2; T-Vaccine rho 3, batch 10, 20 epochs,\n"
-    "K 200, J 20, S 8.\n"
+    "K 200, J 20, S 8; Booster lambda 5, alpha 0.1, 10 harmful rows per step of the first 5000,\n"
+    "lr 5e-4, constant schedule, no warmup, batch 10, 20 epochs.\n"
     "  --preset NAME       vaccine, tvaccine or antidote: that paper's settings before the flags'\n"
     "                      (docs/methods.md, Presets)\n"
     "  --data FILE         alignment rows (repeat to concatenate)\n"
-    "  --harmful FILE      harmful prompt + harmful answer rows (T-Vaccine's probability pass)\n"
+    "  --harmful FILE      harmful prompt + harmful answer rows (T-Vaccine's probability pass,\n"
+    "                      Booster's regulariser)\n"
     "  --fields SPEC       rename fields, e.g. instruction=prompt,output=response\n"
     "  --adapter DIR       merge this adapter into the base first (repeat: in order)\n"
     "  --print-settings    print the resolved settings as JSON and stop\n"
@@ -105,7 +107,7 @@ static int run_align(const char *cmd, const char *usage, int argc, char **argv) 
         err_set(&me, "--method: %s", e.msg);
         return cli_fail(cmd, me.msg);
     }
-    if (method <= ALIGN_NONE) return cli_fail(cmd, "--method must be sft, vaccine, tvaccine or random-vaccine");
+    if (method <= ALIGN_NONE) return cli_fail(cmd, "--method must be sft, vaccine, tvaccine, random-vaccine or booster");
     if (is_train && method != ALIGN_SFT) return cli_fail(cmd, "train is the SFT alignment stage; use antibody align --method");
     int preset = preset_flag(&a, &e);
     if (preset < 0) return cli_fail(cmd, e.msg);
@@ -115,8 +117,9 @@ static int run_align(const char *cmd, const char *usage, int argc, char **argv) 
     if (arg_flag(&a, "print-settings")) { settings_print(&ALIGN_SETTINGS, &o); return 0; }
     const char *out = arg_str(&a, "out", NULL);
     if (a.n_pos != 1 || !arg_get(&a, "data")->n_values || !out) return cli_fail(cmd, "need MODEL_DIR, --data and --out (see --help)");
-    if (method == ALIGN_TVACCINE && !arg_get(&a, "harmful")->n_values)
-        return cli_fail(cmd, "T-Vaccine needs --harmful (harmful prompt + harmful answer rows)");
+    if ((method == ALIGN_TVACCINE || method == ALIGN_BOOSTER) && !arg_get(&a, "harmful")->n_values)
+        return cli_fail(cmd, method == ALIGN_TVACCINE ? "T-Vaccine needs --harmful (harmful prompt + harmful answer rows)"
+                                                      : "Booster needs --harmful (harmful prompt + harmful answer rows)");
     if (out_dir_usable(out, &e)) return cli_fail(cmd, e.msg);  // before any work
     Dataset data, harm;
     dataset_init(&data);
@@ -153,11 +156,15 @@ static const char FT_USAGE[] =
     "here: round(p*n) harmful rows + the rest benign, shuffled with --mix-seed (docs/pipeline.md).\n"
     "Defaults: lr 1e-5, 20 epochs (GSM8K 50), batch 5, LoRA rank 8 alpha 1 (GSM8K 0.5)\n"
     "dropout 0.1, n 1000, p 0.1, mix seed 42.\n"
+    "The provider's defense while fine-tuning (--defense, docs/methods.md): none (plain SFT),\n"
+    "lisa (alternates 100 steps on --guide rows with 900 on the user's, proximal weight 1) or\n"
+    "ldifs (distance to the aligned model's MLP features, weight 1e-4).\n"
     "  --task sst2|agnews|gsm8k   the benign task: --benign is read as its raw file\n"
     "                             (TSV/CSV/JSONL) and its defaults apply\n"
     "  --preset NAME       vaccine, tvaccine or antidote: that paper's settings for the task,\n"
     "                      before the flags' (docs/methods.md, Presets)\n"
     "  --data FILE / --benign FILE / --harmful FILE   (repeat to concatenate)\n"
+    "  --guide FILE        Lisa's alignment rows: harmful prompt + safe answer (repeat to concatenate)\n"
     "  --fields SPEC       rename fields of the JSON rows\n"
     "  --print-settings    print the resolved settings as JSON and stop\n"
     "  --overwrite         replace a run in --out made with other settings or inputs (else refused)\n";
@@ -165,8 +172,8 @@ static const char FT_USAGE[] =
 int cmd_finetune(int argc, char **argv) {
     Args a = {"finetune"};
     const Flag own[] = {{"data", 1, .repeat = 1}, {"benign", 1, .repeat = 1}, {"harmful", 1, .repeat = 1}, {"task", 1},
-                        {"fields", 1}, {"out", 1}, {"align-adapter", 1}, {"preset", 1}, {"print-settings", 0},
-                        {"overwrite", 0}, {NULL}};
+                        {"guide", 1, .repeat = 1}, {"fields", 1}, {"out", 1}, {"align-adapter", 1}, {"preset", 1},
+                        {"print-settings", 0}, {"overwrite", 0}, {NULL}};
     args_add(&a, own);
     FinetuneOpts o;
     finetune_opts_default(&o, TASK_NONE);
@@ -192,9 +199,12 @@ int cmd_finetune(int argc, char **argv) {
     if (arg_flag(&a, "print-settings")) { settings_print(&FINETUNE_SETTINGS, &o); return 0; }
     const char *out = arg_str(&a, "out", NULL);
     if (a.n_pos != 1 || !out) return cli_fail("finetune", "need MODEL_DIR and --out");
+    if (o.defense == FT_LISA && !arg_get(&a, "guide")->n_values)
+        return cli_fail("finetune", "Lisa needs --guide (harmful prompt + safe answer rows)");
     if (out_dir_usable(out, &e)) return cli_fail("finetune", e.msg);  // before any work
-    Dataset data;
+    Dataset data, guide;
     dataset_init(&data);
+    dataset_init(&guide);
     if (arg_get(&a, "data")->n_values) {
         rc = data_flags_load(&a, "data", ROLE_ALIGN, TASK_NONE, -1, &data, &e);
     } else {
@@ -210,19 +220,22 @@ int cmd_finetune(int argc, char **argv) {
         dataset_free(&benign);
         dataset_free(&harm);
     }
+    if (!rc) rc = data_flags_load(&a, "guide", ROLE_ALIGN, TASK_NONE, -1, &guide, &e);
     StageReport r;
     const char *al = arg_str(&a, "align-adapter", NULL);
     char hb[65], ha[65];
     if (!rc && (input_hashes("finetune", a.pos[0], &al, al ? 1 : 0, hb, ha) ||
-                claim_out("finetune", out, fp_finetune(hb, ha, &data, &o), arg_flag(&a, "overwrite")))) {
+                claim_out("finetune", out, fp_finetune(hb, ha, &data, &guide, &o), arg_flag(&a, "overwrite")))) {
         dataset_free(&data);
+        dataset_free(&guide);
         return 1;
     }
     o.train.interrupt = &cli_interrupted;
     cli_catch_interrupts();
-    if (!rc) rc = stage_finetune(a.pos[0], arg_str(&a, "align-adapter", NULL), &data, &o, out, &r, &e);
-    if (!rc) { report("finetune", &r, out); train_log_free(&r.log); }
+    if (!rc) rc = stage_finetune(a.pos[0], arg_str(&a, "align-adapter", NULL), &data, &guide, &o, out, &r, &e);
+    if (!rc) { report(o.defense == FT_NONE ? "finetune" : ft_defense_name(o.defense), &r, out); train_log_free(&r.log); }
     dataset_free(&data);
+    dataset_free(&guide);
     return rc ? cli_interrupt_exit("finetune", cli_fail("finetune", e.msg)) : 0;
 }
 

@@ -75,22 +75,34 @@ int method_spec_parse(const char *s, MethodSpec *m, Err *e) {
     strcpy(m->name, s);
     char buf[64];
     strcpy(buf, s);
-    char *plus = strchr(buf, '+');
     m->post = POST_NONE;
-    if (plus) {
-        *plus = '\0';
-        int p = -1;
+    m->ft = FT_NONE;
+    char *plus = strchr(buf, '+');
+    if (plus) *plus = '\0';
+    // the steps after the alignment: at most one fine-tuning defense, then at most one post step
+    for (char *t = plus ? plus + 1 : NULL; t;) {
+        char *next = strchr(t, '+');
+        if (next) *next++ = '\0';
+        int p = -1, f = ft_defense_parse(t);
         for (int k = 1; k < POST_COUNT; k++)
-            if (!strcmp(plus + 1, POST_NAMES[k])) p = k;
-        if (p < 0) {
+            if (!strcmp(t, POST_NAMES[k])) p = k;
+        if (f > FT_NONE && m->ft == FT_NONE && m->post == POST_NONE) {
+            m->ft = (FtDefense)f;
+        } else if (p > 0 && m->post == POST_NONE) {
+            m->post = (PostMethod)p;
+        } else if (p > 0 || f > FT_NONE) {
+            return err_set(e, "method \"%s\": misplaced step \"%s\" (ALIGN, then at most one fine-tuning defense: "
+                           "lisa or ldifs, then at most one of antidote, random-prune)", s, t);
+        } else {
             Suggest sg;
-            suggest_init(&sg, plus + 1);
+            suggest_init(&sg, t);
             for (int k = 1; k < POST_COUNT; k++) suggest_add(&sg, POST_NAMES[k]);
+            for (int k = FT_NONE + 1; k < FT_COUNT; k++) suggest_add(&sg, ft_defense_name((FtDefense)k));
             char hint[96];
-            return err_set(e, "method \"%s\": unknown post-fine-tuning step \"%s\" (%santidote, random-prune)", s, plus + 1,
-                           suggest_hint(&sg, hint, sizeof hint));
+            return err_set(e, "method \"%s\": unknown post-fine-tuning step \"%s\" (%santidote, random-prune; or a "
+                           "fine-tuning defense before it: lisa, ldifs)", s, t, suggest_hint(&sg, hint, sizeof hint));
         }
-        m->post = (PostMethod)p;
+        t = next;
     }
     int a = align_method_parse(buf);
     if (a < 0) {
@@ -98,11 +110,16 @@ int method_spec_parse(const char *s, MethodSpec *m, Err *e) {
         suggest_init(&sg, buf);
         for (int k = 0; k < ALIGN_COUNT; k++) suggest_add(&sg, align_method_name((AlignMethod)k));
         char hint[96];
-        return err_set(e, "method \"%s\": unknown alignment \"%s\" (%snone, sft, vaccine, tvaccine, random-vaccine)", s, buf,
+        return err_set(e, "method \"%s\": unknown alignment \"%s\" (%snone, sft, vaccine, tvaccine, random-vaccine, booster)", s, buf,
                        suggest_hint(&sg, hint, sizeof hint));
     }
     m->align = (AlignMethod)a;
     return 0;
+}
+
+void method_finetune_key(AlignMethod a, FtDefense ft, char *buf, size_t cap) {
+    if (ft == FT_NONE) snprintf(buf, cap, "%s", align_method_name(a));
+    else snprintf(buf, cap, "%s+%s", align_method_name(a), ft_defense_name(ft));
 }
 
 void pipeline_config_for_seed(const PipelineConfig *c, uint64_t s, PipelineConfig *out) {
@@ -571,12 +588,13 @@ static int check_data(const PipelineConfig *c, const char *name, Err *e) {
             return err_set(e, "%s: data.%s.%.900s", name, data_role_name((DataRole)r), se.msg);
     int need_align = 0, need_realign = 0;
     for (int i = 0; i < c->n_methods; i++) {
-        need_align |= c->methods[i].align != ALIGN_NONE;
-        need_realign |= c->methods[i].post != POST_NONE || c->methods[i].align == ALIGN_TVACCINE;
+        need_align |= c->methods[i].align != ALIGN_NONE || c->methods[i].ft == FT_LISA;
+        need_realign |= c->methods[i].post != POST_NONE || c->methods[i].align == ALIGN_TVACCINE ||
+                        c->methods[i].align == ALIGN_BOOSTER;
     }
     if (need_align && !c->data[ROLE_ALIGN].path) return err_set(e, "%s: data.alignment: missing (harmful prompt + safe answer rows)", name);
     if (need_realign && !c->data[ROLE_REALIGN].path)
-        return err_set(e, "%s: data.realign: missing (harmful prompt + harmful answer rows for Antidote / T-Vaccine)", name);
+        return err_set(e, "%s: data.realign: missing (harmful prompt + harmful answer rows for Antidote / T-Vaccine / Booster)", name);
     if (!c->data[ROLE_HARMFUL].path) return err_set(e, "%s: data.harmful: missing (harmful fine-tuning rows)", name);
     if (!c->data[ROLE_TASK_TRAIN].path) return err_set(e, "%s: data.task_train: missing (benign task rows)", name);
     if (!c->data[ROLE_TASK_TEST].path && c->task != TASK_ALPACA)  // Alpaca: no FA (docs/methods.md)

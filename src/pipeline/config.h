@@ -23,8 +23,9 @@ const char *sweep_name(SweepKind k);
 typedef enum { POST_NONE, POST_ANTIDOTE, POST_RANDOM_PRUNE, POST_COUNT } PostMethod;
 
 typedef struct {
-    char name[64];       // as written: "sft", "vaccine+antidote", "none", ...
+    char name[64];       // as written: "sft", "vaccine+antidote", "sft+lisa", "none", ...
     AlignMethod align;   // ALIGN_NONE: no alignment
+    FtDefense ft;        // the fine-tuning stage's defense (FT_NONE: plain SFT)
     PostMethod post;
 } MethodSpec;
 
@@ -72,8 +73,11 @@ void pipeline_config_default(PipelineConfig *c);
 void pipeline_config_free(PipelineConfig *c);
 // Sets a string field (copied; NULL clears). For building configs in code.
 void pipeline_config_set(char **field, const char *value);
-// Parses "ALIGN[+POST]" (ALIGN: none|sft|vaccine|tvaccine|random-vaccine; POST: antidote|random-prune).
+// Parses "ALIGN[+FT][+POST]" (ALIGN: none|sft|vaccine|tvaccine|random-vaccine|booster; FT, the
+// fine-tuning defense: lisa|ldifs; POST: antidote|random-prune).
 int method_spec_parse(const char *s, MethodSpec *m, Err *e);
+// The fine-tuning run a method uses: "ALIGN" or "ALIGN+FT" (its folder under finetune/).
+void method_finetune_key(AlignMethod a, FtDefense ft, char *buf, size_t cap);
 // Sets the task and every stage's settings to the defaults of that task (finetune_opts_default's
 // per-task rules) and of c->preset.
 void pipeline_config_set_task(PipelineConfig *c, TaskKind task);

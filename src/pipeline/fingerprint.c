@@ -164,15 +164,17 @@ json_t *fp_align(const char *base, const char *merged, const Dataset *data, cons
     json_t *in = inputs(base);
     if (merged && *merged) json_object_set_new(in, "merged_adapters", json_string(merged));
     add_data(in, "data", data);
-    if (o->method == ALIGN_TVACCINE) add_data(in, "harmful_pool", pool);
+    if (o->method == ALIGN_TVACCINE || o->method == ALIGN_BOOSTER) add_data(in, "harmful_pool", pool);
     return fp_new("align", st, in);
 }
 
-json_t *fp_finetune(const char *base, const char *align, const Dataset *data, const FinetuneOpts *o) {
+json_t *fp_finetune(const char *base, const char *align, const Dataset *data, const Dataset *guide,
+                    const FinetuneOpts *o) {
     json_t *st = settings_to_json(&FINETUNE_SETTINGS, o, 0);
     json_t *in = inputs(base);
     json_object_set_new(in, "align_adapter", json_string(align ? align : ""));
     add_data(in, "data", data);
+    if (o->defense == FT_LISA) add_data(in, "guide", guide);
     return fp_new("finetune", st, in);
 }
 

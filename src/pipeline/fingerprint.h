@@ -40,7 +40,8 @@ int fp_claim(const char *dir, const char *ck_dir, const json_t *fp, int discard,
 // change its result (not paths, labels or progress).
 // merged: the hash of adapters merged into the base first ("" for none; `antibody train --adapter`).
 json_t *fp_align(const char *base, const char *merged, const Dataset *data, const Dataset *pool, const AlignOpts *o);
-json_t *fp_finetune(const char *base, const char *align, const Dataset *data, const FinetuneOpts *o);
+json_t *fp_finetune(const char *base, const char *align, const Dataset *data, const Dataset *guide,
+                    const FinetuneOpts *o);
 json_t *fp_antidote(const char *base, const char *align, const char *ft, const Dataset *realign,
                     const AntidoteOpts *o);
 // extra: the evaluation's other settings (judge, sample counts) as a JSON object (taken).

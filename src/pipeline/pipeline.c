@@ -235,8 +235,10 @@ static void sweep_label(const PipelineConfig *c, int k, char *buf, size_t cap) {
 static char *align_dir(const PipelineConfig *c, AlignMethod a) {
     return xasprintf("%s/align/%s", c->output, align_method_name(a));
 }
-static char *finetune_dir(const PipelineConfig *c, AlignMethod a, const char *sw) {
-    return xasprintf("%s/finetune/%s/%s", c->output, align_method_name(a), sw);
+static char *finetune_dir(const PipelineConfig *c, AlignMethod a, FtDefense ft, const char *sw) {
+    char key[80];
+    method_finetune_key(a, ft, key, sizeof key);
+    return xasprintf("%s/finetune/%s/%s", c->output, key, sw);
 }
 static char *post_dir(const PipelineConfig *c, const MethodSpec *m, const char *sw) {
     return xasprintf("%s/post/%s/%s", c->output, m->name, sw);
@@ -269,16 +271,19 @@ static int run_align(Runner *r, const Data *d, AlignMethod a, Err *e) {
 }
 
 // ad: the alignment's folder (its adapter is the fine-tuning's starting point).
-static int finetune_in(Runner *r, const Data *d, AlignMethod a, int k, const char *sw, const char *dir, const char *ad,
-                       Err *e) {
+static int finetune_in(Runner *r, const Data *d, AlignMethod a, FtDefense ftd, int k, const char *sw, const char *dir,
+                       const char *ad, Err *e) {
     const PipelineConfig *c = r->c;
     int b;
-    char what[160];
-    snprintf(what, sizeof what, "finetune %s %s seed=%llu", align_method_name(a), sw, (unsigned long long)c->seeds[0]);
+    char what[200], key[80];
+    method_finetune_key(a, ftd, key, sizeof key);
+    snprintf(what, sizeof what, "finetune %s %s seed=%llu", key, sw, (unsigned long long)c->seeds[0]);
     FinetuneOpts o;
     pipeline_finetune_opts(c, k, &o);
+    o.defense = ftd;
     o.train.interrupt = c->interrupt;
     if (a == ALIGN_NONE) o.single_lora = 0;  // no alignment adapter to train on: a fresh one
+    const Dataset *guide = ftd == FT_LISA ? &d->align : NULL;
     int n = o.n;
     double p = o.p;
     Dataset mix;
@@ -286,7 +291,7 @@ static int finetune_in(Runner *r, const Data *d, AlignMethod a, int k, const cha
     if (data_mix(&d->task_train, &d->harmful, n, p, o.mix_seed, &mix, e)) { dataset_free(&mix); return -1; }
     char up[65] = "";
     if (a != ALIGN_NONE) upstream_fp(r, ad, up);
-    json_t *fp = fp_finetune(r->base, up, &mix, &o);
+    json_t *fp = fp_finetune(r->base, up, &mix, guide, &o);
     if (r->plan) {
         int rc = plan_add(r->plan, PLAN_FINETUNE, what, dir, fp, &mix, &o.train, 1, 0, e);
         dataset_free(&mix);
@@ -298,7 +303,7 @@ static int finetune_in(Runner *r, const Data *d, AlignMethod a, int k, const cha
     }
     StageReport rep;
     memset(&rep, 0, sizeof rep);
-    int rc = stage_finetune(c->base_model, a != ALIGN_NONE ? ad : NULL, &mix, &o, dir, &rep, e);
+    int rc = stage_finetune(c->base_model, a != ALIGN_NONE ? ad : NULL, &mix, guide, &o, dir, &rep, e);
     int n_harm = 0;
     for (int i = 0; i < mix.n; i++) n_harm += mix.rows[i].harmful;
     dataset_free(&mix);
@@ -313,11 +318,11 @@ static int finetune_in(Runner *r, const Data *d, AlignMethod a, int k, const cha
     return stage_end(r, what, dir, info, e);
 }
 
-static int run_finetune(Runner *r, const Data *d, AlignMethod a, int k, Err *e) {
+static int run_finetune(Runner *r, const Data *d, AlignMethod a, FtDefense ftd, int k, Err *e) {
     char sw[64];
     sweep_label(r->c, k, sw, sizeof sw);
-    char *dir = finetune_dir(r->c, a, sw), *ad = align_dir(r->c, a);
-    int rc = finetune_in(r, d, a, k, sw, dir, ad, e);
+    char *dir = finetune_dir(r->c, a, ftd, sw), *ad = align_dir(r->c, a);
+    int rc = finetune_in(r, d, a, ftd, k, sw, dir, ad, e);
     free(dir);
     free(ad);
     return rc;
@@ -357,7 +362,7 @@ static int post_in(Runner *r, const Data *d, const MethodSpec *m, const char *sw
 static int run_post(Runner *r, const Data *d, const MethodSpec *m, int k, Err *e) {
     char sw[64];
     sweep_label(r->c, k, sw, sizeof sw);
-    char *dir = post_dir(r->c, m, sw), *ad = align_dir(r->c, m->align), *ft = finetune_dir(r->c, m->align, sw);
+    char *dir = post_dir(r->c, m, sw), *ad = align_dir(r->c, m->align), *ft = finetune_dir(r->c, m->align, m->ft, sw);
     int rc = post_in(r, d, m, sw, dir, ad, ft, e);
     free(dir);
     free(ad);
@@ -445,7 +450,7 @@ static int run_eval(Runner *r, const Data *d, const MethodSpec *m, int k, Judge 
     char sw[64];
     sweep_label(c, k, sw, sizeof sw);
     char *dir = xasprintf("%s/eval/%s/%s", c->output, m->name, sw), *ad = align_dir(c, m->align),
-         *ft = m->post != POST_NONE ? post_dir(c, m, sw) : finetune_dir(c, m->align, sw);
+         *ft = m->post != POST_NONE ? post_dir(c, m, sw) : finetune_dir(c, m->align, m->ft, sw);
     int rc = eval_in(r, d, m, k, sw, dir, ad, ft, judge, e);
     free(dir);
     free(ad);
@@ -474,8 +479,9 @@ static json_t *read_summary(const PipelineConfig *c, uint64_t seed, const Method
 static json_t *read_finetune_record(const PipelineConfig *c, uint64_t seed, const MethodSpec *m, int k) {
     char sw[64];
     sweep_label(c, k, sw, sizeof sw);
-    char *p = xasprintf("%s/seed=%llu/finetune/%s/%s/done.json", c->output, (unsigned long long)seed,
-                        align_method_name(m->align), sw);
+    char key[80];
+    method_finetune_key(m->align, m->ft, key, sizeof key);
+    char *p = xasprintf("%s/seed=%llu/finetune/%s/%s/done.json", c->output, (unsigned long long)seed, key, sw);
     json_error_t je;
     json_t *o = json_load_file(p, 0, &je);
     free(p);
@@ -712,16 +718,18 @@ static char *data_summary(const PipelineConfig *c, const Data *d) {
 
 // A runner for c with the stage count of its progress lines.
 static Runner runner_new(const PipelineConfig *c, PipelinePlan *plan) {
-    // Distinct alignments in use; "none" fine-tunes the base itself.
-    int used[ALIGN_COUNT] = {0};
+    // Distinct alignments and (alignment, fine-tuning defense) pairs in use; "none" fine-tunes
+    // the base itself.
+    int used[ALIGN_COUNT] = {0}, used_ft[ALIGN_COUNT][FT_COUNT] = {{0}};
     int n_post = 0, n_align = 0, n_ft = 0;
     for (int i = 0; i < c->n_methods; i++) {
         used[c->methods[i].align] = 1;
+        used_ft[c->methods[i].align][c->methods[i].ft] = 1;
         n_post += c->methods[i].post != POST_NONE;
     }
     for (int a = 0; a < ALIGN_COUNT; a++) {
-        n_ft += used[a];
         n_align += used[a] && a != ALIGN_NONE;
+        for (int f = 0; f < FT_COUNT; f++) n_ft += used_ft[a][f];
     }
     Runner r = {c, {0, 0}, 0, c->n_seeds * (n_align + c->n_sweep * (n_ft + n_post + c->n_methods)), 0, "", plan};
     return r;
@@ -730,8 +738,11 @@ static Runner runner_new(const PipelineConfig *c, PipelinePlan *plan) {
 // Every stage of every seed, in order (a dry run records them instead).
 static int run_stages(Runner *r, const Data *d, Judge *judge, Err *e) {
     const PipelineConfig *c = r->c;
-    int used[ALIGN_COUNT] = {0};
-    for (int i = 0; i < c->n_methods; i++) used[c->methods[i].align] = 1;
+    int used[ALIGN_COUNT] = {0}, used_ft[ALIGN_COUNT][FT_COUNT] = {{0}};
+    for (int i = 0; i < c->n_methods; i++) {
+        used[c->methods[i].align] = 1;
+        used_ft[c->methods[i].align][c->methods[i].ft] = 1;
+    }
     int rc = 0;
     for (int si = 0; si < c->n_seeds && !rc; si++) {
         // the runs of one seed: the config with that seed in every stage, in seed=<s>/
@@ -743,9 +754,9 @@ static int run_stages(Runner *r, const Data *d, Judge *judge, Err *e) {
         for (int a = ALIGN_NONE + 1; a < ALIGN_COUNT && !rc; a++)
             if (used[a]) rc = run_align(r, d, (AlignMethod)a, e);
         for (int k = 0; k < c->n_sweep && !rc; k++) {
-            for (int a = ALIGN_NONE + 1; a < ALIGN_COUNT && !rc; a++)
-                if (used[a]) rc = run_finetune(r, d, (AlignMethod)a, k, e);
-            if (used[ALIGN_NONE] && !rc) rc = run_finetune(r, d, ALIGN_NONE, k, e);
+            for (int a = ALIGN_NONE + 1; a <= ALIGN_COUNT && !rc; a++)  // ALIGN_NONE last
+                for (int f = 0; f < FT_COUNT && !rc; f++)
+                    if (used_ft[a % ALIGN_COUNT][f]) rc = run_finetune(r, d, (AlignMethod)(a % ALIGN_COUNT), (FtDefense)f, k, e);
             for (int i = 0; i < c->n_methods && !rc; i++)
                 if (c->methods[i].post != POST_NONE) rc = run_post(r, d, &c->methods[i], k, e);
             for (int i = 0; i < c->n_methods && !rc; i++) rc = run_eval(r, d, &c->methods[i], k, judge, e);

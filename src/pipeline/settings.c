@@ -12,16 +12,25 @@
 #include "train/optim.h"
 #include "util/suggest.h"
 
-static const char *const ALIGN_NAMES[ALIGN_COUNT] = {"none", "sft", "vaccine", "tvaccine", "random-vaccine"};
+static const char *const ALIGN_NAMES[ALIGN_COUNT] = {"none", "sft", "vaccine", "tvaccine", "random-vaccine", "booster"};
 static const char *const SCHEDULE_NAMES[] = {"constant", "cosine", "linear"};  // by Schedule
 static const char *const PRUNE_NAMES[] = {"wanda", "random"};                   // by PruneScore
 static const char *const TV_VARIANT_NAMES[] = {"reference", "lean"};             // by TVaccineVariant
+static const char *const FT_DEFENSE_NAMES[FT_COUNT] = {"none", "lisa", "ldifs"};
 
 const char *align_method_name(AlignMethod m) { return m >= 0 && m < ALIGN_COUNT ? ALIGN_NAMES[m] : "?"; }
 
 int align_method_parse(const char *s) {
     for (int i = 0; i < ALIGN_COUNT; i++)
         if (s && !strcmp(s, ALIGN_NAMES[i])) return i;
+    return -1;
+}
+
+const char *ft_defense_name(FtDefense d) { return d >= 0 && d < FT_COUNT ? FT_DEFENSE_NAMES[d] : "?"; }
+
+int ft_defense_parse(const char *s) {
+    for (int i = 0; i < FT_COUNT; i++)
+        if (s && !strcmp(s, FT_DEFENSE_NAMES[i])) return i;
     return -1;
 }
 
@@ -39,6 +48,17 @@ void align_opts_default(AlignOpts *o, AlignMethod m) {
     o->tv_pool = 200;
     o->tv_variant = TV_REFERENCE;
     if (m == ALIGN_TVACCINE) {  // T-Vaccine: batch 10, 20 epochs
+        o->train.batch_size = 10;
+        o->train.epochs = 20;
+    }
+    o->booster_lambda = 5;
+    o->booster_alpha = 0.1f;
+    o->booster_batch = 10;
+    o->booster_pool = 5000;
+    if (m == ALIGN_BOOSTER) {  // Booster's script (docs/methods.md, Booster)
+        o->train.lr = 5e-4f;
+        o->train.schedule = SCHED_CONSTANT;
+        o->train.warmup_ratio = 0;
         o->train.batch_size = 10;
         o->train.epochs = 20;
     }
@@ -65,6 +85,12 @@ void finetune_opts_default(FinetuneOpts *o, TaskKind task) {
     o->p = 0.1;
     o->mix_seed = 42;
     o->gsm8k_suffix = 1;
+    o->defense = FT_NONE;
+    o->lisa_rho = 1;  // the Booster repository's lr/epoch scripts (its poison-ratio scripts: 0.01)
+    o->lisa_align_steps = 100;
+    o->lisa_finetune_steps = 900;
+    o->lisa_guide = 10000;
+    o->ldifs_rho = 1e-4f;
     // Per-task rules (git-disl/Vaccine script/*_finetune/gsm8k.sh and train.py).
     if (task == TASK_GSM8K) {
         o->alpha = 0.5f;
@@ -133,7 +159,7 @@ void eval_settings_default(EvalSettings *s) {
     S_("bf16", SET_BF16, T, weights, 0, 0, 0, "keep base weights in bf16")
 
 static const Setting ALIGN_ITEMS[] = {
-    S_("method", SET_ALIGN, AlignOpts, method, 0, 0, SET_NO_CONFIG, "sft, vaccine, tvaccine or random-vaccine"),
+    S_("method", SET_ALIGN, AlignOpts, method, 0, 0, SET_NO_CONFIG, "sft, vaccine, tvaccine, random-vaccine or booster"),
     TRAIN_SETTINGS(AlignOpts),
     LORA_SETTINGS(AlignOpts),
     S_("rho", SET_FLOAT, AlignOpts, rho, 0, INF, 0, "perturbation norm (random-vaccine: noise variance)"),
@@ -142,6 +168,10 @@ static const Setting ALIGN_ITEMS[] = {
     S_("tv_S", SET_INT, AlignOpts, tv_S, 1, INT_MAX, 0, "T-Vaccine: layers drawn"),
     S_("tv_pool", SET_INT, AlignOpts, tv_pool, 1, INT_MAX, 0, "T-Vaccine: harmful rows for the probabilities"),
     S_("tv_variant", SET_TV_VARIANT, AlignOpts, tv_variant, 0, 0, 0, "T-Vaccine: reference or lean (docs/methods.md)"),
+    S_("booster_lambda", SET_FLOAT, AlignOpts, booster_lambda, 0, INF, 0, "Booster: weight of the harmful-perturbation regulariser"),
+    S_("booster_alpha", SET_FLOAT, AlignOpts, booster_alpha, 0, INF, 0, "Booster: size of the normalised harmful step"),
+    S_("booster_batch", SET_INT, AlignOpts, booster_batch, 1, INT_MAX, 0, "Booster: harmful rows per step"),
+    S_("booster_pool", SET_INT, AlignOpts, booster_pool, 1, INT_MAX, 0, "Booster: harmful rows drawn from (the first ones)"),
 };
 
 static const Setting FINETUNE_ITEMS[] = {
@@ -153,6 +183,13 @@ static const Setting FINETUNE_ITEMS[] = {
     S_("single_lora", SET_BOOL, FinetuneOpts, single_lora, 0, 0, 0,
        "train the alignment adapter on instead of merging it (docs/methods.md)"),
     S_("gsm8k_suffix", SET_BOOL, FinetuneOpts, gsm8k_suffix, 0, 0, 0, "GSM8K questions end with \"First think step by step...\""),
+    S_("defense", SET_FT_DEFENSE, FinetuneOpts, defense, 0, 0, SET_NO_CONFIG,
+       "none, lisa or ldifs (docs/methods.md; pipeline: the method's +lisa / +ldifs)"),
+    S_("lisa_rho", SET_FLOAT, FinetuneOpts, lisa_rho, 0, INF, 0, "Lisa: proximal weight"),
+    S_("lisa_align_steps", SET_INT, FinetuneOpts, lisa_align_steps, 0, INT_MAX, 0, "Lisa: steps on alignment rows per cycle"),
+    S_("lisa_finetune_steps", SET_INT, FinetuneOpts, lisa_finetune_steps, 0, INT_MAX, 0, "Lisa: steps on the user's rows per cycle"),
+    S_("lisa_guide", SET_INT, FinetuneOpts, lisa_guide, 1, INT_MAX, 0, "Lisa: alignment rows drawn from (the first ones)"),
+    S_("ldifs_rho", SET_FLOAT, FinetuneOpts, ldifs_rho, 0, INF, 0, "LDIFS: weight of the feature distance"),
 };
 
 static const Setting ANTIDOTE_ITEMS[] = {
@@ -296,7 +333,7 @@ static int store_word(const Setting *s, void *obj, const char *w, Err *e) {
             suggest_init(&sg, w);
             for (int k = ALIGN_NONE + 1; k < ALIGN_COUNT; k++) suggest_add(&sg, ALIGN_NAMES[k]);
             char hint[96];
-            return err_set(e, "unknown method \"%s\" (%ssft, vaccine, tvaccine, random-vaccine)", w,
+            return err_set(e, "unknown method \"%s\" (%ssft, vaccine, tvaccine, random-vaccine, booster)", w,
                            suggest_hint(&sg, hint, sizeof hint));
         }
         *AT(AlignMethod, obj, s) = (AlignMethod)m;
@@ -310,6 +347,12 @@ static int store_word(const Setting *s, void *obj, const char *w, Err *e) {
         for (int k = 0; k < 2; k++)
             if (!strcmp(w, TV_VARIANT_NAMES[k])) { *AT(TVaccineVariant, obj, s) = (TVaccineVariant)k; return 0; }
         return err_set(e, "must be \"reference\" or \"lean\", got \"%s\"", w);
+    case SET_FT_DEFENSE: {
+        int d = ft_defense_parse(w);
+        if (d < 0) return err_set(e, "unknown defense \"%s\" (none, lisa, ldifs)", w);
+        *AT(FtDefense, obj, s) = (FtDefense)d;
+        return 0;
+    }
     default: return err_set(e, "expected a %s", s->type == SET_BOOL || s->type == SET_BF16 ? "boolean" : "number");
     }
 }
@@ -361,6 +404,7 @@ int setting_set_json(const Setting *s, void *obj, json_t *v, Err *e) {
     case SET_ALIGN:
     case SET_PRUNE:
     case SET_TV_VARIANT:
+    case SET_FT_DEFENSE:
         if (!json_is_string(v)) return err_set(e, "expected a string");
         return store_word(s, obj, json_string_value(v), e);
     default:
@@ -454,6 +498,7 @@ json_t *settings_to_json(const SettingTable *t, const void *obj, int config_keys
         case SET_ALIGN: v = json_string(align_method_name(*AT_C(AlignMethod, obj, s))); break;
         case SET_PRUNE: v = json_string(PRUNE_NAMES[*AT_C(PruneScore, obj, s)]); break;
         case SET_TV_VARIANT: v = json_string(TV_VARIANT_NAMES[*AT_C(TVaccineVariant, obj, s)]); break;
+        case SET_FT_DEFENSE: v = json_string(ft_defense_name(*AT_C(FtDefense, obj, s))); break;
         default: v = json_null(); break;
         }
         json_object_set_new(o, s->key, v);
@@ -465,7 +510,7 @@ json_t *settings_to_json(const SettingTable *t, const void *obj, int config_keys
 
 int align_opts_check(const AlignOpts *o, const char *prefix, int flag_names, Err *e) {
     if (o->method <= ALIGN_NONE || o->method >= ALIGN_COUNT)
-        return err_set(e, "%smethod: must be sft, vaccine, tvaccine or random-vaccine", prefix);
+        return err_set(e, "%smethod: must be sft, vaccine, tvaccine, random-vaccine or booster", prefix);
     return settings_check(&ALIGN_SETTINGS, o, prefix, flag_names, e);
 }
 

@@ -31,8 +31,8 @@
 
 // The alignment methods; "none" (no alignment) is a method of the experiment, not of the
 // align stage. Arrays over methods are indexed by AlignMethod and sized ALIGN_COUNT.
-typedef enum { ALIGN_NONE, ALIGN_SFT, ALIGN_VACCINE, ALIGN_TVACCINE, ALIGN_RANDOM_VACCINE, ALIGN_COUNT } AlignMethod;
-const char *align_method_name(AlignMethod m);  // "none", "sft", "vaccine", "tvaccine", "random-vaccine"
+typedef enum { ALIGN_NONE, ALIGN_SFT, ALIGN_VACCINE, ALIGN_TVACCINE, ALIGN_RANDOM_VACCINE, ALIGN_BOOSTER, ALIGN_COUNT } AlignMethod;
+const char *align_method_name(AlignMethod m);  // "none", "sft", "vaccine", "tvaccine", "random-vaccine", "booster"
 int align_method_parse(const char *s);         // AlignMethod, or -1 if unknown
 
 typedef struct {
@@ -41,11 +41,20 @@ typedef struct {
     int tv_K, tv_J, tv_S; // T-Vaccine: probability refresh, resample interval, layers sampled (200, 20, 8)
     int tv_pool;          // T-Vaccine harmful pool size (200)
     TVaccineVariant tv_variant;  // TV_REFERENCE (default) or TV_LEAN (docs/methods.md)
+    float booster_lambda, booster_alpha;  // Booster: regulariser weight 5, harmful step 0.1
+    int booster_batch, booster_pool;      // Booster: harmful rows per step 10, of the first 5000
     int rank, targets;    // LoRA: rank 8, all seven projections
     float alpha, dropout; // alpha 4, dropout 0.1
     MatType weights;      // base weights in f32 or bf16
-    TrainOpts train;      // lr 1e-3, wd 0.1, warmup 0.1, cosine, batch 5, 50 epochs (T-Vaccine: batch 10, 20 epochs)
+    TrainOpts train;      // lr 1e-3, wd 0.1, warmup 0.1, cosine, batch 5, 50 epochs (T-Vaccine: batch 10, 20 epochs;
+                          // Booster: lr 5e-4, constant, no warmup, batch 10, 20 epochs)
 } AlignOpts;
+
+// The fine-tuning stage's defenses (docs/methods.md, Lisa, LDIFS): the provider's training
+// of the user's data; "none" is plain SFT.
+typedef enum { FT_NONE, FT_LISA, FT_LDIFS, FT_COUNT } FtDefense;
+const char *ft_defense_name(FtDefense d);  // "none", "lisa", "ldifs"
+int ft_defense_parse(const char *s);       // FtDefense, or -1 if unknown
 
 typedef struct {
     int rank, targets;
@@ -57,6 +66,11 @@ typedef struct {
     uint64_t mix_seed;
     int single_lora;        // keep training the alignment adapter instead of merging it (0)
     int gsm8k_suffix;       // GSM8K questions end with GSM8K_QUESTION_SUFFIX (1; Antidote's scripts: 0)
+    FtDefense defense;      // none (plain SFT), lisa or ldifs (pipeline: the method's "+lisa", "+ldifs")
+    float lisa_rho;         // Lisa: proximal weight (1)
+    int lisa_align_steps, lisa_finetune_steps;  // Lisa: steps of each state (100, 900)
+    int lisa_guide;         // Lisa: alignment rows drawn from (the first 10000)
+    float ldifs_rho;        // LDIFS: feature-distance weight (1e-4)
 } FinetuneOpts;
 
 typedef enum { PRUNE_WANDA, PRUNE_RANDOM } PruneScore;
@@ -97,6 +111,7 @@ typedef enum {
     SET_ALIGN,     // an alignment method name
     SET_PRUNE,     // wanda | random
     SET_TV_VARIANT,  // reference | lean (TVaccineVariant)
+    SET_FT_DEFENSE,  // none | lisa | ldifs (FtDefense)
 } SettingType;
 
 enum {

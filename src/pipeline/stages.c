@@ -6,6 +6,9 @@
 #include <string.h>
 
 #include "defense/antidote.h"
+#include "defense/booster.h"
+#include "defense/ldifs.h"
+#include "defense/lisa.h"
 #include "defense/vaccine.h"
 #include "eval/report.h"
 #include "util/atomic.h"
@@ -40,8 +43,8 @@ static int encode_checked(const LoadedModel *lm, const Dataset *data, int max_le
 // in that folder, trained on (its own rank, alpha, dropout and targets).
 static int train_adapter(LoadedModel *lm, const char *base_dir, const Dataset *data, const char *what, TrainOpts *t,
                          int rank, float alpha, float dropout, int targets, const char *start,
-                         StepMethod *(*make)(const Model *, int, int, void *), void *make_ctx, const char *out_dir,
-                         StageReport *r, Err *e) {
+                         StepMethod *(*make)(const Model *, const Lora *, int, int, void *), void *make_ctx,
+                         const char *out_dir, StageReport *r, Err *e) {
     EncodedSet enc;
     if (encode_checked(lm, data, t->max_len, what, &enc, e)) return -1;
     Lora lora;
@@ -56,7 +59,7 @@ static int train_adapter(LoadedModel *lm, const char *base_dir, const Dataset *d
     t->checkpoint_dir = ck;
     t->base_model = base_dir;
     t->log_path = logp;
-    StepMethod *method = make(&lm->model, t->batch_size, max_len_of(&enc), make_ctx);
+    StepMethod *method = make(&lm->model, &lora, t->batch_size, max_len_of(&enc), make_ctx);
     TrainLog log;
     int rc = method ? train_run(&lm->model, &lora, &enc, t, method, &log, e) : err_set(e, "%s: no training method", out_dir);
     if (!rc) rc = peft_save(&lora, &lm->model, out_dir, base_dir, e);
@@ -83,7 +86,7 @@ typedef struct {
     const EncodedSet *harmful;
 } AlignMake;
 
-static StepMethod *make_align(const Model *m, int B, int T, void *p) {
+static StepMethod *make_align(const Model *m, const Lora *l, int B, int T, void *p) {
     AlignMake *a = p;
     const AlignOpts *o = a->o;
     switch (o->method) {
@@ -93,6 +96,11 @@ static StepMethod *make_align(const Model *m, int B, int T, void *p) {
         TVaccineOpts tv = {o->rho, o->tv_K, o->tv_J, o->tv_S, a->harmful, o->tv_variant};
         return tvaccine_method_new(m, B, T, &tv, o->train.seed);
     }
+    case ALIGN_BOOSTER: {
+        BoosterOpts bo = {o->booster_lambda, o->booster_alpha, o->booster_batch, o->train.grad_accum, a->harmful,
+                          o->train.seed};
+        return booster_method_new(m, l, &bo);
+    }
     case ALIGN_SFT: return sft_method_new();
     case ALIGN_NONE:
     case ALIGN_COUNT: break;  // refused by align_opts_check
@@ -100,7 +108,28 @@ static StepMethod *make_align(const Model *m, int B, int T, void *p) {
     return NULL;
 }
 
-static StepMethod *make_sft(const Model *m, int B, int T, void *p) { return sft_method_new(); }
+typedef struct {
+    const FinetuneOpts *o;
+    const EncodedSet *guide;
+    int n_rows;  // training rows (Lisa's 10% point)
+} FinetuneMake;
+
+static StepMethod *make_finetune(const Model *m, const Lora *l, int B, int T, void *p) {
+    FinetuneMake *f = p;
+    const FinetuneOpts *o = f->o;
+    switch (o->defense) {
+    case FT_LISA: {
+        double micro_per_epoch = (f->n_rows + B - 1) / B;
+        LisaOpts lo = {o->lisa_rho, o->lisa_align_steps, o->lisa_finetune_steps,
+                       0.1 * micro_per_epoch * o->train.epochs, B, o->train.grad_accum, f->guide, o->train.seed};
+        return lisa_method_new(m, l, &lo);
+    }
+    case FT_LDIFS: return ldifs_method_new(m, B, T, o->ldifs_rho);
+    case FT_NONE:
+    case FT_COUNT: break;
+    }
+    return sft_method_new();
+}
 
 static int stage_align_locked(const char *base_dir, const char *const *merge, int n_merge, const Dataset *align_set,
                               const Dataset *harmful, const AlignOpts *o, const char *out_dir, StageReport *r, Err *e) {
@@ -108,11 +137,15 @@ static int stage_align_locked(const char *base_dir, const char *const *merge, in
     LoadedModel lm;
     if (model_dir_open(&lm, base_dir, o->weights, merge, n_merge, e)) return -1;
     EncodedSet henc = {0};
-    if (o->method == ALIGN_TVACCINE) {
-        if (!harmful || harmful->n == 0) { model_dir_close(&lm); return err_set(e, "T-Vaccine needs harmful data"); }
+    if (o->method == ALIGN_TVACCINE || o->method == ALIGN_BOOSTER) {
+        const char *who = o->method == ALIGN_TVACCINE ? "T-Vaccine" : "Booster";
+        if (!harmful || harmful->n == 0) { model_dir_close(&lm); return err_set(e, "%s needs harmful data", who); }
         Dataset pool = *harmful;
-        if (pool.n > o->tv_pool) pool.n = o->tv_pool;
-        if (encode_checked(&lm, &pool, o->train.max_len, "T-Vaccine harmful pool", &henc, e)) {
+        int cap = o->method == ALIGN_TVACCINE ? o->tv_pool : o->booster_pool;
+        if (pool.n > cap) pool.n = cap;
+        char what[64];
+        snprintf(what, sizeof what, "%s harmful pool", who);
+        if (encode_checked(&lm, &pool, o->train.max_len, what, &henc, e)) {
             model_dir_close(&lm);
             return -1;
         }
@@ -137,8 +170,9 @@ int stage_align(const char *base_dir, const char *const *merge, int n_merge, con
     return rc;
 }
 
-static int stage_finetune_locked(const char *base_dir, const char *align_adapter, const Dataset *data, const FinetuneOpts *o,
-                   const char *out_dir, StageReport *r, Err *e) {
+static int stage_finetune_locked(const char *base_dir, const char *align_adapter, const Dataset *data,
+                                 const Dataset *guide, const FinetuneOpts *o, const char *out_dir, StageReport *r,
+                                 Err *e) {
     peak_rss_reset();
     LoadedModel lm;
     const char *ads[1] = {align_adapter};
@@ -150,21 +184,36 @@ static int stage_finetune_locked(const char *base_dir, const char *align_adapter
     for (int i = 0; i < data->n; i++) n_harm += data->rows[i].harmful != 0;
     log_msg(LOG_INFO, "finetune: mix of %d rows: %d benign, %d harmful (p = %.3f)", data->n, data->n - n_harm, n_harm,
             data->n ? (double)n_harm / data->n : 0.0);
+    EncodedSet genc = {0};
+    if (o->defense == FT_LISA) {
+        if (!guide || guide->n == 0) { model_dir_close(&lm); return err_set(e, "Lisa needs alignment rows"); }
+        Dataset g = *guide;
+        if (g.n > o->lisa_guide) g.n = o->lisa_guide;
+        if (encode_checked(&lm, &g, o->train.max_len, "Lisa alignment rows", &genc, e)) {
+            model_dir_close(&lm);
+            return -1;
+        }
+    }
+    FinetuneMake mk = {o, &genc, data->n};
     int rc = train_adapter(&lm, base_dir, data, "fine-tuning data", &t, o->rank, o->alpha, o->dropout, o->targets,
-                           o->single_lora ? align_adapter : NULL, make_sft, NULL, out_dir, r, e);
+                           o->single_lora ? align_adapter : NULL, make_finetune, &mk, out_dir, r, e);
+    if (genc.ex) encoded_free(&genc);
     model_dir_close(&lm);
     return rc;
 }
 
 // The output folder is checked before any work and locked for the whole stage (docs/reliability.md).
-int stage_finetune(const char *base_dir, const char *align_adapter, const Dataset *data, const FinetuneOpts *o,
-                   const char *out_dir, StageReport *r, Err *e) {
+int stage_finetune(const char *base_dir, const char *align_adapter, const Dataset *data, const Dataset *guide,
+                   const FinetuneOpts *o, const char *out_dir, StageReport *r, Err *e) {
     if (finetune_opts_check(o, "finetune.", 0, e)) return -1;
     if (o->single_lora && !align_adapter)
         return err_set(e, "finetune.single_lora: needs an alignment adapter to train on (none given)");
+    if (o->single_lora && o->defense == FT_LDIFS)  // its anchor would be the base without the alignment
+        return err_set(e, "finetune.single_lora: LDIFS needs the aligned model apart from the trained adapter; "
+                       "use a fresh adapter (single_lora false)");
     DirLock lk;
     if (out_dir_usable(out_dir, e) || dir_lock(&lk, out_dir, e)) return -1;
-    int rc = stage_finetune_locked(base_dir, align_adapter, data, o, out_dir, r, e);
+    int rc = stage_finetune_locked(base_dir, align_adapter, data, guide, o, out_dir, r, e);
     dir_unlock(&lk);
     return rc;
 }

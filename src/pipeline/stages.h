@@ -21,11 +21,13 @@ int stage_align(const char *base_dir, const char *const *merge, int n_merge, con
                 const Dataset *harmful, const AlignOpts *o, const char *out_dir, StageReport *r, Err *e);
 
 // ---- stage 2: user fine-tuning (the attack) ----------------------------------------
-// Merges the alignment adapter (if any) into the base, trains a fresh adapter on data. With
-// o->single_lora the alignment adapter (required) is not merged but trained on, as the
-// reference's single-LoRA option: out_dir gets it with its own rank, alpha and targets.
-int stage_finetune(const char *base_dir, const char *align_adapter, const Dataset *data, const FinetuneOpts *o,
-                   const char *out_dir, StageReport *r, Err *e);
+// Merges the alignment adapter (if any) into the base, trains a fresh adapter on data with
+// o->defense (plain SFT, Lisa or LDIFS; Lisa also needs guide, harmful prompt + safe answer
+// rows, NULL otherwise). With o->single_lora the alignment adapter (required) is not merged
+// but trained on, as the reference's single-LoRA option: out_dir gets it with its own rank,
+// alpha and targets.
+int stage_finetune(const char *base_dir, const char *align_adapter, const Dataset *data, const Dataset *guide,
+                   const FinetuneOpts *o, const char *out_dir, StageReport *r, Err *e);
 
 // ---- stage 3: Antidote (post-fine-tuning pruning) -----------------------------------
 // LoRA mode writes the pruned fine-tuning adapter to out_dir; full mode writes the

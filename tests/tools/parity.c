@@ -17,6 +17,12 @@
 //   "strip": {"texts": [...], "out": path}   answer_strip of each text, written as a JSON array
 //   "wanda": {"rows", "cols", "W": [...], "act": [...] or absent (magnitude), "dense_ratio"}
 //                                  wanda_mask alone: output "mask" (rows, cols) of 0/1
+//   "method": {"name": "booster"|"lisa"|"ldifs", "rows": [[ids], ...], "prompt_len": [...],
+//              "lambda", "alpha", "rho", "state": "finetune"|"alignment", "anchor_scale", "seed"}
+//                                  one micro-batch of a defense's StepMethod on the batch (rows:
+//                                  Booster's harmful batch, Lisa's alignment batch, all of them):
+//                                  outputs method_loss (1), method_grad.<PEFT name>, and for Lisa
+//                                  anchor.<PEFT name> (the adapter minus anchor_scale * N(0,1))
 //   "prune": {"samples": [[ids], ...], "dense_ratio", "random", "full", "targets", "seed"}
 //                                  antidote_prune on the model and adapter: outputs
 //                                  "pruned.<PEFT name>" (LoRA mode) or "pruned.<l>.<proj>"
@@ -29,6 +35,9 @@
 #include <string.h>
 
 #include "defense/antidote.h"
+#include "defense/booster.h"
+#include "defense/ldifs.h"
+#include "defense/lisa.h"
 #include "eval/evaluate.h"
 #include "eval/judge_classifier.h"
 #include "io/hf_checkpoint.h"
@@ -97,6 +106,78 @@ static float *float_array(json_t *j, const char *k, size_t n) {
 static void peft_name(char *buf, size_t cap, int layer, int p, char ab) {
     snprintf(buf, cap, "base_model.model.model.layers.%d.%s.%s.lora_%c.weight", layer,
              p <= P_O ? "self_attn" : "mlp", PROJ_NAMES[p], ab);
+}
+
+// Every A and B of a LoRA-shaped buffer (lo's layout) as prefix<PEFT name>.
+static void out_lora(Out *out, const char *prefix, const Model *m, const Lora *lo, const float *buf) {
+    char name[200], full[260];
+    for (int l = 0; l < lo->n_layers; l++)
+        for (int p = 0; p < N_PROJ; p++) {
+            int k = l * N_PROJ + p, o_, in;
+            if (!lo->A[k]) continue;
+            proj_dims(&m->cfg, p, &o_, &in);
+            peft_name(name, sizeof name, l, p, 'A');
+            snprintf(full, sizeof full, "%s%s", prefix, name);
+            out_add(out, full, 2, lo->rank, in, buf + (lo->A[k] - lo->params), 1);
+            peft_name(name, sizeof name, l, p, 'B');
+            snprintf(full, sizeof full, "%s%s", prefix, name);
+            out_add(out, full, 2, o_, lo->rank, buf + (lo->B[k] - lo->params), 1);
+        }
+}
+
+// One micro-batch of a defense's step method on batch b (the "method" job).
+static void run_method(Out *out, json_t *jm, Model *m, Lora *lo, const Batch *b) {
+    json_t *rows = json_object_get(jm, "rows");
+    EncodedSet set = {0};
+    set.n = (int)json_array_size(rows);
+    set.ex = xcalloc(set.n ? set.n : 1, sizeof(Encoded));
+    int *pl = set.n ? int_array(jm, "prompt_len", set.n) : NULL;
+    for (int i = 0; i < set.n; i++) {
+        json_t *ids = json_array_get(rows, i);
+        set.ex[i].n = (int)json_array_size(ids);
+        set.ex[i].ids = xmalloc((set.ex[i].n ? set.ex[i].n : 1) * sizeof(int));
+        for (int t = 0; t < set.ex[i].n; t++) set.ex[i].ids[t] = (int)json_integer_value(json_array_get(ids, t));
+        set.ex[i].prompt_len = pl[i];
+    }
+    free(pl);
+    const char *name = str(jm, "name");
+    uint64_t seed = (uint64_t)num(jm, "seed", 1);
+    StepMethod *s = NULL;
+    if (name && !strcmp(name, "booster")) {
+        BoosterOpts o = {(float)num(jm, "lambda", 5), (float)num(jm, "alpha", 0.1), set.n, 1, &set, seed};
+        s = booster_method_new(m, lo, &o);
+    } else if (name && !strcmp(name, "lisa")) {
+        const char *st = str(jm, "state");
+        int align = st && !strcmp(st, "alignment");
+        LisaOpts o = {(float)num(jm, "rho", 1), align ? 1 : 0, 1, -1, set.n, 1, &set, seed};
+        s = lisa_method_new(m, lo, &o);
+        if (s) {  // the anchor: the adapter moved by anchor_scale * N(0, 1)
+            Rng r;
+            rng_seed(&r, seed + 7);
+            float sc = (float)num(jm, "anchor_scale", 0.05);
+            for (size_t i = 0; i < s->n_state; i++) s->state[i] = lo->params[i] - sc * rng_normal(&r);
+            out_lora(out, "anchor.", m, lo, s->state);
+        }
+    } else if (name && !strcmp(name, "ldifs")) {
+        s = ldifs_method_new(m, b->B, b->T, (float)num(jm, "rho", 1e-4));
+    }
+    if (!s) die("method", &(Err){"unknown method or bad options"});
+    int B = s->max_B > b->B ? s->max_B : b->B, T = s->max_T > b->T ? s->max_T : b->T;
+    Workspace *w = workspace_new(m, lo, B, T, 0);
+    memset(w->lora_grad, 0, lo->n_params * sizeof(float));
+    if (s->begin_step) s->begin_step(s, m, lo, w, 0);
+    float loss = s->grad(s, m, lo, w, b, 1.0f, seed);
+    out_add(out, "method_loss", 1, 1, 0, &loss, 1);
+    out_lora(out, "method_grad.", m, lo, w->lora_grad);
+    if (!strcmp(name, "ldifs")) {
+        float terms[256];
+        int L = m->cfg.n_layers < 256 ? m->cfg.n_layers : 256;
+        for (int l = 0; l < L; l++) terms[l] = (float)ldifs_terms(s)[l];
+        out_add(out, "ldifs_terms", 1, L, 0, terms, 1);
+    }
+    workspace_free(w);
+    step_method_free(s);
+    encoded_free(&set);
 }
 
 int main(int argc, char **argv) {
@@ -245,20 +326,9 @@ int main(int argc, char **argv) {
             free(logits);
             BackwardOpts bo = {.param_grads = 1};
             model_backward(&m, &lo, w, &bo);
-            char name[200];
-            for (int l = 0; l < lo.n_layers; l++)
-                for (int p = 0; p < N_PROJ; p++) {
-                    int k = l * N_PROJ + p, o_, in;
-                    if (!lo.A[k]) continue;
-                    proj_dims(&m.cfg, p, &o_, &in);
-                    char gname[240];
-                    peft_name(name, sizeof name, l, p, 'A');
-                    snprintf(gname, sizeof gname, "grad.%s", name);
-                    out_add(out, gname, 2, lo.rank, in, w->lora_grad + (lo.A[k] - lo.params), 1);
-                    peft_name(name, sizeof name, l, p, 'B');
-                    snprintf(gname, sizeof gname, "grad.%s", name);
-                    out_add(out, gname, 2, o_, lo.rank, w->lora_grad + (lo.B[k] - lo.params), 1);
-                }
+            out_lora(out, "grad.", &m, &lo, w->lora_grad);
+            json_t *jm = json_object_get(job, "method");
+            if (json_is_object(jm)) run_method(out, jm, &m, &lo, &b);
             int steps = (int)num(job, "steps", 0);
             if (steps > 0) {
                 AdamW opt = {(float)num(job, "lr", 1e-3), (float)num(job, "beta1", 0.9), (float)num(job, "beta2", 0.999),

@@ -1,0 +1,158 @@
+# The baseline defenses of issue 16 (docs/methods.md, Booster, Lisa, LDIFS) against torch
+# autograd on the real stories260K checkpoint with a random rank-4 adapter on all seven
+# projections (PEFT, dropout 0): one micro-batch of each method's step (parity driver,
+# "method" job) gives the loss and every adapter gradient that the reference trainers
+# (Booster repository, trainer.py) compute:
+#   Booster  g_align + lambda (g_h(w) - g_h(w - alpha g_h / (||g_h|| + 1e-7)))   (BoosterAlignmentTrainer)
+#   Lisa     CE + rho/2 ||w - anchor||^2 on the user's batch (fine-tuning state) or on the
+#            alignment batch (alignment state)                                      (ADMMTrainer)
+#   LDIFS    CE + sum over layers of rho/2 ||mlp_l(x) - mlp_l^aligned(x)||^2 over real tokens,
+#            a layer counted only while its term is below 0.1                       (LDIFSTrainer)
+import os, sys, tempfile
+sys.path.insert(0, os.path.dirname(__file__))
+from hfparity import *  # noqa
+import torch
+from transformers import AutoModelForCausalLM
+from peft import PeftModel
+
+tally = Tally()
+BASE = os.path.join(SHARED, "models/stories260k-hf")
+RTOL = 1e-4
+
+
+def hf_base():
+    return AutoModelForCausalLM.from_pretrained(BASE, attn_implementation="eager", dtype=torch.float32)
+
+
+def rows_batch(rows, prompt_len):
+    """antibody's batch_fill: right padding with 0, position t predicts token t+1 of the answer."""
+    T = max(len(r) for r in rows)
+    tokens = torch.zeros(len(rows), T, dtype=torch.long)
+    mask = torch.zeros(len(rows), T, dtype=torch.long)
+    targets = torch.full((len(rows), T), -1, dtype=torch.long)
+    for b, (r, pl) in enumerate(zip(rows, prompt_len)):
+        tokens[b, :len(r)] = torch.tensor(r)
+        mask[b, :len(r)] = 1
+        for t in range(len(r) - 1):
+            if t + 1 >= pl:
+                targets[b, t] = r[t + 1]
+    return tokens, targets, mask
+
+
+def ce(model, batch):
+    tokens, targets, mask = batch
+    return model(input_ids=tokens, attention_mask=mask, labels=hf_labels(targets)).loss
+
+
+def lora_params(model):
+    return {n.replace(".default", ""): p for n, p in model.named_parameters() if "lora_" in n}
+
+
+def compare(what, out, loss, grads):
+    tally.close(f"{what}: loss", out["method_loss"], torch.tensor([loss]), RTOL, "loss")
+    gmax = max(g.abs().max().item() for g in grads.values())
+    for n, g in grads.items():
+        tally.close(f"{what}: grad {n}", out["method_grad." + n] / gmax, g / gmax, RTOL, "grad")
+    tally.check(len([k for k in out if k.startswith("method_grad.")]) == len(grads), f"{what}: gradient count")
+
+
+def run(tmp, what, batch, method):
+    tokens, targets, mask = batch
+    ad = os.path.join(tmp, "adapter-" + what.replace(" ", "_"))
+    job = {"model": BASE, "out": os.path.join(tmp, "m.safetensors"), **batch_job(tokens, targets, mask),
+           "lora": {"rank": 4, "alpha": 8, "targets": "all", "seed": 3, "init_scale": 0.2}, "save_adapter_init": ad,
+           "method": method}
+    out = run_parity(job, os.path.join(tmp, "m.json"))
+    pm = PeftModel.from_pretrained(hf_base(), ad, is_trainable=True)
+    pm.train()  # lora_dropout is 0
+    return out, pm
+
+
+def check_booster(tmp, batch, rows, pl, lam, alpha):
+    what = f"booster lambda {lam} alpha {alpha}"
+    out, pm = run(tmp, what, batch, {"name": "booster", "rows": rows, "prompt_len": pl, "lambda": lam, "alpha": alpha,
+                                     "seed": 4})
+    params = lora_params(pm)
+    names = list(params)
+    harm = rows_batch(rows, pl)
+    gh = torch.autograd.grad(ce(pm, harm), [params[n] for n in names])
+    G = torch.sqrt(sum((g.double() ** 2).sum() for g in gh)).item() + 1e-7
+    saved = [params[n].detach().clone() for n in names]
+    with torch.no_grad():
+        for n, g in zip(names, gh):
+            params[n] -= alpha * g / G
+    gh2 = torch.autograd.grad(ce(pm, harm), [params[n] for n in names])
+    with torch.no_grad():
+        for n, s in zip(names, saved):
+            params[n].copy_(s)
+    la = ce(pm, batch)
+    ga = torch.autograd.grad(la, [params[n] for n in names])
+    want = {n: a + lam * h - lam * h2 for n, a, h, h2 in zip(names, ga, gh, gh2)}
+    reg = max((lam * (h - h2)).abs().max().item() for h, h2 in zip(gh, gh2))
+    tally.check(lam == 0 or reg > 1e-3 * max(g.abs().max().item() for g in ga),
+                f"{what}: the regulariser ({reg:.3g}) is too small to be checked")
+    compare(what, out, la.item(), want)
+
+
+def check_lisa(tmp, batch, rows, pl, state, rho):
+    what = f"lisa {state} rho {rho}"
+    out, pm = run(tmp, what, batch, {"name": "lisa", "rows": rows, "prompt_len": pl, "rho": rho, "state": state,
+                                     "anchor_scale": 0.05, "seed": 6})
+    params = lora_params(pm)
+    names = list(params)
+    used = rows_batch(rows, pl) if state == "alignment" else batch
+    loss = ce(pm, used) + rho / 2 * sum(((params[n] - out["anchor." + n]) ** 2).sum() for n in names)
+    g = torch.autograd.grad(loss, [params[n] for n in names])
+    compare(what, out, loss.item(), dict(zip(names, g)))
+
+
+def check_ldifs(tmp, batch, rho, expect_dropped):
+    what = f"ldifs rho {rho}"
+    out, pm = run(tmp, what, batch, {"name": "ldifs", "rho": rho})
+    tokens, targets, mask = batch
+    layers = pm.base_model.model.model.layers
+    feats = {}
+    hooks = [l.mlp.register_forward_hook(lambda mod, inp, o, i=i: feats.__setitem__(i, o)) for i, l in enumerate(layers)]
+    with torch.no_grad(), pm.disable_adapter():
+        pm(input_ids=tokens, attention_mask=mask)
+        anchor = {i: f.detach().clone() for i, f in feats.items()}
+    loss = ce(pm, batch)
+    for h in hooks:
+        h.remove()
+    real = mask.bool()
+    terms = []
+    for i in range(len(layers)):
+        d = (feats[i] - anchor[i])[real]
+        t = rho / 2 * (d ** 2).sum()
+        terms.append(t.item())
+        if t.item() < 0.1:
+            loss = loss + t
+    tally.close(f"{what}: per-layer terms", out["ldifs_terms"], torch.tensor(terms), RTOL, "loss")
+    dropped = sum(t >= 0.1 for t in terms)
+    tally.check((0 < dropped < len(terms)) if expect_dropped else dropped == 0,
+                f"{what}: {dropped} layers at or above the cap ({terms})")
+    params = lora_params(pm)
+    names = list(params)
+    g = torch.autograd.grad(loss, [params[n] for n in names])
+    compare(what, out, loss.item(), dict(zip(names, g)))
+
+
+def main():
+    print(versions())
+    batch = make_batch(2, 12, 512, [12, 7], 5, prompt_len=3)
+    gen = torch.Generator().manual_seed(11)
+    rows = [torch.randint(3, 512, (n,), generator=gen).tolist() for n in (9, 14, 6)]
+    pl = [2, 4, 1]
+    with tempfile.TemporaryDirectory() as tmp:
+        check_booster(tmp, batch, rows, pl, 5.0, 0.1)
+        check_booster(tmp, batch, rows, pl, 1.0, 1.0)
+        check_lisa(tmp, batch, rows, pl, "finetune", 1.0)
+        check_lisa(tmp, batch, rows, pl, "alignment", 1.0)
+        # the random adapter moves the features far: every layer under the cap, then most over it
+        check_ldifs(tmp, batch, 5e-6, False)
+        check_ldifs(tmp, batch, 1e-4, True)
+    print(tally.summary())
+    sys.exit(1 if tally.mismatches else 0)
+
+
+main()
