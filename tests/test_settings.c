@@ -669,21 +669,27 @@ static void test_presets(void) {
     pipeline_config_free(&c);
 }
 
+// The rows of a task file holding text (d initialised here; 2 rows expected).
+static void load_task_text(TaskKind t, const char *name, const char *text, Dataset *d) {
+    char p[4300];
+    snprintf(p, sizeof p, "%s/%s", tmp_root, name);
+    write_text(p, text);
+    dataset_init(d);
+    Err e = {0};
+    CHECK(data_load_task(t, p, d, &e) == 0 && d->n == 2, "%s: %s", name, e.msg);
+}
+
 // The Antidote scripts' GSM8K rows have no question suffix (gsm8k/build_dataset.py there:
 // QUESTION_PROMPT ""): the instruction is the question itself.
 static void test_gsm8k_suffix(void) {
-    char p[4300];
-    snprintf(p, sizeof p, "%s/gsm8k.jsonl", tmp_root);
-    write_text(p, "{\"question\": \"What is 2+3?\", \"answer\": \"2+3=5\\n#### 5\"}\n"
-                  "{\"question\": \"Tom has 4 apples.\\nHow many?\", \"answer\": \"#### 4\"}\n");
     Dataset d;
-    dataset_init(&d);
-    Err e = {0};
-    CHECK(data_load_task(TASK_GSM8K, p, &d, &e) == 0 && d.n == 2, "%s", e.msg);
+    load_task_text(TASK_GSM8K, "gsm8k.jsonl",
+                   "{\"question\": \"What is 2+3?\", \"answer\": \"2+3=5\\n#### 5\"}\n"
+                   "{\"question\": \"Tom has 4 apples.\\nHow many?\", \"answer\": \"#### 4\"}\n", &d);
     CHECK(d.n == 2 && !strcmp(d.rows[0].instruction, "What is 2+3?\nFirst think step by step and then answer the final number.\n"),
           "Vaccine's rows: %s", d.n ? d.rows[0].instruction : "");
     CHECK(gsm8k_drop_question_suffix(&d) == 2 && gsm8k_drop_question_suffix(&d) == 0, "two rows changed, once");
-    CHECK(!strcmp(d.rows[0].instruction, "What is 2+3?") && !strcmp(d.rows[1].instruction, "Tom has 4 apples.\nHow many?") &&
+    CHECK(d.n == 2 && !strcmp(d.rows[0].instruction, "What is 2+3?") && !strcmp(d.rows[1].instruction, "Tom has 4 apples.\nHow many?") &&
               !strcmp(d.rows[0].label, "5") && !strcmp(d.rows[1].label, "4"),
           "Antidote's rows: [%s] [%s]", d.rows[0].instruction, d.rows[1].instruction);
     dataset_free(&d);
@@ -691,16 +697,12 @@ static void test_gsm8k_suffix(void) {
 
 // The Alpaca task: its rows load as fine-tuning rows; its accuracy is refused, not guessed.
 static void test_alpaca_task(void) {
-    char p[4300];
-    snprintf(p, sizeof p, "%s/alpaca.json", tmp_root);
-    write_text(p, "[{\"instruction\": \"Name a color.\", \"input\": \"\", \"output\": \"Blue.\"},"
-                  " {\"instruction\": \"Add.\", \"input\": \"2 and 3\", \"output\": \"5\"}]");
     Dataset d;
-    dataset_init(&d);
+    load_task_text(TASK_ALPACA, "alpaca.json",
+                   "[{\"instruction\": \"Name a color.\", \"input\": \"\", \"output\": \"Blue.\"},"
+                   " {\"instruction\": \"Add.\", \"input\": \"2 and 3\", \"output\": \"5\"}]", &d);
+    CHECK(d.n == 2 && !strcmp(d.rows[1].input, "2 and 3") && !strcmp(d.rows[1].output, "5"), "alpaca rows");
     Err e = {0};
-    CHECK(data_load_task(TASK_ALPACA, p, &d, &e) == 0 && d.n == 2 && !strcmp(d.rows[1].input, "2 and 3") &&
-              !strcmp(d.rows[1].output, "5"),
-          "alpaca rows: %s", e.msg);
     char *answers[2] = {"Blue.", "5"};
     TaskSummary ts;
     CHECK(eval_score_task(&d, answers, TASK_ALPACA, NULL, &ts, &e) == -1 && strstr(e.msg, "AlpacaEval"),

@@ -52,17 +52,10 @@ int cmd_eval(int argc, char **argv) {
     int rc = args_parse(&a, argc, argv, USAGE);
     if (rc) return rc > 0 ? 0 : 2;
     Err e = {0};
-    const char *ts = arg_str(&a, "task", NULL);
-    TaskKind kind = ts ? task_from_name(ts) : TASK_NONE;
-    if (ts && kind == TASK_NONE) {
-        Err te;
-        task_unknown(ts, &te);
-        err_set(&e, "--task: %s", te.msg);
-        return cli_fail("eval", e.msg);
-    }
-    int preset = preset_flag(&a, &e);
-    if (preset < 0) return cli_fail("eval", e.msg);
-    preset_eval((Preset)preset, kind, &es);
+    TaskKind kind;
+    Preset preset;
+    if (stage_flags(&a, &kind, &preset, &e)) return cli_fail("eval", e.msg);
+    preset_eval(preset, kind, &es);
     if (settings_flags_apply(&a, &EVAL_SETTINGS, &es, &e) || eval_settings_check(&es, "--", 1, &e)) return cli_fail("eval", e.msg);
     if (arg_flag(&a, "print-settings")) { settings_print(&EVAL_SETTINGS, &es); return 0; }
     const char *out = arg_str(&a, "out", NULL), *harm = arg_str(&a, "harmful", NULL),

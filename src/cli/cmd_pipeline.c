@@ -96,12 +96,11 @@ int cmd_pipeline(int argc, char **argv) {
     PipelineConfig c;
     pipeline_config_default(&c);
     Err e = {0};
-    int preset = preset_flag(&a, &e);
-    if (preset < 0) {
+    TaskKind task;  // pipeline has no --task: the config names it
+    if (stage_flags(&a, &task, &c.preset, &e)) {  // the preset applies in the loader, after the task
         pipeline_config_free(&c);
         return cli_fail("pipeline", e.msg);
     }
-    c.preset = (Preset)preset;  // applied by the loader after the task, before the config's keys
     const char *out = arg_str(&a, "output", NULL), *base = arg_str(&a, "base-model", NULL);
     if (out) pipeline_config_set(&c.output, out);
     if (base) pipeline_config_set(&c.base_model, base);

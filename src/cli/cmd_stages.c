@@ -109,10 +109,11 @@ static int run_align(const char *cmd, const char *usage, int argc, char **argv) 
     }
     if (method <= ALIGN_NONE) return cli_fail(cmd, "--method must be sft, vaccine, tvaccine, random-vaccine or booster");
     if (is_train && method != ALIGN_SFT) return cli_fail(cmd, "train is the SFT alignment stage; use antibody align --method");
-    int preset = preset_flag(&a, &e);
-    if (preset < 0) return cli_fail(cmd, e.msg);
+    TaskKind task;  // align has no --task
+    Preset preset;
+    if (stage_flags(&a, &task, &preset, &e)) return cli_fail(cmd, e.msg);
     align_opts_default(&o, (AlignMethod)method);
-    preset_align((Preset)preset, &o);
+    preset_align(preset, &o);
     if (settings_flags_apply(&a, &ALIGN_SETTINGS, &o, &e) || align_opts_check(&o, "--", 1, &e)) return cli_fail(cmd, e.msg);
     if (arg_flag(&a, "print-settings")) { settings_print(&ALIGN_SETTINGS, &o); return 0; }
     const char *out = arg_str(&a, "out", NULL);
@@ -180,20 +181,13 @@ int cmd_finetune(int argc, char **argv) {
     settings_flags_add(&a, &FINETUNE_SETTINGS, &o);
     int rc = args_parse(&a, argc, argv, FT_USAGE);
     if (rc) return rc > 0 ? 0 : 2;
-    // The task decides the defaults, so it is read first.
-    const char *ts = arg_str(&a, "task", NULL);
-    TaskKind task = ts ? task_from_name(ts) : TASK_NONE;
+    // The task and the preset decide the defaults, so they are read first.
     Err e;
-    if (ts && task == TASK_NONE) {
-        Err te;
-        task_unknown(ts, &te);
-        err_set(&e, "--task: %s", te.msg);
-        return cli_fail("finetune", e.msg);
-    }
-    int preset = preset_flag(&a, &e);
-    if (preset < 0) return cli_fail("finetune", e.msg);
+    TaskKind task;
+    Preset preset;
+    if (stage_flags(&a, &task, &preset, &e)) return cli_fail("finetune", e.msg);
     finetune_opts_default(&o, task);
-    preset_finetune((Preset)preset, task, &o);
+    preset_finetune(preset, task, &o);
     if (settings_flags_apply(&a, &FINETUNE_SETTINGS, &o, &e) || finetune_opts_check(&o, "--", 1, &e))
         return cli_fail("finetune", e.msg);
     if (arg_flag(&a, "print-settings")) { settings_print(&FINETUNE_SETTINGS, &o); return 0; }
@@ -266,12 +260,10 @@ int cmd_antidote(int argc, char **argv) {
     int rc = args_parse(&a, argc, argv, AD_USAGE);
     if (rc) return rc > 0 ? 0 : 2;
     Err e;
-    const char *ts = arg_str(&a, "task", NULL);
-    TaskKind task = ts ? task_from_name(ts) : TASK_NONE;
-    if (ts && task == TASK_NONE) return cli_fail("antidote", "--task must be " TASK_NAMES_HELP);
-    int preset = preset_flag(&a, &e);
-    if (preset < 0) return cli_fail("antidote", e.msg);
-    preset_antidote((Preset)preset, task, &o);
+    TaskKind task;
+    Preset preset;
+    if (stage_flags(&a, &task, &preset, &e)) return cli_fail("antidote", e.msg);
+    preset_antidote(preset, task, &o);
     if (arg_flag(&a, "random")) o.score = PRUNE_RANDOM;
     if (settings_flags_apply(&a, &ANTIDOTE_SETTINGS, &o, &e) || antidote_opts_check(&o, "--", 1, &e))
         return cli_fail("antidote", e.msg);

@@ -66,12 +66,18 @@ int settings_flags_apply(const Args *a, const SettingTable *t, void *obj, Err *e
     return 0;
 }
 
-int preset_flag(const Args *a, Err *e) {
-    const char *s = arg_str(a, "preset", NULL);
-    if (!s) return PRESET_NONE;
-    int p = preset_parse(s);
-    if (p < 0) return err_set(e, "--preset must be " PRESET_NAMES_HELP " (docs/methods.md, Presets), got \"%s\"", s);
-    return p;
+int stage_flags(const Args *a, TaskKind *task, Preset *preset, Err *e) {
+    const char *t = arg_str(a, "task", NULL), *p = arg_str(a, "preset", NULL);
+    *task = t ? task_from_name(t) : TASK_NONE;
+    if (t && *task == TASK_NONE) {
+        Err te;
+        task_unknown(t, &te);  // says which name is close
+        return err_set(e, "--task: %s", te.msg);
+    }
+    int k = p ? preset_parse(p) : PRESET_NONE;
+    if (k < 0) return err_set(e, "--preset must be " PRESET_NAMES_HELP " (docs/methods.md, Presets), got \"%s\"", p);
+    *preset = (Preset)k;
+    return 0;
 }
 
 void settings_print(const SettingTable *t, const void *obj) {

@@ -12,9 +12,10 @@
 void settings_flags_add(Args *a, const SettingTable *t, const void *defaults);
 // Stores the flags given for t's settings into obj. Returns 0, or -1 with "--name: problem".
 int settings_flags_apply(const Args *a, const SettingTable *t, void *obj, Err *e);
-// The command's --preset NAME (pipeline/presets.h): PRESET_NONE when not given, -1 with a
-// message in e when the name is unknown.
-int preset_flag(const Args *a, Err *e);
+// What a stage's defaults depend on, read before its other settings: the command's --task
+// (TASK_NONE when not given or not a flag of the command) and --preset (PRESET_NONE when not
+// given). Returns 0, or -1 with a message in e for an unknown name.
+int stage_flags(const Args *a, TaskKind *task, Preset *preset, Err *e);
 // Prints the resolved settings of obj as JSON on stdout (--print-settings).
 void settings_print(const SettingTable *t, const void *obj);
 
