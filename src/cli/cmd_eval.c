@@ -22,7 +22,7 @@ static const char USAGE[] =
     "                       has is_safe; BeaverTails 30k_test, beavertails_evaluation, ...)\n"
     "  --n N                first N harmful prompts (500; = --n-harmful)\n"
     "  --fields SPEC        field names for --harmful and --align-data (instruction=prompt,...)\n"
-    "  --task KIND          sst2 | agnews | gsm8k\n"
+    "  --task KIND          sst2 | agnews | gsm8k (alpaca: no FA, docs/methods.md)\n"
     "  --preset NAME        vaccine, tvaccine or antidote: that paper's evaluation settings for\n"
     "                       the task, before the flags' (docs/methods.md, Presets)\n"
     "  --task-data FILE     task rows in the task's raw format (SST-2 TSV/JSON, AG News CSV, GSM8K JSONL)\n"
