@@ -531,6 +531,9 @@ static void test_task_defaults(void) {
     }
     const char *none[] = {"epochs", "20", "alpha", "1.0", NULL};  // no task: the generic defaults
     cli_has("finetune --print-settings", none);
+    // single LoRA with LDIFS is refused by both front-ends (its anchor would be the bare base)
+    same_refusal("finetune --print-settings --single-lora --defense ldifs",
+                 HEAD "\"world\": {}, \"methods\": [\"sft+ldifs\"], \"finetune\": {\"single_lora\": true}}", "LDIFS");
     // Alpaca: 100 epochs (script/vaccine_finetune/alpaca.sh); a config with real data sets it
     // through the same pipeline_config_set_task the loader calls (the world has no Alpaca rows)
     const char *alpaca[] = {"epochs", "100", "alpha", "1.0", NULL};

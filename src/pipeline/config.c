@@ -553,6 +553,13 @@ static int check_stages(const PipelineConfig *c, const char *name, Err *e) {
     }
     snprintf(prefix, sizeof prefix, "%.200s: finetune.", name);
     if (finetune_opts_check(&c->finetune, prefix, 0, e)) return -1;
+    for (int i = 0; i < c->n_methods; i++) {  // each method's fine-tuning, with its defense
+        FinetuneOpts o = c->finetune;
+        o.defense = c->methods[i].ft;
+        if (c->methods[i].align == ALIGN_NONE) o.single_lora = 0;  // as the runner does
+        snprintf(prefix, sizeof prefix, "%.200s: methods: %s: finetune.", name, c->methods[i].name);
+        if (finetune_opts_check(&o, prefix, 0, e)) return -1;
+    }
     for (int k = 0; k < c->n_sweep; k++) {
         FinetuneOpts o;
         pipeline_finetune_opts(c, k, &o);

@@ -515,6 +515,11 @@ int align_opts_check(const AlignOpts *o, const char *prefix, int flag_names, Err
 }
 
 int finetune_opts_check(const FinetuneOpts *o, const char *prefix, int flag_names, Err *e) {
+    // LDIFS measures features against the model without the trained adapter: with single LoRA
+    // that is the bare base, not the aligned model it means.
+    if (o->single_lora && o->defense == FT_LDIFS)
+        return err_set(e, "%ssingle%slora: LDIFS's reference features are the aligned model without the trained adapter, "
+                          "which single LoRA does not have (docs/methods.md)", prefix, flag_names ? "-" : "_");
     return settings_check(&FINETUNE_SETTINGS, o, prefix, flag_names, e);
 }
 
