@@ -255,6 +255,7 @@ static void test_did_you_mean(void) {
         {"finetune --print-settings --task sst3", "--task: unknown task \"sst3\" (did you mean sst2?"},
         {"finetune --print-settings --task ag-new", "(did you mean agnews?"},
         {"pipeline x.json --dry-rnu", "(did you mean --dry-run?"},
+        {"finetuen --help", "unknown command \"finetuen\" (did you mean finetune?)"},
     };
     for (size_t i = 0; i < sizeof flags / sizeof *flags; i++) {
         char *out, *err;
@@ -279,6 +280,10 @@ static void test_did_you_mean(void) {
          "unknown alignment \"vacine\" (did you mean vaccine?"},
         {HEAD "\"world\": {}, \"methods\": [\"sft+antidot\"]}", "unknown post-fine-tuning step \"antidot\" (did you mean antidote?"},
         {HEAD "\"world\": {\"task\": \"gsm8\"}}", "world.task: unknown task \"gsm8\" (did you mean gsm8k?"},
+        // a flat config's stage setting at the top level is told where it goes
+        {HEAD "\"world\": {}, \"learning_rate\": 1e-4}",
+         "cfg.json: learning_rate: unknown key: a stage's setting goes in that stage's object, e.g. \"finetune\": {"},
+        {HEAD "\"world\": {}, \"rho\": 2}", "rho: unknown key: a stage's setting goes in that stage's object, e.g. \"align\""},
     };
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
         PipelineConfig c;

@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "kernels/kernels.h"
 #include "util/log.h"
+#include "util/suggest.h"
 #include "util/version.h"
 
 typedef struct {
@@ -131,7 +132,13 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < sizeof COMMANDS / sizeof *COMMANDS; i++)
         if (!strcmp(argv[1], COMMANDS[i].name)) return run_command(&COMMANDS[i], argc - 1, argv + 1);
-    fprintf(stderr, "antibody: unknown command \"%s\"\n", argv[1]);
+    Suggest sg;
+    suggest_init(&sg, argv[1]);
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof *COMMANDS; i++) suggest_add(&sg, COMMANDS[i].name);
+    if (suggest_result(&sg))
+        fprintf(stderr, "antibody: unknown command \"%s\" (did you mean %s?)\n", argv[1], suggest_result(&sg));
+    else
+        fprintf(stderr, "antibody: unknown command \"%s\"\n", argv[1]);
     usage(stderr);
     return 2;
 }

@@ -190,10 +190,6 @@ static int unknown(Ctx *x, const char *w, const char *k, const SettingTable *t, 
 }
 
 static const char *const SOURCE_KEYS[] = {"path", "fields", "format", "filter", "offset", "n", NULL};
-// The keys pipeline_config_parse reads, for its suggestions.
-static const char *const TOP_KEYS[] = {"base_model", "output", "judge", "seeds", "seed", "preset", "world",
-                                       "base_training", "data", "methods", "sweep", "align", "finetune", "antidote",
-                                       "eval", NULL};
 static const char *const SWEEP_KEYS[] = {"name", "values", NULL};
 static const char *const TASK_KEY[] = {"task", NULL};
 
@@ -453,12 +449,29 @@ static const struct {
     {"preset", parse_preset_read},
 };
 
+// An unknown top-level key; a stage's setting written at the top (as flat configs such as
+// axolotl's do: "learning_rate": ..., "lora_r": ...) is told which object it belongs in.
+static int top_level_unknown(Ctx *x, const char *k) {
+    const SettingTable *tables[] = {&FINETUNE_SETTINGS, &ALIGN_SETTINGS, &ANTIDOTE_SETTINGS, &EVAL_SETTINGS};
+    for (int i = 0; i < 4; i++) {
+        const Setting *s = settings_find(tables[i], k);
+        if (!s || (s->flags & SET_NO_CONFIG)) continue;
+        char what[200];
+        snprintf(what, sizeof what, "unknown key: a stage's setting goes in that stage's object, e.g. "
+                 "\"%s\": {\"%.60s\": ...} (docs/pipeline.md)", tables[i]->name, k);
+        return bad(x, "", k, what);
+    }
+    const char *names[sizeof SECTIONS / sizeof *SECTIONS + 1] = {NULL};
+    for (size_t i = 0; i < sizeof SECTIONS / sizeof *SECTIONS; i++) names[i] = SECTIONS[i].key;
+    return unknown(x, "", k, NULL, names);
+}
+
 // One top-level key: its section's reader; "_..." and "comment" are comments.
 static int parse_key(Ctx *x, const char *k, json_t *v, PipelineConfig *c) {
     for (size_t i = 0; i < sizeof SECTIONS / sizeof *SECTIONS; i++)
         if (!strcmp(k, SECTIONS[i].key)) return SECTIONS[i].parse(x, k, v, c);
     if (k[0] == '_' || !strcmp(k, "comment")) return 0;
-    return unknown(x, "", k, NULL, TOP_KEYS);
+    return top_level_unknown(x, k);
 }
 
 // The task decides stage defaults (the per-task rules), so it is read before everything else.
