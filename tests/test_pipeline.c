@@ -369,6 +369,8 @@ static void test_dry_run(void) {
     }
     CHECK(sft && vac && close_enough(vac->seconds / vac->tokens_run, 2 * sft->seconds / sft->tokens_run, 1e-9, 0),
           "Vaccine counts two passes");
+    CHECK(plan_passes(ALIGN_SFT) == 1 && plan_passes(ALIGN_TVACCINE) == 2 && plan_passes(ALIGN_BOOSTER) == 3,
+          "passes per method");
     plan_free(&p);
     // answers cut away entirely: the plan names the stage that would stop the run
     c.finetune.train.max_len = 8;

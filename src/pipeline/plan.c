@@ -41,6 +41,7 @@ int plan_open_model(PipelinePlan *p, const char *dir, MatType weights, Err *e) {
 }
 
 double plan_passes(AlignMethod m) {
+    if (m == ALIGN_BOOSTER) return 3.0;  // the alignment pass and two passes on a harmful batch
     return m == ALIGN_VACCINE || m == ALIGN_RANDOM_VACCINE || m == ALIGN_TVACCINE ? 2.0 : 1.0;
 }
 
