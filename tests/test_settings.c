@@ -718,6 +718,31 @@ static void test_alpaca_task(void) {
     dataset_free(&d);
 }
 
+// Integers in a config are read exactly; a whole-number real (HF's "num_train_epochs": 3.0) is that integer.
+// setting_set_json with a value made for the call (v is consumed).
+static int set_json(const Setting *s, void *obj, json_t *v, Err *e) {
+    int rc = setting_set_json(s, obj, v, e);
+    json_decref(v);
+    return rc;
+}
+
+static void test_json_integers(void) {
+    AlignOpts o;
+    align_opts_default(&o, ALIGN_SFT);
+    const Setting *ep = settings_find(&ALIGN_SETTINGS, "num_train_epochs");
+    Err e;
+    CHECK(ep && set_json(ep, &o, json_real(3.0), &e) == 0 && o.train.epochs == 3, "3.0 epochs: %s", e.msg);
+    CHECK(set_json(ep, &o, json_real(2.5), &e) == -1 && strstr(e.msg, "whole number, got 2.5"), "%s", e.msg);
+    CHECK(set_json(ep, &o, json_integer((json_int_t)1 << 40), &e) == -1 && strstr(e.msg, "in [-2147483648, 2147483647]"),
+          "%s", e.msg);
+    CHECK(set_json(ep, &o, json_string("3"), &e) == -1 && strstr(e.msg, "expected an integer"), "%s", e.msg);
+    FinetuneOpts f;
+    finetune_opts_default(&f, TASK_NONE);
+    const Setting *ms = settings_find(&FINETUNE_SETTINGS, "mix_seed");
+    json_int_t big = ((json_int_t)1 << 60) + 1;  // not a double: exact only without rounding
+    CHECK(ms && set_json(ms, &f, json_integer(big), &e) == 0 && f.mix_seed == (uint64_t)big, "seed 2^60+1: %s", e.msg);
+}
+
 int main(int argc, char **argv) {
     if (!mkdtemp(tmp_root)) { perror("mkdtemp"); return 2; }
     // the CLI of the same build: <build>/tests/test_settings -> <build>/antibody
@@ -725,6 +750,7 @@ int main(int argc, char **argv) {
     char *slash = k > 0 ? strstr(exe, "/tests/test_settings") : NULL;
     if (slash) strcpy(slash, "/antibody");
     else snprintf(exe, sizeof exe, "build/antibody");
+    test_json_integers();
     test_flags_equal_config();
     test_refused_alike();
     test_hf_aliases();

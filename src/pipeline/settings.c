@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/intparse.h"
 #include "train/optim.h"
 #include "util/suggest.h"
 
@@ -408,7 +409,19 @@ int setting_set_json(const Setting *s, void *obj, json_t *v, Err *e) {
         if (!json_is_string(v)) return err_set(e, "expected a string");
         return store_word(s, obj, json_string_value(v), e);
     default:
-        if (is_integer_type(s->type) && !json_is_integer(v)) return err_set(e, "expected an integer");
+        if (is_integer_type(s->type)) {  // exactly (no rounding through a double); 3.0 reads as 3
+            int64_t lo = s->type == SET_INT ? INT_MIN : s->type == SET_U64 ? 0 : INT64_MIN;
+            int64_t hi = s->type == SET_INT ? INT_MAX : INT64_MAX, x;
+            int rc = json_int(v, lo, hi, &x);
+            if (rc == INT_OUT_OF_RANGE)
+                return err_set(e, "expected a whole number in [%lld, %lld]", (long long)lo, (long long)hi);
+            if (rc) return json_is_number(v) ? err_set(e, "expected a whole number, got %.17g", json_number_value(v))
+                                             : err_set(e, "expected an integer");
+            if (s->type == SET_INT) *AT(int, obj, s) = (int)x;
+            else if (s->type == SET_U64) *AT(uint64_t, obj, s) = (uint64_t)x;
+            else *AT(int64_t, obj, s) = x;
+            return 0;
+        }
         if (!json_is_number(v)) return err_set(e, "expected a number");
         return store_number(s, obj, json_number_value(v), e);
     }
