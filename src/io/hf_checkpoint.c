@@ -38,6 +38,13 @@ static int read_into(const StSet *s, const char *name, MatType type, void *dst, 
     return rc;
 }
 
+// The two norms of a layer (attn_norm, mlp_norm) under the family's names.
+static const char *const *norm_names(const Config *c) {
+    static const char *const llama[2] = {"input_layernorm", "post_attention_layernorm"};
+    static const char *const opt[2] = {"self_attn_layer_norm", "final_layer_norm"};
+    return c->opt ? opt : llama;
+}
+
 int model_load(Model *m, const char *dir, MatType wt, Err *e) {
     Config c;
     if (config_load(&c, dir, e)) return -1;
@@ -57,26 +64,37 @@ int model_load(Model *m, const char *dir, MatType wt, Err *e) {
     // than the file holds), pass 1 allocates and reads
     for (int pass = 0; pass < 2 && !rc; pass++) {
         if (pass == 1) model_alloc_planned(m, wt);
-        READ("model.embed_tokens.weight", wt, m->embed.data, c.vocab_size, c.dim);
+        const char *pre = c.opt ? "model.decoder." : "model.";  // OPTForCausalLM: model.decoder.*
+        snprintf(name, sizeof name, "%sembed_tokens.weight", pre);
+        READ(name, wt, m->embed.data, c.vocab_size, c.dim);
         // sequence-classification checkpoints have a score head instead of lm_head
         if (!c.tie_embeddings && !c.num_labels) READ("lm_head.weight", wt, m->lm_head.data, c.vocab_size, c.dim);
-        READ("model.norm.weight", MAT_F32, m->final_norm, 0, c.dim);
+        if (m->pos_embed) READ("model.decoder.embed_positions.weight", MAT_F32, m->pos_embed, c.max_seq_len + 2, c.dim);
+        snprintf(name, sizeof name, "%s", c.opt ? "model.decoder.final_layer_norm.weight" : "model.norm.weight");
+        if (m->final_norm) READ(name, MAT_F32, m->final_norm, 0, c.dim);
+        if (m->final_norm_b) READ("model.decoder.final_layer_norm.bias", MAT_F32, m->final_norm_b, 0, c.dim);
         if (m->score) READ("score.weight", MAT_F32, m->score, c.num_labels, c.dim);
         for (int l = 0; l < c.n_layers && !rc; l++) {
             LayerWeights *L = &m->layers[l];
             for (int p = 0; p < N_PROJ; p++) {
-                snprintf(name, sizeof name, "model.layers.%d.%s.%s.weight", l, p <= P_O ? "self_attn" : "mlp",
-                         PROJ_NAMES[p]);
+                if (!L->w[p].rows) continue;  // OPT has no gate
+                char mod[160];
+                proj_module(mod, sizeof mod, &c, l, p);
+                snprintf(name, sizeof name, "%s.weight", mod);
                 READ(name, wt, L->w[p].data, L->w[p].rows, L->w[p].cols);
-                if (p < 3 && L->bias[p]) {
-                    snprintf(name, sizeof name, "model.layers.%d.self_attn.%s.bias", l, PROJ_NAMES[p]);
+                if (L->bias[p]) {
+                    snprintf(name, sizeof name, "%s.bias", mod);
                     READ(name, MAT_F32, L->bias[p], 0, L->w[p].rows);
                 }
             }
-            snprintf(name, sizeof name, "model.layers.%d.input_layernorm.weight", l);
-            READ(name, MAT_F32, L->attn_norm, 0, c.dim);
-            snprintf(name, sizeof name, "model.layers.%d.post_attention_layernorm.weight", l);
-            READ(name, MAT_F32, L->mlp_norm, 0, c.dim);
+            const char *const *nn = norm_names(&c);
+            for (int k = 0; k < 2; k++) {
+                snprintf(name, sizeof name, "%slayers.%d.%s.weight", pre, l, nn[k]);
+                READ(name, MAT_F32, k ? L->mlp_norm : L->attn_norm, 0, c.dim);
+                if (!c.opt) continue;
+                snprintf(name, sizeof name, "%slayers.%d.%s.bias", pre, l, nn[k]);
+                READ(name, MAT_F32, k ? L->mlp_norm_b : L->attn_norm_b, 0, c.dim);
+            }
         }
     }
 #undef READ
@@ -112,27 +130,42 @@ static void save_add(SaveList *s, const char *name, MatType out, const void *dat
 int model_save(const Model *m, const char *dir, MatType out, size_t max_shard_bytes, Err *e) {
     const Config *c = &m->cfg;
     if (mkdir_p(dir, e)) return -1;
-    int cap = 8 + c->n_layers * 16;
+    int cap = 8 + c->n_layers * 24;
     SaveList s = {xcalloc(cap, sizeof(StWrite)), 0, xcalloc(cap, sizeof(void *)), 0};
     char name[256];
-    save_add(&s, "model.embed_tokens.weight", out, m->embed.data, m->embed.type, c->vocab_size, c->dim);
+    const char *pre = c->opt ? "model.decoder." : "model.";
+    snprintf(name, sizeof name, "%sembed_tokens.weight", pre);
+    save_add(&s, name, out, m->embed.data, m->embed.type, c->vocab_size, c->dim);
+    if (m->pos_embed)
+        save_add(&s, "model.decoder.embed_positions.weight", out, m->pos_embed, MAT_F32, c->max_seq_len + 2, c->dim);
+    const char *const *nn = norm_names(c);
     for (int l = 0; l < c->n_layers; l++) {
         const LayerWeights *L = &m->layers[l];
-        snprintf(name, sizeof name, "model.layers.%d.input_layernorm.weight", l);
-        save_add(&s, name, out, L->attn_norm, MAT_F32, 0, c->dim);
-        for (int p = 0; p < N_PROJ; p++) {
-            snprintf(name, sizeof name, "model.layers.%d.%s.%s.weight", l, p <= P_O ? "self_attn" : "mlp",
-                     PROJ_NAMES[p]);
-            save_add(&s, name, out, L->w[p].data, L->w[p].type, L->w[p].rows, L->w[p].cols);
-            if (p < 3 && L->bias[p]) {
-                snprintf(name, sizeof name, "model.layers.%d.self_attn.%s.bias", l, PROJ_NAMES[p]);
-                save_add(&s, name, out, L->bias[p], MAT_F32, 0, L->w[p].rows);
+        for (int k = 0; k < 2; k++) {  // attn_norm, the projections, mlp_norm: transformers' order
+            snprintf(name, sizeof name, "%slayers.%d.%s.weight", pre, l, nn[k]);
+            save_add(&s, name, out, k ? L->mlp_norm : L->attn_norm, MAT_F32, 0, c->dim);
+            if (c->opt) {
+                snprintf(name, sizeof name, "%slayers.%d.%s.bias", pre, l, nn[k]);
+                save_add(&s, name, out, k ? L->mlp_norm_b : L->attn_norm_b, MAT_F32, 0, c->dim);
+            }
+            for (int p = 0; p < N_PROJ && !k; p++) {
+                if (!L->w[p].rows) continue;
+                char mod[160];
+                proj_module(mod, sizeof mod, c, l, p);
+                snprintf(name, sizeof name, "%s.weight", mod);
+                save_add(&s, name, out, L->w[p].data, L->w[p].type, L->w[p].rows, L->w[p].cols);
+                if (L->bias[p]) {
+                    snprintf(name, sizeof name, "%s.bias", mod);
+                    save_add(&s, name, out, L->bias[p], MAT_F32, 0, L->w[p].rows);
+                }
             }
         }
-        snprintf(name, sizeof name, "model.layers.%d.post_attention_layernorm.weight", l);
-        save_add(&s, name, out, L->mlp_norm, MAT_F32, 0, c->dim);
     }
-    save_add(&s, "model.norm.weight", out, m->final_norm, MAT_F32, 0, c->dim);
+    if (m->final_norm) {
+        snprintf(name, sizeof name, "%s", c->opt ? "model.decoder.final_layer_norm.weight" : "model.norm.weight");
+        save_add(&s, name, out, m->final_norm, MAT_F32, 0, c->dim);
+    }
+    if (m->final_norm_b) save_add(&s, "model.decoder.final_layer_norm.bias", out, m->final_norm_b, MAT_F32, 0, c->dim);
     if (!c->tie_embeddings)
         save_add(&s, "lm_head.weight", out, m->lm_head.data, m->lm_head.type, c->vocab_size, c->dim);
     if (m->score) save_add(&s, "score.weight", out, m->score, MAT_F32, c->num_labels, c->dim);

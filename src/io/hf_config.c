@@ -1,4 +1,4 @@
-// Parses config.json (Hugging Face LlamaConfig / Qwen2Config / MistralConfig).
+// Parses config.json (Hugging Face LlamaConfig / Qwen2Config / MistralConfig / OPTConfig).
 // Every key that would change the computation is either implemented or refused.
 #include "io/hf_config.h"
 
@@ -57,14 +57,69 @@ static int read_family(Config *c, json_t *root, const char *path, Err *e) {
     json_t *mt = json_object_get(root, "model_type");
     if (!json_is_string(mt)) return err_set(e, "%s: missing \"model_type\"", path);
     snprintf(c->model_type, sizeof c->model_type, "%s", json_string_value(mt));
-    if (strcmp(c->model_type, "llama") && strcmp(c->model_type, "qwen2") && strcmp(c->model_type, "mistral"))
-        return err_set(e, "%s: unsupported model_type \"%s\" (supported: llama, qwen2, mistral)", path, c->model_type);
+    if (strcmp(c->model_type, "llama") && strcmp(c->model_type, "qwen2") && strcmp(c->model_type, "mistral") &&
+        strcmp(c->model_type, "opt"))
+        return err_set(e, "%s: unsupported model_type \"%s\" (supported: llama, qwen2, mistral, opt)", path, c->model_type);
+    c->opt = !strcmp(c->model_type, "opt");
     json_t *archs = json_object_get(root, "architectures");
     const char *arch = json_is_array(archs) && json_array_size(archs) > 0
                            ? json_string_value(json_array_get(archs, 0)) : NULL;
     snprintf(c->arch, sizeof c->arch, "%s", arch ? arch : "LlamaForCausalLM");
     if (!strstr(c->arch, "ForCausalLM") && !strstr(c->arch, "ForSequenceClassification"))
         return err_set(e, "%s: unsupported architecture \"%s\"", path, c->arch);
+    if (c->opt && strcmp(c->arch, "OPTForCausalLM"))
+        return err_set(e, "%s: unsupported OPT architecture \"%s\" (only OPTForCausalLM)", path, c->arch);
+    return 0;
+}
+
+// A boolean key: absent or null leaves *out.
+static int get_bool(json_t *root, const char *key, int *out, const char *path, Err *e) {
+    json_t *v = json_object_get(root, key);
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_boolean(v)) return err_set(e, "%s: \"%s\" must be true or false", path, key);
+    *out = json_is_true(v);
+    return 0;
+}
+
+// OPTConfig's keys in place of read_sizes, read_rope and read_layer_options (defaults as
+// transformers' OPTConfig). What antibody does not compute is refused by name:
+// project_in/project_out (OPT-350M), activations other than ReLU, enable_bias=false,
+// LayerNorms without weights.
+static int read_opt(Config *c, json_t *root, const char *path, Err *e) {
+    if (get_int(root, "vocab_size", &c->vocab_size, 1, 1 << 24, path, e) ||
+        get_int(root, "hidden_size", &c->dim, 1, 1 << 17, path, e) ||
+        get_int(root, "ffn_dim", &c->hidden_dim, 1, 1 << 20, path, e) ||
+        get_int(root, "num_hidden_layers", &c->n_layers, 1, 1 << 12, path, e) ||
+        get_int(root, "num_attention_heads", &c->n_heads, 1, 1 << 12, path, e))
+        return -1;
+    c->max_seq_len = 2048;  // sizes the learned position table: bounded, and checked against the file
+    if (get_int(root, "max_position_embeddings", &c->max_seq_len, 1, 1 << 20, path, e)) return -1;
+    int before = 1, remove_final = 0, bias = 1, affine = 1, proj = c->dim;
+    if (get_bool(root, "do_layer_norm_before", &before, path, e) ||
+        get_bool(root, "_remove_final_layer_norm", &remove_final, path, e) ||
+        get_bool(root, "enable_bias", &bias, path, e) ||
+        get_bool(root, "layer_norm_elementwise_affine", &affine, path, e) ||
+        get_int(root, "word_embed_proj_dim", &proj, 0, 1 << 17, path, e))
+        return -1;
+    if (proj != c->dim)
+        return err_set(e, "%s: word_embed_proj_dim %d differs from hidden_size %d (OPT-350M's project_in/project_out) "
+                       "is not supported", path, proj, c->dim);
+    if (!bias) return err_set(e, "%s: enable_bias=false is not supported", path);
+    if (!affine) return err_set(e, "%s: layer_norm_elementwise_affine=false is not supported", path);
+    json_t *act = json_object_get(root, "activation_function");
+    if (act && (!json_is_string(act) || strcmp(json_string_value(act), "relu")))
+        return err_set(e, "%s: activation_function \"%s\" is not supported (only relu)", path,
+                       json_is_string(act) ? json_string_value(act) : "?");
+    c->norm_after = !before;
+    c->no_final_norm = !before || remove_final;  // OPTDecoder has a final LayerNorm only then
+    c->n_kv_heads = c->n_heads;
+    if (c->dim % c->n_heads)
+        return err_set(e, "%s: hidden_size %d is not a multiple of num_attention_heads %d", path, c->dim, c->n_heads);
+    c->head_dim = c->dim / c->n_heads;
+    c->norm_eps = 1e-5f;       // torch.nn.LayerNorm's default, which OPT uses
+    c->rope_theta = 10000.0f;  // unused: no RoPE
+    json_t *tie = json_object_get(root, "tie_word_embeddings");
+    c->tie_embeddings = tie ? json_is_true(tie) : 1;
     return 0;
 }
 
@@ -172,7 +227,7 @@ static int check_shapes(const Config *c, const char *path, Err *e) {
     if (c->n_heads % c->n_kv_heads)
         return err_set(e, "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d", path, c->n_heads,
                        c->n_kv_heads);
-    if (c->head_dim % 2) return err_set(e, "%s: head_dim %d must be even for RoPE", path, c->head_dim);
+    if (!c->opt && c->head_dim % 2) return err_set(e, "%s: head_dim %d must be even for RoPE", path, c->head_dim);
     if (!(c->norm_eps > 0) || !(c->rope_theta > 0)) return err_set(e, "%s: rms_norm_eps and rope_theta must be > 0", path);
     return 0;
 }
@@ -186,9 +241,11 @@ static int parse_config(Config *c, const char *path, const char *dir, Err *e) {
         return -1;
     }
     int rc = !json_is_object(root) ? err_set(e, "%s: not a JSON object", path)
-             : read_family(c, root, path, e) || read_sizes(c, root, path, e) || read_rope(c, root, path, e) ||
-                     read_layer_options(c, root, path, e) || read_ids_and_labels(c, root, path, e) ||
-                     check_shapes(c, path, e)
+             : read_family(c, root, path, e) ||
+                     (c->opt ? read_opt(c, root, path, e)
+                             : read_sizes(c, root, path, e) || read_rope(c, root, path, e) ||
+                                   read_layer_options(c, root, path, e)) ||
+                     read_ids_and_labels(c, root, path, e) || check_shapes(c, path, e)
                  ? -1
                  : 0;
     json_decref(root);
@@ -210,6 +267,20 @@ int config_save(const Config *c, const char *dir, const char *torch_dtype, Err *
     json_object_set_new(r, "model_type", json_string(c->model_type));
     json_object_set_new(r, "vocab_size", json_integer(c->vocab_size));
     json_object_set_new(r, "hidden_size", json_integer(c->dim));
+    if (c->opt) {
+        json_object_set_new(r, "ffn_dim", json_integer(c->hidden_dim));
+        json_object_set_new(r, "num_hidden_layers", json_integer(c->n_layers));
+        json_object_set_new(r, "num_attention_heads", json_integer(c->n_heads));
+        json_object_set_new(r, "max_position_embeddings", json_integer(c->max_seq_len));
+        json_object_set_new(r, "word_embed_proj_dim", json_integer(c->dim));
+        json_object_set_new(r, "do_layer_norm_before", json_boolean(!c->norm_after));
+        json_object_set_new(r, "_remove_final_layer_norm", json_boolean(!c->norm_after && c->no_final_norm));
+        json_object_set_new(r, "activation_function", json_string("relu"));
+        json_object_set_new(r, "enable_bias", json_true());
+        json_object_set_new(r, "layer_norm_elementwise_affine", json_true());
+        json_object_set_new(r, "tie_word_embeddings", json_boolean(c->tie_embeddings));
+        goto ids;
+    }
     json_object_set_new(r, "intermediate_size", json_integer(c->hidden_dim));
     json_object_set_new(r, "num_hidden_layers", json_integer(c->n_layers));
     json_object_set_new(r, "num_attention_heads", json_integer(c->n_heads));
@@ -222,6 +293,7 @@ int config_save(const Config *c, const char *dir, const char *torch_dtype, Err *
     json_object_set_new(r, "tie_word_embeddings", json_boolean(c->tie_embeddings));
     if (strcmp(c->model_type, "qwen2")) json_object_set_new(r, "attention_bias", json_boolean(c->qkv_bias));
     json_object_set_new(r, "mlp_bias", json_false());
+ids:
     if (c->bos_id >= 0) json_object_set_new(r, "bos_token_id", json_integer(c->bos_id));
     if (c->n_eos == 1) json_object_set_new(r, "eos_token_id", json_integer(c->eos_ids[0]));
     else if (c->n_eos > 1) {

@@ -9,9 +9,10 @@
 #include "util/atomic.h"
 #include "io/safetensors.h"
 
-static void tensor_name(char *buf, size_t cap, int layer, int p, char ab) {
-    snprintf(buf, cap, "base_model.model.model.layers.%d.%s.%s.lora_%c.weight", layer,
-             p <= P_O ? "self_attn" : "mlp", PROJ_NAMES[p], ab);
+static void tensor_name(char *buf, size_t cap, const Config *c, int layer, int p, char ab) {
+    char mod[128];
+    proj_module(mod, sizeof mod, c, layer, p);
+    snprintf(buf, cap, "base_model.model.%s.lora_%c.weight", mod, ab);
 }
 
 int peft_save(const Lora *l, const Model *m, const char *dir, const char *base_model_path, Err *e) {
@@ -25,7 +26,7 @@ int peft_save(const Lora *l, const Model *m, const char *dir, const char *base_m
     json_object_set_new(c, "lora_dropout", json_real(l->dropout));
     json_t *t = json_array();
     for (int p = 0; p < N_PROJ; p++)
-        if (l->targets & (1 << p)) json_array_append_new(t, json_string(PROJ_NAMES[p]));
+        if (l->targets & (1 << p)) json_array_append_new(t, json_string(proj_hf_name(&m->cfg, p)));
     json_object_set_new(c, "target_modules", t);
     json_object_set_new(c, "bias", json_string("none"));
     json_object_set_new(c, "fan_in_fan_out", json_false());
@@ -51,10 +52,10 @@ int peft_save(const Lora *l, const Model *m, const char *dir, const char *base_m
             if (!l->A[layer * N_PROJ + p]) continue;
             int out, in;
             proj_dims(&m->cfg, p, &out, &in);
-            tensor_name(names[n], 160, layer, p, 'A');
+            tensor_name(names[n], 160, &m->cfg, layer, p, 'A');
             w[n] = (StWrite){names[n], ST_F32, 2, {l->rank, in}, l->A[layer * N_PROJ + p]};
             n++;
-            tensor_name(names[n], 160, layer, p, 'B');
+            tensor_name(names[n], 160, &m->cfg, layer, p, 'B');
             w[n] = (StWrite){names[n], ST_F32, 2, {out, l->rank}, l->B[layer * N_PROJ + p]};
             n++;
         }
@@ -118,11 +119,15 @@ static int load_adapter(Lora *l, const Model *m, const char *path, const char *s
     json_array_foreach(tm, i, x) {
         int p = json_is_string(x) ? proj_from_name(json_string_value(x)) : -1;
         if (p < 0) {
-            err_set(e, "%s: target module %s is not one of q_proj..down_proj", path,
+            err_set(e, "%s: target module %s is not one of q_proj..down_proj (OPT: q_proj, k_proj, v_proj, out_proj, fc1, fc2)", path,
                     json_is_string(x) ? json_string_value(x) : "(not a string)");
             goto done;
         }
         targets |= 1 << p;
+    }
+    if (targets & ~proj_mask_of(&m->cfg)) {
+        err_set(e, "%s: target_modules name a projection the %s model does not have", path, m->cfg.model_type);
+        goto done;
     }
     json_t *dr = json_object_get(c, "lora_dropout");
     lora_init(l, m, (int)json_integer_value(r), (float)json_number_value(alpha),
@@ -138,7 +143,7 @@ static int load_adapter(Lora *l, const Model *m, const char *path, const char *s
             int out, in;
             proj_dims(&m->cfg, p, &out, &in);
             for (int k = 0; k < 2 && !rc; k++) {
-                tensor_name(name, sizeof name, layer, p, k ? 'B' : 'A');
+                tensor_name(name, sizeof name, &m->cfg, layer, p, k ? 'B' : 'A');
                 const StTensor *t = st_find(s, name);
                 if (!t) {  // PEFT keeps the adapter name in some versions' files
                     char alt[200];

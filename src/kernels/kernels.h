@@ -88,6 +88,14 @@ void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, in
 void rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w, const float *rstd,
                       int N, int C);
 
+// ---- LayerNorm (torch.nn.LayerNorm: (x - mean) / sqrt(var + eps) * w + b; OPT) --------
+// out (N,C); rstd (N) saved for backward (the mean is recomputed from x).
+void layernorm_forward(float *out, float *rstd, const float *x, const float *w, const float *b, int N, int C,
+                       float eps);
+// dx (N,C) += ; dw, db (C) += (either may be NULL when the norm is frozen)
+void layernorm_backward(float *dx, float *dw, float *db, const float *dout, const float *x, const float *w,
+                        const float *rstd, int N, int C);
+
 // ---- rotary position embedding (HF rotate_half convention) -------------------
 #define ROPE_MAX_HEAD_DIM 4096
 // The frequencies (head_dim/2) of default RoPE: theta^(-2i/head_dim).
@@ -115,6 +123,10 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
 // ---- SwiGLU: out = silu(g) * u ----------------------------------------------
 void swiglu_forward(float *out, const float *g, const float *u, size_t n);
 void swiglu_backward(float *dg, float *du, const float *dout, const float *g, const float *u, size_t n);
+
+// ---- ReLU (OPT's MLP): out = max(x, 0); dx += dout where x > 0 ---------------------
+void relu_forward(float *out, const float *x, size_t n);
+void relu_backward(float *dx, const float *dout, const float *x, size_t n);
 
 // ---- elementwise -------------------------------------------------------------
 void vec_add(float *y, const float *x, size_t n);               // y += x

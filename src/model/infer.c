@@ -26,6 +26,7 @@ static void rows_alloc(RowActs *r, const Config *c, int n) {
     a->g = xmalloc(n * F * sizeof(float));
     a->u = xmalloc(n * F * sizeof(float));
     a->a = xmalloc(n * F * sizeof(float));
+    a->x3 = c->norm_after ? xmalloc(n * C * sizeof(float)) : NULL;
 }
 
 // LoRA A x of each projection in turn: one buffer of n_max x rank, sized for the first
@@ -42,7 +43,7 @@ static void rows_free(RowActs *r) {
     LayerActs *a = &r->layer;
     free(r->x); free(r->xf);
     free(a->xn1); free(a->q); free(a->k); free(a->v); free(a->ao); free(a->x2); free(a->xn2);
-    free(a->g); free(a->u); free(a->a); free(a->lora_ax[0]);
+    free(a->g); free(a->u); free(a->a); free(a->x3); free(a->lora_ax[0]);
 }
 
 KVCache *kvcache_new(const Model *m, int max_T, int n_max) {
@@ -73,10 +74,8 @@ void kvcache_free(KVCache *k) {
 // token in a batch agree bit for bit.
 static void forward_rows(const Model *m, const Lora *lora, RowActs *r, KVCache *const *cs, const int *pos,
                          const int *tokens, int n) {
-    int C = m->cfg.dim;
     rows_fit_rank(r, lora);
-    for (int i = 0; i < n; i++)  // xn1 is free until the first layer: the bf16 widening buffer
-        memcpy(r->x + (size_t)i * C, mat_row(&m->embed, tokens[i], r->layer.xn1), C * sizeof(float));
+    embed_rows(m, tokens, pos, n, r->x, r->layer.xn1);  // xn1 is free until the first layer: the bf16 widening buffer
     LayerRows rows = {.N = n, .pos = pos, .caches = cs};
     for (int l = 0; l < m->cfg.n_layers; l++) layer_forward(m, lora, l, &rows, &r->layer, r->x, r->x);
 }
@@ -88,7 +87,7 @@ void model_forward_cached(const Model *m, const Lora *lora, KVCache *kc, const i
     forward_rows(m, lora, &kc->rows, cs, pos, tokens, n);
     kc->len += n;
     // logits of the last token only
-    rmsnorm_forward(kc->rows.xf, NULL, kc->rows.x + (size_t)(n - 1) * C, m->final_norm, 1, C, m->cfg.norm_eps);
+    final_norm_forward(m, kc->rows.xf, NULL, kc->rows.x + (size_t)(n - 1) * C, 1);
     matmul_forward(kc->logits, kc->rows.xf, &m->lm_head, NULL, 1, 0);
 }
 
@@ -113,11 +112,11 @@ void decode_batch_free(DecodeBatch *d) {
 // is what model_forward_cached gives for that token alone.
 void model_decode_batch(const Model *m, const Lora *lora, DecodeBatch *d, KVCache *const *cs, const int *tokens,
                         int S) {
-    int C = m->cfg.dim, V = m->cfg.vocab_size, pos[MATVEC_MAX_ROWS] = {0};
+    int V = m->cfg.vocab_size, pos[MATVEC_MAX_ROWS] = {0};
     RowActs *r = &d->rows;
     for (int s = 0; s < S; s++) pos[s] = cs[s]->len;
     forward_rows(m, lora, r, cs, pos, tokens, S);
-    rmsnorm_forward(r->xf, NULL, r->x, m->final_norm, S, C, m->cfg.norm_eps);
+    final_norm_forward(m, r->xf, NULL, r->x, S);
     matmul_forward(d->logits, r->xf, &m->lm_head, NULL, S, 0);
     for (int s = 0; s < S; s++) {
         memcpy(cs[s]->logits, d->logits + (size_t)s * V, V * sizeof(float));

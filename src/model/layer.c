@@ -6,8 +6,15 @@
 // where proj(x) = W x (+ bias) + (alpha/r) B A dropout(x) for LoRA targets. attn is causal
 // attention over B sequences of T rows (training, scoring) or, for generation, each row
 // against its own KV cache after its key and value are appended to it.
+// OPT (HF OPTDecoderLayer): the norms are LayerNorms with bias, no RoPE (the positions are
+// learned and added to the embeddings), the MLP is x' = x2 + fc2(relu(fc1(xn2))) (up,
+// down), every projection has a bias. Post-norm OPT (do_layer_norm_before = false) puts
+// each norm after its residual add:
+//   x2 = x + h (h = out_proj(attn(q,k,v(x))) + eps);  xn2 = ln1(x2)
+//   x3 = xn2 + fc2(relu(fc1(xn2)));  x' = ln2(x3)
 #include "model/layer.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/rng.h"
@@ -24,7 +31,7 @@ static void proj_forward(const Model *m, const Lora *lora, const LayerRows *r, i
     const LayerWeights *L = &m->layers[l];
     const Mat *W = &L->w[p];
     int N = r->N;
-    matmul_forward(y, x, W, p < 3 ? L->bias[p] : NULL, N, 0);
+    matmul_forward(y, x, W, L->bias[p], N, 0);
     if (!lora || !lora->A[l * N_PROJ + p]) return;
     float *ax = a->lora_ax[p], *A = lora->A[l * N_PROJ + p];
     if (r->train && lora->dropout > 0) {
@@ -55,18 +62,46 @@ static void attend_cached(const Config *c, const LayerRows *r, int l, LayerActs 
     }
 }
 
+void norm_forward(const Config *c, float *out, float *rstd, const float *x, const float *w, const float *b, int N) {
+    if (c->opt) layernorm_forward(out, rstd, x, w, b, N, c->dim, c->norm_eps);
+    else rmsnorm_forward(out, rstd, x, w, N, c->dim, c->norm_eps);
+}
+
+void norm_backward(const Config *c, float *dx, float *dw, const float *dout, const float *x, const float *w,
+                   const float *rstd, int N) {
+    if (c->opt) layernorm_backward(dx, dw, NULL, dout, x, w, rstd, N, c->dim);
+    else rmsnorm_backward(dx, dw, dout, x, w, rstd, N, c->dim);
+}
+
+void embed_rows(const Model *m, const int *tokens, const int *pos, int n, float *out, float *buf) {
+    int C = m->cfg.dim;
+    for (int i = 0; i < n; i++) {
+        memcpy(out + (size_t)i * C, mat_row(&m->embed, tokens[i], buf), C * sizeof(float));
+        if (!m->pos_embed) continue;
+        int p = pos ? pos[i] : i;
+        if (p >= m->cfg.max_seq_len) abort();  // callers keep sequences within max_position_embeddings
+        vec_add(out + (size_t)i * C, m->pos_embed + (size_t)(p + 2) * C, C);  // OPT's offset of 2
+    }
+}
+
 void layer_forward(const Model *m, const Lora *lora, int l, const LayerRows *r, LayerActs *a, const float *x,
                    float *out) {
     const Config *c = &m->cfg;
     const LayerWeights *L = &m->layers[l];
-    int N = r->N, C = c->dim, F = c->hidden_dim;
-    size_t NC = (size_t)N * C;
-    rmsnorm_forward(a->xn1, a->rstd1, x, L->attn_norm, N, C, c->norm_eps);
-    proj_forward(m, lora, r, l, P_Q, a->xn1, a->q, a);
-    proj_forward(m, lora, r, l, P_K, a->xn1, a->k, a);
-    proj_forward(m, lora, r, l, P_V, a->xn1, a->v, a);
-    rope_forward(a->q, r->pos, m->rope_inv_freq, N, c->n_heads, c->head_dim);
-    rope_forward(a->k, r->pos, m->rope_inv_freq, N, c->n_kv_heads, c->head_dim);
+    int N = r->N, F = c->hidden_dim, post = c->norm_after;
+    size_t NC = (size_t)N * c->dim;
+    const float *xin = x;  // the input of q, k, v
+    if (!post) {
+        norm_forward(c, a->xn1, a->rstd1, x, L->attn_norm, L->attn_norm_b, N);
+        xin = a->xn1;
+    }
+    proj_forward(m, lora, r, l, P_Q, xin, a->q, a);
+    proj_forward(m, lora, r, l, P_K, xin, a->k, a);
+    proj_forward(m, lora, r, l, P_V, xin, a->v, a);
+    if (!c->opt) {
+        rope_forward(a->q, r->pos, m->rope_inv_freq, N, c->n_heads, c->head_dim);
+        rope_forward(a->k, r->pos, m->rope_inv_freq, N, c->n_kv_heads, c->head_dim);
+    }
     if (r->caches) attend_cached(c, r, l, a);
     else attention_forward(a->ao, a->att, a->q, a->k, a->v, r->mask, r->shape);
     // h = o_proj(ao), built in x2 and then turned into x2 = x + h (+ eps)
@@ -74,17 +109,31 @@ void layer_forward(const Model *m, const Lora *lora, int l, const LayerRows *r, 
     if (r->perturb) vec_add(a->x2, r->perturb, NC);
     if (r->attn_out) memcpy(r->attn_out, a->x2, NC * sizeof(float));
     vec_add(a->x2, x, NC);
-    rmsnorm_forward(a->xn2, a->rstd2, a->x2, L->mlp_norm, N, C, c->norm_eps);
-    proj_forward(m, lora, r, l, P_GATE, a->xn2, a->g, a);
-    proj_forward(m, lora, r, l, P_UP, a->xn2, a->u, a);
-    if (r->caches)  // row by row: a row's bits do not depend on which rows share the call
-        for (int i = 0; i < N; i++)
-            swiglu_forward(a->a + (size_t)i * F, a->g + (size_t)i * F, a->u + (size_t)i * F, F);
-    else
-        swiglu_forward(a->a, a->g, a->u, (size_t)N * F);
-    proj_forward(m, lora, r, l, P_DOWN, a->a, out, a);
-    if (r->mlp_out) memcpy(r->mlp_out, out, NC * sizeof(float));
-    vec_add(out, a->x2, NC);
+    // post-norm: rstd1 is ln1's over x2 and xn2 = ln1(x2) is the MLP's residual stream too
+    if (post) norm_forward(c, a->xn2, a->rstd1, a->x2, L->attn_norm, L->attn_norm_b, N);
+    else norm_forward(c, a->xn2, a->rstd2, a->x2, L->mlp_norm, L->mlp_norm_b, N);
+    if (c->opt) {
+        proj_forward(m, lora, r, l, P_UP, a->xn2, a->u, a);
+        relu_forward(a->a, a->u, (size_t)N * F);
+    } else {
+        proj_forward(m, lora, r, l, P_GATE, a->xn2, a->g, a);
+        proj_forward(m, lora, r, l, P_UP, a->xn2, a->u, a);
+        if (r->caches)  // row by row: a row's bits do not depend on which rows share the call
+            for (int i = 0; i < N; i++)
+                swiglu_forward(a->a + (size_t)i * F, a->g + (size_t)i * F, a->u + (size_t)i * F, F);
+        else
+            swiglu_forward(a->a, a->g, a->u, (size_t)N * F);
+    }
+    if (!post) {
+        proj_forward(m, lora, r, l, P_DOWN, a->a, out, a);
+        if (r->mlp_out) memcpy(r->mlp_out, out, NC * sizeof(float));
+        vec_add(out, a->x2, NC);
+        return;
+    }
+    proj_forward(m, lora, r, l, P_DOWN, a->a, a->x3, a);
+    if (r->mlp_out) memcpy(r->mlp_out, a->x3, NC * sizeof(float));
+    vec_add(a->x3, a->xn2, NC);
+    norm_forward(c, out, a->rstd2, a->x3, L->mlp_norm, L->mlp_norm_b, N);
 }
 
 static size_t lora_offset(const Lora *lora, const float *ptr) { return (size_t)(ptr - lora->params); }
@@ -119,32 +168,49 @@ void layer_backward(const Model *m, const Lora *lora, Workspace *w, int l, const
                     const BackwardOpts *o, int gm, int need_dx) {
     const Config *c = &m->cfg;
     const LayerWeights *LW = &m->layers[l];
-    int N = w->N, C = c->dim, F = c->hidden_dim;
+    int N = w->N, C = c->dim, F = c->hidden_dim, post = c->norm_after;
     int Q = c->n_heads * c->head_dim, KV = c->n_kv_heads * c->head_dim;
     size_t NC = (size_t)N * C;
     float *ng = o->param_grads && gm ? w->norm_grad : NULL;  // norm weight grads (full training only)
-    // MLP: res[l+1] = x2 + down(silu(gate(xn2)) * up(xn2))
-    memset(w->da, 0, (size_t)N * F * sizeof(float));
+    float *ng1 = ng ? ng + (size_t)2 * l * C : NULL, *ng2 = ng ? ng + (size_t)(2 * l + 1) * C : NULL;
+    // MLP: res[l+1] = x2 + down(silu(gate(xn2)) * up(xn2)), or x2 + fc2(relu(fc1(xn2)))
+    // (post-norm: res[l+1] = ln2(x3), x3 = xn2 + fc2(relu(fc1(xn2))))
     const float *dmlp = w->dres;  // dL/d(MLP output): the residual's gradient plus a feature loss's
+    memset(w->dxn, 0, NC * sizeof(float));
+    if (post) {  // dL/dx3 through ln2; x3 = xn2 + MLP: the residual part goes to dxn
+        memset(w->dx2, 0, NC * sizeof(float));
+        norm_backward(c, w->dx2, ng2, w->dres, a->x3, LW->mlp_norm, a->rstd2, N);
+        memcpy(w->dxn, w->dx2, NC * sizeof(float));
+        dmlp = w->dx2;
+    }
     if (o->mlp_grad && o->mlp_grad[l]) {
-        memcpy(w->dx2, w->dres, NC * sizeof(float));  // dx2 is free until the residual path below
+        if (!post) memcpy(w->dx2, w->dres, NC * sizeof(float));  // dx2 is free until the residual path below
         vec_add(w->dx2, o->mlp_grad[l], NC);
         dmlp = w->dx2;
     }
+    memset(w->da, 0, (size_t)N * F * sizeof(float));
     proj_backward(m, lora, w, l, P_DOWN, a->a, dmlp, a, w->da, (gm >> P_DOWN) & 1);
-    memset(w->dg, 0, (size_t)N * F * sizeof(float));
     memset(w->du, 0, (size_t)N * F * sizeof(float));
-    swiglu_backward(w->dg, w->du, w->da, a->g, a->u, (size_t)N * F);
-    memset(w->dxn, 0, NC * sizeof(float));
-    proj_backward(m, lora, w, l, P_GATE, a->xn2, w->dg, a, w->dxn, (gm >> P_GATE) & 1);
+    if (c->opt) {
+        relu_backward(w->du, w->da, a->u, (size_t)N * F);
+    } else {
+        memset(w->dg, 0, (size_t)N * F * sizeof(float));
+        swiglu_backward(w->dg, w->du, w->da, a->g, a->u, (size_t)N * F);
+        proj_backward(m, lora, w, l, P_GATE, a->xn2, w->dg, a, w->dxn, (gm >> P_GATE) & 1);
+    }
     proj_backward(m, lora, w, l, P_UP, a->xn2, w->du, a, w->dxn, (gm >> P_UP) & 1);
-    memcpy(w->dx2, w->dres, NC * sizeof(float));
-    rmsnorm_backward(w->dx2, ng ? ng + (size_t)(2 * l + 1) * C : NULL, w->dxn, a->x2, LW->mlp_norm, a->rstd2, N, C);
+    if (post) {  // dxn = dL/dxn2 (MLP path + residual); x2 = x + h under ln1
+        memset(w->dx2, 0, NC * sizeof(float));
+        norm_backward(c, w->dx2, ng1, w->dxn, a->x2, LW->attn_norm, a->rstd1, N);
+    } else {
+        memcpy(w->dx2, w->dres, NC * sizeof(float));
+        norm_backward(c, w->dx2, ng2, w->dxn, a->x2, LW->mlp_norm, a->rstd2, N);
+    }
     // x2 = x + h: dL/dh = dx2, the gradient Vaccine perturbs along.
     if (o->attn_grad && o->attn_grad[l]) memcpy(o->attn_grad[l], w->dx2, NC * sizeof(float));
     if (o->attn_grad_sqnorm) o->attn_grad_sqnorm[l] = vec_sumsq(w->dx2, NC);
     if (!need_dx && !(gm & PROJ_ATTN)) return;
-    // attention: h = o_proj(attn(rope(q), rope(k), v)), q,k,v = proj(xn1)
+    // attention: h = o_proj(attn(rope(q), rope(k), v)), q,k,v = proj(xn1) (post-norm: proj(x))
     memset(w->dao, 0, (size_t)N * Q * sizeof(float));
     proj_backward(m, lora, w, l, P_O, a->ao, w->dx2, a, w->dao, (gm >> P_O) & 1);
     memset(w->dq, 0, (size_t)N * Q * sizeof(float));
@@ -152,14 +218,18 @@ void layer_backward(const Model *m, const Lora *lora, Workspace *w, int l, const
     memset(w->dv, 0, (size_t)N * KV * sizeof(float));
     AttnShape s = {w->B, w->T, c->n_heads, c->n_kv_heads, c->head_dim};
     attention_backward(w->dq, w->dk, w->dv, w->dao, a->att, a->q, a->k, a->v, s);
-    rope_backward(w->dq, w->pos, m->rope_inv_freq, N, c->n_heads, c->head_dim);
-    rope_backward(w->dk, w->pos, m->rope_inv_freq, N, c->n_kv_heads, c->head_dim);
+    if (!c->opt) {
+        rope_backward(w->dq, w->pos, m->rope_inv_freq, N, c->n_heads, c->head_dim);
+        rope_backward(w->dk, w->pos, m->rope_inv_freq, N, c->n_kv_heads, c->head_dim);
+    }
+    const float *xin = post ? x : a->xn1;
     float *dxn1 = need_dx ? w->dxn : NULL;
     if (dxn1) memset(dxn1, 0, NC * sizeof(float));
-    proj_backward(m, lora, w, l, P_Q, a->xn1, w->dq, a, dxn1, (gm >> P_Q) & 1);
-    proj_backward(m, lora, w, l, P_K, a->xn1, w->dk, a, dxn1, (gm >> P_K) & 1);
-    proj_backward(m, lora, w, l, P_V, a->xn1, w->dv, a, dxn1, (gm >> P_V) & 1);
+    proj_backward(m, lora, w, l, P_Q, xin, w->dq, a, dxn1, (gm >> P_Q) & 1);
+    proj_backward(m, lora, w, l, P_K, xin, w->dk, a, dxn1, (gm >> P_K) & 1);
+    proj_backward(m, lora, w, l, P_V, xin, w->dv, a, dxn1, (gm >> P_V) & 1);
     if (!need_dx) return;
     memcpy(w->dres, w->dx2, NC * sizeof(float));
-    rmsnorm_backward(w->dres, ng ? ng + (size_t)2 * l * C : NULL, w->dxn, x, LW->attn_norm, a->rstd1, N, C);
+    if (post) vec_add(w->dres, w->dxn, NC);
+    else norm_backward(c, w->dres, ng1, w->dxn, x, LW->attn_norm, a->rstd1, N);
 }

@@ -30,3 +30,14 @@ void layer_forward(const Model *m, const Lora *lora, int l, const LayerRows *r, 
 // o->mlp_grad[l], if given, is added to the gradient of the MLP output.
 void layer_backward(const Model *m, const Lora *lora, Workspace *w, int l, const LayerActs *a, const float *x,
                     const BackwardOpts *o, int gm, int need_dx);
+
+// The family's norm over N rows of C: RMSNorm (Llama) or LayerNorm with bias b (OPT);
+// the backward accumulates into dx (and dw when not NULL; a LayerNorm bias is not trained).
+void norm_forward(const Config *c, float *out, float *rstd, const float *x, const float *w, const float *b, int N);
+void norm_backward(const Config *c, float *dx, float *dw, const float *dout, const float *x, const float *w,
+                   const float *rstd, int N);
+// Embedding rows of n tokens at positions pos (NULL: 0..n-1) into out (n, C), OPT's
+// learned positions added; buf (C) widens bf16 rows.
+void embed_rows(const Model *m, const int *tokens, const int *pos, int n, float *out, float *buf);
+// The final norm (a copy when the model has none: post-norm OPT) of N rows.
+void final_norm_forward(const Model *m, float *out, float *rstd, const float *x, int N);

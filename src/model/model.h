@@ -1,4 +1,4 @@
-// The Llama-family transformer (Hugging Face LlamaForCausalLM semantics): weights,
+// The Llama- and OPT-family transformer (Hugging Face LlamaForCausalLM / OPTForCausalLM semantics): weights,
 // LoRA adapters, and explicit forward/backward over a preallocated workspace.
 #pragma once
 #include <math.h>
@@ -18,21 +18,34 @@ enum { P_Q, P_K, P_V, P_O, P_GATE, P_UP, P_DOWN, N_PROJ };
 // (training from scratch, e.g. the demo's base model).
 #define FULL_EMBED_NORMS (1 << N_PROJ)
 extern const char *const PROJ_NAMES[N_PROJ];   // "q_proj", ... as in HF module names
-int proj_from_name(const char *s);              // "q", "q_proj" -> P_Q; -1 if unknown
+// "q", "q_proj" -> P_Q; OPT's names too: "out_proj" -> P_O, "fc1" -> P_UP, "fc2" -> P_DOWN; -1 if unknown
+int proj_from_name(const char *s);
 // Parses "q,k,v,o,gate,up,down" (or "all") into a bitmask of 1<<P_*; -1 on error.
 int proj_mask_parse(const char *list, Err *e);
+// The projections a model of config c has (OPT: no gate).
+int proj_mask_of(const Config *c);
+// A parsed target mask for a model of config c: "all" (PROJ_ALL) becomes the projections
+// the model has; naming one it lacks (gate on OPT) is an error (-1).
+int proj_mask_for(const Config *c, int mask, Err *e);
+// The Hugging Face module name of projection p ("q_proj", ...; OPT: "out_proj", "fc1", "fc2").
+const char *proj_hf_name(const Config *c, int p);
+// Its module path in layer l: "model.layers.3.self_attn.q_proj", "model.decoder.layers.3.fc1".
+void proj_module(char *buf, size_t cap, const Config *c, int l, int p);
 
 typedef struct {
-    Mat w[N_PROJ];
-    float *bias[3];              // q, k, v bias (Qwen2) or NULL
+    Mat w[N_PROJ];               // OPT: w[P_GATE] is empty (0 x 0, data NULL)
+    float *bias[N_PROJ];         // q, k, v bias (Qwen2), every projection's (OPT), or NULL
     float *attn_norm, *mlp_norm; // (C)
+    float *attn_norm_b, *mlp_norm_b; // (C) LayerNorm biases (OPT) or NULL
 } LayerWeights;
 
 typedef struct {
     Config cfg;
     Mat embed;                   // (V, C)
     Mat lm_head;                 // (V, C); shares embed's data when tied
-    float *final_norm;           // (C)
+    float *final_norm;           // (C); NULL when the model has none (OPT post-norm)
+    float *final_norm_b;         // (C) LayerNorm bias (OPT) or NULL
+    float *pos_embed;            // (max_seq_len + 2, C) OPT's learned positions (row pos + 2), or NULL
     float *score;                // (num_labels, C) sequence-classification head, or NULL
     LayerWeights *layers;
     float *rope_inv_freq;        // (head_dim/2) RoPE frequencies
@@ -84,6 +97,7 @@ typedef struct {
 // ---- workspace: activations and gradients planned once for (B, T) -------------------
 typedef struct {
     float *xn1, *rstd1, *q, *k, *v, *att, *ao, *x2, *xn2, *rstd2, *g, *u, *a;
+    float *x3;                   // (N, C) post-norm OPT: the MLP's residual sum under the second norm, else NULL
     float *lora_ax[N_PROJ];      // (N, r) A @ dropout(x), kept for the backward pass
     uint8_t *drop_bits[N_PROJ];  // LoRA dropout keep-mask of each projection's input, one bit per element
 } LayerActs;
@@ -165,7 +179,8 @@ void model_backward(const Model *m, const Lora *lora, Workspace *w, const Backwa
 // -1 (nothing computed) when the batch does not fit w (workspace_check says why).
 int model_layer_forward(const Model *m, const Lora *lora, Workspace *w, const Batch *b, int l, const float *x,
                         float *out);
-// Embedding rows of n tokens into out (n, C).
+// Embedding rows of n tokens of one sequence, at positions 0..n-1, into out (n, C) (OPT
+// adds its learned positions).
 void model_embed(const Model *m, const int *tokens, int n, float *out);
 // Full logits (N, V) of the last forward's final hidden state (tests, judges).
 void model_logits(const Model *m, const Workspace *w, float *logits);

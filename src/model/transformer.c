@@ -16,7 +16,9 @@ static void acts_alloc(LayerActs *a, const Config *c, const Lora *lora, int B, i
 #define AL(ptr, n) (ptr = xmalloc((n) * sizeof(float)), *bytes += (n) * sizeof(float))
     AL(a->xn1, N * C); AL(a->rstd1, N); AL(a->q, N * Q); AL(a->k, N * KV); AL(a->v, N * KV);
     AL(a->att, (size_t)B * c->n_heads * T * T); AL(a->ao, N * Q); AL(a->x2, N * C); AL(a->xn2, N * C);
-    AL(a->rstd2, N); AL(a->g, N * F); AL(a->u, N * F); AL(a->a, N * F);
+    AL(a->rstd2, N); AL(a->g, c->opt ? 0 : N * F); AL(a->u, N * F); AL(a->a, N * F);
+    a->x3 = NULL;
+    if (c->norm_after) AL(a->x3, N * C);
     for (int p = 0; p < N_PROJ; p++) {
         a->lora_ax[p] = NULL;
         a->drop_bits[p] = NULL;
@@ -34,7 +36,7 @@ static void acts_alloc(LayerActs *a, const Config *c, const Lora *lora, int B, i
 
 static void acts_free(LayerActs *a) {
     free(a->xn1); free(a->rstd1); free(a->q); free(a->k); free(a->v); free(a->att); free(a->ao);
-    free(a->x2); free(a->xn2); free(a->rstd2); free(a->g); free(a->u); free(a->a);
+    free(a->x2); free(a->xn2); free(a->rstd2); free(a->g); free(a->u); free(a->a); free(a->x3);
     for (int p = 0; p < N_PROJ; p++) { free(a->lora_ax[p]); free(a->drop_bits[p]); }
 }
 
@@ -141,10 +143,14 @@ int model_layer_forward(const Model *m, const Lora *lora, Workspace *w, const Ba
 }
 
 void model_embed(const Model *m, const int *tokens, int n, float *out) {
-    int C = m->cfg.dim;
-    float *buf = xmalloc((size_t)C * sizeof(float));
-    for (int i = 0; i < n; i++) memcpy(out + (size_t)i * C, mat_row(&m->embed, tokens[i], buf), C * sizeof(float));
+    float *buf = xmalloc((size_t)m->cfg.dim * sizeof(float));
+    embed_rows(m, tokens, NULL, n, out, buf);
     free(buf);
+}
+
+void final_norm_forward(const Model *m, float *out, float *rstd, const float *x, int N) {
+    if (m->final_norm) norm_forward(&m->cfg, out, rstd, x, m->final_norm, m->final_norm_b, N);
+    else memcpy(out, x, (size_t)N * m->cfg.dim * sizeof(float));
 }
 
 float model_forward(const Model *m, const Lora *lora, Workspace *w, const Batch *b, const ForwardOpts *o) {
@@ -161,7 +167,7 @@ float model_forward(const Model *m, const Lora *lora, Workspace *w, const Batch 
     w->train = o->train;
     w->dropout_seed = o->dropout_seed;
     w->perturb = o->perturb;
-    model_embed(m, b->tokens, N, w->res);
+    embed_rows(m, b->tokens, w->pos, N, w->res, w->tmp_out);
     int used = 0;
     for (int l = 0; l < L; l++) {
         int save = o->train && l >= o->first_layer_needed && (!o->save_mask || o->save_mask[l]);
@@ -171,7 +177,7 @@ float model_forward(const Model *m, const Lora *lora, Workspace *w, const Batch 
                                  o->mlp_out ? o->mlp_out[l] : NULL);
         layer_forward(m, lora, l, &r, a, w->res + (size_t)l * N * C, w->res + (size_t)(l + 1) * N * C);
     }
-    rmsnorm_forward(w->xf, w->rstdf, w->res + (size_t)L * N * C, m->final_norm, N, C, c->norm_eps);
+    final_norm_forward(m, w->xf, w->rstdf, w->res + (size_t)L * N * C, N);
     int count = 0;
     for (int i = 0; i < N; i++) count += b->targets[i] >= 0;
     w->loss_count = (float)count;
@@ -199,9 +205,13 @@ void model_backward(const Model *m, const Lora *lora, Workspace *w, const Backwa
     if (!w->loss_count && !o->mlp_grad) return;
     // d loss / d res[L] through the final norm
     float *ng = o->param_grads ? w->norm_grad : NULL;  // norm weight grads (full training only)
-    memset(w->dres, 0, NC * sizeof(float));
-    rmsnorm_backward(w->dres, ng ? ng + (size_t)2 * L * C : NULL, w->dxf, w->res + (size_t)L * NC, m->final_norm,
-                     w->rstdf, N, C);
+    if (m->final_norm) {
+        memset(w->dres, 0, NC * sizeof(float));
+        norm_backward(c, w->dres, ng ? ng + (size_t)2 * L * C : NULL, w->dxf, w->res + (size_t)L * NC, m->final_norm,
+                      w->rstdf, N);
+    } else {
+        memcpy(w->dres, w->dxf, NC * sizeof(float));
+    }
     w->layers_backward = 0;
     for (int l = L - 1; l >= o->stop_layer && l >= 0; l--) {
         w->layers_backward++;

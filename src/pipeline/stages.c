@@ -45,6 +45,7 @@ static int train_adapter(LoadedModel *lm, const char *base_dir, const Dataset *d
                          int rank, float alpha, float dropout, int targets, const char *start,
                          StepMethod *(*make)(const Model *, const Lora *, int, int, void *), void *make_ctx,
                          const char *out_dir, StageReport *r, Err *e) {
+    if (!start && (targets = proj_mask_for(&lm->model.cfg, targets, e)) < 0) return -1;
     EncodedSet enc;
     if (encode_checked(lm, data, t->max_len, what, &enc, e)) return -1;
     Lora lora;

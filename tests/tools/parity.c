@@ -12,6 +12,9 @@
 //   "steps", "lr", "weight_decay", "max_grad_norm", "beta1", "beta2", "eps"
 //                                  AdamW steps on that batch (constant lr, clipping first)
 //   "save_adapter_init", "save_adapter_final": dirs for peft_save before / after the steps
+//   "generate": {"prompts": [[ids], ...], "max_new"}   greedy continuations with the final
+//                                  adapter: "generated.<i>" one sequence at a time,
+//                                  "generated_batch.<i>" decoded together (model_decode_batch)
 //   "save_merged": dir             the base with the final adapter merged, model_save f32
 //   "judge": {"model", "threshold", "max_len", "prompts": [...], "answers": [...]}
 //   "strip": {"texts": [...], "out": path}   answer_strip of each text, written as a JSON array
@@ -103,9 +106,51 @@ static float *float_array(json_t *j, const char *k, size_t n) {
     return r;
 }
 
-static void peft_name(char *buf, size_t cap, int layer, int p, char ab) {
-    snprintf(buf, cap, "base_model.model.model.layers.%d.%s.%s.lora_%c.weight", layer,
-             p <= P_O ? "self_attn" : "mlp", PROJ_NAMES[p], ab);
+static void peft_name(char *buf, size_t cap, const Config *c, int layer, int p, char ab) {
+    char mod[128];
+    proj_module(mod, sizeof mod, c, layer, p);
+    snprintf(buf, cap, "base_model.model.%s.lora_%c.weight", mod, ab);
+}
+
+// Greedy continuations of each prompt with the KV cache: one sequence at a time
+// (model_forward_cached) into "generated.<i>", and all prompts decoded together
+// (model_decode_batch) into "generated_batch.<i>".
+static void greedy(Out *out, const Model *m, const Lora *lo, json_t *jg) {
+    json_t *ps = json_object_get(jg, "prompts");
+    int n = (int)json_array_size(ps), max_new = (int)num(jg, "max_new", 8), V = m->cfg.vocab_size;
+    if (n < 1 || n > MATVEC_MAX_ROWS || max_new < 1) die("generate", &(Err){"1..16 prompts and max_new >= 1"});
+    KVCache **kc = xcalloc(n, sizeof *kc);
+    float *toks = xcalloc((size_t)n * max_new, sizeof(float));
+    int *next = xcalloc(n, sizeof(int));
+    char name[64];
+    for (int batch = 0; batch < 2; batch++) {
+        for (int i = 0; i < n; i++) {
+            json_t *pr = json_array_get(ps, i);
+            int len = (int)json_array_size(pr), *ids = xmalloc(len * sizeof(int));
+            for (int t = 0; t < len; t++) ids[t] = (int)json_integer_value(json_array_get(pr, t));
+            kc[i] = kvcache_new(m, len + max_new, len);
+            model_forward_cached(m, lo, kc[i], ids, len);
+            free(ids);
+            next[i] = logits_argmax(kc[i]->logits, V);
+            toks[(size_t)i * max_new] = (float)next[i];
+        }
+        DecodeBatch *d = decode_batch_new(m, n);
+        for (int s = 1; s < max_new; s++) {
+            if (batch) model_decode_batch(m, lo, d, kc, next, n);
+            for (int i = 0; i < n; i++) {
+                if (!batch) model_forward_cached(m, lo, kc[i], &next[i], 1);
+                next[i] = logits_argmax(kc[i]->logits, V);
+                toks[(size_t)i * max_new + s] = (float)next[i];
+            }
+        }
+        decode_batch_free(d);
+        for (int i = 0; i < n; i++) {
+            snprintf(name, sizeof name, "%s.%d", batch ? "generated_batch" : "generated", i);
+            out_add(out, name, 1, max_new, 0, toks + (size_t)i * max_new, 1);
+            kvcache_free(kc[i]);
+        }
+    }
+    free(kc); free(toks); free(next);
 }
 
 // Every A and B of a LoRA-shaped buffer (lo's layout) as prefix<PEFT name>.
@@ -116,10 +161,10 @@ static void out_lora(Out *out, const char *prefix, const Model *m, const Lora *l
             int k = l * N_PROJ + p, o_, in;
             if (!lo->A[k]) continue;
             proj_dims(&m->cfg, p, &o_, &in);
-            peft_name(name, sizeof name, l, p, 'A');
+            peft_name(name, sizeof name, &m->cfg, l, p, 'A');
             snprintf(full, sizeof full, "%s%s", prefix, name);
             out_add(out, full, 2, lo->rank, in, buf + (lo->A[k] - lo->params), 1);
-            peft_name(name, sizeof name, l, p, 'B');
+            peft_name(name, sizeof name, &m->cfg, l, p, 'B');
             snprintf(full, sizeof full, "%s%s", prefix, name);
             out_add(out, full, 2, o_, lo->rank, buf + (lo->B[k] - lo->params), 1);
         }
@@ -258,7 +303,7 @@ int main(int argc, char **argv) {
             json_t *lc = json_object_get(job, "lora");
             const char *tg = str(lc, "targets");
             int mask = proj_mask_parse(tg ? tg : "all", &e);
-            if (mask < 0) die("lora targets", &e);
+            if (mask < 0 || (mask = proj_mask_for(&m.cfg, mask, &e)) < 0) die("lora targets", &e);
             lora_init(&lo, &m, (int)num(lc, "rank", 4), (float)num(lc, "alpha", 8), 0, mask,
                       (uint64_t)num(lc, "seed", 1));
             double s = num(lc, "init_scale", 0);
@@ -300,10 +345,10 @@ int main(int argc, char **argv) {
                         continue;
                     }
                     if (!lo.A[k]) continue;
-                    peft_name(name, sizeof name, l, p, 'A');
+                    peft_name(name, sizeof name, &m.cfg, l, p, 'A');
                     snprintf(pname, sizeof pname, "pruned.%s", name);
                     out_add(out, pname, 2, lo.rank, in, lo.A[k], 1);
-                    peft_name(name, sizeof name, l, p, 'B');
+                    peft_name(name, sizeof name, &m.cfg, l, p, 'B');
                     snprintf(pname, sizeof pname, "pruned.%s", name);
                     out_add(out, pname, 2, o_, lo.rank, lo.B[k], 1);
                 }
@@ -352,6 +397,8 @@ int main(int argc, char **argv) {
             workspace_free(w);
             free(b.tokens); free(b.targets); free(b.mask);
         }
+        json_t *jg = json_object_get(job, "generate");
+        if (json_is_object(jg)) greedy(out, &m, &lo, jg);
         const char *sf = str(job, "save_adapter_final");
         if (sf && peft_save(&lo, &m, sf, model_dir, &e)) die("save_adapter_final", &e);
         const char *sm = str(job, "save_merged");
