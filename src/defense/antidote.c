@@ -13,10 +13,11 @@ typedef struct {
     double *sq;        // (cols) sum of squared inputs
 } Target;
 
-// Input of each projection as model_layer_forward leaves it in the scratch activations.
-static const float *proj_input(const LayerActs *a, int p) {
+// Input of each projection as model_layer_forward leaves it in the scratch activations;
+// x is the layer's input (what q, k, v read in a post-norm OPT layer).
+static const float *proj_input(const Config *c, const LayerActs *a, const float *x, int p) {
     switch (p) {
-    case P_Q: case P_K: case P_V: return a->xn1;
+    case P_Q: case P_K: case P_V: return c->norm_after ? x : a->xn1;
     case P_O: return a->ao;
     case P_GATE: case P_UP: return a->xn2;
     default: return a->a;
@@ -71,7 +72,7 @@ int antidote_prune(Model *m, Lora *lora, const EncodedSet *calib, const PruneOpt
         int nt = 0;
         for (int p = 0; p < N_PROJ; p++) {
             if (o->full_mode) {
-                if (!(o->targets & (1 << p))) continue;
+                if (!(o->targets & (1 << p)) || !m->layers[l].w[p].rows) continue;  // OPT has no gate
                 Mat *W = &m->layers[l].w[p];
                 t[nt++] = (Target){W->type == MAT_F32 ? W->data : NULL, W->type == MAT_BF16 ? W->data : NULL, W->rows,
                                    W->cols, n_cal ? xcalloc(W->cols, sizeof(double)) : NULL};
@@ -95,9 +96,9 @@ int antidote_prune(Model *m, Lora *lora, const EncodedSet *calib, const PruneOpt
             int k = 0;
             for (int p = 0; p < N_PROJ; p++) {
                 if (o->full_mode) {
-                    if (o->targets & (1 << p)) colsumsq_accumulate(t[k++].sq, proj_input(&w->scratch, p), b.T, m->layers[l].w[p].cols);
+                    if ((o->targets & (1 << p)) && m->layers[l].w[p].rows) colsumsq_accumulate(t[k++].sq, proj_input(c, &w->scratch, cache[s], p), b.T, m->layers[l].w[p].cols);
                 } else if (lora->A[l * N_PROJ + p]) {
-                    colsumsq_accumulate(t[k].sq, proj_input(&w->scratch, p), b.T, t[k].cols);
+                    colsumsq_accumulate(t[k].sq, proj_input(c, &w->scratch, cache[s], p), b.T, t[k].cols);
                     colsumsq_accumulate(t[k + 1].sq, w->scratch.lora_ax[p], b.T, lora->rank);
                     k += 2;
                 }

@@ -9,7 +9,9 @@
 #   - the merged model antibody writes loads in transformers as peft's merge_and_unload;
 #   - an adapter peft trains on the OPT model loads in antibody with peft's logits,
 #     unmerged and merged.
-# And project_in/project_out (word_embed_proj_dim != hidden_size, OPT-350M) is refused.
+# Antidote's Wanda pruning (LoRA and full mode) with OPT's projection inputs, as
+# prune_wanda_outlier computes it. And project_in/project_out (word_embed_proj_dim !=
+# hidden_size, OPT-350M) and other activations are refused by name.
 import json, os, subprocess, sys, tempfile
 sys.path.insert(0, os.path.dirname(__file__))
 from hfparity import *  # noqa
@@ -154,6 +156,30 @@ def one_case(tmp, name, cfg, init_scale, seed):
     print(f"{name}: loss {res.loss.item():.5f}, grad norm {gnorm:.3f}, losses {[round(x, 5) for x in losses]}")
 
 
+def check_antidote(tmp, name, seed):
+    base, ad = os.path.join(tmp, name), os.path.join(tmp, name + "-final")
+    g = torch.Generator().manual_seed(seed)
+    samples = [torch.randint(3, 97, (int(n),), generator=g).tolist() for n in torch.randint(5, 20, (4,), generator=g)]
+    for mode, dr, targets in [("lora", 0.3, "all"), ("full", 0.1, "q,k,v,o,up,down")]:
+        job = {"model": base, "adapter": ad, "out": os.path.join(tmp, "prune.safetensors"),
+               "prune": {"samples": samples, "dense_ratio": dr, "full": int(mode == "full"), "targets": targets}}
+        out = run_parity(job, os.path.join(tmp, "prune.json"))
+        if mode == "lora":
+            model = PeftModel.from_pretrained(hf_load(base), ad).eval()
+            mods = reference_prune(model, samples, dr, lambda n: "lora_A" in n or "lora_B" in n)
+            keys = {n: "pruned." + n.replace(".default", "") + ".weight" for n in mods}
+        else:
+            model = hf_load(base).eval()
+            mods = reference_prune(model, samples, dr, lambda n: n.endswith(tuple(TARGETS)))
+            keys = {n: f"pruned.{n.split('.')[3]}.{n.split('.')[-1]}" for n in mods}
+        tally.check(len(mods) == 2 * 6 * 2 if mode == "lora" else len(mods) == 6 * 2, f"{name} {mode}: {len(mods)} matrices")
+        for n, m in mods.items():
+            got, want = out[keys[n]], m.weight.data
+            tally.check(torch.equal(got == 0, want == 0), f"{name} antidote {mode} {dr}: {n}: "
+                        f"{int(((got == 0) != (want == 0)).sum())} pruned entries differ")
+            tally.close(f"{name} antidote {mode} {dr}: {n}", got, want, 1e-6, "pruned weights")
+
+
 def refuses(tmp, what, cfg, needle):
     d = os.path.join(tmp, what)
     OPTForCausalLM(cfg).save_pretrained(d)
@@ -171,6 +197,7 @@ def main():
         refuses(tmp, "opt-gelu", OPTConfig(**common, activation_function="gelu"), "activation_function")
         for i, (name, cfg, init_scale) in enumerate(CASES):
             one_case(tmp, name, cfg, init_scale, 200 + i)
+            check_antidote(tmp, name, 300 + i)
     print(tally.summary())
     sys.exit(1 if tally.mismatches else 0)
 

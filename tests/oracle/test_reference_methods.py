@@ -93,16 +93,6 @@ def check_tvaccine(tmp):
         tally.check(trained == want, f"{variant}: trained {sorted(trained ^ want)} differ from the reference rule")
 
 
-def ref_mask(metric, dense_ratio):
-    """The reference's W_mask: ones, then the int(cols * sparsity) smallest of a stable
-    ascending sort set to 0; what remains 1 is pruned (param *= 1 - mask)."""
-    sparsity = 1 - dense_ratio
-    mask = torch.ones_like(metric)
-    idx = torch.sort(metric, dim=-1, stable=True)[1][:, :int(metric.shape[1] * sparsity)]
-    mask.scatter_(1, idx, 0)
-    return mask
-
-
 def check_masks(tmp):
     g = torch.Generator().manual_seed(7)
     cases = [
@@ -125,35 +115,6 @@ def check_masks(tmp):
         per_row = cols - int(cols * (1 - dr))
         tally.check(all(int(r) == per_row for r in got.sum(1)), f"{what}: {got.sum(1).tolist()} pruned per row, not {per_row}")
     tally.check(int(8 * (1 - 0.1)) == 7, "python: a rank-8 B keeps 7 at dense ratio 0.1")
-
-
-def reference_prune(model, samples, dense_ratio, names):
-    """prune_wanda_outlier on batch-1 samples: every hooked Linear's input statistics
-    (WrappedGPT: mean over samples of the squared column norms), the masks of the
-    unpruned model, applied at the end. Equivalent to its layer-by-layer pass because
-    nothing is pruned before every mask is computed."""
-    mods = {n: m for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and names(n)}
-    scaler, count = {n: torch.zeros(m.weight.shape[1]) for n, m in mods.items()}, {n: 0 for n in mods}
-
-    def hook(n):
-        def f(_, inp, out):
-            x = inp[0].reshape(-1, inp[0].shape[-1]).t().float()
-            scaler[n] *= count[n] / (count[n] + 1)
-            count[n] += 1
-            scaler[n] += torch.norm(x, p=2, dim=1) ** 2 / count[n]
-        return f
-
-    hs = [m.register_forward_hook(hook(n)) for n, m in mods.items()]
-    with torch.no_grad():
-        for ids in samples:
-            model(torch.tensor([ids]))
-    for h in hs:
-        h.remove()
-    masks = {n: ref_mask(m.weight.data.abs() * torch.sqrt(scaler[n].reshape(1, -1)), dense_ratio) for n, m in mods.items()}
-    with torch.no_grad():
-        for n, m in mods.items():
-            m.weight.data *= 1 - masks[n]
-    return mods
 
 
 def check_antidote(tmp):

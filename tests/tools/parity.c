@@ -340,7 +340,7 @@ int main(int argc, char **argv) {
                     proj_dims(&m.cfg, p, &o_, &in);
                     if (po.full_mode) {
                         if (!(po.targets & (1 << p))) continue;
-                        snprintf(pname, sizeof pname, "pruned.%d.%s", l, PROJ_NAMES[p]);
+                        snprintf(pname, sizeof pname, "pruned.%d.%s", l, proj_hf_name(&m.cfg, p));
                         out_add(out, pname, 2, o_, in, m.layers[l].w[p].data, 1);
                         continue;
                     }
