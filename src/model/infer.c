@@ -48,6 +48,7 @@ static void rows_free(RowActs *r) {
 
 KVCache *kvcache_new(const Model *m, int max_T, int n_max) {
     const Config *c = &m->cfg;
+    if (m->pos_embed && max_T > c->max_seq_len) max_T = c->max_seq_len;  // OPT's learned positions end there
     KVCache *k = xcalloc(1, sizeof *k);
     size_t KV = (size_t)c->n_kv_heads * c->head_dim;
     k->max_T = max_T;

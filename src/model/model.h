@@ -205,6 +205,7 @@ typedef struct {
     RowActs rows;                // activations of up to n_max tokens of one call
 } KVCache;
 
+// max_T is capped at max_position_embeddings for learned positions (OPT).
 KVCache *kvcache_new(const Model *m, int max_T, int n_max);
 void kvcache_free(KVCache *c);
 // Runs n tokens at positions c->len.. and appends them to the cache; writes the

@@ -109,11 +109,16 @@ int workspace_check(const Workspace *w, Err *e) { return w->refused[0] ? err_set
 
 // Adopts the batch's shape (dynamic padding: each batch is as long as its longest row);
 // -1 when it does not fit the workspace (the caller planned it: a bug to report, not to run).
-static int set_batch(Workspace *w, const Batch *b) {
+static int set_batch(const Model *m, Workspace *w, const Batch *b) {
     if ((long long)b->B * b->T > w->capN || b->T > w->capT) {
         snprintf(w->refused, sizeof w->refused,
                  "internal error: a batch of %d x %d tokens exceeds the workspace planned for %d tokens of rows of %d",
                  b->B, b->T, w->capN, w->capT);
+        return -1;
+    }
+    if (m->pos_embed && b->T > m->cfg.max_seq_len) {  // learned positions (OPT) end there
+        snprintf(w->refused, sizeof w->refused, "a row of %d tokens is longer than the model's max_position_embeddings %d",
+                 b->T, m->cfg.max_seq_len);
         return -1;
     }
     if (w->B != b->B || w->T != b->T) {
@@ -135,7 +140,7 @@ static LayerRows batch_rows(const Model *m, const Workspace *w, const float *per
 
 int model_layer_forward(const Model *m, const Lora *lora, Workspace *w, const Batch *b, int l, const float *x,
                         float *out) {
-    if (set_batch(w, b)) return -1;
+    if (set_batch(m, w, b)) return -1;
     w->train = 0;
     LayerRows r = batch_rows(m, w, NULL, NULL, NULL);
     layer_forward(m, lora, l, &r, &w->scratch, x, out);
@@ -158,7 +163,7 @@ float model_forward(const Model *m, const Lora *lora, Workspace *w, const Batch 
     int N = w->N, C = c->dim, L = c->n_layers;
     ForwardOpts def = {0};
     if (!o) o = &def;
-    if (set_batch(w, b)) {
+    if (set_batch(m, w, b)) {
         w->loss_count = 0;  // no backward pass either
         w->loss = NAN;
         return NAN;
