@@ -255,10 +255,9 @@ static void test_model(int qkv_bias, float dropout, int opt) {
     model_init_random(&m, &cfg, 7);
     for (int l = 0; l < cfg.n_layers; l++) {  // larger weights so every path matters
         LayerWeights *L = &m.layers[l];
-        for (int p = 0; p < N_PROJ; p++) {
-            randn(L->w[p].data, (size_t)L->w[p].rows * L->w[p].cols, 0.3f);
+        for (int p = 0; p < N_PROJ; p++) randn(L->w[p].data, (size_t)L->w[p].rows * L->w[p].cols, 0.3f);
+        for (int p = 0; p < N_PROJ; p++)
             if (L->bias[p]) randn(L->bias[p], L->w[p].rows, 0.3f);
-        }
         for (int j = 0; j < cfg.dim; j++) { L->attn_norm[j] = 1 + 0.3f * rng_normal(&rng); L->mlp_norm[j] = 1 + 0.3f * rng_normal(&rng); }
         if (opt) { randn(L->attn_norm_b, cfg.dim, 0.3f); randn(L->mlp_norm_b, cfg.dim, 0.3f); }
     }
@@ -431,11 +430,11 @@ int main(void) {
     test_swiglu();
     test_matmul();
     test_ce();
-    test_layernorm();
-    test_relu();
     test_model(0, 0.0f, 0);
     test_model(1, 0.0f, 0);
     test_model(0, 0.3f, 0);
+    test_layernorm();
+    test_relu();
     test_model(0, 0.0f, 1);
     test_model(0, 0.3f, 1);
     test_model(0, 0.0f, 2);
