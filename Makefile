@@ -55,7 +55,7 @@ $(BUILD)/libantibody.a: $(OBJ)
 $(BUILD)/antibody: $(CLIOBJ) $(BUILD)/libantibody.a
 	$(CC) $(CFLAGS) -o $@ $(CLIOBJ) $(BUILD)/libantibody.a $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c $(BUILD)/libantibody.a tests/testing.h
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libantibody.a tests/testing.h tests/tiny_fixture.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libantibody.a $(LDLIBS)
 
