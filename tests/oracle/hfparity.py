@@ -150,3 +150,33 @@ def reference_prune(model, samples, dense_ratio, names):
         for n, m in mods.items():
             m.weight.data *= 1 - masks[n]
     return mods
+
+
+def check_grads_and_steps(tally, name, out, job, pm, params, res, tokens, mask, labels, rtol, steps, lr, wd, betas, eps,
+                          clip):
+    """antibody's LoRA gradients (out["grad.*"], after res.loss.backward()), its losses over `steps`
+    clipped AdamW steps and the adapter it saved (job["save_adapter_final"]) against torch's AdamW
+    on the peft model pm, whose first step's loss is res."""
+    gmax = max(p.grad.abs().max().item() for p in params.values())
+    gnorm = torch.sqrt(sum((p.grad.double() ** 2).sum() for p in params.values())).item()
+    tally.check(gnorm > clip, f"{name}: gradient norm {gnorm:.3g} does not exercise clipping")
+    for n, p in params.items():
+        tally.close(f"{name}: grad {n}", out["grad." + n] / gmax, p.grad / gmax, rtol, "grad")
+    tally.check(len([k for k in out if k.startswith("grad.")]) == len(params), f"{name}: gradient count")
+
+    opt = torch.optim.AdamW(list(params.values()), lr=lr, betas=betas, eps=eps, weight_decay=wd, foreach=False)
+    losses = []
+    for s in range(steps):
+        if s > 0:
+            opt.zero_grad()
+            r = pm(input_ids=tokens, attention_mask=mask, labels=labels)
+            r.loss.backward()
+            losses.append(r.loss.item())
+        else:
+            losses.append(res.loss.item())
+        torch.nn.utils.clip_grad_norm_(list(params.values()), clip)
+        opt.step()
+    tally.close(f"{name}: losses", out["losses"], torch.tensor(losses), rtol, "loss")
+    final = load_file(os.path.join(job["save_adapter_final"], "adapter_model.safetensors"))
+    for n, p in params.items():
+        tally.close(f"{name}: adapter after {steps} steps {n}", final[n], p.detach(), rtol, "adapter")

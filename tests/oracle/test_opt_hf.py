@@ -80,29 +80,7 @@ def one_case(tmp, name, cfg, init_scale, seed):
     res.loss.backward()
     params = peft_state(pm)
     tally.check(len(params) == 2 * 6 * cfg.num_hidden_layers, f"{name}: peft found {len(params)} LoRA tensors")
-    gmax = max(p.grad.abs().max().item() for p in params.values())
-    gnorm = torch.sqrt(sum((p.grad.double() ** 2).sum() for p in params.values())).item()
-    tally.check(gnorm > CLIP, f"{name}: gradient norm {gnorm:.3g} does not exercise clipping")
-    for n, p in params.items():
-        tally.close(f"{name}: grad {n}", out["grad." + n] / gmax, p.grad / gmax, RTOL, "grad")
-    tally.check(len([k for k in out if k.startswith("grad.")]) == len(params), f"{name}: gradient count")
-
-    opt = torch.optim.AdamW(list(params.values()), lr=LR, betas=BETAS, eps=EPS, weight_decay=WD, foreach=False)
-    losses = []
-    for s in range(STEPS):
-        if s > 0:
-            opt.zero_grad()
-            r = pm(input_ids=tokens, attention_mask=mask, labels=labels)
-            r.loss.backward()
-            losses.append(r.loss.item())
-        else:
-            losses.append(res.loss.item())
-        torch.nn.utils.clip_grad_norm_(list(params.values()), CLIP)
-        opt.step()
-    tally.close(f"{name}: losses", out["losses"], torch.tensor(losses), RTOL, "loss")
-    final = load_file(os.path.join(job["save_adapter_final"], "adapter_model.safetensors"))
-    for n, p in params.items():
-        tally.close(f"{name}: adapter after {STEPS} steps {n}", final[n], p.detach(), RTOL, "adapter")
+    check_grads_and_steps(tally, name, out, job, pm, params, res, tokens, mask, labels, RTOL, STEPS, LR, WD, BETAS, EPS, CLIP)
 
     # greedy generation with the final adapter, unmerged, against transformers' generate
     gen = PeftModel.from_pretrained(hf_load(base), job["save_adapter_final"])
