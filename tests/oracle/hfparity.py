@@ -156,7 +156,7 @@ def check_grads_and_steps(tally, name, out, job, pm, params, res, tokens, mask, 
                           clip):
     """antibody's LoRA gradients (out["grad.*"], after res.loss.backward()), its losses over `steps`
     clipped AdamW steps and the adapter it saved (job["save_adapter_final"]) against torch's AdamW
-    on the peft model pm, whose first step's loss is res."""
+    on the peft model pm, whose first step's loss is res. Returns (gradient norm, torch's losses)."""
     gmax = max(p.grad.abs().max().item() for p in params.values())
     gnorm = torch.sqrt(sum((p.grad.double() ** 2).sum() for p in params.values())).item()
     tally.check(gnorm > clip, f"{name}: gradient norm {gnorm:.3g} does not exercise clipping")
@@ -180,3 +180,4 @@ def check_grads_and_steps(tally, name, out, job, pm, params, res, tokens, mask, 
     final = load_file(os.path.join(job["save_adapter_final"], "adapter_model.safetensors"))
     for n, p in params.items():
         tally.close(f"{name}: adapter after {steps} steps {n}", final[n], p.detach(), rtol, "adapter")
+    return gnorm, losses

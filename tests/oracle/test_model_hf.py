@@ -65,7 +65,7 @@ def one_case(tmp, name, cls, cfg, shard, seed):
     tally.close(f"{name}: loss", out["loss"], res.loss.detach().reshape(1), RTOL, "loss")
     res.loss.backward()
     params = peft_state(pm)
-    check_grads_and_steps(tally, name, out, job, pm, params, res, tokens, mask, labels, RTOL, STEPS, LR, WD, BETAS, EPS, CLIP)
+    gnorm, losses = check_grads_and_steps(tally, name, out, job, pm, params, res, tokens, mask, labels, RTOL, STEPS, LR, WD, BETAS, EPS, CLIP)
 
     # merged: antibody's saved model vs peft merge_and_unload of antibody's final adapter
     hf2 = AutoModelForCausalLM.from_pretrained(base, attn_implementation="eager", dtype=torch.float32)

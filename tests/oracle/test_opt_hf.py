@@ -80,7 +80,7 @@ def one_case(tmp, name, cfg, init_scale, seed):
     res.loss.backward()
     params = peft_state(pm)
     tally.check(len(params) == 2 * 6 * cfg.num_hidden_layers, f"{name}: peft found {len(params)} LoRA tensors")
-    check_grads_and_steps(tally, name, out, job, pm, params, res, tokens, mask, labels, RTOL, STEPS, LR, WD, BETAS, EPS, CLIP)
+    gnorm, losses = check_grads_and_steps(tally, name, out, job, pm, params, res, tokens, mask, labels, RTOL, STEPS, LR, WD, BETAS, EPS, CLIP)
 
     # greedy generation with the final adapter, unmerged, against transformers' generate
     gen = PeftModel.from_pretrained(hf_load(base), job["save_adapter_final"])
