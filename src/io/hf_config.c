@@ -67,8 +67,9 @@ static int read_family(Config *c, json_t *root, const char *path, Err *e) {
     snprintf(c->arch, sizeof c->arch, "%s", arch ? arch : "LlamaForCausalLM");
     if (!strstr(c->arch, "ForCausalLM") && !strstr(c->arch, "ForSequenceClassification"))
         return err_set(e, "%s: unsupported architecture \"%s\"", path, c->arch);
-    if (c->opt && strcmp(c->arch, "OPTForCausalLM"))
-        return err_set(e, "%s: unsupported OPT architecture \"%s\" (only OPTForCausalLM)", path, c->arch);
+    if (c->opt && strcmp(c->arch, "OPTForCausalLM") && strcmp(c->arch, "OPTForSequenceClassification"))
+        return err_set(e, "%s: unsupported OPT architecture \"%s\" (only OPTForCausalLM and OPTForSequenceClassification)",
+                       path, c->arch);
     return 0;
 }
 
