@@ -109,7 +109,7 @@ static void test_harmful_score(const LoadedModel *lm) {
     int distinct = 0;
     for (int i = 0; i < n; i++) {
         char *p = prompt_alpaca(&d.rows[i]);
-        char *ans = generate_text(&lm->model, NULL, lm->tok, p, &go, NULL, NULL);
+        char *ans = generate_text(&lm->model, NULL, lm->tok, p, &go, NULL, NULL, NULL);
         answer_strip(ans);
         const char *got = json_string_value(json_object_get(rows[i], "answer"));
         CHECK(got && !strcmp(got, ans), "answer %d differs: [%s] vs [%s]", i, got ? got : "(null)", ans);
@@ -147,9 +147,9 @@ static void test_harmful_score(const LoadedModel *lm) {
 
     // One thread and three threads give the same answers.
     omp_set_num_threads(1);
-    char **a1 = eval_generate(&lm->model, NULL, lm->tok, &d, &o, o.hs_max_new, NULL);
+    char **a1 = eval_generate(&lm->model, NULL, lm->tok, &d, &o, o.hs_max_new, NULL, NULL);
     omp_set_num_threads(3);
-    char **a3 = eval_generate(&lm->model, NULL, lm->tok, &d, &o, o.hs_max_new, NULL);
+    char **a3 = eval_generate(&lm->model, NULL, lm->tok, &d, &o, o.hs_max_new, NULL, NULL);
     omp_set_num_threads(saved_threads);
     int same = 1;
     for (int i = 0; i < d.n; i++) same &= !strcmp(a1[i], a3[i]);
@@ -444,6 +444,83 @@ static void test_eval_job_checks(const LoadedModel *lm, const char *model_dir) {
     dataset_free(&d);
 }
 
+// Learned positions (OPT) end at max_position_embeddings: a prompt that fills them is refused
+// by name (it used to get an empty answer and exit 0); prompts whose answers the positions
+// cut get a warning with their count; the room generate_room reports is what generation gives.
+static char warned[1024];
+static void keep_warning(LogLevel level, const char *msg, void *ctx) {
+    if (level == LOG_WARN) snprintf(warned, sizeof warned, "%s", msg);
+}
+
+static void test_position_limit(const LoadedModel *lm) {
+    Config cfg = {.vocab_size = 512, .dim = 32, .hidden_dim = 64, .n_layers = 2, .n_heads = 4, .n_kv_heads = 4,
+                  .head_dim = 8, .max_seq_len = 24, .norm_eps = 1e-5f, .opt = 1, .n_eos = 0};
+    strcpy(cfg.arch, "OPTForCausalLM");
+    strcpy(cfg.model_type, "opt");
+    Model m;
+    model_init_random(&m, &cfg, 5);
+    CHECK(generate_room(&m, 20, 12) == 5 && generate_room(&m, 23, 12) == 2 && generate_room(&m, 24, 12) == 0 &&
+          generate_room(&m, 3, 12) == 12, "OPT room %d %d %d %d", generate_room(&m, 20, 12),
+          generate_room(&m, 23, 12), generate_room(&m, 24, 12), generate_room(&m, 3, 12));
+    CHECK(generate_room(&lm->model, 100000, 12) == 12, "RoPE positions have no end");
+    // no EOS in this model: each prompt gets exactly its room
+    int *ids[2], np[2] = {20, 3}, *out[2], n_out[2];
+    for (int i = 0; i < 2; i++) {
+        ids[i] = xmalloc(20 * sizeof(int));
+        out[i] = xmalloc(13 * sizeof(int));
+        for (int k = 0; k < 20; k++) ids[i][k] = 3 + (7 * k + i) % 500;
+    }
+    GenOpts go = {.max_new = 12, .temperature = 0, .top_p = 1};
+    generate_batch(&m, NULL, ids, np, 2, &go, 2, out, n_out, NULL, NULL);
+    CHECK(n_out[0] == generate_room(&m, 20, 12) && n_out[1] == 12, "generated %d and %d tokens", n_out[0], n_out[1]);
+    for (int i = 0; i < 2; i++) free(ids[i]), free(out[i]);
+
+    Dataset d;
+    dataset_init(&d);
+    dataset_add(&d, "Hi.", "", "", NULL, NULL, 0);  // the Alpaca template alone is longer than 24 tokens
+    EvalOpts o;
+    eval_opts_default(&o);
+    Err e = {0};
+    char **a = eval_generate(&m, NULL, lm->tok, &d, &o, 12, NULL, &e);
+    CHECK(!a && strstr(e.msg, "prompt 0 has") && strstr(e.msg, "end at 24") && strstr(e.msg, "cannot be answered"),
+          "%s", e.msg);
+    eval_answers_free(a, d.n);
+    e.msg[0] = 0;
+    char *t = generate_text(&m, NULL, lm->tok, "Once upon a time there was a little cat who liked to sit in the sun "
+                            "all day long and sleep", &go, NULL, NULL, &e);
+    CHECK(!t && strstr(e.msg, "no room to generate"), "%s", e.msg);
+    free(t);
+    t = generate_text(&m, NULL, lm->tok, "Once upon a time", &go, NULL, NULL, &e);
+    CHECK(t != NULL, "a short prompt is answered");
+    free(t);
+    dataset_free(&d);
+
+    // prompts near the end: answered, with a warning that counts them
+    dataset_init(&d);
+    dataset_add(&d, "Hi.", "", "", NULL, NULL, 0);
+    dataset_add(&d, "Tell a long story about a cat and a dog who were friends for many years.", "", "", NULL, NULL, 0);
+    int n_tok[2];
+    for (int i = 0; i < 2; i++) {
+        char *pr = prompt_alpaca(&d.rows[i]);
+        int *pid = NULL;
+        n_tok[i] = tokenizer_encode(lm->tok, pr, strlen(pr), 1, &pid);
+        free(pr); free(pid);
+    }
+    CHECK(n_tok[1] >= n_tok[0] + 3, "prompt lengths %d %d", n_tok[0], n_tok[1]);
+    cfg.max_seq_len = n_tok[1] + 4;  // room 5 for the long prompt, all 8 for the short one
+    Model m2;
+    model_init_random(&m2, &cfg, 5);
+    warned[0] = 0;
+    log_set(keep_warning, NULL, 0);
+    a = eval_generate(&m2, NULL, lm->tok, &d, &o, 8, NULL, &e);
+    log_set(NULL, NULL, 0);
+    CHECK(a && strstr(warned, "1 of 2 prompts") && strstr(warned, "e.g. prompt 1"), "warning: [%s]", warned);
+    eval_answers_free(a, d.n);
+    dataset_free(&d);
+    model_free(&m2);
+    model_free(&m);
+}
+
 int main(void) {
     if (!mkdtemp(tmp_root)) { perror("mkdtemp"); return 2; }
     char dir[4200];
@@ -459,6 +536,7 @@ int main(void) {
         test_generate_batch(&lm);
         test_eval_job_checks(&lm, dir);
         test_cut_answers(&lm);
+        test_position_limit(&lm);
         model_dir_close(&lm);
     } else {
         CHECK(0, "model_dir_open: %s", e.msg);

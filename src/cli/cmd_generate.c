@@ -66,7 +66,12 @@ int cmd_generate(int argc, char **argv) {
     Stream st = {0};
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    char *text = generate_text(&lm.model, NULL, lm.tok, prompt, &o, print_piece, &st);
+    char *text = generate_text(&lm.model, NULL, lm.tok, prompt, &o, print_piece, &st, &e);
+    if (!text) {
+        free(wrapped);
+        model_dir_close(&lm);
+        return cli_fail("generate", e.msg);
+    }
     double total = since(&t0), decode = st.pieces ? since(&st.first) : 0;
     int tokens = st.pieces > 0 ? st.pieces - 1 : 0;  // the last call is the stream's tail
     printf("\n");

@@ -69,7 +69,7 @@ static double now_s(void) {
 }
 
 char **eval_generate(const Model *m, const Lora *lora, const Tokenizer *tok, const Dataset *prompts,
-                     const EvalOpts *o, int max_new, GenStats *stats) {
+                     const EvalOpts *o, int max_new, GenStats *stats, Err *e) {
     double t0 = now_s();
     int n = prompts->n;
     if (stats) *stats = (GenStats){.prompts = n};
@@ -86,6 +86,22 @@ char **eval_generate(const Model *m, const Lora *lora, const Tokenizer *tok, con
     }
     char label[128];
     snprintf(label, sizeof label, "%s: generate", o->label ? o->label : "eval");
+    int cut = 0, worst = 0;
+    for (int i = 0; i < n && max_new > 0; i++) {
+        int room = generate_room(m, np[i], max_new);
+        if (room <= 0) {
+            err_set(e, "%s: prompt %d has %d tokens and the model's learned positions end at %d "
+                       "(max_position_embeddings): it cannot be answered", label, i, np[i], m->cfg.max_seq_len);
+            for (int k = 0; k < n; k++) free(ids[k]), free(out[k]);
+            free(ids); free(out); free(np); free(n_out); free(answers);
+            return NULL;
+        }
+        if (room < max_new) cut++, worst = i;
+    }
+    if (cut)
+        log_msg(LOG_WARN, "%s: %d of %d prompts leave fewer than %d new tokens before the model's learned positions "
+                "end at %d (max_position_embeddings; e.g. prompt %d, %d tokens): their answers may be cut short",
+                label, cut, n, max_new, m->cfg.max_seq_len, worst, np[worst]);
     GenProgress g = {progress_new(label, n), 0};
     GenOpts go = {.max_new = max_new, .temperature = 0, .top_p = 1, .seed = 0};
     generate_batch(m, lora, ids, np, n, &go, MATVEC_MAX_ROWS, out, n_out, gen_done, &g);
@@ -177,7 +193,8 @@ int eval_harmful(const Model *m, const Lora *lora, const Tokenizer *tok, const D
     char lab[256];
     EvalOpts ph = phase(o, "harmful prompts", lab, sizeof lab);
     GenStats gen;
-    char **answers = eval_generate(m, lora, tok, prompts, &ph, o->hs_max_new, &gen);
+    char **answers = eval_generate(m, lora, tok, prompts, &ph, o->hs_max_new, &gen, e);
+    if (!answers) return -1;
     int rc = eval_judge_answers(prompts, answers, j, jsonl_path, s, e);
     s->gen = gen;
     eval_answers_free(answers, prompts->n);
@@ -226,7 +243,8 @@ int eval_task(const Model *m, const Lora *lora, const Tokenizer *tok, const Data
     char lab[256];
     EvalOpts ph = phase(o, "task prompts", lab, sizeof lab);
     GenStats gen;
-    char **answers = eval_generate(m, lora, tok, task, &ph, o->fa_max_new, &gen);
+    char **answers = eval_generate(m, lora, tok, task, &ph, o->fa_max_new, &gen, e);
+    if (!answers) return -1;
     int rc = eval_score_task(task, answers, kind, jsonl_path, s, e);
     s->gen = gen;
     eval_answers_free(answers, task->n);

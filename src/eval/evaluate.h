@@ -48,8 +48,10 @@ typedef struct {
 // no-input template when input is empty), in order, each the response part as answer_strip
 // leaves it; answers[i] malloc'd. Deterministic for any thread count. stats (may be NULL)
 // gets the prompts' and new tokens' counts and the generation's wall time.
+// NULL with e set when a prompt leaves no room to generate (eval/generate.h, generate_room);
+// prompts whose answers the model's positions may cut short get a warning with their count.
 char **eval_generate(const Model *m, const Lora *lora, const Tokenizer *tok, const Dataset *prompts,
-                     const EvalOpts *o, int max_new, GenStats *stats);
+                     const EvalOpts *o, int max_new, GenStats *stats, Err *e);
 // The response part as the reference scripts take it: they decode prompt + answer and keep
 // split("### Response:")[1].strip(), so the answer ends before any "### Response:" it
 // generates and loses leading and trailing whitespace (Python's str.strip set). In place.

@@ -119,6 +119,13 @@ void generate_batch(const Model *m, const Lora *lora, int *const *prompts, const
     decode_batch_free(d);
 }
 
+int generate_room(const Model *m, int n_prompt, int max_new) {
+    int L = m->cfg.max_seq_len;
+    if (!m->pos_embed) return max_new;
+    if (n_prompt >= L) return 0;
+    return max_new < L - n_prompt + 1 ? max_new : L - n_prompt + 1;
+}
+
 // Streams whole UTF-8 characters to the caller as tokens arrive.
 typedef struct { TokenStream *ts; void (*on_text)(const char *, void *); void *ctx; } Streamer;
 static void stream_token(int id, void *p) {
@@ -129,10 +136,16 @@ static void stream_token(int id, void *p) {
 }
 
 char *generate_text(const Model *m, const Lora *lora, const Tokenizer *tok, const char *prompt, const GenOpts *o,
-                    void (*on_text)(const char *piece, void *ctx), void *ctx) {
+                    void (*on_text)(const char *piece, void *ctx), void *ctx, Err *e) {
     int *ids = NULL;
     int n = tokenizer_encode(tok, prompt, strlen(prompt), 1, &ids);
     if (n < 0) n = 0;
+    if (o->max_new > 0 && generate_room(m, n, o->max_new) <= 0) {
+        free(ids);
+        err_set(e, "the prompt has %d tokens and the model's learned positions end at %d (max_position_embeddings): "
+                   "no room to generate", n, m->cfg.max_seq_len);
+        return NULL;
+    }
     int maxT = n + o->max_new + 1;
     KVCache *c = kvcache_new(m, maxT, n > 64 ? 64 : (n > 0 ? n : 1));
     int *out = xmalloc((o->max_new + 1) * sizeof(int));
