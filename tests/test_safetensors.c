@@ -439,6 +439,16 @@ static void test_bad_index(void) {
     StSet *s = st_open(dir, &e);
     CHECK(!s && strstr(e.msg, shard), "corrupt shard: '%s'", e.msg);
     free(orig);
+    // a folder of PyTorch pickles (OPT's releases) is named with the conversion, not read
+    char bin[600];
+    snprintf(dir, sizeof dir, "%s/pickle", tmpdir);
+    mkdir(dir, 0755);
+    s = st_open(dir, &e);
+    CHECK(!s && strstr(e.msg, "neither model.safetensors.index.json nor model.safetensors"), "empty: '%s'", e.msg);
+    snprintf(bin, sizeof bin, "%s/pytorch_model.bin", dir);
+    put_file(bin, "PK", 2);
+    s = st_open(dir, &e);
+    CHECK(!s && strstr(e.msg, "pytorch_model.bin") && strstr(e.msg, "safe_serialization=True"), "pickle: '%s'", e.msg);
 }
 
 // Random byte flips in the header of a valid file must give a clean error or a valid set.

@@ -436,6 +436,21 @@ static int load_index(StSet *s, const char *path, Err *e) {
     return rc;
 }
 
+// A folder without safetensors weights; PyTorch's pickle files (OPT's released checkpoints
+// are pytorch_model.bin) are named with the one-line conversion: antibody does not unpickle
+// (a pickle can run code when loaded).
+static int no_safetensors(const char *path, Err *e) {
+    char *bin = join(path, "pytorch_model.bin"), *bin_idx = join(path, "pytorch_model.bin.index.json");
+    int pickle = exists(bin) || exists(bin_idx);
+    free(bin);
+    free(bin_idx);
+    if (pickle)
+        return err_set(e, "%s: the weights are PyTorch pickle files (pytorch_model.bin), which antibody does not read "
+                          "(loading a pickle can run code); convert them once with transformers: "
+                          "AutoModelForCausalLM.from_pretrained(DIR).save_pretrained(DIR, safe_serialization=True)", path);
+    return err_set(e, "%s: directory has neither model.safetensors.index.json nor model.safetensors", path);
+}
+
 StSet *st_open(const char *path, Err *e) {
     StSet *s = xcalloc(1, sizeof(StSet));
     int rc;
@@ -443,7 +458,7 @@ StSet *st_open(const char *path, Err *e) {
         char *idx = join(path, "model.safetensors.index.json"), *single = join(path, "model.safetensors");
         if (exists(idx)) rc = load_index(s, idx, e);
         else if (exists(single)) rc = load_file(s, single, e);
-        else rc = err_set(e, "%s: directory has neither model.safetensors.index.json nor model.safetensors", path);
+        else rc = no_safetensors(path, e);
         free(idx);
         free(single);
     } else if (ends_with(path, ".json")) {
