@@ -16,6 +16,7 @@
 #include "io/hf_checkpoint.h"
 #include "testing.h"
 #include "train/batch.h"
+#include "util/log.h"
 #include "util/rng.h"
 
 static char tmp_root[] = "/tmp/antibody_test_eval_XXXXXX";
