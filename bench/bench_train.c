@@ -5,8 +5,10 @@
 //
 // SHAPE: smollm (SmolLM-135M: 576 x 30 layers, 9/3 heads, MLP 1536, vocab 49152, tied),
 //        tinystories (TinyStories-15M: 288 x 6 layers, 6/6 heads, MLP 768, vocab 32000),
-//        llama7b (Llama-2-7B: 4096 x 32 layers, 32 heads, MLP 11008, vocab 32000, bf16 weights).
-// bf16:  keep the base weights in bf16 (widened to f32 in registers; always for llama7b).
+//        llama7b (Llama-2-7B: 4096 x 32 layers, 32 heads, MLP 11008, vocab 32000, bf16 weights),
+//        opt125m (OPT-125M: 768 x 12 layers, 12 heads, ReLU MLP 3072, vocab 50272, tied, learned positions),
+//        opt7b (OPT-6.7B: 4096 x 32 layers, 32 heads, ReLU MLP 16384, vocab 50272, tied, bf16 weights).
+// bf16:  keep the base weights in bf16 (widened to f32 in registers; always for llama7b and opt7b).
 // STEP:  peak (SGEMM 4096^3 through antibody's SGEMM: the machine's fp32 peak),
 //        sft, vaccine, tvaccine (reference), tvaccine-lean, booster (10 harmful rows of T tokens),
 //        lisa (a fine-tuning step with the proximal term), ldifs, generate, generate4 (8 prompts, 4 decoding together), generate16 (16 prompts, all
@@ -70,6 +72,12 @@ static int shape_config(const char *name, Config *c) {
     else if (!strcmp(name, "llama7b"))
         *c = (Config){.vocab_size = 32000, .dim = 4096, .hidden_dim = 11008, .n_layers = 32, .n_heads = 32,
                       .n_kv_heads = 32, .tie_embeddings = 0};
+    else if (!strcmp(name, "opt125m"))
+        *c = (Config){.vocab_size = 50272, .dim = 768, .hidden_dim = 3072, .n_layers = 12, .n_heads = 12,
+                      .n_kv_heads = 12, .tie_embeddings = 1, .opt = 1};
+    else if (!strcmp(name, "opt7b"))
+        *c = (Config){.vocab_size = 50272, .dim = 4096, .hidden_dim = 16384, .n_layers = 32, .n_heads = 32,
+                      .n_kv_heads = 32, .tie_embeddings = 1, .opt = 1};
     else return -1;
     c->head_dim = c->dim / c->n_heads;
     c->max_seq_len = 512;
@@ -77,8 +85,9 @@ static int shape_config(const char *name, Config *c) {
     c->rope_theta = 10000.0f;
     c->bos_id = c->pad_id = -1;
     c->n_eos = 0;  // generation never stops early: always max_new tokens
-    strcpy(c->arch, "LlamaForCausalLM");
-    strcpy(c->model_type, "llama");
+    strcpy(c->arch, c->opt ? "OPTForCausalLM" : "LlamaForCausalLM");
+    strcpy(c->model_type, c->opt ? "opt" : "llama");
+    if (c->opt) c->max_seq_len = 2048;  // learned positions: the released OPTs' table
     return 0;
 }
 
@@ -103,6 +112,8 @@ static float *ones(int n) {
     return v;
 }
 
+static float *zeros(int n) { return xcalloc((size_t)n, sizeof(float)); }
+
 static void init_bf16(Model *m, const Config *c, uint64_t seed) {
     memset(m, 0, sizeof *m);
     m->cfg = *c;
@@ -112,13 +123,24 @@ static void init_bf16(Model *m, const Config *c, uint64_t seed) {
     m->final_norm = ones(c->dim);
     m->layers = xcalloc(c->n_layers, sizeof(LayerWeights));
     for (int l = 0; l < c->n_layers; l++) {
+        LayerWeights *L = &m->layers[l];
         for (int p = 0; p < N_PROJ; p++) {
             int out, in;
             proj_dims(c, p, &out, &in);
-            fill_bf16(&m->layers[l].w[p], out, in, seed + 2 + (uint64_t)l * N_PROJ + p);
+            if (!out) continue;  // OPT has no gate
+            fill_bf16(&L->w[p], out, in, seed + 2 + (uint64_t)l * N_PROJ + p);
+            if (c->opt) L->bias[p] = zeros(out);
         }
-        m->layers[l].attn_norm = ones(c->dim);
-        m->layers[l].mlp_norm = ones(c->dim);
+        L->attn_norm = ones(c->dim);
+        L->mlp_norm = ones(c->dim);
+        if (c->opt) L->attn_norm_b = zeros(c->dim), L->mlp_norm_b = zeros(c->dim);
+    }
+    if (c->opt) {  // OPT: LayerNorm biases, learned positions (f32, 2050 x C)
+        m->final_norm_b = zeros(c->dim);
+        m->pos_embed = xmalloc(((size_t)c->max_seq_len + 2) * c->dim * sizeof(float));
+        Rng r;
+        rng_seed(&r, seed);
+        for (size_t i = 0; i < ((size_t)c->max_seq_len + 2) * c->dim; i++) m->pos_embed[i] = 0.02f * rng_normal(&r);
     }
     int half = c->head_dim / 2;
     m->rope_inv_freq = xmalloc((size_t)half * sizeof(float));
@@ -129,10 +151,15 @@ static void free_bf16(Model *m) {
     free(m->embed.data);
     if (!m->cfg.tie_embeddings) free(m->lm_head.data);
     free(m->final_norm);
+    free(m->final_norm_b);
+    free(m->pos_embed);
     for (int l = 0; l < m->cfg.n_layers; l++) {
-        for (int p = 0; p < N_PROJ; p++) free(m->layers[l].w[p].data);
-        free(m->layers[l].attn_norm);
-        free(m->layers[l].mlp_norm);
+        LayerWeights *L = &m->layers[l];
+        for (int p = 0; p < N_PROJ; p++) free(L->w[p].data), free(L->bias[p]);
+        free(L->attn_norm);
+        free(L->mlp_norm);
+        free(L->attn_norm_b);
+        free(L->mlp_norm_b);
     }
     free(m->layers);
     free(m->rope_inv_freq);
@@ -273,7 +300,7 @@ static int bench_kernels(int reps) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s smollm|tinystories|llama7b peak|kernels|sft|vaccine|tvaccine|tvaccine-lean|booster|lisa|ldifs|generate|generate4|generate16|"
+        fprintf(stderr, "usage: %s smollm|tinystories|llama7b|opt125m|opt7b peak|kernels|sft|vaccine|tvaccine|tvaccine-lean|booster|lisa|ldifs|generate|generate4|generate16|"
                         "antidote [REPS] [bf16] [nolora] [model=DIR]\n       %s SHAPE save DIR\n", argv[0], argv[0]);
         return 2;
     }
@@ -295,7 +322,7 @@ int main(int argc, char **argv) {
     if (!strcmp(step, "kernels")) return bench_kernels(reps);
     Config c;
     if (shape_config(shape, &c)) { fprintf(stderr, "bench_train: unknown shape \"%s\"\n", shape); return 2; }
-    int big = !strcmp(shape, "llama7b");
+    int big = !strcmp(shape, "llama7b") || !strcmp(shape, "opt7b");
     bf16 |= big;
     int B = big ? 1 : 5, T = big ? 128 : 200;
     Rng r;
@@ -324,7 +351,7 @@ int main(int argc, char **argv) {
     double init_s = now() - t0;
     size_t model_rss = rss_bytes();
     Lora lora;
-    lora_init(&lora, &m, 8, 4.0f, 0.1f, (1 << N_PROJ) - 1, 7);
+    lora_init(&lora, &m, 8, 4.0f, 0.1f, proj_mask_of(&c), 7);  // all seven (Llama), all six (OPT)
     const Lora *gl = nolora ? NULL : &lora;  // generation: with the adapter, or the base model alone
     double *times = xmalloc((size_t)(reps + 1) * sizeof(double)), *cpu = xmalloc((size_t)(reps + 1) * sizeof(double));
     char extra[512] = "";

@@ -25,8 +25,12 @@ SHAPES = {
                    num_attention_heads=9, num_key_value_heads=3, tie_word_embeddings=True),
     "tinystories": dict(vocab_size=32000, hidden_size=288, intermediate_size=768, num_hidden_layers=6,
                         num_attention_heads=6, num_key_value_heads=6, tie_word_embeddings=False),
+    # OPTForCausalLM (SFT and generation steps): LayerNorm, learned positions, ReLU fc1/fc2, biases
+    "opt125m": dict(vocab_size=50272, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
+                    num_attention_heads=12, num_key_value_heads=12, tie_word_embeddings=True, family="opt"),
 }
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+OPT_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
 
 
 def peak_rss():
@@ -48,15 +52,30 @@ def build(shape):
     from transformers import LlamaConfig, LlamaForCausalLM
     from peft import LoraConfig, get_peft_model
     torch.manual_seed(42)
-    cfg = LlamaConfig(max_position_embeddings=512, rms_norm_eps=1e-5, attention_bias=False, **SHAPES[shape])
-    cfg._attn_implementation = "sdpa"
-    model = LlamaForCausalLM(cfg).float()
-    lcfg = LoraConfig(r=8, lora_alpha=4, lora_dropout=0.1, target_modules=TARGETS, bias="none", task_type="CAUSAL_LM")
+    s = dict(SHAPES[shape])
+    if s.pop("family", "llama") == "opt":
+        from transformers import OPTConfig, OPTForCausalLM
+        cfg = OPTConfig(vocab_size=s["vocab_size"], hidden_size=s["hidden_size"], ffn_dim=s["intermediate_size"],
+                        num_hidden_layers=s["num_hidden_layers"], num_attention_heads=s["num_attention_heads"],
+                        word_embed_proj_dim=s["hidden_size"], max_position_embeddings=2048,
+                        tie_word_embeddings=s["tie_word_embeddings"], dropout=0.0, attention_dropout=0.0)
+        cfg._attn_implementation = "sdpa"
+        model, targets = OPTForCausalLM(cfg).float(), OPT_TARGETS
+    else:
+        cfg = LlamaConfig(max_position_embeddings=512, rms_norm_eps=1e-5, attention_bias=False, **s)
+        cfg._attn_implementation = "sdpa"
+        model, targets = LlamaForCausalLM(cfg).float(), TARGETS
+    lcfg = LoraConfig(r=8, lora_alpha=4, lora_dropout=0.1, target_modules=targets, bias="none", task_type="CAUSAL_LM")
     return get_peft_model(model, lcfg), cfg
 
 
+def decoder_layers(model):
+    inner = model.base_model.model.model
+    return inner.decoder.layers if hasattr(inner, "decoder") else inner.layers  # OPT: model.decoder.layers
+
+
 def attn_modules(model):
-    return [layer.self_attn for layer in model.base_model.model.model.layers]
+    return [layer.self_attn for layer in decoder_layers(model)]
 
 
 def record_grads(mods, store):
@@ -116,7 +135,7 @@ def wanda_prune(model, samples, dense_ratio=0.8):
     """Antidote's scoring pass (Wanda, LoRA mode): layer by layer, ||X_j|| of every LoRA
     matrix's input over the calibration tokens, prune by |W_ij| * ||X_j||, propagate."""
     import torch
-    layers = model.base_model.model.model.layers
+    layers = decoder_layers(model)
 
     class Stop(Exception):
         pass
@@ -289,6 +308,8 @@ def flops(shape, step, rec):
     HD = C // NH
     q, kv = NH * HD, NKV * HD
     dims = [(C, q), (C, kv), (C, kv), (q, C), (C, H), (C, H), (H, C)]
+    if s.get("family") == "opt":  # no gate
+        dims = [(C, q), (C, kv), (C, kv), (q, C), (C, H), (H, C)]
     P = L * sum(i * o for i, o in dims)
     Rp = L * sum(8 * (i + o) for i, o in dims)
     if step in ("sft", "vaccine", "tvaccine"):
