@@ -105,12 +105,21 @@ static void test_config(void) {
 }
 
 // Tiny random Llama with the stories260k tokenizer.
-static int make_model_dir(const char *dir, Err *e) {
+// A tiny random model folder of a family ("llama", "opt" pre-norm, "opt-post" post-norm)
+// with stories260K's tokenizer.
+static int make_family_dir(const char *dir, const char *family, Err *e) {
     Config c = {.vocab_size = 512, .dim = 16, .hidden_dim = 32, .n_layers = 2, .n_heads = 2, .n_kv_heads = 1,
                 .head_dim = 8, .max_seq_len = 512, .norm_eps = 1e-5f, .rope_theta = 10000.0f, .tie_embeddings = 1,
                 .bos_id = 1, .n_eos = 1, .eos_ids = {2}, .pad_id = -1};
     strcpy(c.arch, "LlamaForCausalLM");
     strcpy(c.model_type, "llama");
+    if (!strncmp(family, "opt", 3)) {
+        strcpy(c.arch, "OPTForCausalLM");
+        strcpy(c.model_type, "opt");
+        c.opt = 1;
+        c.n_kv_heads = c.n_heads;
+        c.norm_after = c.no_final_norm = !strcmp(family, "opt-post");
+    }
     Model m;
     model_init_random(&m, &c, 3);
     int rc = model_save(&m, dir, MAT_F32, 0, e);
@@ -120,6 +129,8 @@ static int make_model_dir(const char *dir, Err *e) {
     snprintf(tokdir, sizeof tokdir, "%s/models/stories260k-hf", shared_dir());
     return model_dir_copy_tokenizer(tokdir, dir, e);
 }
+
+static int make_model_dir(const char *dir, Err *e) { return make_family_dir(dir, "llama", e); }
 
 static int file_exists(const char *dir, const char *name) {
     char p[4400];
@@ -737,6 +748,49 @@ static void test_baseline_methods(void) {
     pipeline_config_free(&c);
 }
 
+// Issue 17 item 4: every pipeline stage accepts the OPT family (pre- and post-norm): alignment
+// by SFT, Vaccine and T-Vaccine, fine-tuning with Lisa, Antidote, evaluation with the
+// keyword judge, HED; the adapters carry PEFT's OPT module names.
+static void test_families(void) {
+    const char *families[] = {"opt", "opt-post"};
+    for (int f = 0; f < 2; f++) {
+        char model[4200], out[4200];
+        Err e = {0};
+        snprintf(model, sizeof model, "%s/%s", tmp_root, families[f]);
+        snprintf(out, sizeof out, "%s/%s-run", tmp_root, families[f]);
+        if (make_family_dir(model, families[f], &e)) { CHECK(0, "%s model: %s", families[f], e.msg); continue; }
+        PipelineConfig c;
+        tiny_config(&c, model, out);
+        pipeline_config_set(&c.judge_spec, "keyword");
+        const char *methods[] = {"sft+lisa", "vaccine+antidote", "tvaccine"};
+        c.n_methods = 3;
+        for (int i = 0; i < 3; i++) CHECK(method_spec_parse(methods[i], &c.methods[i], &e) == 0, "%s", e.msg);
+        c.n_sweep = 1;
+        c.finetune.lisa_align_steps = 1;
+        c.finetune.lisa_finetune_steps = 1;
+        PipelineStats st;
+        int rc = pipeline_run_stats(&c, &st, &e);
+        CHECK(rc == 0, "%s pipeline: %s", families[f], e.msg);
+        // 3 alignments + 3 fine-tunings + 1 antidote + 3 evaluations
+        CHECK(st.stages_run == 10, "%s: %d stages run", families[f], st.stages_run);
+        json_t *r = results(out);
+        json_t *runs = r ? json_object_get(r, "runs") : NULL;
+        CHECK(json_array_size(runs) == 3, "%s: %zu runs", families[f], json_array_size(runs));
+        for (size_t i = 0; i < json_array_size(runs); i++) {
+            json_t *s = json_array_get(runs, i);
+            CHECK(json_integer_value(json_object_get(s, "harmful_total")) == 3 &&
+                  json_is_number(json_object_get(s, "harmful_embedding_drift")), "%s: run %zu", families[f], i);
+        }
+        json_decref(r);
+        char *cfg = read_file(strcat(strcpy((char[4400]){0}, out), "/seed=42/align/vaccine/adapter_config.json"), NULL,
+                              &e);
+        CHECK(cfg && strstr(cfg, "out_proj") && strstr(cfg, "fc1") && !strstr(cfg, "gate_proj"), "%s adapter targets: %s",
+              families[f], cfg ? cfg : e.msg);
+        free(cfg);
+        pipeline_config_free(&c);
+    }
+}
+
 int main(void) {
     if (!mkdtemp(tmp_root)) { perror("mkdtemp"); return 2; }
     test_library_quiet();
@@ -749,6 +803,7 @@ int main(void) {
     test_end_to_end();
     test_single_lora();
     test_baseline_methods();
+    test_families();
     char cmd[4300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp_root);
     if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmp_root);
