@@ -186,6 +186,13 @@ int main(void) {
     char args[4400];
     snprintf(args, sizeof args, "generate %s --prompt hi --max-new 2", nt);
     check_cli("no tokenizer.json", args, "tokenizer.json");
+    // GPT-2's slow files only (the released OPTs): named, with the conversion
+    write_text(nt, "vocab.json", "{}");
+    write_text(nt, "merges.txt", "#version: 0.2\n");
+    rc = model_dir_open(&lm, nt, MAT_F32, NULL, 0, &e2);
+    if (!rc) model_dir_close(&lm);
+    check_msg("vocab.json + merges.txt only", rc != 0 && strstr(e2.msg, "vocab.json + merges.txt") &&
+              strstr(e2.msg, "save_pretrained"), &e2, "no tokenizer.json");
     copy_file(base, td, "config.json", -1);
     copy_file(base, td, "model.safetensors", -1);
     snprintf(args, sizeof args, "generate %s --prompt hi --max-new 2", td);

@@ -13,14 +13,20 @@
 #include "io/safetensors.h"
 
 // A folder with tokenizer.model but no tokenizer.json gets told how to make one.
-static int sentencepiece_only(const char *dir, Err *e) {
+// A folder with only the slow tokenizer's files: SentencePiece's tokenizer.model (Llama 2),
+// or GPT-2's vocab.json + merges.txt (the released OPTs). Refused with the one-line
+// conversion that writes the tokenizer.json antibody reads.
+static int slow_tokenizer_only(const char *dir, Err *e) {
     char *path = xasprintf("%s/tokenizer.json", dir), *spm = xasprintf("%s/tokenizer.model", dir);
-    int rc = 0;
-    if (access(path, F_OK) && !access(spm, F_OK))
-        rc = err_set(e, "%s: has tokenizer.model (SentencePiece) but no tokenizer.json, which antibody reads; write "
-                     "one with transformers: AutoTokenizer.from_pretrained(DIR).save_pretrained(DIR)", dir);
-    free(path);
-    free(spm);
+    char *vocab = xasprintf("%s/vocab.json", dir), *merges = xasprintf("%s/merges.txt", dir);
+    const char *has = NULL;
+    if (access(path, F_OK)) {
+        if (!access(spm, F_OK)) has = "tokenizer.model (SentencePiece)";
+        else if (!access(vocab, F_OK) && !access(merges, F_OK)) has = "vocab.json + merges.txt (GPT-2 BPE)";
+    }
+    int rc = has ? err_set(e, "%s: has %s but no tokenizer.json, which antibody reads; write one with transformers: "
+                              "AutoTokenizer.from_pretrained(DIR).save_pretrained(DIR)", dir, has) : 0;
+    free(path); free(spm); free(vocab); free(merges);
     return rc;
 }
 
@@ -30,7 +36,7 @@ int model_dir_check(const char *dir, Err *e) {
     StSet *st = st_open(dir, e);
     if (!st) return -1;
     st_close(st);
-    if (sentencepiece_only(dir, e)) return -1;
+    if (slow_tokenizer_only(dir, e)) return -1;
     char *path = xasprintf("%s/tokenizer.json", dir);
     int rc = access(path, R_OK) ? err_set(e, "%s: cannot open", path) : 0;
     free(path);
@@ -41,7 +47,7 @@ int model_dir_open(LoadedModel *lm, const char *dir, MatType wt, const char *con
     memset(lm, 0, sizeof *lm);
     if (adapters_distinct(adapters, n_adapters, e)) return -1;
     if (model_load(&lm->model, dir, wt, e)) return -1;
-    if (sentencepiece_only(dir, e)) { model_free(&lm->model); return -1; }
+    if (slow_tokenizer_only(dir, e)) { model_free(&lm->model); return -1; }
     char *path = xasprintf("%s/tokenizer.json", dir);
     lm->tok = tokenizer_load(path, e);
     free(path);

@@ -220,7 +220,38 @@ else:
         print("antibody trainer: special ids / vocab size wrong", ours.token_to_id("<|endoftext|>"), ours.get_vocab_size())
     check("antibody-trained", p_ours, lines)
 
-# 8. Malformed / unsupported files are refused by name.
+# 8. The released OPTs ship GPT-2's slow files (vocab.json + merges.txt; tokenizer_config:
+# add_bos_token, add_prefix_space false). antibody refuses those with the line that converts
+# them (AutoTokenizer.from_pretrained(DIR).save_pretrained(DIR)) and reads the tokenizer.json
+# it writes. Built here from SmolLM's GPT-2-style vocabulary (no OPT vocabulary is at hand):
+# transformers' encoding (BOS included) equals the written file's, and antibody's equals both.
+from transformers import AutoTokenizer  # noqa: E402
+
+opt_slow, opt_fast = os.path.join(tmp, "opt_slow"), os.path.join(tmp, "opt_fast")
+os.makedirs(opt_slow)
+json.dump(smol["model"]["vocab"], open(os.path.join(opt_slow, "vocab.json"), "w"), ensure_ascii=False)
+with open(os.path.join(opt_slow, "merges.txt"), "w", encoding="utf-8") as f:
+    f.write("#version: 0.2\n")
+    for m in smol["model"]["merges"]:
+        f.write((m if isinstance(m, str) else " ".join(m)) + "\n")
+json.dump({"tokenizer_class": "GPT2Tokenizer", "add_bos_token": True, "add_prefix_space": False, "errors": "replace",
+           "bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>",
+           "pad_token": "<|endoftext|>"}, open(os.path.join(opt_slow, "tokenizer_config.json"), "w"))
+tk = AutoTokenizer.from_pretrained(opt_slow)
+tk.save_pretrained(opt_fast)
+p_opt = os.path.join(opt_fast, "tokenizer.json")
+ref_opt = Tokenizer.from_file(p_opt)
+bos = tk.convert_tokens_to_ids("<|endoftext|>")
+for i, raw in enumerate(corpus_raw[:300]):
+    text = raw.decode("utf-8", "replace")
+    want = tk(text).input_ids
+    compared += 1
+    if want != ref_opt.encode(text).ids or want[:1] != [bos]:
+        mismatches += 1
+        print(f"opt-style: transformers and the written tokenizer.json differ on line {i}: {want[:8]}...")
+check("opt-style (vocab.json + merges.txt, converted by transformers)", p_opt, lines)
+
+# 9. Malformed / unsupported files are refused by name.
 bad = dict(smol)
 bad["model"] = dict(smol["model"], dropout=0.1)
 for obj, reason in ((bad, "dropout"), (dict(smol, normalizer={"type": "Lowercase"}), "Lowercase"),
