@@ -11,6 +11,7 @@
 // bf16:  keep the base weights in bf16 (widened to f32 in registers; always for llama7b and opt7b).
 // STEP:  peak (SGEMM 4096^3 through antibody's SGEMM: the machine's fp32 peak),
 //        sft, vaccine, tvaccine (reference), tvaccine-lean, booster (10 harmful rows of T tokens),
+//        repnoise (B harmful rows of T tokens, alpha 0.1, beta 0.001, the per-layer losses),
 //        lisa (a fine-tuning step with the proximal term), ldifs, generate, generate4 (8 prompts, 4 decoding together), generate16 (16 prompts, all
 //        decoding together, as evaluation does), antidote.
 // The model is randomly initialised (normal(0, 0.02)); LoRA r=8, alpha 4, dropout 0.1 on
@@ -28,6 +29,7 @@
 #include "defense/booster.h"
 #include "defense/ldifs.h"
 #include "defense/lisa.h"
+#include "defense/repnoise.h"
 #include "defense/vaccine.h"
 #include "eval/generate.h"
 #include "io/hf_checkpoint.h"
@@ -300,7 +302,7 @@ static int bench_kernels(int reps) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s smollm|tinystories|llama7b|opt125m|opt7b peak|kernels|sft|vaccine|tvaccine|tvaccine-lean|booster|lisa|ldifs|generate|generate4|generate16|"
+        fprintf(stderr, "usage: %s smollm|tinystories|llama7b|opt125m|opt7b peak|kernels|sft|vaccine|tvaccine|tvaccine-lean|booster|repnoise|lisa|ldifs|generate|generate4|generate16|"
                         "antidote [REPS] [bf16] [nolora] [model=DIR]\n       %s SHAPE save DIR\n", argv[0], argv[0]);
         return 2;
     }
@@ -359,7 +361,7 @@ int main(int argc, char **argv) {
     int tokens = 0;
 
     int tv = !strcmp(step, "tvaccine") || !strcmp(step, "tvaccine-lean");
-    int baseline = !strcmp(step, "booster") || !strcmp(step, "lisa") || !strcmp(step, "ldifs");
+    int baseline = !strcmp(step, "booster") || !strcmp(step, "repnoise") || !strcmp(step, "lisa") || !strcmp(step, "ldifs");
     if (!strcmp(step, "sft") || !strcmp(step, "vaccine") || tv || baseline) {
         Batch b;
         random_batch(&b, B, T, c.vocab_size, &r);
@@ -371,6 +373,11 @@ int main(int argc, char **argv) {
             random_set(&harmful, 10, T, c.vocab_size, &r);
             BoosterOpts o = {.lambda = 5, .alpha = 0.1f, .batch = 10, .grad_accum = 1, .harmful = &harmful, .seed = 99};
             sm = booster_method_new(&m, &lora, &o);
+        } else if (!strcmp(step, "repnoise")) {
+            random_set(&harmful, B, T, c.vocab_size, &r);
+            RepNoiseOpts o = {.alpha = 0.1f, .beta = 1e-3f, .batch = B, .grad_accum = 1, .layer_ce = 1, .bf16_labels = 1,
+                              .harmful = &harmful, .seed = 99};
+            sm = repnoise_method_new(&m, &lora, B, T, &o);
         } else if (!strcmp(step, "lisa")) {  // fine-tuning state with the proximal term (the alignment state costs the same)
             LisaOpts o = {.rho = 1, .align_steps = 0, .finetune_steps = 900, .proximal_after = -1, .batch = B, .grad_accum = 1};
             sm = lisa_method_new(&m, &lora, &o);

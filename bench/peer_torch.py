@@ -131,6 +131,44 @@ def tvaccine_probs(model, x, mods):
     return [n / sum(norms) for n in norms]
 
 
+def repnoise_loss(model, safe, harm, alpha=0.1, beta=1e-3):
+    """RepNoise as the Booster repository's rep_noise_loss computes it (docs/methods.md, RepNoise;
+    tests/oracle/test_repnoise_hf.py checks antibody against the same definition), rows unpadded."""
+    import torch
+    import torch.nn.functional as F
+    inner = model.base_model.model
+    feats = []
+    hooks = [layer.mlp.register_forward_hook(lambda m, i, o: feats.append(o)) for layer in inner.model.layers]
+    out = model(input_ids=harm, output_hidden_states=True)
+    for h in hooks:
+        h.remove()
+    V = inner.config.vocab_size
+
+    def ce(logits, ids, keep, bf16):
+        lab = (ids[:, 1:] * (keep[:, 1:].to(torch.bfloat16) if bf16 else keep[:, 1:])).long()
+        lab = torch.where(lab >= V, ids[:, 1:], lab)
+        lab[lab == 0] = -100
+        return F.cross_entropy((logits[:, :-1] * keep[:, :-1, None]).flatten(0, 1), lab.flatten())
+
+    def mmd(x, y):
+        z = torch.cat([x, y])
+        d = ((z[None] - z[:, None]) ** 2).sum(-1)
+        bw = d.detach().sum() / (len(z) ** 2 - len(z)) / 4
+        k = sum(torch.exp(-d / (bw * 2 ** i)) for i in range(5))
+        n = len(x)
+        return (k[:n, :n] + k[n:, n:] - k[:n, n:] - k[n:, :n]).mean()
+
+    keep_h, keep_s = harm != safe, safe != harm
+    H = ce(out.logits, harm, keep_h, True)
+    for h in out.hidden_states:
+        H = H + ce(inner.lm_head(inner.model.norm(h)), harm, keep_h, True)
+    H = H / len(out.hidden_states) + 1
+    km = keep_h[..., None].float()
+    N = sum(mmd((f * km).flatten(1), (torch.randn_like(f) * km).flatten(1)) for f in feats) / len(feats)
+    R = ce(model(input_ids=safe).logits, safe, keep_s, False)
+    return R + beta * N - alpha * torch.log(H)
+
+
 def wanda_prune(model, samples, dense_ratio=0.8):
     """Antidote's scoring pass (Wanda, LoRA mode): layer by layer, ||X_j|| of every LoRA
     matrix's input over the calibration tokens, prune by |W_ij| * ||X_j||, propagate."""
@@ -185,7 +223,7 @@ def measure(shape, step, reps, active):
     V, B, T = cfg.vocab_size, 5, 200
     times, cpu, extra = [], [], {}
     mods = attn_modules(model)
-    if step in ("sft", "vaccine", "tvaccine"):
+    if step in ("sft", "vaccine", "tvaccine", "repnoise"):
         x = torch.randint(0, V, (B, T), generator=g)
         harmful = torch.randint(0, V, (B, T), generator=g)
         model.train()
@@ -199,6 +237,8 @@ def measure(shape, step, reps, active):
                 model(input_ids=x, labels=x).loss.backward()
             elif step == "vaccine":
                 vaccine_grads(model, x, mods, 2.0)
+            elif step == "repnoise":  # a harmful batch as large as the training batch
+                repnoise_loss(model, x, harmful).backward()
             else:
                 if s == 0:  # the probability pass (every K = 200 steps) and the layer sampling
                     P = tvaccine_probs(model, harmful, mods)

@@ -422,6 +422,84 @@ static void test_full_model(int tied) {
     model_free(&m);
 }
 
+// ---------------- MMD (RepNoise's noise distance) at a fixed bandwidth base sigma (the loss
+// holds it constant), and identical samples: MMD 0 and no gradient
+typedef struct { float *X, *Y; int n; size_t D; double sigma; } MmdCtx;
+static double mmd_obj(void *p) { MmdCtx *c = p; double s = c->sigma; return mmd_gauss(c->X, c->Y, c->n, c->D, 5, 2.0, &s, 0.0f, NULL); }
+static void test_mmd(void) {
+    int n = 3;
+    size_t D = 7;
+    MmdCtx c = {malloc(n * D * 4), malloc(n * D * 4), n, D, 0};
+    randn(c.X, n * D, 0.3f); randn(c.Y, n * D, 1.0f);
+    float *g = calloc(n * D, 4);
+    double v = mmd_gauss(c.X, c.Y, n, D, 5, 2.0, &c.sigma, 1.0f, g);
+    CHECK(v > 0 && c.sigma > 0, "MMD %g, sigma %g", v, c.sigma);
+    CHECK(fd_check("mmd dX", mmd_obj, &c, c.X, g, n * D, n * D, 1e-3f, 1e-2) == 0);
+    double s = 0;
+    memcpy(c.Y, c.X, n * D * 4);
+    memset(g, 0, n * D * 4);
+    v = mmd_gauss(c.X, c.Y, n, D, 5, 2.0, &s, 1.0f, g);
+    double gmax = 0;
+    for (size_t i = 0; i < n * D; i++) gmax = fmax(gmax, fabs(g[i]));
+    CHECK(v == 0.0 && gmax == 0.0, "identical samples: MMD %g, gradient %g", v, gmax);
+    free(c.X); free(c.Y); free(g);
+}
+
+// A loss on the residual stream (RepNoise's per-layer losses): objective = CE + sum_l <R_l, res[l]>
+// (l >= 1) + the LM head's CE on the final norm of res[1] (model_lens_ce); the backward pass
+// gets R_l (plus the lens gradient at l = 1) through BackwardOpts.res_grad.
+typedef struct { ModelCtx mc; float *R[2], *xn, *dxn, *rstd; int *lt; size_t n; } ResCtx;
+static double res_obj(void *p) {
+    ResCtx *c = p;
+    ForwardOpts f = c->mc.fo;
+    f.train = 1;
+    model_forward(c->mc.m, c->mc.lo, c->mc.w, c->mc.b, &f);
+    int cnt;
+    const float *res1 = c->mc.w->res + c->n;
+    return c->mc.w->loss + dot(res1, c->R[1], c->n) +
+           model_lens_ce(c->mc.m, c->mc.w, res1, c->lt, c->mc.w->N, 1.0f, NULL, c->xn, c->dxn, c->rstd, &cnt);
+}
+static void test_res_grad(void) {
+    Config cfg = {.vocab_size = 23, .dim = 16, .hidden_dim = 24, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2,
+                  .head_dim = 4, .max_seq_len = 32, .norm_eps = 1e-5f, .rope_theta = 10000.0f};
+    strcpy(cfg.arch, "LlamaForCausalLM"); strcpy(cfg.model_type, "llama");
+    Model m;
+    model_init_random(&m, &cfg, 9);
+    for (int l = 0; l < cfg.n_layers; l++)
+        for (int p = 0; p < N_PROJ; p++) randn(m.layers[l].w[p].data, (size_t)m.layers[l].w[p].rows * m.layers[l].w[p].cols, 0.3f);
+    for (int j = 0; j < cfg.dim; j++) m.final_norm[j] = 1 + 0.3f * rng_normal(&rng);
+    Lora lo;
+    lora_init(&lo, &m, 3, 6.0f, 0.0f, (1 << N_PROJ) - 1, 13);
+    randn(lo.params, lo.n_params, 0.1f);
+    int B = 2, T = 6, N = B * T;
+    Workspace *w = workspace_new(&m, &lo, B, T, (1 << P_Q));
+    int tokens[12] = {1, 5, 9, 2, 7, 3, 1, 4, 4, 8, 0, 0};
+    int mask[12] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
+    int targets[12] = {-1, -1, 2, 7, 3, -1, -1, 4, 8, -1, -1, -1};
+    int lens_t[12] = {5, 9, -1, 7, 3, -1, 1, -1, 8, 11, -1, -1};
+    Batch b = {B, T, tokens, targets, mask};
+    size_t n = (size_t)N * cfg.dim;
+    ResCtx c = {{&m, &lo, w, &b, {.train = 1, .dropout_seed = 5}}, {NULL, calloc(n, 4)}, calloc(n, 4), calloc(n, 4),
+                calloc(N, 4), lens_t, n};
+    randn(c.R[1], n, 0.05f);
+    res_obj(&c);
+    float *g1 = calloc(n, 4);
+    int cnt;
+    model_lens_ce(&m, w, w->res + n, lens_t, N, 1.0f, g1, c.xn, c.dxn, c.rstd, &cnt);
+    CHECK(cnt == 7, "lens targets counted: %d", cnt);
+    vec_add(g1, c.R[1], n);
+    const float *rg[2] = {NULL, g1};
+    BackwardOpts bo = {.param_grads = 1, .res_grad = rg};
+    model_backward(&m, &lo, w, &bo);
+    CHECK(fd_check("residual loss LoRA", res_obj, &c, lo.params, w->lora_grad, lo.n_params, 150, 1e-2f, 1e-2) == 0);
+    CHECK(fd_check("residual loss q_proj l0", res_obj, &c, m.layers[0].w[P_Q].data, w->full_grad[P_Q],
+                   (size_t)cfg.n_heads * cfg.head_dim * cfg.dim, 40, 1e-2f, 1e-2) == 0);
+    free(c.R[1]); free(c.xn); free(c.dxn); free(c.rstd); free(g1);
+    workspace_free(w);
+    lora_free(&lo);
+    model_free(&m);
+}
+
 int main(void) {
     rng_seed(&rng, 1234);
     test_rmsnorm();
@@ -443,5 +521,7 @@ int main(void) {
     test_attention((AttnShape){2, 150, 2, 1, 4}, 200);  // several blocks of query rows, padding
     test_feature_grad(0.0f);
     test_feature_grad(0.3f);
+    test_mmd();
+    test_res_grad();
     TEST_SUMMARY();
 }

@@ -708,8 +708,8 @@ static void test_library_quiet(void) {
     }
 }
 
-// Issue 16: the baselines as rows of the experiment: Booster aligns (on the re-alignment
-// rows), Lisa and LDIFS fine-tune in their own folders, a fine-tuning defense combines with a
+// Issue 16: the baselines as rows of the experiment: Booster and RepNoise align (on the
+// re-alignment rows), Lisa and LDIFS fine-tune in their own folders, a fine-tuning defense combines with a
 // post step; method names are parsed in order ALIGN+FT+POST.
 static void test_baseline_methods(void) {
     MethodSpec ms;
@@ -725,25 +725,26 @@ static void test_baseline_methods(void) {
     if (make_model_dir(model, &e)) { CHECK(0, "model: %s", e.msg); return; }
     PipelineConfig c;
     tiny_config(&c, model, out);
-    const char *methods[] = {"sft", "booster", "sft+lisa", "sft+ldifs+antidote"};
-    c.n_methods = 4;
-    for (int i = 0; i < 4; i++) CHECK(method_spec_parse(methods[i], &c.methods[i], &e) == 0, "%s", e.msg);
+    const char *methods[] = {"sft", "booster", "repnoise", "sft+lisa", "sft+ldifs+antidote"};
+    c.n_methods = 5;
+    for (int i = 0; i < 5; i++) CHECK(method_spec_parse(methods[i], &c.methods[i], &e) == 0, "%s", e.msg);
     c.n_sweep = 1;
     c.finetune.lisa_align_steps = 1;
     c.finetune.lisa_finetune_steps = 1;
     PipelineStats st;
     int rc = pipeline_run_stats(&c, &st, &e);
     CHECK(rc == 0, "pipeline: %s", e.msg);
-    // 2 alignments + 4 fine-tunings (sft, booster, sft+lisa, sft+ldifs) + 1 antidote + 4 evaluations
-    CHECK(st.stages_run == 11, "%d stages run", st.stages_run);
+    // 3 alignments + 5 fine-tunings (sft, booster, repnoise, sft+lisa, sft+ldifs) + 1 antidote + 5 evaluations
+    CHECK(st.stages_run == 14, "%d stages run", st.stages_run);
     const char *files[] = {"seed=42/align/booster/adapter_model.safetensors", "seed=42/finetune/sft+lisa/p=0/done.json",
                            "seed=42/finetune/booster/p=0/done.json",
                            "seed=42/finetune/sft+ldifs/p=0/adapter_model.safetensors",
                            "seed=42/post/sft+ldifs+antidote/p=0/done.json", "seed=42/eval/sft+lisa/p=0/summary.json",
-                           "seed=42/eval/booster/p=0/summary.json", "seed=42/eval/sft+ldifs+antidote/p=0/summary.json"};
+                           "seed=42/eval/booster/p=0/summary.json", "seed=42/align/repnoise/adapter_model.safetensors",
+                           "seed=42/eval/repnoise/p=0/summary.json", "seed=42/eval/sft+ldifs+antidote/p=0/summary.json"};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) CHECK(file_exists(out, files[i]), "missing %s", files[i]);
     char *csv = read_file(strcat(strcpy((char[4400]){0}, out), "/results.csv"), NULL, &e);
-    CHECK(csv && strstr(csv, "booster") && strstr(csv, "sft+lisa") && strstr(csv, "sft+ldifs+antidote"), "csv rows");
+    CHECK(csv && strstr(csv, "booster") && strstr(csv, "repnoise") && strstr(csv, "sft+lisa") && strstr(csv, "sft+ldifs+antidote"), "csv rows");
     free(csv);
     pipeline_config_free(&c);
 }

@@ -53,19 +53,21 @@ static void report(const char *what, const StageReport *r, const char *out) {
 }
 
 static const char ALIGN_USAGE[] =
-    "usage: antibody align MODEL_DIR --data FILE --out ADAPTER_DIR [--method sft|vaccine|tvaccine|random-vaccine|booster]\n"
+    "usage: antibody align MODEL_DIR --data FILE --out ADAPTER_DIR [--method sft|vaccine|tvaccine|random-vaccine|booster|repnoise]\n"
     "\n"
     "Stage 1: safety alignment on harmful prompts with safe answers (docs/methods.md), writing a\n"
     "PEFT adapter (training checkpoints in ADAPTER_DIR.checkpoint). Defaults are the reference\n"
     "ones: AdamW lr 1e-3, wd 0.1, warmup 0.1, cosine, batch 5, 50 epochs, LoRA rank 8 alpha 4\n"
     "dropout 0.1 on all seven projections; Vaccine rho 2; T-Vaccine rho 3, batch 10, 20 epochs,\n"
     "K 200, J 20, S 8; Booster lambda 5, alpha 0.1, 10 harmful rows per step of the first 5000,\n"
-    "lr 5e-4, constant schedule, no warmup, batch 10, 20 epochs.\n"
+    "lr 5e-4, constant schedule, no warmup, batch 10, 20 epochs; RepNoise alpha 0.1, beta 0.001,\n"
+    "harmful rows of the first 5000 as many as the batch, lr 5e-4, constant, no warmup, batch 5,\n"
+    "20 epochs.\n"
     "  --preset NAME       vaccine, tvaccine or antidote: that paper's settings before the flags'\n"
     "                      (docs/methods.md, Presets)\n"
     "  --data FILE         alignment rows (repeat to concatenate)\n"
     "  --harmful FILE      harmful prompt + harmful answer rows (T-Vaccine's probability pass,\n"
-    "                      Booster's regulariser)\n"
+    "                      Booster's regulariser, RepNoise's harmful loss and noise)\n"
     "  --fields SPEC       rename fields, e.g. instruction=prompt,output=response\n"
     "  --adapter DIR       merge this adapter into the base first (repeat: in order)\n"
     "  --print-settings    print the resolved settings as JSON and stop\n"
@@ -107,7 +109,7 @@ static int run_align(const char *cmd, const char *usage, int argc, char **argv) 
         err_set(&me, "--method: %s", e.msg);
         return cli_fail(cmd, me.msg);
     }
-    if (method <= ALIGN_NONE) return cli_fail(cmd, "--method must be sft, vaccine, tvaccine, random-vaccine or booster");
+    if (method <= ALIGN_NONE) return cli_fail(cmd, "--method must be sft, vaccine, tvaccine, random-vaccine, booster or repnoise");
     if (is_train && method != ALIGN_SFT) return cli_fail(cmd, "train is the SFT alignment stage; use antibody align --method");
     TaskKind task;  // align has no --task
     Preset preset;
@@ -118,9 +120,10 @@ static int run_align(const char *cmd, const char *usage, int argc, char **argv) 
     if (arg_flag(&a, "print-settings")) { settings_print(&ALIGN_SETTINGS, &o); return 0; }
     const char *out = arg_str(&a, "out", NULL);
     if (a.n_pos != 1 || !arg_get(&a, "data")->n_values || !out) return cli_fail(cmd, "need MODEL_DIR, --data and --out (see --help)");
-    if ((method == ALIGN_TVACCINE || method == ALIGN_BOOSTER) && !arg_get(&a, "harmful")->n_values)
-        return cli_fail(cmd, method == ALIGN_TVACCINE ? "T-Vaccine needs --harmful (harmful prompt + harmful answer rows)"
-                                                      : "Booster needs --harmful (harmful prompt + harmful answer rows)");
+    if (align_harmful_pool(&o) && !arg_get(&a, "harmful")->n_values) {
+        err_set(&e, "--method %s needs --harmful (harmful prompt + harmful answer rows)", align_method_name(o.method));
+        return cli_fail(cmd, e.msg);
+    }
     if (out_dir_usable(out, &e)) return cli_fail(cmd, e.msg);  // before any work
     Dataset data, harm;
     dataset_init(&data);

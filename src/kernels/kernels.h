@@ -145,6 +145,16 @@ void vec_uniform(float *x, size_t n, float bound, Rng *r);
 // w (bf16) = bf16(f32(w) + delta), elementwise (merging into bf16 weights)
 void bf16_add(uint16_t *w, const float *delta, size_t n);
 
+// ---- maximum mean discrepancy (mmd.c; docs/methods.md, RepNoise) -----------------------
+// Between n samples X (n, D) and n samples Y (n, D), rows contiguous, with the kernel
+// k(d) = sum_{j<K} exp(-d / (bw mul^j)) of the squared distance d, bw = sigma / mul^(K/2):
+// returns the mean over the n x n blocks of K_XX + K_YY - K_XY - K_YX (0 when all 2n samples
+// are equal). *sigma <= 0 on entry: the mean squared distance over distinct pairs of the 2n
+// samples, written back. sigma is a constant of the loss: with dX, adds scale * d MMD / dX
+// at fixed sigma (Y gets no gradient).
+double mmd_gauss(const float *X, const float *Y, int n, size_t D, int K, double mul, double *sigma, float scale,
+                 float *dX);
+
 // ---- next-token choice (sample.c) ---------------------------------------------------
 int logits_argmax(const float *x, int n);  // the first maximum
 // Samples from softmax(logits / temperature) within the top-p nucleus; overwrites logits.

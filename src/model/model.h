@@ -166,6 +166,9 @@ typedef struct {
     double *attn_grad_sqnorm;    // [L] receives ||dL/dh_l||^2 (no buffers needed), or NULL
     const float *const *mlp_grad;  // [L] (N, C) added to dL/d(MLP output of layer l) (a loss on the features
                                    // ForwardOpts.mlp_out gave: LDIFS), NULL entries or NULL: none
+    const float *const *res_grad;  // [L] (N, C) added to dL/d res[l], the input of layer l (a loss on the
+                                   // residual stream: RepNoise's per-layer harmful loss; entry 0, the
+                                   // embeddings, matters only when they train); NULL entries or NULL: none
 } BackwardOpts;
 
 // Returns the mean cross-entropy over target tokens (0 when there are none; NaN when the
@@ -184,6 +187,14 @@ int model_layer_forward(const Model *m, const Lora *lora, Workspace *w, const Ba
 void model_embed(const Model *m, const int *tokens, int n, float *out);
 // Full logits (N, V) of the last forward's final hidden state (tests, judges).
 void model_logits(const Model *m, const Workspace *w, float *logits);
+// The LM head's cross-entropy on the final norm of N hidden states x (N, C) of any layer (the
+// "logit lens"; RepNoise's harmful loss at every layer): returns the sum over the rows with a
+// target (targets as Batch.targets; their number in *count). With dx, adds
+// d(grad_scale * sum)/dx through the final norm. xn, dxn (N, C) and rstd (N) are scratch;
+// w's LM-head chunk buffer is used (not between a forward and its backward's use of it: the
+// backward pass does not read it).
+double model_lens_ce(const Model *m, Workspace *w, const float *x, const int *targets, int N, float grad_scale,
+                     float *dx, float *xn, float *dxn, float *rstd, int *count);
 
 // ---- inference with a KV cache (generation) ----------------------------------------
 // The activations of the rows of one inference call: the LayerActs the training layer

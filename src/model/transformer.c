@@ -201,13 +201,30 @@ void model_logits(const Model *m, const Workspace *w, float *logits) {
     matmul_forward(logits, w->xf, &m->lm_head, NULL, w->N, 0);
 }
 
+double model_lens_ce(const Model *m, Workspace *w, const float *x, const int *targets, int N, float grad_scale,
+                     float *dx, float *xn, float *dxn, float *rstd, int *count) {
+    const Config *c = &m->cfg;
+    int C = c->dim;
+    final_norm_forward(m, xn, rstd, x, N);
+    if (dx) memset(dxn, 0, (size_t)N * C * sizeof(float));
+    double sum = lm_head_ce(xn, &m->lm_head, targets, N, C, c->vocab_size, grad_scale, dx ? dxn : NULL,
+                            dx ? w->head_grad : NULL, count, w->lmbuf, w->lm_chunk);
+    if (!dx) return sum;
+    if (m->final_norm)
+        norm_backward(c, dx, w->norm_grad ? w->norm_grad + (size_t)2 * c->n_layers * C : NULL, dxn, x, m->final_norm,
+                      rstd, N);
+    else
+        vec_add(dx, dxn, (size_t)N * C);
+    return sum;
+}
+
 void model_backward(const Model *m, const Lora *lora, Workspace *w, const BackwardOpts *o) {
     const Config *c = &m->cfg;
     int N = w->N, C = c->dim, L = c->n_layers;
     size_t NC = (size_t)N * C;
     BackwardOpts def = {.param_grads = 1};
     if (!o) o = &def;
-    if (!w->loss_count && !o->mlp_grad) return;
+    if (!w->loss_count && !o->mlp_grad && !o->res_grad) return;
     // d loss / d res[L] through the final norm
     float *ng = o->param_grads ? w->norm_grad : NULL;  // norm weight grads (full training only)
     if (m->final_norm) {
@@ -230,6 +247,7 @@ void model_backward(const Model *m, const Lora *lora, Workspace *w, const Backwa
         int need_dx = l > o->stop_layer || (l == 0 && ng && w->embed_grad);
         layer_backward(m, lora, w, l, a, x, o, gm, need_dx);
         if (!need_dx) break;
+        if (o->res_grad && o->res_grad[l]) vec_add(w->dres, o->res_grad[l], NC);
     }
     if (ng && w->embed_grad && o->stop_layer == 0)  // res[0] = embedding rows: scatter-add
         for (int i = 0; i < N; i++) vec_add(w->embed_grad + (size_t)w->batch.tokens[i] * C, w->dres + (size_t)i * C, C);

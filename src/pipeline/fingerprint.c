@@ -164,7 +164,7 @@ json_t *fp_align(const char *base, const char *merged, const Dataset *data, cons
     json_t *in = inputs(base);
     if (merged && *merged) json_object_set_new(in, "merged_adapters", json_string(merged));
     add_data(in, "data", data);
-    if (o->method == ALIGN_TVACCINE || o->method == ALIGN_BOOSTER) add_data(in, "harmful_pool", pool);
+    if (align_harmful_pool(o)) add_data(in, "harmful_pool", pool);
     return fp_new("align", st, in);
 }
 

@@ -42,7 +42,8 @@ int plan_open_model(PipelinePlan *p, const char *dir, MatType weights, Err *e) {
 
 double plan_passes(AlignMethod m) {
     if (m == ALIGN_BOOSTER) return 3.0;  // the alignment pass and two passes on a harmful batch
-    return m == ALIGN_VACCINE || m == ALIGN_RANDOM_VACCINE || m == ALIGN_TVACCINE ? 2.0 : 1.0;
+    // RepNoise: a pass on a harmful batch of the training batch's size, then the safe batch
+    return m == ALIGN_VACCINE || m == ALIGN_RANDOM_VACCINE || m == ALIGN_TVACCINE || m == ALIGN_REPNOISE ? 2.0 : 1.0;
 }
 
 static int exists(const char *dir, const char *name) {

@@ -67,7 +67,8 @@ void plan_stage_fp(const PipelinePlan *p, const char *dir, char out[65]);
 // Forward/backward passes of a method's training step relative to SFT's: SFT 1, Vaccine and
 // random Vaccine 2 (a gradient pass, then a pass with the perturbation), T-Vaccine 2 (an
 // upper bound: its passes cover the sampled layers), Booster 3 (the alignment pass and two
-// passes on a harmful batch, counted as the same size).
+// passes on a harmful batch, counted as the same size), RepNoise 2 (a harmful batch and the
+// training batch; its per-layer LM heads are not counted).
 double plan_passes(AlignMethod m);
 // Times one SFT step on a batch of the first training stage's rows and fills each training
 // stage's estimate: seconds per token x its tokens over its steps x its passes.

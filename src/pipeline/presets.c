@@ -39,6 +39,15 @@ static void trainer_loop(TrainOpts *t, float lr, Schedule s, int batch, int epoc
 // LoRA of a stage struct with fields rank, alpha, dropout, targets.
 #define LORA_AS(o, r, a, d, t) ((o)->rank = (r), (o)->alpha = (a), (o)->dropout = (d), (o)->targets = (t))
 
+// RepNoise's weights (the same in every script), its pool and which copy of the loss.
+static void repnoise_as(AlignOpts *o, int pool, int booster_code) {
+    o->repnoise_alpha = 0.1f;
+    o->repnoise_beta = 1e-3f;
+    o->repnoise_pool = pool;
+    o->repnoise_layer_ce = booster_code;
+    o->repnoise_bf16_labels = booster_code;
+}
+
 void preset_align(Preset p, AlignOpts *o) {
     AlignMethod m = o->method;
     switch (p) {
@@ -57,6 +66,14 @@ void preset_align(Preset p, AlignOpts *o) {
         // T-Vaccine.sh: S (lisa_activated_layers) 8, J (lisa_interval_steps) 20, K
         // (probability_steps) 200, prompt_data_size 200; README: `T-Vaccine.sh 3` (rho 3).
         // Vaccine.sh takes rho as an argument the README does not give: Vaccine's 2 stays.
+        if (m == ALIGN_REPNOISE) {
+            // Repnoise.sh: 20 epochs, batch 8, lr 1e-3, cosine, --max_length 100, alpha (rho) 0.1,
+            // beta (lamb) 0.001, bad_sample_num 2000; its loss is the Booster repository's file.
+            trainer_loop(&o->train, 1e-3f, SCHED_COSINE, 8, 20, 100);
+            LORA_AS(o, 8, 4.0f, 0.1f, PROJ_ALL);
+            repnoise_as(o, 2000, 1);
+            return;
+        }
         if (m != ALIGN_SFT && m != ALIGN_VACCINE && m != ALIGN_TVACCINE) return;
         trainer_loop(&o->train, 1e-3f, SCHED_COSINE, 10, 20, 200);
         LORA_AS(o, 8, 4.0f, 0.1f, PROJ_ALL);
@@ -73,6 +90,16 @@ void preset_align(Preset p, AlignOpts *o) {
         // script/alignment/{sft,vaccine}.sh: 20 epochs, batch 5, lr 1e-3, cosine; vaccine.sh
         // RHO default 2; train.py: LoRA r 256, alpha 4, dropout 0 on q, k, v, and
         // TrainingArguments.model_max_length 2048.
+        if (m == ALIGN_REPNOISE) {
+            // script/alignment/repNoise.sh: 20 epochs, batch 5, lr 1e-3, cosine, alpha (rho) 0.1,
+            // beta (lamb) 0.001; train.py: 5000 harmful rows, model_max_length 256 for
+            // rep_noise, the LoRA above; repnoise_loss.py: the final logits' loss alone, the
+            // mask (and so the labels) boolean.
+            trainer_loop(&o->train, 1e-3f, SCHED_COSINE, 5, 20, 256);
+            LORA_AS(o, 256, 4.0f, 0.0f, QKV);
+            repnoise_as(o, 5000, 0);
+            return;
+        }
         if (m != ALIGN_SFT && m != ALIGN_VACCINE) return;
         trainer_loop(&o->train, 1e-3f, SCHED_COSINE, 5, 20, 2048);
         LORA_AS(o, 256, 4.0f, 0.0f, QKV);

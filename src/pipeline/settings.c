@@ -13,7 +13,7 @@
 #include "train/optim.h"
 #include "util/suggest.h"
 
-static const char *const ALIGN_NAMES[ALIGN_COUNT] = {"none", "sft", "vaccine", "tvaccine", "random-vaccine", "booster"};
+static const char *const ALIGN_NAMES[ALIGN_COUNT] = {"none", "sft", "vaccine", "tvaccine", "random-vaccine", "booster", "repnoise"};
 static const char *const SCHEDULE_NAMES[] = {"constant", "cosine", "linear"};  // by Schedule
 static const char *const PRUNE_NAMES[] = {"wanda", "random"};                   // by PruneScore
 static const char *const TV_VARIANT_NAMES[] = {"reference", "lean"};             // by TVaccineVariant
@@ -25,6 +25,15 @@ int align_method_parse(const char *s) {
     for (int i = 0; i < ALIGN_COUNT; i++)
         if (s && !strcmp(s, ALIGN_NAMES[i])) return i;
     return -1;
+}
+
+int align_harmful_pool(const AlignOpts *o) {
+    switch (o->method) {
+    case ALIGN_TVACCINE: return o->tv_pool;
+    case ALIGN_BOOSTER: return o->booster_pool;
+    case ALIGN_REPNOISE: return o->repnoise_pool;
+    default: return 0;
+    }
 }
 
 const char *ft_defense_name(FtDefense d) { return d >= 0 && d < FT_COUNT ? FT_DEFENSE_NAMES[d] : "?"; }
@@ -56,6 +65,17 @@ void align_opts_default(AlignOpts *o, AlignMethod m) {
     o->booster_alpha = 0.1f;
     o->booster_batch = 10;
     o->booster_pool = 5000;
+    o->repnoise_alpha = 0.1f;  // RepNoise: the Booster repository's repNoise.sh (docs/methods.md, RepNoise)
+    o->repnoise_beta = 1e-3f;
+    o->repnoise_pool = 5000;
+    o->repnoise_layer_ce = 1;
+    o->repnoise_bf16_labels = 1;
+    if (m == ALIGN_REPNOISE) {
+        o->train.lr = 5e-4f;
+        o->train.schedule = SCHED_CONSTANT;
+        o->train.warmup_ratio = 0;
+        o->train.epochs = 20;
+    }
     if (m == ALIGN_BOOSTER) {  // Booster's script (docs/methods.md, Booster)
         o->train.lr = 5e-4f;
         o->train.schedule = SCHED_CONSTANT;
@@ -160,7 +180,7 @@ void eval_settings_default(EvalSettings *s) {
     S_("bf16", SET_BF16, T, weights, 0, 0, 0, "keep base weights in bf16")
 
 static const Setting ALIGN_ITEMS[] = {
-    S_("method", SET_ALIGN, AlignOpts, method, 0, 0, SET_NO_CONFIG, "sft, vaccine, tvaccine, random-vaccine or booster"),
+    S_("method", SET_ALIGN, AlignOpts, method, 0, 0, SET_NO_CONFIG, "sft, vaccine, tvaccine, random-vaccine, booster or repnoise"),
     TRAIN_SETTINGS(AlignOpts),
     LORA_SETTINGS(AlignOpts),
     S_("rho", SET_FLOAT, AlignOpts, rho, 0, INF, 0, "perturbation norm (random-vaccine: noise variance)"),
@@ -173,6 +193,13 @@ static const Setting ALIGN_ITEMS[] = {
     S_("booster_alpha", SET_FLOAT, AlignOpts, booster_alpha, 0, INF, 0, "Booster: size of the normalised harmful step"),
     S_("booster_batch", SET_INT, AlignOpts, booster_batch, 1, INT_MAX, 0, "Booster: harmful rows per step"),
     S_("booster_pool", SET_INT, AlignOpts, booster_pool, 1, INT_MAX, 0, "Booster: harmful rows drawn from (the first ones)"),
+    S_("repnoise_alpha", SET_FLOAT, AlignOpts, repnoise_alpha, 0, INF, 0, "RepNoise: weight of the harmful-loss ascent -log H"),
+    S_("repnoise_beta", SET_FLOAT, AlignOpts, repnoise_beta, 0, INF, 0, "RepNoise: weight of the noise distance (MMD)"),
+    S_("repnoise_pool", SET_INT, AlignOpts, repnoise_pool, 1, INT_MAX, 0, "RepNoise: harmful rows drawn from (the first ones)"),
+    S_("repnoise_layer_ce", SET_BOOL, AlignOpts, repnoise_layer_ce, 0, 0, 0,
+       "RepNoise: the harmful loss at every layer's hidden state too (Booster's code; Antidote's: false)"),
+    S_("repnoise_bf16_labels", SET_BOOL, AlignOpts, repnoise_bf16_labels, 0, 0, 0,
+       "RepNoise: harmful-loss labels rounded to bf16 as the Booster/T-Vaccine code does (docs/methods.md)"),
 };
 
 static const Setting FINETUNE_ITEMS[] = {
@@ -334,7 +361,7 @@ static int store_word(const Setting *s, void *obj, const char *w, Err *e) {
             suggest_init(&sg, w);
             for (int k = ALIGN_NONE + 1; k < ALIGN_COUNT; k++) suggest_add(&sg, ALIGN_NAMES[k]);
             char hint[96];
-            return err_set(e, "unknown method \"%s\" (%ssft, vaccine, tvaccine, random-vaccine, booster)", w,
+            return err_set(e, "unknown method \"%s\" (%ssft, vaccine, tvaccine, random-vaccine, booster, repnoise)", w,
                            suggest_hint(&sg, hint, sizeof hint));
         }
         *AT(AlignMethod, obj, s) = (AlignMethod)m;
@@ -523,7 +550,7 @@ json_t *settings_to_json(const SettingTable *t, const void *obj, int config_keys
 
 int align_opts_check(const AlignOpts *o, const char *prefix, int flag_names, Err *e) {
     if (o->method <= ALIGN_NONE || o->method >= ALIGN_COUNT)
-        return err_set(e, "%smethod: must be sft, vaccine, tvaccine, random-vaccine or booster", prefix);
+        return err_set(e, "%smethod: must be sft, vaccine, tvaccine, random-vaccine, booster or repnoise", prefix);
     return settings_check(&ALIGN_SETTINGS, o, prefix, flag_names, e);
 }
 

@@ -31,8 +31,8 @@
 
 // The alignment methods; "none" (no alignment) is a method of the experiment, not of the
 // align stage. Arrays over methods are indexed by AlignMethod and sized ALIGN_COUNT.
-typedef enum { ALIGN_NONE, ALIGN_SFT, ALIGN_VACCINE, ALIGN_TVACCINE, ALIGN_RANDOM_VACCINE, ALIGN_BOOSTER, ALIGN_COUNT } AlignMethod;
-const char *align_method_name(AlignMethod m);  // "none", "sft", "vaccine", "tvaccine", "random-vaccine", "booster"
+typedef enum { ALIGN_NONE, ALIGN_SFT, ALIGN_VACCINE, ALIGN_TVACCINE, ALIGN_RANDOM_VACCINE, ALIGN_BOOSTER, ALIGN_REPNOISE, ALIGN_COUNT } AlignMethod;
+const char *align_method_name(AlignMethod m);  // "none", "sft", "vaccine", "tvaccine", "random-vaccine", "booster", "repnoise"
 int align_method_parse(const char *s);         // AlignMethod, or -1 if unknown
 
 typedef struct {
@@ -43,12 +43,21 @@ typedef struct {
     TVaccineVariant tv_variant;  // TV_REFERENCE (default) or TV_LEAN (docs/methods.md)
     float booster_lambda, booster_alpha;  // Booster: regulariser weight 5, harmful step 0.1
     int booster_batch, booster_pool;      // Booster: harmful rows per step 10, of the first 5000
+    float repnoise_alpha, repnoise_beta;  // RepNoise: harmful-loss ascent weight 0.1, noise weight 0.001
+    int repnoise_pool;                    // RepNoise: harmful rows drawn from (the first 5000)
+    int repnoise_layer_ce, repnoise_bf16_labels;  // RepNoise: the reference's per-layer harmful losses and
+                                                  // bf16-rounded harmful labels (1, 1; docs/methods.md)
     int rank, targets;    // LoRA: rank 8, all seven projections
     float alpha, dropout; // alpha 4, dropout 0.1
     MatType weights;      // base weights in f32 or bf16
     TrainOpts train;      // lr 1e-3, wd 0.1, warmup 0.1, cosine, batch 5, 50 epochs (T-Vaccine: batch 10, 20 epochs;
-                          // Booster: lr 5e-4, constant, no warmup, batch 10, 20 epochs)
+                          // Booster: lr 5e-4, constant, no warmup, batch 10, 20 epochs;
+                          // RepNoise: lr 5e-4, constant, no warmup, batch 5, 20 epochs)
 } AlignOpts;
+
+// Harmful rows (harmful prompt + harmful answer) the method draws from: the first tv_pool
+// (T-Vaccine), booster_pool (Booster) or repnoise_pool (RepNoise); 0 for a method that reads none.
+int align_harmful_pool(const AlignOpts *o);
 
 // The fine-tuning stage's defenses (docs/methods.md, Lisa, LDIFS): the provider's training
 // of the user's data; "none" is plain SFT.

@@ -7,6 +7,7 @@
 
 #include "defense/antidote.h"
 #include "defense/booster.h"
+#include "defense/repnoise.h"
 #include "defense/ldifs.h"
 #include "defense/lisa.h"
 #include "defense/vaccine.h"
@@ -102,6 +103,12 @@ static StepMethod *make_align(const Model *m, const Lora *l, int B, int T, void 
                           o->train.seed};
         return booster_method_new(m, l, &bo);
     }
+    case ALIGN_REPNOISE: {
+        RepNoiseOpts ro = {.alpha = o->repnoise_alpha, .beta = o->repnoise_beta, .batch = o->train.batch_size,
+                           .grad_accum = o->train.grad_accum, .layer_ce = o->repnoise_layer_ce,
+                           .bf16_labels = o->repnoise_bf16_labels, .harmful = a->harmful, .seed = o->train.seed};
+        return repnoise_method_new(m, l, B, T, &ro);
+    }
     case ALIGN_SFT: return sft_method_new();
     case ALIGN_NONE:
     case ALIGN_COUNT: break;  // refused by align_opts_check
@@ -138,11 +145,11 @@ static int stage_align_locked(const char *base_dir, const char *const *merge, in
     LoadedModel lm;
     if (model_dir_open(&lm, base_dir, o->weights, merge, n_merge, e)) return -1;
     EncodedSet henc = {0};
-    if (o->method == ALIGN_TVACCINE || o->method == ALIGN_BOOSTER) {
-        const char *who = o->method == ALIGN_TVACCINE ? "T-Vaccine" : "Booster";
+    int cap = align_harmful_pool(o);
+    if (cap) {
+        const char *who = align_method_name(o->method);
         if (!harmful || harmful->n == 0) { model_dir_close(&lm); return err_set(e, "%s needs harmful data", who); }
         Dataset pool = *harmful;
-        int cap = o->method == ALIGN_TVACCINE ? o->tv_pool : o->booster_pool;
         if (pool.n > cap) pool.n = cap;
         char what[64];
         snprintf(what, sizeof what, "%s harmful pool", who);

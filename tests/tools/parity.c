@@ -20,12 +20,16 @@
 //   "strip": {"texts": [...], "out": path}   answer_strip of each text, written as a JSON array
 //   "wanda": {"rows", "cols", "W": [...], "act": [...] or absent (magnitude), "dense_ratio"}
 //                                  wanda_mask alone: output "mask" (rows, cols) of 0/1
-//   "method": {"name": "booster"|"lisa"|"ldifs", "rows": [[ids], ...], "prompt_len": [...],
-//              "lambda", "alpha", "rho", "state": "finetune"|"alignment", "anchor_scale", "seed"}
+//   "method": {"name": "booster"|"lisa"|"ldifs"|"repnoise", "rows": [[ids], ...], "prompt_len": [...],
+//              "lambda", "alpha", "rho", "state": "finetune"|"alignment", "anchor_scale", "seed",
+//              "beta", "layer_ce", "bf16_labels"}
 //                                  one micro-batch of a defense's StepMethod on the batch (rows:
-//                                  Booster's harmful batch, Lisa's alignment batch, all of them):
-//                                  outputs method_loss (1), method_grad.<PEFT name>, and for Lisa
-//                                  anchor.<PEFT name> (the adapter minus anchor_scale * N(0,1))
+//                                  Booster's and RepNoise's harmful batch, Lisa's alignment batch,
+//                                  all of them): outputs method_loss (1), method_grad.<PEFT name>,
+//                                  for Lisa anchor.<PEFT name> (the adapter minus anchor_scale *
+//                                  N(0,1)), for RepNoise repnoise_terms (R, H, N), the harmful batch
+//                                  it drew (repnoise_harm_tokens, repnoise_harm_mask: (B, T)) and
+//                                  the noise of every layer (repnoise_noise.<l>: (B*T, C))
 //   "prune": {"samples": [[ids], ...], "dense_ratio", "random", "full", "targets", "seed"}
 //                                  antidote_prune on the model and adapter: outputs
 //                                  "pruned.<PEFT name>" (LoRA mode) or "pruned.<l>.<proj>"
@@ -41,6 +45,7 @@
 #include "defense/booster.h"
 #include "defense/ldifs.h"
 #include "defense/lisa.h"
+#include "defense/repnoise.h"
 #include "eval/evaluate.h"
 #include "eval/judge_classifier.h"
 #include "io/hf_checkpoint.h"
@@ -205,6 +210,11 @@ static void run_method(Out *out, json_t *jm, Model *m, Lora *lo, const Batch *b)
         }
     } else if (name && !strcmp(name, "ldifs")) {
         s = ldifs_method_new(m, b->B, b->T, (float)num(jm, "rho", 1e-4));
+    } else if (name && !strcmp(name, "repnoise")) {
+        RepNoiseOpts o = {.alpha = (float)num(jm, "alpha", 0.1), .beta = (float)num(jm, "beta", 0.001), .batch = set.n,
+                          .grad_accum = 1, .layer_ce = (int)num(jm, "layer_ce", 1),
+                          .bf16_labels = (int)num(jm, "bf16_labels", 1), .harmful = &set, .seed = seed};
+        s = repnoise_method_new(m, lo, b->B, b->T, &o);
     }
     if (!s) die("method", &(Err){"unknown method or bad options"});
     int B = s->max_B > b->B ? s->max_B : b->B, T = s->max_T > b->T ? s->max_T : b->T;
@@ -214,6 +224,25 @@ static void run_method(Out *out, json_t *jm, Model *m, Lora *lo, const Batch *b)
     float loss = s->grad(s, m, lo, w, b, 1.0f, seed);
     out_add(out, "method_loss", 1, 1, 0, &loss, 1);
     out_lora(out, "method_grad.", m, lo, w->lora_grad);
+    if (!strcmp(name, "repnoise")) {
+        RepNoiseTerms t = repnoise_terms(s);
+        float terms[3] = {(float)t.retain, (float)t.harmful, (float)t.noise};
+        out_add(out, "repnoise_terms", 1, 3, 0, terms, 1);
+        const Batch *hb = repnoise_harmful_batch(s);
+        size_t N = (size_t)hb->B * hb->T, C = m->cfg.dim;
+        float *buf = xmalloc(N * C * sizeof(float));
+        for (size_t i = 0; i < N; i++) buf[i] = (float)hb->tokens[i];
+        out_add(out, "repnoise_harm_tokens", 2, hb->B, hb->T, buf, 1);
+        for (size_t i = 0; i < N; i++) buf[i] = (float)hb->mask[i];
+        out_add(out, "repnoise_harm_mask", 2, hb->B, hb->T, buf, 1);
+        char nm[64];
+        for (int l = 0; l < m->cfg.n_layers; l++) {
+            repnoise_noise(s, l, buf);
+            snprintf(nm, sizeof nm, "repnoise_noise.%d", l);
+            out_add(out, nm, 2, (int64_t)N, (int64_t)C, buf, 1);
+        }
+        free(buf);
+    }
     if (!strcmp(name, "ldifs")) {
         float terms[256];
         int L = m->cfg.n_layers < 256 ? m->cfg.n_layers : 256;
