@@ -45,17 +45,27 @@ static int fd_check(const char *what, Objective f, void *ctx, float *x, const fl
 }
 
 // ---------------- rmsnorm
-typedef struct { float *x, *w, *out, *rstd, *R; int N, C; } NormCtx;
-static double norm_obj(void *p) { NormCtx *c = p; rmsnorm_forward(c->out, c->rstd, c->x, c->w, c->N, c->C, 1e-5f); return dot(c->out, c->R, (size_t)c->N * c->C); }
-static void test_rmsnorm(void) {
+// w_offset 1: Gemma's (1 + w)
+typedef struct { float *x, *w, *out, *rstd, *R; int N, C; float off; } NormCtx;
+static double norm_obj(void *p) { NormCtx *c = p; rmsnorm_forward(c->out, c->rstd, c->x, c->w, c->off, c->N, c->C, 1e-5f); return dot(c->out, c->R, (size_t)c->N * c->C); }
+static void test_rmsnorm(float off) {
     int N = 3, C = 16;
-    NormCtx c = {malloc(N * C * 4), malloc(C * 4), malloc(N * C * 4), malloc(N * 4), malloc(N * C * 4), N, C};
+    NormCtx c = {malloc(N * C * 4), malloc(C * 4), malloc(N * C * 4), malloc(N * 4), malloc(N * C * 4), N, C, off};
     randn(c.x, N * C, 1); randn(c.w, C, 1); randn(c.R, N * C, 1);
     float *dx = calloc(N * C, 4), *dw = calloc(C, 4);
     norm_obj(&c);
-    rmsnorm_backward(dx, dw, c.R, c.x, c.w, c.rstd, N, C);
-    CHECK(fd_check("rmsnorm dx", norm_obj, &c, c.x, dx, N * C, N * C, 1e-2f, 1e-2) == 0);
-    CHECK(fd_check("rmsnorm dw", norm_obj, &c, c.w, dw, C, C, 1e-2f, 1e-2) == 0);
+    // the forward against HF's formula in double: x / sqrt(mean(x^2) + eps) * (off + w)
+    double ferr = 0;
+    for (int i = 0; i < N; i++) {
+        double ms = 0;
+        for (int j = 0; j < C; j++) ms += (double)c.x[i * C + j] * c.x[i * C + j] / C;
+        for (int j = 0; j < C; j++)
+            ferr = fmax(ferr, fabs(c.x[i * C + j] / sqrt(ms + 1e-5) * (off + c.w[j]) - c.out[i * C + j]));
+    }
+    CHECK(ferr < 1e-5, "rmsnorm forward (offset %g) differs from the reference by %g", off, ferr);
+    rmsnorm_backward(dx, dw, c.R, c.x, c.w, off, c.rstd, N, C);
+    CHECK(fd_check(off ? "rmsnorm (1+w) dx" : "rmsnorm dx", norm_obj, &c, c.x, dx, N * C, N * C, 1e-2f, 1e-2) == 0);
+    CHECK(fd_check(off ? "rmsnorm (1+w) dw" : "rmsnorm dw", norm_obj, &c, c.w, dw, C, C, 1e-2f, 1e-2) == 0);
     free(c.x); free(c.w); free(c.out); free(c.rstd); free(c.R); free(dx); free(dw);
 }
 
@@ -140,7 +150,10 @@ static void test_attention(AttnShape s, int probes) {
                     const float *ku = c.k + (size_t)(b * s.T + u) * kC + (h / group) * s.HD;
                     double d = 0;
                     for (int j = 0; j < s.HD; j++) d += (double)qt[j] * ku[j];
-                    w[u] = c.mask[b * s.T + u] ? d / sqrt((double)s.HD) : -1e300;
+                    d *= s.sc.scale > 0 ? s.sc.scale : 1 / sqrt((double)s.HD);
+                    if (s.sc.softcap > 0) d = s.sc.softcap * tanh(d / s.sc.softcap);
+                    int seen = c.mask[b * s.T + u] && (!s.sc.window || u > t - s.sc.window);
+                    w[u] = seen ? d : -1e300;
                     mx = w[u] > mx ? w[u] : mx;
                 }
                 for (int u = 0; u <= t; u++) sum += w[u] = w[u] > -1e299 ? exp(w[u] - mx) : 0.0;
@@ -150,7 +163,8 @@ static void test_attention(AttnShape s, int probes) {
                     ferr = fmax(ferr, fabs(o - c.out[(size_t)(b * s.T + t) * qC + h * s.HD + j]));
                 }
             }
-    CHECK(ferr < 1e-5, "attention forward (T=%d) differs from the reference by %g", s.T, ferr);
+    CHECK(ferr < 1e-5, "attention forward (T=%d, window %d, cap %g) differs from the reference by %g", s.T, s.sc.window,
+          s.sc.softcap, ferr);
     int pq = probes < nq ? probes : nq, pk = probes < nk ? probes : nk;
     CHECK(fd_check("attention dq", att_obj, &c, c.q, dq, nq, pq, 1e-2f, 1e-2) == 0);
     CHECK(fd_check("attention dk", att_obj, &c, c.k, dk, nk, pk, 1e-2f, 1e-2) == 0);
@@ -170,6 +184,44 @@ static void test_swiglu(void) {
     CHECK(fd_check("swiglu dg", sw_obj, &c, c.g, dg, n, n, 1e-2f, 1e-2) == 0);
     CHECK(fd_check("swiglu du", sw_obj, &c, c.u, du, n, n, 1e-2f, 1e-2) == 0);
     free(c.g); free(c.u); free(c.out); free(c.R); free(dg); free(du);
+}
+
+// ---------------- geglu (Gemma's MLP), against torch's tanh-approximated GELU in double
+static double ge_obj(void *p) { SwCtx *c = p; geglu_forward(c->out, c->g, c->u, c->n); return dot(c->out, c->R, c->n); }
+static void test_geglu(void) {
+    int n = 40;
+    SwCtx c = {malloc(n * 4), malloc(n * 4), malloc(n * 4), malloc(n * 4), n};
+    randn(c.g, n, 2); randn(c.u, n, 1); randn(c.R, n, 1);
+    ge_obj(&c);
+    double ferr = 0;
+    for (int i = 0; i < n; i++) {
+        double x = c.g[i], gl = 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+        ferr = fmax(ferr, fabs(gl * c.u[i] - c.out[i]));
+    }
+    CHECK(ferr < 1e-5, "geglu forward differs from the reference by %g", ferr);
+    float *dg = calloc(n, 4), *du = calloc(n, 4);
+    geglu_backward(dg, du, c.R, c.g, c.u, n);
+    CHECK(fd_check("geglu dg", ge_obj, &c, c.g, dg, n, n, 1e-2f, 1e-2) == 0);
+    CHECK(fd_check("geglu du", ge_obj, &c, c.u, du, n, n, 1e-2f, 1e-2) == 0);
+    free(c.g); free(c.u); free(c.out); free(c.R); free(dg); free(du);
+}
+
+// ---------------- soft-capping (Gemma 2): y = cap * tanh(x / cap)
+typedef struct { float *x, *y, *R; int n; float cap; } CapCtx;
+static double cap_obj(void *p) { CapCtx *c = p; memcpy(c->y, c->x, c->n * 4); softcap_forward(c->y, c->cap, c->n); return dot(c->y, c->R, c->n); }
+static void test_softcap(void) {
+    int n = 30;
+    CapCtx c = {malloc(n * 4), malloc(n * 4), malloc(n * 4), n, 2.5f};
+    randn(c.x, n, 3); randn(c.R, n, 1);
+    cap_obj(&c);
+    double ferr = 0;
+    for (int i = 0; i < n; i++) ferr = fmax(ferr, fabs(2.5 * tanh(c.x[i] / 2.5) - c.y[i]));
+    CHECK(ferr < 1e-5, "softcap forward differs from the reference by %g", ferr);
+    float *d = malloc(n * 4);
+    memcpy(d, c.R, n * 4);
+    softcap_backward(d, c.y, c.cap, n);
+    CHECK(fd_check("softcap dx", cap_obj, &c, c.x, d, n, n, 1e-2f, 1e-2) == 0);
+    free(c.x); free(c.y); free(c.R); free(d);
 }
 
 // ---------------- matmul (f32 weight, with bias)
@@ -200,25 +252,30 @@ static void test_matmul(void) {
 }
 
 // ---------------- LM head + cross-entropy
-typedef struct { float *x, *w, *buf; int *tg; int N, C, V; } CeCtx;
-static double ce_obj(void *p) { CeCtx *c = p; Mat W = {MAT_F32, c->w, c->V, c->C}; int cnt; return lm_head_ce(c->x, &W, c->tg, c->N, c->C, c->V, 1.0f, NULL, NULL, &cnt, c->buf, 2); }
-static void test_ce(void) {
+typedef struct { float *x, *w, *buf; int *tg; int N, C, V; float cap; } CeCtx;
+static double ce_obj(void *p) { CeCtx *c = p; Mat W = {MAT_F32, c->w, c->V, c->C}; int cnt; return lm_head_ce(c->x, &W, c->tg, c->N, c->C, c->V, 1.0f, c->cap, NULL, NULL, &cnt, c->buf, 2); }
+// cap > 0: Gemma 2's soft-capped logits
+static void test_ce(float cap) {
     int N = 5, C = 6, V = 11;
-    CeCtx c = {malloc(N * C * 4), malloc(V * C * 4), malloc(2 * V * 4), malloc(N * 4), N, C, V};
+    CeCtx c = {malloc(N * C * 4), malloc(V * C * 4), malloc(2 * V * 4), malloc(N * 4), N, C, V, cap};
     randn(c.x, N * C, 1); randn(c.w, V * C, 1);
     int tg[] = {3, -1, 0, 10, 7};
     memcpy(c.tg, tg, sizeof tg);
     float *dx = calloc(N * C, 4), *dw = calloc(V * C, 4);
     Mat W = {MAT_F32, c.w, V, C};
     int cnt;
-    double l = lm_head_ce(c.x, &W, c.tg, N, C, V, 1.0f, dx, dw, &cnt, c.buf, 2);
+    double l = lm_head_ce(c.x, &W, c.tg, N, C, V, 1.0f, cap, dx, dw, &cnt, c.buf, 2);
     CHECK(cnt == 4);
-    // loss equals the sum of per-row cross-entropies of the full logits
+    // loss equals the sum of per-row cross-entropies of the full (capped) logits
     float logits[11]; double ref = 0;
-    for (int i = 0; i < N; i++) if (tg[i] >= 0) { matmul_forward(logits, c.x + i * C, &W, NULL, 1, 0); ref += ce_row(logits, V, tg[i]); }
+    for (int i = 0; i < N; i++) if (tg[i] >= 0) {
+        matmul_forward(logits, c.x + i * C, &W, NULL, 1, 0);
+        if (cap > 0) softcap_forward(logits, cap, V);
+        ref += ce_row(logits, V, tg[i]);
+    }
     CHECK(close_enough(l, ref, 1e-5, 1e-6), "%g vs %g", l, ref);
-    CHECK(fd_check("lm_head_ce dx", ce_obj, &c, c.x, dx, N * C, N * C, 1e-2f, 1e-2) == 0);
-    CHECK(fd_check("lm_head_ce dW", ce_obj, &c, c.w, dw, V * C, V * C, 1e-2f, 1e-2) == 0);
+    CHECK(fd_check(cap > 0 ? "lm_head_ce capped dx" : "lm_head_ce dx", ce_obj, &c, c.x, dx, N * C, N * C, 1e-2f, 1e-2) == 0);
+    CHECK(fd_check(cap > 0 ? "lm_head_ce capped dW" : "lm_head_ce dW", ce_obj, &c, c.w, dw, V * C, V * C, 1e-2f, 1e-2) == 0);
     free(c.x); free(c.w); free(c.buf); free(c.tg); free(dx); free(dw);
 }
 
@@ -244,13 +301,21 @@ static double model_obj(void *p) {
 }
 
 // opt: 0 Llama, 1 pre-norm OPT, 2 post-norm OPT (LayerNorms with bias, learned positions,
-// ReLU fc1/fc2, every projection biased; post-norm has no final norm).
-static void test_model(int qkv_bias, float dropout, int opt) {
+// ReLU fc1/fc2, every projection biased; post-norm has no final norm). gemma: 1 Gemma
+// ((1 + w) norms, scaled embeddings, GeGLU), 2 Gemma 2 (and output norms, head_dim 6 !=
+// dim / heads, its own query scale, both soft-caps biting, layer 0 sliding with a window
+// of 3 keys, shorter than the rows).
+static void test_model(int qkv_bias, float dropout, int opt, int gemma) {
     Config cfg = {.vocab_size = 23, .dim = 16, .hidden_dim = 24, .n_layers = 2, .n_heads = 4, .n_kv_heads = opt ? 4 : 2,
-                  .head_dim = 4, .max_seq_len = 32, .norm_eps = 1e-5f, .rope_theta = 10000.0f,
-                  .tie_embeddings = 0, .qkv_bias = qkv_bias, .opt = opt > 0, .norm_after = opt == 2,
-                  .no_final_norm = opt == 2};
+                  .head_dim = gemma == 2 ? 6 : 4, .max_seq_len = 32, .norm_eps = 1e-5f, .rope_theta = 10000.0f,
+                  .tie_embeddings = gemma > 0, .qkv_bias = qkv_bias, .opt = opt > 0, .norm_after = opt == 2,
+                  .no_final_norm = opt == 2, .gemma = gemma, .sandwich_norms = gemma == 2};
     strcpy(cfg.arch, opt ? "OPTForCausalLM" : "LlamaForCausalLM"); strcpy(cfg.model_type, opt ? "opt" : "llama");
+    if (gemma == 2) {
+        cfg.query_scalar = 5.0f; cfg.attn_softcap = 1.0f; cfg.final_softcap = 1.5f; cfg.sliding_window = 3;
+        cfg.sliding[0] = 1;
+        strcpy(cfg.arch, "Gemma2ForCausalLM"); strcpy(cfg.model_type, "gemma2");
+    }
     Model m;
     model_init_random(&m, &cfg, 7);
     for (int l = 0; l < cfg.n_layers; l++) {  // larger weights so every path matters
@@ -258,9 +323,12 @@ static void test_model(int qkv_bias, float dropout, int opt) {
         for (int p = 0; p < N_PROJ; p++) randn(L->w[p].data, (size_t)L->w[p].rows * L->w[p].cols, 0.3f);
         for (int p = 0; p < N_PROJ; p++)
             if (L->bias[p]) randn(L->bias[p], L->w[p].rows, 0.3f);
-        for (int j = 0; j < cfg.dim; j++) { L->attn_norm[j] = 1 + 0.3f * rng_normal(&rng); L->mlp_norm[j] = 1 + 0.3f * rng_normal(&rng); }
+        float one = gemma ? 0.0f : 1.0f;  // Gemma's norms scale by 1 + w
+        for (int j = 0; j < cfg.dim; j++) { L->attn_norm[j] = one + 0.3f * rng_normal(&rng); L->mlp_norm[j] = one + 0.3f * rng_normal(&rng); }
         if (opt) { randn(L->attn_norm_b, cfg.dim, 0.3f); randn(L->mlp_norm_b, cfg.dim, 0.3f); }
+        if (gemma == 2) { randn(L->attn_out_norm, cfg.dim, 0.3f); randn(L->mlp_out_norm, cfg.dim, 0.3f); }
     }
+    if (gemma) randn(m.embed.data, (size_t)cfg.vocab_size * cfg.dim, 0.1f);  // times sqrt(16)
     if (m.final_norm_b) randn(m.final_norm_b, cfg.dim, 0.3f);
     if (m.pos_embed) randn(m.pos_embed, (size_t)(cfg.max_seq_len + 2) * cfg.dim, 0.5f);
     Lora lo;
@@ -280,7 +348,8 @@ static void test_model(int qkv_bias, float dropout, int opt) {
     BackwardOpts bo = {.param_grads = 1, .attn_grad = ag};
     model_backward(&m, &lo, w, &bo);
     char name[64];
-    snprintf(name, sizeof name, "model%s LoRA (bias %d, drop %.1f)", opt == 2 ? " OPT post" : opt ? " OPT" : "", qkv_bias, dropout);
+    snprintf(name, sizeof name, "model%s LoRA (bias %d, drop %.1f)",
+             opt == 2 ? " OPT post" : opt ? " OPT" : gemma == 2 ? " Gemma 2" : gemma ? " Gemma" : "", qkv_bias, dropout);
     float h = 1e-2f;
     if (opt) c.relu_sig = relu_signature(&c);
     CHECK(fd_check(name, model_obj, &c, lo.params, w->lora_grad, lo.n_params, 150, h, 1e-2) == 0);
@@ -379,9 +448,11 @@ static void test_feature_grad(float dropout) {
 }
 
 // Training from scratch: embeddings, (tied or untied) LM head and norm weights.
-static void test_full_model(int tied) {
+// gemma: Gemma's scaled embeddings and (1 + w) norms.
+static void test_full_model(int tied, int gemma) {
     Config cfg = {.vocab_size = 19, .dim = 12, .hidden_dim = 20, .n_layers = 2, .n_heads = 3, .n_kv_heads = 1,
-                  .head_dim = 4, .max_seq_len = 16, .norm_eps = 1e-5f, .rope_theta = 500.0f, .tie_embeddings = tied};
+                  .head_dim = 4, .max_seq_len = 16, .norm_eps = 1e-5f, .rope_theta = 500.0f, .tie_embeddings = tied,
+                  .gemma = gemma};
     strcpy(cfg.arch, "LlamaForCausalLM"); strcpy(cfg.model_type, "llama");
     Model m;
     model_init_random(&m, &cfg, 3);
@@ -406,7 +477,7 @@ static void test_full_model(int tied) {
     float *eg = malloc(VC * 4), *hg = malloc(VC * 4);
     memcpy(eg, w->embed_grad, VC * 4);
     memcpy(hg, w->head_grad, VC * 4);
-    CHECK(fd_check(tied ? "full embed (tied head)" : "full embed", model_obj, &c, m.embed.data, eg,
+    CHECK(fd_check(gemma ? "full embed (Gemma)" : tied ? "full embed (tied head)" : "full embed", model_obj, &c, m.embed.data, eg,
                    (size_t)cfg.vocab_size * cfg.dim, 60, 1e-2f, 1e-2) == 0);
     if (!tied)
         CHECK(fd_check("full lm_head", model_obj, &c, m.lm_head.data, hg, (size_t)cfg.vocab_size * cfg.dim, 60,
@@ -502,26 +573,37 @@ static void test_res_grad(void) {
 
 int main(void) {
     rng_seed(&rng, 1234);
-    test_rmsnorm();
+    test_rmsnorm(0.0f);
     test_rope();
     test_attention((AttnShape){2, 5, 4, 2, 4}, 1 << 30);
     test_swiglu();
     test_matmul();
-    test_ce();
-    test_model(0, 0.0f, 0);
-    test_model(1, 0.0f, 0);
-    test_model(0, 0.3f, 0);
+    test_ce(0.0f);
+    test_model(0, 0.0f, 0, 0);
+    test_model(1, 0.0f, 0, 0);
+    test_model(0, 0.3f, 0, 0);
     test_layernorm();
     test_relu();
-    test_model(0, 0.0f, 1);
-    test_model(0, 0.3f, 1);
-    test_model(0, 0.0f, 2);
-    test_full_model(0);
-    test_full_model(1);
+    test_model(0, 0.0f, 1, 0);
+    test_model(0, 0.3f, 1, 0);
+    test_model(0, 0.0f, 2, 0);
+    test_full_model(0, 0);
+    test_full_model(1, 0);
     test_attention((AttnShape){2, 150, 2, 1, 4}, 200);  // several blocks of query rows, padding
     test_feature_grad(0.0f);
     test_feature_grad(0.3f);
     test_mmd();
     test_res_grad();
+    // Gemma and Gemma 2: (1 + w) norms, GeGLU, soft-caps, query scale and sliding window
+    test_rmsnorm(1.0f);
+    test_geglu();
+    test_softcap();
+    test_ce(2.0f);
+    test_attention((AttnShape){2, 7, 4, 2, 4, {0.3f, 1.5f, 3}}, 1 << 30);  // window 3 < T, cap biting
+    test_attention((AttnShape){1, 140, 2, 1, 4, {0.0f, 2.0f, 70}}, 150);  // window across query blocks
+    test_model(0, 0.0f, 0, 1);
+    test_model(0, 0.0f, 0, 2);
+    test_model(0, 0.3f, 0, 2);
+    test_full_model(1, 1);
     TEST_SUMMARY();
 }

@@ -193,7 +193,7 @@ static void test_softmax(const char *isa) {
     float *x = malloc(N * C * 4), *W = malloc(V * C * 4), *scr = malloc(4 * V * 4), *logits = malloc(V * 4);
     randn(x, N * C, 1); randn(W, V * C, 3);
     Mat Wm = {MAT_F32, W, V, C};
-    double loss = lm_head_ce(x, &Wm, targets, N, C, V, 1.0f, NULL, NULL, &cnt, scr, 4), ref = 0;
+    double loss = lm_head_ce(x, &Wm, targets, N, C, V, 1.0f, 0.0f, NULL, NULL, &cnt, scr, 4), ref = 0;
     for (int i = 0; i < N; i++) {
         if (targets[i] < 0) continue;
         for (int v2 = 0; v2 < V; v2++) {

@@ -17,6 +17,7 @@
 #include "util/rng.h"
 
 static char model_dir[4096];
+static char tmp_root[] = "/tmp/antibody_test_model_XXXXXX";
 static json_t *fx;
 
 static int ids_from_json(json_t *a, int **out) {
@@ -160,6 +161,22 @@ static void tiny_config(Config *c, int qkv_bias, int tied) {
     strcpy(c->model_type, qkv_bias ? "qwen2" : "llama");
 }
 
+// Gemma 2: head_dim 12 != 32 / 4, query_pre_attn_scalar 10, both soft-caps, a window of 5
+// keys on layer 0 (shorter than the sequences below), tied.
+static void gemma2_config(Config *c) {
+    tiny_config(c, 0, 1);
+    c->head_dim = 12;
+    c->gemma = 2;
+    c->sandwich_norms = 1;
+    c->query_scalar = 10.0f;
+    c->attn_softcap = 3.0f;
+    c->final_softcap = 8.0f;
+    c->sliding_window = 5;
+    c->sliding[0] = 1;
+    strcpy(c->arch, "Gemma2ForCausalLM");
+    strcpy(c->model_type, "gemma2");
+}
+
 // Larger random weights than the 0.02 init so attention and every path matter.
 static void perturb_model(Model *m) {
     const Config *c = &m->cfg;
@@ -181,6 +198,10 @@ static void perturb_model(Model *m) {
         for (int j = 0; j < c->dim; j++) {
             m->layers[l].attn_norm[j] = 1 + 0.2f * rng_normal(&rng);
             m->layers[l].mlp_norm[j] = 1 + 0.2f * rng_normal(&rng);
+            if (c->sandwich_norms) {
+                m->layers[l].attn_out_norm[j] = 0.2f * rng_normal(&rng);
+                m->layers[l].mlp_out_norm[j] = 0.2f * rng_normal(&rng);
+            }
         }
 }
 
@@ -194,10 +215,12 @@ static double max_abs_diff(const float *a, const float *b, size_t n) {
     return d;
 }
 
+// variant 2: Gemma 2, the cache attending past its sliding window
 static void test_kv_cache_vs_forward(void) {
-    for (int variant = 0; variant < 2; variant++) {
+    for (int variant = 0; variant < 3; variant++) {
         Config c;
-        tiny_config(&c, variant, variant);
+        if (variant == 2) gemma2_config(&c);
+        else tiny_config(&c, variant, variant);
         Model m;
         model_init_random(&m, &c, 3 + variant);
         perturb_model(&m);
@@ -227,6 +250,42 @@ static void test_kv_cache_vs_forward(void) {
     }
 }
 
+// Gemma 2 with bf16 weights: the numbers of f32 weights that hold the same bf16-rounded
+// values, with transformers' normalizer sqrt(dim) a bf16 tensor too; generation with the
+// cache agrees with the forward.
+static void test_gemma2_bf16(void) {
+    Config c;
+    gemma2_config(&c);
+    Model m, mb, mf;
+    model_init_random(&m, &c, 11);
+    perturb_model(&m);
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/gemma2_bf16", tmp_root);
+    Err e = {0};
+    CHECK(model_save(&m, dir, MAT_BF16, 0, &e) == 0, "save: %s", e.msg);
+    model_free(&m);
+    if (model_load(&mb, dir, MAT_BF16, &e) || model_load(&mf, dir, MAT_F32, &e)) { CHECK(0, "load: %s", e.msg); return; }
+    float sq = sqrtf(32.0f), sq16 = bf16_to_float(float_to_bf16(sq));
+    CHECK(mb.embed_scale == sq16 && mf.embed_scale == sq && sq16 != sq, "normalizer %g (bf16) %g (f32)", mb.embed_scale,
+          mf.embed_scale);
+    mf.embed_scale = sq16;
+    int T = 19, ids[19];
+    for (int i = 0; i < T; i++) ids[i] = (int)rng_below(&rng, c.vocab_size);
+    float *lb = malloc((size_t)T * c.vocab_size * sizeof(float)), *lf = malloc((size_t)T * c.vocab_size * sizeof(float));
+    double loss_b = seq_forward(&mb, NULL, ids, T, lb), loss_f = seq_forward(&mf, NULL, ids, T, lf);
+    double d = max_abs_diff(lb, lf, (size_t)T * c.vocab_size);
+    printf("Gemma 2 bf16 weights vs f32 copies: max |logit diff| %.2e, loss %.6f vs %.6f\n", d, loss_b, loss_f);
+    CHECK(d < 1e-4 && fabs(loss_b - loss_f) < 1e-5, "bf16 Gemma 2 differs from its f32 copy by %g", d);
+    KVCache *kc = kvcache_new(&mb, 32, T);
+    model_forward_cached(&mb, NULL, kc, ids, T);
+    d = max_abs_diff(kc->logits, lb + (size_t)(T - 1) * c.vocab_size, c.vocab_size);
+    CHECK(d < 1e-4, "bf16 Gemma 2: cache vs forward %g", d);
+    kvcache_free(kc);
+    free(lb); free(lf);
+    model_free(&mb);
+    model_free(&mf);
+}
+
 static void test_lora_merge(void) {
     Config c;
     tiny_config(&c, 1, 0);
@@ -253,7 +312,6 @@ static void test_lora_merge(void) {
     model_free(&m);
 }
 
-static char tmp_root[] = "/tmp/antibody_test_model_XXXXXX";
 
 static void test_round_trips(void) {
     Config c;
@@ -378,6 +436,7 @@ int main(void) {
     CHECK(mkdtemp(tmp_root) != NULL);
     if (fx) test_real_checkpoint();
     test_kv_cache_vs_forward();
+    test_gemma2_bf16();
     test_lora_merge();
     test_round_trips();
     test_training_reduces_loss();

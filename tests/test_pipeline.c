@@ -10,6 +10,7 @@
 
 #include "util/atomic.h"
 #include "io/hf_checkpoint.h"
+#include "io/hf_config.h"
 #include "io/model_dir.h"
 #include "io/peft.h"
 #include "pipeline/fingerprint.h"
@@ -104,9 +105,9 @@ static void test_config(void) {
     pipeline_config_free(&none);
 }
 
-// Tiny random Llama with the stories260k tokenizer.
-// A tiny random model folder of a family ("llama", "opt" pre-norm, "opt-post" post-norm)
-// with stories260K's tokenizer.
+// A tiny random model folder of a family ("llama", "opt" pre-norm, "opt-post" post-norm,
+// "gemma2": a window of 8 keys on layer 0, both soft-caps, head_dim 12 != dim / heads;
+// "classifier": a Llama sequence classifier) with stories260K's tokenizer.
 static int make_family_dir(const char *dir, const char *family, Err *e) {
     Config c = {.vocab_size = 512, .dim = 16, .hidden_dim = 32, .n_layers = 2, .n_heads = 2, .n_kv_heads = 1,
                 .head_dim = 8, .max_seq_len = 512, .norm_eps = 1e-5f, .rope_theta = 10000.0f, .tie_embeddings = 1,
@@ -119,6 +120,22 @@ static int make_family_dir(const char *dir, const char *family, Err *e) {
         c.opt = 1;
         c.n_kv_heads = c.n_heads;
         c.norm_after = c.no_final_norm = !strcmp(family, "opt-post");
+    }
+    if (!strcmp(family, "gemma2")) {
+        strcpy(c.arch, "Gemma2ForCausalLM");
+        strcpy(c.model_type, "gemma2");
+        c.gemma = 2;
+        c.sandwich_norms = 1;
+        c.head_dim = 12;
+        c.query_scalar = 10.0f;
+        c.attn_softcap = 5.0f;
+        c.final_softcap = 10.0f;
+        c.sliding_window = 8;
+        c.sliding[0] = 1;
+    }
+    if (!strcmp(family, "classifier")) {
+        strcpy(c.arch, "LlamaForSequenceClassification");
+        c.num_labels = 2;
     }
     Model m;
     model_init_random(&m, &c, 3);
@@ -792,6 +809,51 @@ static void test_families(void) {
     }
 }
 
+// Issue 17: every stage accepts a Gemma 2 model (output norms, GeGLU, both soft-caps, a
+// sliding window of 8 keys, shorter than the rows, on layer 0, head_dim != dim / heads),
+// written and read back through config.json: SFT, Vaccine and T-Vaccine alignment,
+// fine-tuning, Antidote, and the evaluation with the keyword judge, then again with a
+// classifier judge (only the evaluations rerun).
+static void test_gemma2_stages(void) {
+    char model[4200], judge[4200], out[4200], spec[4300];
+    snprintf(model, sizeof model, "%s/gemma2", tmp_root);
+    snprintf(judge, sizeof judge, "%s/classifier", tmp_root);
+    snprintf(out, sizeof out, "%s/gemma2-run", tmp_root);
+    Err e = {0};
+    if (make_family_dir(model, "gemma2", &e) || make_family_dir(judge, "classifier", &e)) {
+        CHECK(0, "models: %s", e.msg);
+        return;
+    }
+    Config back;
+    CHECK(config_load(&back, model, &e) == 0 && back.gemma == 2 && back.sandwich_norms && back.head_dim == 12 &&
+          back.query_scalar == 10.0f && back.attn_softcap == 5.0f && back.final_softcap == 10.0f &&
+          config_window(&back, 0) == 8 && config_window(&back, 1) == 0, "Gemma 2 config.json round trip: %s", e.msg);
+    PipelineConfig c;
+    tiny_config(&c, model, out);
+    pipeline_config_set(&c.judge_spec, "keyword");
+    const char *methods[] = {"sft", "vaccine+antidote", "tvaccine"};
+    c.n_methods = 3;
+    for (int i = 0; i < 3; i++) CHECK(method_spec_parse(methods[i], &c.methods[i], &e) == 0, "%s", e.msg);
+    c.n_sweep = 1;
+    c.sweep_values[0] = 0.5;
+    PipelineStats st;
+    int rc = pipeline_run_stats(&c, &st, &e);
+    // 3 alignments + 3 fine-tunings + 1 antidote + 3 evaluations
+    CHECK(rc == 0 && st.stages_run == 10, "Gemma 2 pipeline (keyword judge): %d stages run: %s", st.stages_run, e.msg);
+    snprintf(spec, sizeof spec, "classifier:%s", judge);
+    pipeline_config_set(&c.judge_spec, spec);
+    rc = pipeline_run_stats(&c, &st, &e);
+    CHECK(rc == 0 && st.stages_run == 3 && st.stages_skipped == 7, "Gemma 2 with the classifier judge: %d run, %d "
+          "skipped: %s", st.stages_run, st.stages_skipped, e.msg);
+    const char *files[] = {"seed=42/align/tvaccine/adapter_model.safetensors", "seed=42/post/vaccine+antidote/p=0.5/done.json",
+                           "seed=42/eval/tvaccine/p=0.5/summary.json", "seed=42/eval/sft/p=0.5/harmful.jsonl"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) CHECK(file_exists(out, files[i]), "missing %s", files[i]);
+    char *sum = read_file(strcat(strcpy((char[4400]){0}, out), "/seed=42/eval/sft/p=0.5/summary.json"), NULL, &e);
+    CHECK(sum && strstr(sum, "classifier"), "the evaluation names the classifier judge");
+    free(sum);
+    pipeline_config_free(&c);
+}
+
 int main(void) {
     if (!mkdtemp(tmp_root)) { perror("mkdtemp"); return 2; }
     test_library_quiet();
@@ -805,6 +867,7 @@ int main(void) {
     test_single_lora();
     test_baseline_methods();
     test_families();
+    test_gemma2_stages();
     char cmd[4300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp_root);
     if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmp_root);

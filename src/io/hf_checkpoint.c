@@ -38,11 +38,20 @@ static int read_into(const StSet *s, const char *name, MatType type, void *dst, 
     return rc;
 }
 
-// The two norms of a layer (attn_norm, mlp_norm) under the family's names.
+// The norms of a layer (attn_norm, mlp_norm, then Gemma 2's attn_out_norm, mlp_out_norm)
+// under the family's names.
 static const char *const *norm_names(const Config *c) {
     static const char *const llama[2] = {"input_layernorm", "post_attention_layernorm"};
     static const char *const opt[2] = {"self_attn_layer_norm", "final_layer_norm"};
-    return c->opt ? opt : llama;
+    static const char *const gemma2[4] = {"input_layernorm", "pre_feedforward_layernorm", "post_attention_layernorm",
+                                          "post_feedforward_layernorm"};
+    return c->opt ? opt : c->sandwich_norms ? gemma2 : llama;
+}
+
+// Layer l's norm k (0..3, norm_names' order): its weight, or NULL when the model has none.
+static float *layer_norm_weight(const LayerWeights *L, int k) {
+    float *w[4] = {L->attn_norm, L->mlp_norm, L->attn_out_norm, L->mlp_out_norm};
+    return w[k];
 }
 
 int model_load(Model *m, const char *dir, MatType wt, Err *e) {
@@ -88,9 +97,9 @@ int model_load(Model *m, const char *dir, MatType wt, Err *e) {
                 }
             }
             const char *const *nn = norm_names(&c);
-            for (int k = 0; k < 2; k++) {
+            for (int k = 0; k < (c.sandwich_norms ? 4 : 2); k++) {
                 snprintf(name, sizeof name, "%slayers.%d.%s.weight", pre, l, nn[k]);
-                READ(name, MAT_F32, k ? L->mlp_norm : L->attn_norm, 0, c.dim);
+                READ(name, MAT_F32, layer_norm_weight(L, k), 0, c.dim);
                 if (!c.opt) continue;
                 snprintf(name, sizeof name, "%slayers.%d.%s.bias", pre, l, nn[k]);
                 READ(name, MAT_F32, k ? L->mlp_norm_b : L->attn_norm_b, 0, c.dim);
@@ -141,9 +150,9 @@ int model_save(const Model *m, const char *dir, MatType out, size_t max_shard_by
     const char *const *nn = norm_names(c);
     for (int l = 0; l < c->n_layers; l++) {
         const LayerWeights *L = &m->layers[l];
-        for (int k = 0; k < 2; k++) {  // attn_norm, the projections, mlp_norm: transformers' order
+        for (int k = 0; k < (c->sandwich_norms ? 4 : 2); k++) {  // attn_norm, the projections, the other norms
             snprintf(name, sizeof name, "%slayers.%d.%s.weight", pre, l, nn[k]);
-            save_add(&s, name, out, k ? L->mlp_norm : L->attn_norm, MAT_F32, 0, c->dim);
+            save_add(&s, name, out, layer_norm_weight(L, k), MAT_F32, 0, c->dim);
             if (c->opt) {
                 snprintf(name, sizeof name, "%slayers.%d.%s.bias", pre, l, nn[k]);
                 save_add(&s, name, out, k ? L->mlp_norm_b : L->attn_norm_b, MAT_F32, 0, c->dim);

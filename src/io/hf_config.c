@@ -1,4 +1,5 @@
-// Parses config.json (Hugging Face LlamaConfig / Qwen2Config / MistralConfig / OPTConfig).
+// Parses config.json (Hugging Face LlamaConfig / Qwen2Config / MistralConfig / OPTConfig /
+// GemmaConfig / Gemma2Config).
 // Every key that would change the computation is either implemented or refused.
 #include "io/hf_config.h"
 
@@ -58,9 +59,11 @@ static int read_family(Config *c, json_t *root, const char *path, Err *e) {
     if (!json_is_string(mt)) return err_set(e, "%s: missing \"model_type\"", path);
     snprintf(c->model_type, sizeof c->model_type, "%s", json_string_value(mt));
     if (strcmp(c->model_type, "llama") && strcmp(c->model_type, "qwen2") && strcmp(c->model_type, "mistral") &&
-        strcmp(c->model_type, "opt"))
-        return err_set(e, "%s: unsupported model_type \"%s\" (supported: llama, qwen2, mistral, opt)", path, c->model_type);
+        strcmp(c->model_type, "opt") && strcmp(c->model_type, "gemma") && strcmp(c->model_type, "gemma2"))
+        return err_set(e, "%s: unsupported model_type \"%s\" (supported: llama, qwen2, mistral, opt, gemma, gemma2)",
+                       path, c->model_type);
     c->opt = !strcmp(c->model_type, "opt");
+    c->gemma = !strcmp(c->model_type, "gemma") ? 1 : !strcmp(c->model_type, "gemma2") ? 2 : 0;
     json_t *archs = json_object_get(root, "architectures");
     const char *arch = json_is_array(archs) && json_array_size(archs) > 0
                            ? json_string_value(json_array_get(archs, 0)) : NULL;
@@ -70,6 +73,9 @@ static int read_family(Config *c, json_t *root, const char *path, Err *e) {
     if (c->opt && strcmp(c->arch, "OPTForCausalLM") && strcmp(c->arch, "OPTForSequenceClassification"))
         return err_set(e, "%s: unsupported OPT architecture \"%s\" (only OPTForCausalLM and OPTForSequenceClassification)",
                        path, c->arch);
+    const char *gemma_arch = c->gemma == 1 ? "GemmaForCausalLM" : "Gemma2ForCausalLM";
+    if (c->gemma && strcmp(c->arch, gemma_arch))
+        return err_set(e, "%s: unsupported %s architecture \"%s\" (only %s)", path, c->model_type, c->arch, gemma_arch);
     return 0;
 }
 
@@ -192,6 +198,65 @@ static int read_layer_options(Config *c, json_t *root, const char *path, Err *e)
     return 0;
 }
 
+// A soft-cap key of Gemma 2: absent takes transformers' default, null turns it off.
+static int get_softcap(json_t *root, const char *key, float dflt, float *out, const char *path, Err *e) {
+    json_t *v = json_object_get(root, key);
+    *out = !v ? dflt : 0.0f;
+    if (get_float(root, key, out, path, e)) return -1;
+    if (!(*out >= 0.0f) || !isfinite(*out)) return err_set(e, "%s: \"%s\" must be a positive number or null", path, key);
+    return 0;
+}
+
+// GemmaConfig / Gemma2Config keys after read_sizes and read_rope (transformers' defaults
+// where a key is absent: head_dim 256, num_key_value_heads 16 (Gemma) or 4 (Gemma 2)).
+// What antibody does not compute is refused by name: other activations, attention_bias,
+// bidirectional attention, layer types other than sliding and full attention.
+static int read_gemma(Config *c, json_t *root, const char *path, Err *e) {
+    int g2 = c->gemma == 2;
+    if (!json_object_get(root, "head_dim")) c->head_dim = 256;
+    if (!json_object_get(root, "num_key_value_heads")) c->n_kv_heads = g2 ? 4 : 16;
+    // Gemma reads hidden_act (its legacy "gelu" meaning the tanh approximation); Gemma 2 hidden_activation
+    const char *key = g2 ? "hidden_activation" : "hidden_act";
+    json_t *act = json_object_get(root, key);
+    const char *an = json_is_string(act) ? json_string_value(act) : act && !json_is_null(act) ? "?" : "gelu_pytorch_tanh";
+    if (strcmp(an, "gelu_pytorch_tanh") && (g2 || strcmp(an, "gelu")))
+        return err_set(e, "%s: %s \"%s\" is not supported (only gelu_pytorch_tanh)", path, key, an);
+    if (truthy(root, "attention_bias")) return err_set(e, "%s: attention_bias=true is not supported", path);
+    if (truthy(root, "use_bidirectional_attention"))
+        return err_set(e, "%s: use_bidirectional_attention=true is not supported", path);
+    json_t *tie = json_object_get(root, "tie_word_embeddings");
+    c->tie_embeddings = tie ? json_is_true(tie) : 1;
+    if (!g2) return 0;
+    c->sandwich_norms = 1;
+    c->query_scalar = 256.0f;
+    if (get_float(root, "query_pre_attn_scalar", &c->query_scalar, path, e)) return -1;
+    if (!(c->query_scalar > 0.0f) || !isfinite(c->query_scalar))
+        return err_set(e, "%s: \"query_pre_attn_scalar\" must be > 0", path);
+    if (get_softcap(root, "attn_logit_softcapping", 50.0f, &c->attn_softcap, path, e) ||
+        get_softcap(root, "final_logit_softcapping", 30.0f, &c->final_softcap, path, e))
+        return -1;
+    json_t *sw = json_object_get(root, "sliding_window");
+    c->sliding_window = sw ? 0 : 4096;
+    if (get_int(root, "sliding_window", &c->sliding_window, 0, INT_MAX, path, e)) return -1;
+    if (sw && !json_is_null(sw) && c->sliding_window < 1)
+        return err_set(e, "%s: \"sliding_window\" must be >= 1 or null", path);
+    json_t *types = json_object_get(root, "layer_types");
+    if (types && !json_is_null(types) && (!json_is_array(types) || (int)json_array_size(types) != c->n_layers))
+        return err_set(e, "%s: \"layer_types\" must list one type for each of the %d layers", path, c->n_layers);
+    for (int l = 0; l < c->n_layers; l++) {
+        int slide = !(l % 2);  // Gemma2Config's default: layer 0 slides, then every other one
+        if (json_is_array(types)) {
+            const char *t = json_string_value(json_array_get(types, l));
+            if (!t || (strcmp(t, "sliding_attention") && strcmp(t, "full_attention")))
+                return err_set(e, "%s: layer_types[%d] \"%s\" is not supported (sliding_attention, full_attention)", path,
+                               l, t ? t : "?");
+            slide = !strcmp(t, "sliding_attention");
+        }
+        if (slide) c->sliding[l / 64] |= 1ull << (l % 64);
+    }
+    return 0;
+}
+
 // Special token ids (bos, pad, eos) and a classifier's label count.
 static int read_ids_and_labels(Config *c, json_t *root, const char *path, Err *e) {
     c->bos_id = -1;
@@ -243,9 +308,11 @@ static int parse_config(Config *c, const char *path, const char *dir, Err *e) {
     }
     int rc = !json_is_object(root) ? err_set(e, "%s: not a JSON object", path)
              : read_family(c, root, path, e) ||
-                     (c->opt ? read_opt(c, root, path, e)
-                             : read_sizes(c, root, path, e) || read_rope(c, root, path, e) ||
-                                   read_layer_options(c, root, path, e)) ||
+                     (c->opt     ? read_opt(c, root, path, e)
+                      : c->gemma ? read_sizes(c, root, path, e) || read_rope(c, root, path, e) ||
+                                       read_gemma(c, root, path, e)
+                                 : read_sizes(c, root, path, e) || read_rope(c, root, path, e) ||
+                                       read_layer_options(c, root, path, e)) ||
                      read_ids_and_labels(c, root, path, e) || check_shapes(c, path, e)
                  ? -1
                  : 0;
@@ -290,10 +357,23 @@ int config_save(const Config *c, const char *dir, const char *torch_dtype, Err *
     json_object_set_new(r, "max_position_embeddings", json_integer(c->max_seq_len));
     json_object_set_new(r, "rms_norm_eps", json_real(c->norm_eps));
     json_object_set_new(r, "rope_theta", json_real(c->rope_theta));
-    json_object_set_new(r, "hidden_act", json_string("silu"));
+    json_object_set_new(r, c->gemma == 2 ? "hidden_activation" : "hidden_act",
+                        json_string(c->gemma ? "gelu_pytorch_tanh" : "silu"));
     json_object_set_new(r, "tie_word_embeddings", json_boolean(c->tie_embeddings));
     if (strcmp(c->model_type, "qwen2")) json_object_set_new(r, "attention_bias", json_boolean(c->qkv_bias));
-    json_object_set_new(r, "mlp_bias", json_false());
+    if (!c->gemma) json_object_set_new(r, "mlp_bias", json_false());
+    if (c->gemma == 2) {
+        float q = c->query_scalar;  // an int in Gemma2Config
+        json_object_set_new(r, "query_pre_attn_scalar", q == floorf(q) ? json_integer((json_int_t)q) : json_real(q));
+        json_object_set_new(r, "attn_logit_softcapping", c->attn_softcap > 0 ? json_real(c->attn_softcap) : json_null());
+        json_object_set_new(r, "final_logit_softcapping", c->final_softcap > 0 ? json_real(c->final_softcap) : json_null());
+        json_object_set_new(r, "sliding_window", c->sliding_window > 0 ? json_integer(c->sliding_window) : json_null());
+        json_t *types = json_array();
+        for (int l = 0; l < c->n_layers; l++)
+            json_array_append_new(types, json_string((c->sliding[l / 64] >> (l % 64)) & 1 ? "sliding_attention"
+                                                                                           : "full_attention"));
+        json_object_set_new(r, "layer_types", types);
+    }
 ids:
     if (c->bos_id >= 0) json_object_set_new(r, "bos_token_id", json_integer(c->bos_id));
     if (c->n_eos == 1) json_object_set_new(r, "eos_token_id", json_integer(c->eos_ids[0]));

@@ -12,11 +12,19 @@
 #include "kernels/simd.h"
 #include "util/err.h"
 
-// Row t of scores s (T) -> softmax over the keys u <= t that are real tokens, zero elsewhere.
-static void causal_softmax_row(const SimdKernels *k, float *s, int t, int T, const int *mask) {
+// The first key a query at position t sees (0 without a sliding window).
+static int first_key(int t, int window) { return window > 0 && t >= window ? t - window + 1 : 0; }
+
+static float score_scale(AttnScores sc, int HD) { return sc.scale > 0.0f ? sc.scale : 1.0f / sqrtf((float)HD); }
+
+// Row t of scaled scores s (T) -> softmax over the keys u <= t that are real tokens (and
+// within the window), soft-capped first when asked, zero elsewhere.
+static void causal_softmax_row(const SimdKernels *k, float *s, int t, int T, const int *mask, AttnScores sc) {
     float mx = -INFINITY;
+    int lo = first_key(t, sc.window);
+    if (sc.softcap > 0.0f) softcap_forward(s + lo, sc.softcap, (size_t)(t + 1 - lo));
     for (int u = 0; u <= t; u++) {
-        if (mask && !mask[u]) s[u] = -INFINITY;  // exp gives 0
+        if (u < lo || (mask && !mask[u])) s[u] = -INFINITY;  // exp gives 0
         mx = s[u] > mx ? s[u] : mx;
     }
     if (mx == -INFINITY) {  // no real key: an all-zero row
@@ -38,7 +46,7 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
                        AttnShape s) {
     int B = s.B, T = s.T, NH = s.NH, NKV = s.NKV, HD = s.HD, group = NH / NKV;
     int qC = NH * HD, kC = NKV * HD;
-    float scale = 1.0f / sqrtf((float)HD);
+    float scale = score_scale(s.sc, HD);
     const SimdKernels *sk = simd();
 #pragma omp parallel for schedule(dynamic)
     for (int bh = 0; bh < B * NH; bh++) {
@@ -49,7 +57,7 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
         for (int r0 = 0; r0 < T; r0 += ROWS) {  // query rows r0..r1 see keys 0..r1 only
             int r1 = r0 + ROWS < T ? r0 + ROWS : T, m = r1 - r0;
             blas_sgemm(0, 1, m, r1, HD, scale, qb + (size_t)r0 * qC, qC, kb, kC, 0.0f, p + (size_t)r0 * T, T);  // S
-            for (int t = r0; t < r1; t++) causal_softmax_row(sk, p + (size_t)t * T, t, T, mask ? mask + b * T : NULL);
+            for (int t = r0; t < r1; t++) causal_softmax_row(sk, p + (size_t)t * T, t, T, mask ? mask + b * T : NULL, s.sc);
             blas_sgemm(0, 0, m, HD, r1, 1.0f, p + (size_t)r0 * T, T, vb, kC, 0.0f, ob + (size_t)r0 * qC, qC);  // O = P V
         }
     }
@@ -57,16 +65,20 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
 
 // With P = softmax(S), S = scale * q k^T, O = P v:
 //   dP = dO v^T,  dS = P * (dP - sum_u P dP),  dq = scale dS k,  dk = scale dS^T q,  dv = P^T dO.
+// Soft-capped scores (S = cap tanh(S0 / cap)) multiply dS by 1 - (S / cap)^2, with S
+// recomputed from q and k (a block's S0 is one more product, instead of keeping (T, T)
+// more per head). Keys outside the window or padding have P = 0, hence dS = 0.
 // KV heads are shared by a group of query heads, so dk/dv are summed over the group;
 // threads split over (b, kv head) so no two write the same rows.
 void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *att, const float *q,
                         const float *k, const float *v, AttnShape s) {
     int B = s.B, T = s.T, NH = s.NH, NKV = s.NKV, HD = s.HD, group = NH / NKV;
     int qC = NH * HD, kC = NKV * HD;
-    float scale = 1.0f / sqrtf((float)HD);
+    float scale = score_scale(s.sc, HD), cap = s.sc.softcap;
 #pragma omp parallel
     {
         float *dp = xmalloc((size_t)T * T * sizeof(float));  // one (T, T) scratch per thread
+        float *sc = cap > 0.0f ? xmalloc((size_t)ROWS * T * sizeof(float)) : NULL;  // a block's capped scores
 #pragma omp for schedule(dynamic)
         for (int bk = 0; bk < B * NKV; bk++) {
             int b = bk / NKV, kh = bk % NKV;
@@ -82,12 +94,18 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
                     float *db = dp + (size_t)r0 * T;
                     blas_sgemm(0, 1, m, r1, HD, 1.0f, dob + (size_t)r0 * qC, qC, vb, kC, 0.0f, db, T);  // dP = dO V^T
                     blas_sgemm(1, 0, r1, HD, m, 1.0f, pb, T, dob + (size_t)r0 * qC, qC, 1.0f, dvb, kC);  // dV += P^T dO
+                    if (sc) blas_sgemm(0, 1, m, r1, HD, scale, qb + (size_t)r0 * qC, qC, kb, kC, 0.0f, sc, T);  // S0
                     for (int t = r0; t < r1; t++) {  // dS = P * (dP - rowsum(P * dP)) * scale
                         const float *pr = p + (size_t)t * T;
                         float *dr = dp + (size_t)t * T, dot = 0.0f;
                         for (int u = 0; u <= t; u++) dot += pr[u] * dr[u];
                         for (int u = 0; u <= t; u++) dr[u] = pr[u] * (dr[u] - dot) * scale;
                         for (int u = t + 1; u < r1; u++) dr[u] = 0.0f;
+                        if (sc) {  // through the cap: d S0 = d S * (1 - tanh^2)
+                            float *sr = sc + (size_t)(t - r0) * T;
+                            softcap_forward(sr, cap, (size_t)t + 1);
+                            softcap_backward(dr, sr, cap, (size_t)t + 1);
+                        }
                     }
                     blas_sgemm(0, 0, m, HD, r1, 1.0f, db, T, kb, kC, 1.0f, dqb + (size_t)r0 * qC, qC);  // dQ += dS K
                     blas_sgemm(1, 0, r1, HD, m, 1.0f, db, T, qb + (size_t)r0 * qC, qC, 1.0f, dkb, kC);  // dK += dS^T Q
@@ -95,6 +113,7 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
             }
         }
         free(dp);
+        free(sc);
     }
 }
 
@@ -102,28 +121,29 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
 // cache (rows of kv_stride floats: NKV heads of HD) -> out (NH*HD); att is scratch of NH
 // rows of stride att_stride. The cache holds only real tokens of one sequence: no mask.
 void attention_cached_forward(float *out, float *att_buf, int att_stride, const float *q, const float *kcache,
-                              const float *vcache, int len, int NH, int NKV, int HD) {
-    int KV = NKV * HD, group = NH / NKV;
-    float scale = 1.0f / sqrtf((float)HD);
+                              const float *vcache, int len, int NH, int NKV, int HD, AttnScores sc) {
+    int KV = NKV * HD, group = NH / NKV, lo = first_key(len - 1, sc.window);
+    float scale = score_scale(sc, HD);
 #pragma omp parallel for schedule(static)
     for (int h = 0; h < NH; h++) {
         const float *qh = q + h * HD;
         float *att = att_buf + (size_t)h * att_stride;
         int kh = h / group;
         float mx = -INFINITY;
-        for (int t = 0; t < len; t++) {
+        for (int t = lo; t < len; t++) {
             const float *kt = kcache + (size_t)t * KV + kh * HD;
             float d = 0.0f;
             for (int j = 0; j < HD; j++) d += qh[j] * kt[j];
             att[t] = d * scale;
+            if (sc.softcap > 0.0f) att[t] = tanhf(att[t] / sc.softcap) * sc.softcap;
             mx = att[t] > mx ? att[t] : mx;
         }
         float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
-        for (int t = 0; t < len; t++) { att[t] = expf(att[t] - mx); sum += att[t]; }
+        for (int t = lo; t < len; t++) { att[t] = expf(att[t] - mx); sum += att[t]; }
         float *o = out + h * HD;
         memset(o, 0, HD * sizeof(float));
-        for (int t = 0; t < len; t++) {
+        for (int t = lo; t < len; t++) {
             const float *vt = vcache + (size_t)t * KV + kh * HD;
             float p = att[t] / sum;
             for (int j = 0; j < HD; j++) o[j] += p * vt[j];

@@ -81,12 +81,13 @@ void dropout_mask(uint8_t *bits, size_t n, float pdrop, uint64_t key);
 // lora_up.c: y (N,OUT) += s * ax (N,r) @ B^T with B (OUT,r); ax is not modified.
 void lora_up_forward(float *y, const float *ax, const float *B, float s, int N, int OUT, int r);
 
-// ---- RMSNorm (HF LlamaRMSNorm: x * rsqrt(mean(x^2) + eps) * w) ---------------
-// out (N,C); rstd (N) saved for backward.
-void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps);
+// ---- RMSNorm (HF LlamaRMSNorm: x * rsqrt(mean(x^2) + eps) * w; GemmaRMSNorm: * (1 + w)) ---
+// out (N,C); rstd (N) saved for backward. The scale is w_offset + w: 0 (Llama) or 1 (Gemma).
+void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, float w_offset, int N, int C,
+                     float eps);
 // dx (N,C) += ; dw (C) += (dw may be NULL when the norm weight is frozen)
-void rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w, const float *rstd,
-                      int N, int C);
+void rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w, float w_offset,
+                      const float *rstd, int N, int C);
 
 // ---- LayerNorm (torch.nn.LayerNorm: (x - mean) / sqrt(var + eps) * w + b; OPT) --------
 // out (N,C); rstd (N) saved for backward (the mean is recomputed from x).
@@ -107,15 +108,21 @@ void rope_forward(float *x, const int *pos, const float *inv_freq, int N, int n_
 void rope_backward(float *dx, const int *pos, const float *inv_freq, int N, int n_heads, int head_dim);
 
 // ---- causal self-attention with grouped KV heads and a key padding mask -------
+// How a query row's scores over its keys are formed: s = scale * q.k (scale 0: HD^-1/2);
+// with softcap > 0, s = softcap * tanh(s / softcap) (Gemma 2); with window > 0, the query
+// at position t sees only keys u > t - window (a sliding window of `window` keys, itself
+// included). All zero: Llama's attention.
+typedef struct { float scale, softcap; int window; } AttnScores;
 // q (B*T, NH*HD), k,v (B*T, NKV*HD); mask (B*T) 1 = real token, 0 = padding
 // (NULL = all real). out (B*T, NH*HD); att (B, NH, T, T) softmax probs saved.
-typedef struct { int B, T, NH, NKV, HD; } AttnShape;
+typedef struct { int B, T, NH, NKV, HD; AttnScores sc; } AttnShape;
 void attention_forward(float *out, float *att, const float *q, const float *k, const float *v, const int *mask,
                        AttnShape s);
-// Generation: one query row q (NH*HD) against the first len rows of a layer's KV cache
-// (k, v rows of NKV*HD floats, real tokens only) -> out (NH*HD); att: NH rows of att_stride.
+// Generation: one query row q (NH*HD) at position len-1 against the first len rows of a
+// layer's KV cache (k, v rows of NKV*HD floats, real tokens only) -> out (NH*HD); att: NH
+// rows of att_stride.
 void attention_cached_forward(float *out, float *att, int att_stride, const float *q, const float *kcache,
-                              const float *vcache, int len, int NH, int NKV, int HD);
+                              const float *vcache, int len, int NH, int NKV, int HD, AttnScores sc);
 // dq, dk, dv += (GQA: each KV head gathers the gradients of its query group).
 void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *att, const float *q,
                         const float *k, const float *v, AttnShape s);
@@ -123,6 +130,16 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
 // ---- SwiGLU: out = silu(g) * u ----------------------------------------------
 void swiglu_forward(float *out, const float *g, const float *u, size_t n);
 void swiglu_backward(float *dg, float *du, const float *dout, const float *g, const float *u, size_t n);
+
+// ---- GeGLU (Gemma's MLP): out = gelu_tanh(g) * u, with torch's gelu(approximate="tanh"):
+// gelu_tanh(g) = g/2 * (1 + tanh(sqrt(2/pi) * (g + 0.044715 g^3))) ----------------------------
+void geglu_forward(float *out, const float *g, const float *u, size_t n);
+void geglu_backward(float *dg, float *du, const float *dout, const float *g, const float *u, size_t n);
+
+// ---- soft-capping (Gemma 2's attention and final logits): x = cap * tanh(x / cap) -------
+void softcap_forward(float *x, float cap, size_t n);  // in place
+// Turns d(capped) into d(uncapped) in place, from the capped values y: d *= 1 - (y/cap)^2.
+void softcap_backward(float *d, const float *y, float cap, size_t n);
 
 // ---- ReLU (OPT's MLP): out = max(x, 0); dx += dout where x > 0 ---------------------
 void relu_forward(float *out, const float *x, size_t n);
@@ -184,9 +201,10 @@ size_t mask_zero(float *W, uint16_t *Wb, const unsigned char *mask, size_t n);
 // ---- LM head + cross-entropy, fused and chunked so the (N, V) logits never exist
 // at once. targets[i] = next-token id for row i, or -1 (ignored). Returns the SUM
 // of the losses over targeted rows; *count gets their number. If dx != NULL, adds
-// d(sum loss * grad_scale)/dx to dx (N,C) (and to dW when dW != NULL).
+// d(sum loss * grad_scale)/dx to dx (N,C) (and to dW when dW != NULL). softcap > 0
+// caps the logits first (softcap_forward: Gemma 2's final_logit_softcapping).
 double lm_head_ce(const float *x, const Mat *W, const int *targets, int N, int C, int V, float grad_scale,
-                  float *dx, float *dW, int *count, float *scratch /* chunk*V floats */, int chunk);
+                  float softcap, float *dx, float *dW, int *count, float *scratch /* chunk*V floats */, int chunk);
 // Softmax cross-entropy on given logits row (for tests/eval): returns -log p[target].
 double ce_row(const float *logits, int V, int target);
 

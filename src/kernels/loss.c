@@ -3,6 +3,7 @@
 // (chunk, V) exist at a time and are turned into their gradient in place.
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kernels/kernels.h"
 #include "kernels/simd.h"
@@ -17,7 +18,7 @@ double ce_row(const float *logits, int V, int target) {
 }
 
 double lm_head_ce(const float *x, const Mat *W, const int *targets, int N, int C, int V, float grad_scale,
-                  float *dx, float *dW, int *count, float *scratch, int chunk) {
+                  float softcap, float *dx, float *dW, int *count, float *scratch, int chunk) {
     const SimdKernels *sk = simd();
     double total = 0.0;
     int cnt = 0;
@@ -33,19 +34,28 @@ double lm_head_ce(const float *x, const Mat *W, const int *targets, int N, int C
             for (int c = 0; c < C; c++) xs[(size_t)r * C + c] = x[(size_t)rows[r] * C + c];
         matmul_forward(scratch, xs, W, NULL, m, 0);
         double part = 0.0;
-#pragma omp parallel for reduction(+ : part) schedule(static)
-        for (int r = 0; r < m; r++) {
-            float *l = scratch + (size_t)r * V;
-            int tgt = targets[rows[r]];
-            float mx = -INFINITY, lt = l[tgt];
-            for (int j = 0; j < V; j++) mx = l[j] > mx ? l[j] : mx;
-            double s = sk->exp_sum(l, V, mx);  // exponentials once, in place; their sum in double
-            part += log(s) + mx - lt;
-            if (dx) {  // dlogits = grad_scale * (softmax - onehot)
-                float k = (float)(grad_scale / s);
-                for (int j = 0; j < V; j++) l[j] *= k;
-                l[tgt] -= grad_scale;
+#pragma omp parallel reduction(+ : part)
+        {
+            // capped logits outlive the in-place exponentials: the cap's derivative needs them
+            float *capped = softcap > 0.0f && dx ? xmalloc((size_t)V * sizeof(float)) : NULL;
+#pragma omp for schedule(static)
+            for (int r = 0; r < m; r++) {
+                float *l = scratch + (size_t)r * V;
+                int tgt = targets[rows[r]];
+                if (softcap > 0.0f) softcap_forward(l, softcap, (size_t)V);
+                if (capped) memcpy(capped, l, (size_t)V * sizeof(float));
+                float mx = -INFINITY, lt = l[tgt];
+                for (int j = 0; j < V; j++) mx = l[j] > mx ? l[j] : mx;
+                double s = sk->exp_sum(l, V, mx);  // exponentials once, in place; their sum in double
+                part += log(s) + mx - lt;
+                if (dx) {  // dlogits = grad_scale * (softmax - onehot)
+                    float k = (float)(grad_scale / s);
+                    for (int j = 0; j < V; j++) l[j] *= k;
+                    l[tgt] -= grad_scale;
+                    if (capped) softcap_backward(l, capped, softcap, (size_t)V);
+                }
             }
+            free(capped);
         }
         total += part;
         cnt += m;

@@ -26,7 +26,8 @@ static void rows_alloc(RowActs *r, const Config *c, int n) {
     a->g = xmalloc(n * F * sizeof(float));
     a->u = xmalloc(n * F * sizeof(float));
     a->a = xmalloc(n * F * sizeof(float));
-    a->x3 = c->norm_after ? xmalloc(n * C * sizeof(float)) : NULL;
+    a->x3 = c->norm_after || c->sandwich_norms ? xmalloc(n * C * sizeof(float)) : NULL;
+    a->h = c->sandwich_norms ? xmalloc(n * C * sizeof(float)) : NULL;
 }
 
 // LoRA A x of each projection in turn: one buffer of n_max x rank, sized for the first
@@ -43,7 +44,7 @@ static void rows_free(RowActs *r) {
     LayerActs *a = &r->layer;
     free(r->x); free(r->xf);
     free(a->xn1); free(a->q); free(a->k); free(a->v); free(a->ao); free(a->x2); free(a->xn2);
-    free(a->g); free(a->u); free(a->a); free(a->x3); free(a->lora_ax[0]);
+    free(a->g); free(a->u); free(a->a); free(a->x3); free(a->h); free(a->lora_ax[0]);
 }
 
 KVCache *kvcache_new(const Model *m, int max_T, int n_max) {
@@ -89,7 +90,7 @@ void model_forward_cached(const Model *m, const Lora *lora, KVCache *kc, const i
     kc->len += n;
     // logits of the last token only
     final_norm_forward(m, kc->rows.xf, NULL, kc->rows.x + (size_t)(n - 1) * C, 1);
-    matmul_forward(kc->logits, kc->rows.xf, &m->lm_head, NULL, 1, 0);
+    model_head(m, kc->rows.xf, 1, kc->logits);
 }
 
 // ---- several sequences, one new token each -----------------------------------------
@@ -118,7 +119,7 @@ void model_decode_batch(const Model *m, const Lora *lora, DecodeBatch *d, KVCach
     for (int s = 0; s < S; s++) pos[s] = cs[s]->len;
     forward_rows(m, lora, r, cs, pos, tokens, S);
     final_norm_forward(m, r->xf, NULL, r->x, S);
-    matmul_forward(d->logits, r->xf, &m->lm_head, NULL, S, 0);
+    model_head(m, r->xf, S, d->logits);
     for (int s = 0; s < S; s++) {
         memcpy(cs[s]->logits, d->logits + (size_t)s * V, V * sizeof(float));
         cs[s]->len++;

@@ -12,8 +12,14 @@
 // each norm after its residual add:
 //   x2 = x + h (h = out_proj(attn(q,k,v(x))) + eps);  xn2 = ln1(x2)
 //   x3 = xn2 + fc2(relu(fc1(xn2)));  x' = ln2(x3)
+// Gemma (HF GemmaDecoderLayer) is Llama's layer with RMSNorms scaled by (1 + w) and a
+// GeGLU MLP (gelu_tanh(gate) * up). Gemma 2 (Gemma2DecoderLayer) also norms the outputs of
+// attention and MLP before their residual adds ("sandwich" norms), and forms its attention
+// scores with its own scale, a soft-cap and, on sliding layers, a window:
+//   h = o_proj(ao) (+ eps);  x2 = x + norm_a(h);  x3 = down(gelu(gate(xn2)) * up(xn2));  x' = x2 + norm_m(x3)
 #include "model/layer.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "util/rng.h"
@@ -43,6 +49,12 @@ static void proj_forward(const Model *m, const Lora *lora, const LayerRows *r, i
     lora_up_forward(y, ax, lora->B[l * N_PROJ + p], lora_scale(lora), N, W->rows, lora->rank);
 }
 
+// How layer l forms its attention scores (Gemma 2: scale, soft-cap, window; else defaults).
+static AttnScores layer_scores(const Config *c, int l) {
+    float scale = c->query_scalar > 0.0f ? (float)pow(c->query_scalar, -0.5) : 0.0f;  // as Python's q ** -0.5
+    return (AttnScores){scale, c->attn_softcap, config_window(c, l)};
+}
+
 // The cached form's attention: each row's key and value go into its cache before any row
 // attends, so a prompt's rows see each other.
 static void attend_cached(const Config *c, const LayerRows *r, int l, LayerActs *a) {
@@ -57,25 +69,26 @@ static void attend_cached(const Config *c, const LayerRows *r, int l, LayerActs 
         const KVCache *kc = r->caches[i];
         size_t at = (size_t)l * kc->max_T * KV;
         attention_cached_forward(a->ao + (size_t)i * Q, kc->att, kc->max_T, a->q + (size_t)i * Q, kc->k + at,
-                                 kc->v + at, r->pos[i] + 1, NH, NKV, HD);
+                                 kc->v + at, r->pos[i] + 1, NH, NKV, HD, layer_scores(c, l));
     }
 }
 
 void norm_forward(const Config *c, float *out, float *rstd, const float *x, const float *w, const float *b, int N) {
     if (c->opt) layernorm_forward(out, rstd, x, w, b, N, c->dim, c->norm_eps);
-    else rmsnorm_forward(out, rstd, x, w, N, c->dim, c->norm_eps);
+    else rmsnorm_forward(out, rstd, x, w, c->gemma ? 1.0f : 0.0f, N, c->dim, c->norm_eps);
 }
 
 void norm_backward(const Config *c, float *dx, float *dw, const float *dout, const float *x, const float *w,
                    const float *rstd, int N) {
     if (c->opt) layernorm_backward(dx, dw, NULL, dout, x, w, rstd, N, c->dim);
-    else rmsnorm_backward(dx, dw, dout, x, w, rstd, N, c->dim);
+    else rmsnorm_backward(dx, dw, dout, x, w, c->gemma ? 1.0f : 0.0f, rstd, N, c->dim);
 }
 
 void embed_rows(const Model *m, const int *tokens, const int *pos, int n, float *out, float *buf) {
     int C = m->cfg.dim;
     for (int i = 0; i < n; i++) {
         memcpy(out + (size_t)i * C, mat_row(&m->embed, tokens[i], buf), C * sizeof(float));
+        if (m->cfg.gemma) vec_scale(out + (size_t)i * C, m->embed_scale, C);
         if (!m->pos_embed) continue;
         // p < max_seq_len: set_batch refuses longer rows, kvcache_new caps a cache at max_seq_len
         int p = pos ? pos[i] : i;
@@ -87,7 +100,7 @@ void layer_forward(const Model *m, const Lora *lora, int l, const LayerRows *r, 
                    float *out) {
     const Config *c = &m->cfg;
     const LayerWeights *L = &m->layers[l];
-    int N = r->N, F = c->hidden_dim, post = c->norm_after;
+    int N = r->N, F = c->hidden_dim, post = c->norm_after, sandwich = c->sandwich_norms;
     size_t NC = (size_t)N * c->dim;
     const float *xin = x;  // the input of q, k, v
     if (!post) {
@@ -101,12 +114,20 @@ void layer_forward(const Model *m, const Lora *lora, int l, const LayerRows *r, 
         rope_forward(a->q, r->pos, m->rope_inv_freq, N, c->n_heads, c->head_dim);
         rope_forward(a->k, r->pos, m->rope_inv_freq, N, c->n_kv_heads, c->head_dim);
     }
-    if (r->caches) attend_cached(c, r, l, a);
-    else attention_forward(a->ao, a->att, a->q, a->k, a->v, r->mask, r->shape);
-    // h = o_proj(ao), built in x2 and then turned into x2 = x + h (+ eps)
-    proj_forward(m, lora, r, l, P_O, a->ao, a->x2, a);
-    if (r->perturb) vec_add(a->x2, r->perturb, NC);
-    if (r->attn_out) memcpy(r->attn_out, a->x2, NC * sizeof(float));
+    if (r->caches) {
+        attend_cached(c, r, l, a);
+    } else {
+        AttnShape shape = r->shape;
+        shape.sc = layer_scores(c, l);
+        attention_forward(a->ao, a->att, a->q, a->k, a->v, r->mask, shape);
+    }
+    // h = o_proj(ao) (+ eps), built in x2 and then turned into x2 = x + h (Gemma 2: h is
+    // kept and x2 = x + norm(h))
+    float *h = sandwich ? a->h : a->x2;
+    proj_forward(m, lora, r, l, P_O, a->ao, h, a);
+    if (r->perturb) vec_add(h, r->perturb, NC);
+    if (r->attn_out) memcpy(r->attn_out, h, NC * sizeof(float));
+    if (sandwich) norm_forward(c, a->x2, a->rstd3, h, L->attn_out_norm, NULL, N);
     vec_add(a->x2, x, NC);
     // post-norm: rstd1 is ln1's over x2 and xn2 = ln1(x2) is the MLP's residual stream too
     if (post) norm_forward(c, a->xn2, a->rstd1, a->x2, L->attn_norm, L->attn_norm_b, N);
@@ -114,6 +135,10 @@ void layer_forward(const Model *m, const Lora *lora, int l, const LayerRows *r, 
     if (c->opt) {
         proj_forward(m, lora, r, l, P_UP, a->xn2, a->u, a);
         relu_forward(a->a, a->u, (size_t)N * F);
+    } else if (c->gemma) {  // elementwise, so a row's result does not depend on the call's other rows
+        proj_forward(m, lora, r, l, P_GATE, a->xn2, a->g, a);
+        proj_forward(m, lora, r, l, P_UP, a->xn2, a->u, a);
+        geglu_forward(a->a, a->g, a->u, (size_t)N * F);
     } else {
         proj_forward(m, lora, r, l, P_GATE, a->xn2, a->g, a);
         proj_forward(m, lora, r, l, P_UP, a->xn2, a->u, a);
@@ -122,6 +147,13 @@ void layer_forward(const Model *m, const Lora *lora, int l, const LayerRows *r, 
                 swiglu_forward(a->a + (size_t)i * F, a->g + (size_t)i * F, a->u + (size_t)i * F, F);
         else
             swiglu_forward(a->a, a->g, a->u, (size_t)N * F);
+    }
+    if (sandwich) {
+        proj_forward(m, lora, r, l, P_DOWN, a->a, a->x3, a);
+        if (r->mlp_out) memcpy(r->mlp_out, a->x3, NC * sizeof(float));
+        norm_forward(c, out, a->rstd4, a->x3, L->mlp_out_norm, NULL, N);
+        vec_add(out, a->x2, NC);
+        return;
     }
     if (!post) {
         proj_forward(m, lora, r, l, P_DOWN, a->a, out, a);
@@ -167,7 +199,7 @@ void layer_backward(const Model *m, const Lora *lora, Workspace *w, int l, const
                     const BackwardOpts *o, int gm, int need_dx) {
     const Config *c = &m->cfg;
     const LayerWeights *LW = &m->layers[l];
-    int N = w->N, C = c->dim, F = c->hidden_dim, post = c->norm_after;
+    int N = w->N, C = c->dim, F = c->hidden_dim, post = c->norm_after, sandwich = c->sandwich_norms;
     int Q = c->n_heads * c->head_dim, KV = c->n_kv_heads * c->head_dim;
     size_t NC = (size_t)N * C;
     float *ng = o->param_grads && gm ? w->norm_grad : NULL;  // norm weight grads (full training only)
@@ -182,8 +214,13 @@ void layer_backward(const Model *m, const Lora *lora, Workspace *w, int l, const
         memcpy(w->dxn, w->dx2, NC * sizeof(float));
         dmlp = w->dx2;
     }
+    if (sandwich) {  // Gemma 2: res[l+1] = x2 + norm_m(x3), x3 the MLP output (its norm weight is not trained)
+        memset(w->dx2, 0, NC * sizeof(float));
+        norm_backward(c, w->dx2, NULL, w->dres, a->x3, LW->mlp_out_norm, a->rstd4, N);
+        dmlp = w->dx2;
+    }
     if (o->mlp_grad && o->mlp_grad[l]) {
-        if (!post) memcpy(w->dx2, w->dres, NC * sizeof(float));  // dx2 is free until the residual path below
+        if (!post && !sandwich) memcpy(w->dx2, w->dres, NC * sizeof(float));  // dx2 is free until the residual path below
         vec_add(w->dx2, o->mlp_grad[l], NC);
         dmlp = w->dx2;
     }
@@ -194,7 +231,8 @@ void layer_backward(const Model *m, const Lora *lora, Workspace *w, int l, const
         relu_backward(w->du, w->da, a->u, (size_t)N * F);
     } else {
         memset(w->dg, 0, (size_t)N * F * sizeof(float));
-        swiglu_backward(w->dg, w->du, w->da, a->g, a->u, (size_t)N * F);
+        if (c->gemma) geglu_backward(w->dg, w->du, w->da, a->g, a->u, (size_t)N * F);
+        else swiglu_backward(w->dg, w->du, w->da, a->g, a->u, (size_t)N * F);
         proj_backward(m, lora, w, l, P_GATE, a->xn2, w->dg, a, w->dxn, (gm >> P_GATE) & 1);
     }
     proj_backward(m, lora, w, l, P_UP, a->xn2, w->du, a, w->dxn, (gm >> P_UP) & 1);
@@ -205,17 +243,24 @@ void layer_backward(const Model *m, const Lora *lora, Workspace *w, int l, const
         memcpy(w->dx2, w->dres, NC * sizeof(float));
         norm_backward(c, w->dx2, ng2, w->dxn, a->x2, LW->mlp_norm, a->rstd2, N);
     }
-    // x2 = x + h: dL/dh = dx2, the gradient Vaccine perturbs along.
-    if (o->attn_grad && o->attn_grad[l]) memcpy(o->attn_grad[l], w->dx2, NC * sizeof(float));
-    if (o->attn_grad_sqnorm) o->attn_grad_sqnorm[l] = vec_sumsq(w->dx2, NC);
+    // x2 = x + h: dL/dh = dx2, the gradient Vaccine perturbs along (Gemma 2: x2 = x + norm_a(h),
+    // dL/dh through that norm, in dxn, free until the q, k, v inputs' gradient below).
+    float *dh = w->dx2;
+    if (sandwich) {
+        memset(w->dxn, 0, NC * sizeof(float));
+        norm_backward(c, w->dxn, NULL, w->dx2, a->h, LW->attn_out_norm, a->rstd3, N);
+        dh = w->dxn;
+    }
+    if (o->attn_grad && o->attn_grad[l]) memcpy(o->attn_grad[l], dh, NC * sizeof(float));
+    if (o->attn_grad_sqnorm) o->attn_grad_sqnorm[l] = vec_sumsq(dh, NC);
     if (!need_dx && !(gm & PROJ_ATTN)) return;
     // attention: h = o_proj(attn(rope(q), rope(k), v)), q,k,v = proj(xn1) (post-norm: proj(x))
     memset(w->dao, 0, (size_t)N * Q * sizeof(float));
-    proj_backward(m, lora, w, l, P_O, a->ao, w->dx2, a, w->dao, (gm >> P_O) & 1);
+    proj_backward(m, lora, w, l, P_O, a->ao, dh, a, w->dao, (gm >> P_O) & 1);
     memset(w->dq, 0, (size_t)N * Q * sizeof(float));
     memset(w->dk, 0, (size_t)N * KV * sizeof(float));
     memset(w->dv, 0, (size_t)N * KV * sizeof(float));
-    AttnShape s = {w->B, w->T, c->n_heads, c->n_kv_heads, c->head_dim};
+    AttnShape s = {w->B, w->T, c->n_heads, c->n_kv_heads, c->head_dim, layer_scores(c, l)};
     attention_backward(w->dq, w->dk, w->dv, w->dao, a->att, a->q, a->k, a->v, s);
     if (!c->opt) {
         rope_backward(w->dq, w->pos, m->rope_inv_freq, N, c->n_heads, c->head_dim);

@@ -1,4 +1,5 @@
-// The Llama- and OPT-family transformer (Hugging Face LlamaForCausalLM / OPTForCausalLM semantics): weights,
+// The Llama-, OPT- and Gemma-family transformer (Hugging Face LlamaForCausalLM / OPTForCausalLM /
+// GemmaForCausalLM / Gemma2ForCausalLM semantics): weights,
 // LoRA adapters, and explicit forward/backward over a preallocated workspace.
 #pragma once
 #include <math.h>
@@ -37,6 +38,7 @@ typedef struct {
     float *bias[N_PROJ];         // q, k, v bias (Qwen2), every projection's (OPT), or NULL
     float *attn_norm, *mlp_norm; // (C)
     float *attn_norm_b, *mlp_norm_b; // (C) LayerNorm biases (OPT) or NULL
+    float *attn_out_norm, *mlp_out_norm; // (C) Gemma 2's norms of the attention and MLP outputs, or NULL
 } LayerWeights;
 
 typedef struct {
@@ -49,6 +51,7 @@ typedef struct {
     float *score;                // (num_labels, C) sequence-classification head, or NULL
     LayerWeights *layers;
     float *rope_inv_freq;        // (head_dim/2) RoPE frequencies
+    float embed_scale;           // embedding rows are multiplied by it (Gemma: sqrt(dim) in the weights' dtype), else 1
     void *arena;                 // owns all weight memory
     size_t arena_bytes;
 } Model;
@@ -61,6 +64,8 @@ void model_alloc(Model *m, const Config *c, MatType weight_type);
 // then the arena for the planned model.
 void model_plan(Model *m, const Config *c, MatType weight_type);
 void model_alloc_planned(Model *m, MatType weight_type);
+// The factor embedding rows are multiplied by: Gemma's sqrt(dim) rounded to the weights' dtype, else 1.
+float model_embed_scale(const Config *c, MatType weight_type);
 // A freshly initialised model (normal(0, 0.02) like HF's init), for training from scratch.
 void model_init_random(Model *m, const Config *c, uint64_t seed);
 void model_free(Model *m);
@@ -97,7 +102,10 @@ typedef struct {
 // ---- workspace: activations and gradients planned once for (B, T) -------------------
 typedef struct {
     float *xn1, *rstd1, *q, *k, *v, *att, *ao, *x2, *xn2, *rstd2, *g, *u, *a;
-    float *x3;                   // (N, C) post-norm OPT: the MLP's residual sum under the second norm, else NULL
+    float *x3;                   // (N, C) the input of the layer's last norm, else NULL: post-norm OPT's
+                                 // residual sum x2 + MLP, Gemma 2's MLP output
+    float *h, *rstd3, *rstd4;    // Gemma 2: the attention output h (N, C) under its norm; the rstd (N) of
+                                 // the attention and MLP output norms; else NULL
     float *lora_ax[N_PROJ];      // (N, r) A @ dropout(x), kept for the backward pass
     uint8_t *drop_bits[N_PROJ];  // LoRA dropout keep-mask of each projection's input, one bit per element
 } LayerActs;
@@ -195,6 +203,8 @@ void model_logits(const Model *m, const Workspace *w, float *logits);
 // backward pass does not read it).
 double model_lens_ce(const Model *m, Workspace *w, const float *x, const int *targets, int N, float grad_scale,
                      float *dx, float *xn, float *dxn, float *rstd, int *count);
+// The LM head on N final hidden states xf (N, C): logits (N, V), soft-capped when the model caps them.
+void model_head(const Model *m, const float *xf, int N, float *logits);
 
 // ---- inference with a KV cache (generation) ----------------------------------------
 // The activations of the rows of one inference call: the LayerActs the training layer

@@ -17,8 +17,9 @@ static void acts_alloc(LayerActs *a, const Config *c, const Lora *lora, int B, i
     AL(a->xn1, N * C); AL(a->rstd1, N); AL(a->q, N * Q); AL(a->k, N * KV); AL(a->v, N * KV);
     AL(a->att, (size_t)B * c->n_heads * T * T); AL(a->ao, N * Q); AL(a->x2, N * C); AL(a->xn2, N * C);
     AL(a->rstd2, N); AL(a->g, c->opt ? 0 : N * F); AL(a->u, N * F); AL(a->a, N * F);
-    a->x3 = NULL;
-    if (c->norm_after) AL(a->x3, N * C);
+    a->x3 = a->h = a->rstd3 = a->rstd4 = NULL;
+    if (c->norm_after || c->sandwich_norms) AL(a->x3, N * C);
+    if (c->sandwich_norms) { AL(a->h, N * C); AL(a->rstd3, N); AL(a->rstd4, N); }
     for (int p = 0; p < N_PROJ; p++) {
         a->lora_ax[p] = NULL;
         a->drop_bits[p] = NULL;
@@ -37,6 +38,7 @@ static void acts_alloc(LayerActs *a, const Config *c, const Lora *lora, int B, i
 static void acts_free(LayerActs *a) {
     free(a->xn1); free(a->rstd1); free(a->q); free(a->k); free(a->v); free(a->att); free(a->ao);
     free(a->x2); free(a->xn2); free(a->rstd2); free(a->g); free(a->u); free(a->a); free(a->x3);
+    free(a->h); free(a->rstd3); free(a->rstd4);
     for (int p = 0; p < N_PROJ; p++) { free(a->lora_ax[p]); free(a->drop_bits[p]); }
 }
 
@@ -191,14 +193,16 @@ float model_forward(const Model *m, const Lora *lora, Workspace *w, const Batch 
     if (!count) return 0.0f;
     float scale = (o->loss_scale != 0.0f ? o->loss_scale : 1.0f) / (float)count;
     int cnt;
-    double sum = lm_head_ce(w->xf, &m->lm_head, b->targets, N, C, c->vocab_size, scale, o->train ? w->dxf : NULL,
+    double sum = lm_head_ce(w->xf, &m->lm_head, b->targets, N, C, c->vocab_size, scale, c->final_softcap,
+                            o->train ? w->dxf : NULL,
                             o->train ? w->head_grad : NULL, &cnt, w->lmbuf, w->lm_chunk);
     w->loss = sum / count;
     return (float)w->loss;
 }
 
-void model_logits(const Model *m, const Workspace *w, float *logits) {
-    matmul_forward(logits, w->xf, &m->lm_head, NULL, w->N, 0);
+void model_head(const Model *m, const float *xf, int N, float *logits) {
+    matmul_forward(logits, xf, &m->lm_head, NULL, N, 0);
+    if (m->cfg.final_softcap > 0.0f) softcap_forward(logits, m->cfg.final_softcap, (size_t)N * m->cfg.vocab_size);
 }
 
 double model_lens_ce(const Model *m, Workspace *w, const float *x, const int *targets, int N, float grad_scale,
@@ -207,7 +211,8 @@ double model_lens_ce(const Model *m, Workspace *w, const float *x, const int *ta
     int C = c->dim;
     final_norm_forward(m, xn, rstd, x, N);
     if (dx) memset(dxn, 0, (size_t)N * C * sizeof(float));
-    double sum = lm_head_ce(xn, &m->lm_head, targets, N, C, c->vocab_size, grad_scale, dx ? dxn : NULL,
+    double sum = lm_head_ce(xn, &m->lm_head, targets, N, C, c->vocab_size, grad_scale, c->final_softcap,
+                            dx ? dxn : NULL,
                             dx ? w->head_grad : NULL, count, w->lmbuf, w->lm_chunk);
     if (!dx) return sum;
     if (m->final_norm)
@@ -217,6 +222,8 @@ double model_lens_ce(const Model *m, Workspace *w, const float *x, const int *ta
         vec_add(dx, dxn, (size_t)N * C);
     return sum;
 }
+
+void model_logits(const Model *m, const Workspace *w, float *logits) { model_head(m, w->xf, w->N, logits); }
 
 void model_backward(const Model *m, const Lora *lora, Workspace *w, const BackwardOpts *o) {
     const Config *c = &m->cfg;
@@ -250,5 +257,7 @@ void model_backward(const Model *m, const Lora *lora, Workspace *w, const Backwa
         if (o->res_grad && o->res_grad[l]) vec_add(w->dres, o->res_grad[l], NC);
     }
     if (ng && w->embed_grad && o->stop_layer == 0)  // res[0] = embedding rows: scatter-add
-        for (int i = 0; i < N; i++) vec_add(w->embed_grad + (size_t)w->batch.tokens[i] * C, w->dres + (size_t)i * C, C);
+        for (int i = 0; i < N; i++)  // res[0] = embed_scale * row (Gemma), else the row
+            vec_axpy(w->embed_grad + (size_t)w->batch.tokens[i] * C, m->cfg.gemma ? m->embed_scale : 1.0f,
+                     w->dres + (size_t)i * C, C);
 }

@@ -88,14 +88,22 @@ static size_t layout(Model *m, MatType wt, char *base) {
         L->mlp_norm = (float *)TAKE((size_t)c->dim * 4);
         L->attn_norm_b = c->opt ? (float *)TAKE((size_t)c->dim * 4) : NULL;
         L->mlp_norm_b = c->opt ? (float *)TAKE((size_t)c->dim * 4) : NULL;
+        L->attn_out_norm = c->sandwich_norms ? (float *)TAKE((size_t)c->dim * 4) : NULL;
+        L->mlp_out_norm = c->sandwich_norms ? (float *)TAKE((size_t)c->dim * 4) : NULL;
     }
 #undef TAKE
     return off;
 }
 
+float model_embed_scale(const Config *c, MatType wt) {
+    float sq = (float)sqrt((double)c->dim);  // Gemma: transformers' normalizer, a tensor of the weights' dtype
+    return !c->gemma ? 1.0f : wt == MAT_BF16 ? bf16_to_float(float_to_bf16(sq)) : sq;
+}
+
 void model_plan(Model *m, const Config *c, MatType wt) {
     memset(m, 0, sizeof *m);
     m->cfg = *c;
+    m->embed_scale = model_embed_scale(c, wt);
     m->layers = xcalloc(c->n_layers, sizeof(LayerWeights));
     m->arena_bytes = layout(m, wt, NULL);
 }
@@ -127,14 +135,17 @@ void model_init_random(Model *m, const Config *c, uint64_t seed) {
     size_t VC = (size_t)c->vocab_size * c->dim;  // the arena is f32 here
     vec_normal(m->embed.data, VC, 0.02f, &r);
     if (!c->tie_embeddings) vec_normal(m->lm_head.data, VC, 0.02f, &r);
-    if (m->final_norm) vec_fill(m->final_norm, c->dim, 1.0f);  // LayerNorm biases stay 0
+    float one = c->gemma ? 0.0f : 1.0f;  // Gemma's norms scale by 1 + w
+    if (m->final_norm) vec_fill(m->final_norm, c->dim, one);  // LayerNorm biases stay 0
     if (m->pos_embed) vec_normal(m->pos_embed, ((size_t)c->max_seq_len + 2) * c->dim, 0.02f, &r);
     for (int l = 0; l < c->n_layers; l++) {
         LayerWeights *L = &m->layers[l];
         for (int p = 0; p < N_PROJ; p++)
             if (L->w[p].rows) vec_normal(L->w[p].data, (size_t)L->w[p].rows * L->w[p].cols, 0.02f, &r);
-        vec_fill(L->attn_norm, c->dim, 1.0f);
-        vec_fill(L->mlp_norm, c->dim, 1.0f);
+        vec_fill(L->attn_norm, c->dim, one);
+        vec_fill(L->mlp_norm, c->dim, one);
+        if (L->attn_out_norm) vec_fill(L->attn_out_norm, c->dim, one);
+        if (L->mlp_out_norm) vec_fill(L->mlp_out_norm, c->dim, one);
     }
 }
 
@@ -149,6 +160,6 @@ size_t model_num_params(const Model *m) {
         n += (size_t)c->n_layers * out * in;
         if (m->layers && m->layers[0].bias[p]) n += (size_t)c->n_layers * out;
     }
-    n += (size_t)c->n_layers * 2 * nb * c->dim;
+    n += (size_t)c->n_layers * (c->sandwich_norms ? 4 : 2 * nb) * c->dim;
     return n;
 }

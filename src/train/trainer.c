@@ -295,6 +295,9 @@ int train_run(Model *m, Lora *lora, const EncodedSet *data, const TrainOpts *o, 
     if (method->max_T > maxT) maxT = method->max_T;
     if (m->cfg.opt && !lora)
         return err_set(e, "full training of an OPT model is not supported (its biases would stay frozen); train a LoRA adapter");
+    if (m->cfg.sandwich_norms && !lora)
+        return err_set(e, "full training of a Gemma 2 model is not supported (its output norms would stay frozen); "
+                       "train a LoRA adapter");
     Workspace *w = workspace_new(m, lora, method->max_B > B ? method->max_B : B, maxT, lora ? 0 : ((1 << N_PROJ) - 1) | FULL_EMBED_NORMS);
     Batch b;
     batch_alloc(&b, B, maxT);
