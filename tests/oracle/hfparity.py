@@ -181,3 +181,141 @@ def check_grads_and_steps(tally, name, out, job, pm, params, res, tokens, mask, 
     for n, p in params.items():
         tally.close(f"{name}: adapter after {steps} steps {n}", final[n], p.detach(), rtol, "adapter")
     return gnorm, losses
+
+
+# The checks every family's oracle runs after check_grads_and_steps (test_opt_hf, test_gemma2_hf).
+def hf_load(d, **config_changes):
+    from transformers import AutoModelForCausalLM
+    return AutoModelForCausalLM.from_pretrained(d, attn_implementation="eager", dtype=torch.float32, **config_changes)
+
+
+def greedy_hf(model, prompt, max_new):
+    """transformers' greedy generate (KV cache), max_new tokens, no stop token."""
+    from transformers import GenerationConfig
+    gc = GenerationConfig(max_new_tokens=max_new, min_new_tokens=0, do_sample=False, eos_token_id=None,
+                          pad_token_id=0, bos_token_id=1)
+    with torch.no_grad():
+        out = model.generate(input_ids=torch.tensor([prompt]), attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
+                             generation_config=gc)
+    return out[0, len(prompt):]
+
+
+def check_generation(tally, name, out, base, adapter, prompts, max_new):
+    """antibody's greedy continuations (parity's "generate": one sequence at a time and
+    decoded together) with the adapter, unmerged, against transformers' generate with peft's model."""
+    from peft import PeftModel
+    gen = PeftModel.from_pretrained(hf_load(base), adapter)
+    gen.eval()
+    for i, p in enumerate(prompts):
+        want = greedy_hf(gen, p, max_new)
+        tally.check(want.numel() == max_new, f"{name}: transformers generated {want.numel()} tokens")
+        for kind in ("generated", "generated_batch"):
+            got = out[f"{kind}.{i}"].long()
+            tally.check(torch.equal(got, want), f"{name}: {kind} {i}: {got.tolist()} vs transformers {want.tolist()}")
+
+
+def check_merged(tally, name, base, adapter, merged, tokens, mask, rtol):
+    """The model antibody saved after merging the adapter vs peft's merge_and_unload: tensors and logits."""
+    from peft import PeftModel
+    merged_ref = PeftModel.from_pretrained(hf_load(base), adapter).merge_and_unload()
+    mine = hf_load(merged)
+    ref_sd, mine_sd = merged_ref.state_dict(), mine.state_dict()
+    tally.check(sorted(mine_sd) == sorted(ref_sd), f"{name}: merged model tensors differ: "
+                f"{sorted(set(mine_sd) ^ set(ref_sd))}")
+    for n, t in mine_sd.items():
+        if n in ref_sd:
+            tally.close(f"{name}: merged weight {n}", t, ref_sd[n], 1e-6, "merged weight")
+    real = mask.flatten().bool()
+    with torch.no_grad():
+        a = mine(input_ids=tokens, attention_mask=mask).logits
+        b = merged_ref(input_ids=tokens, attention_mask=mask).logits
+    V = b.shape[-1]
+    tally.close(f"{name}: merged logits", a.reshape(-1, V)[real], b.reshape(-1, V)[real], rtol, "merged logit")
+
+
+def check_peft_trained(tally, name, tmp, base, target_modules, tokens, targets, mask, rtol, seed):
+    """An adapter peft trains (3 AdamW steps) on the model loads in antibody with peft's
+    logits and loss, unmerged and merged."""
+    from peft import LoraConfig, get_peft_model
+    labels = hf_labels(targets)
+    torch.manual_seed(seed)
+    pt = get_peft_model(hf_load(base), LoraConfig(r=4, lora_alpha=16, lora_dropout=0.0, task_type="CAUSAL_LM",
+                                                  target_modules=target_modules))
+    o2 = torch.optim.AdamW([p for p in pt.parameters() if p.requires_grad], lr=1e-2)
+    pt.train()
+    for _ in range(3):
+        o2.zero_grad()
+        pt(input_ids=tokens, attention_mask=mask, labels=labels).loss.backward()
+        o2.step()
+    pt.eval()
+    pd = os.path.join(tmp, name + "-peft")
+    pt.save_pretrained(pd)
+    with torch.no_grad():
+        ref = pt(input_ids=tokens, attention_mask=mask, labels=labels)
+    real = mask.flatten().bool()
+    V = ref.logits.shape[-1]
+    for what, extra in (("unmerged", {"adapter": pd}), ("merged", {"merge": [pd], "lora": {"rank": 1, "alpha": 1,
+                                                                                         "targets": "q", "seed": 1}})):
+        j = {"model": base, "out": os.path.join(tmp, f"{name}-peft-{what}.safetensors"),
+             **batch_job(tokens, targets, mask), **extra}
+        o = run_parity(j, os.path.join(tmp, f"{name}-peft-{what}.json"))
+        tally.close(f"{name}: peft-trained adapter in antibody ({what}): logits", o["logits"][real],
+                    ref.logits.reshape(-1, V)[real], rtol, "logit")
+        tally.close(f"{name}: peft-trained adapter in antibody ({what}): loss", o["loss"], ref.loss.reshape(1), rtol,
+                    "loss")
+
+
+def refuses(tally, tmp, what, model, needle):
+    """A checkpoint antibody cannot compute is refused by the parity driver, naming config.json and the key."""
+    d = os.path.join(tmp, what)
+    model.save_pretrained(d)
+    with open(os.path.join(tmp, what + ".json"), "w") as f:
+        json.dump({"model": d, "out": os.path.join(tmp, what + ".safetensors")}, f)
+    r = subprocess.run([PARITY, os.path.join(tmp, what + ".json")], capture_output=True, text=True)
+    tally.check(r.returncode != 0 and needle in r.stderr and "config.json" in r.stderr,
+                f"{what} not refused by name: rc {r.returncode} {r.stderr.strip()}")
+
+
+def family_case(tally, tmp, name, model, target_modules, init_scale, seed, rtol=1e-4, steps=3, lr=1e-2, wd=0.1,
+                betas=(0.9, 0.999), eps=1e-8, clip=1.0, max_new=12):
+    """A model family's whole parity check on one random model (randomized and saved here):
+    logits and loss of a right-padded batch with antibody's random LoRA adapter on every
+    target (loaded by peft), LoRA gradients and `steps` clipped AdamW steps, greedy
+    generation with the KV cache, the merged model, and a peft-trained adapter in antibody.
+    init_scale: the initial adapter's entries, large enough that clipping acts."""
+    from peft import PeftModel
+    base = os.path.join(tmp, name)
+    randomize(model, seed)
+    model.save_pretrained(base)
+    B, T = 3, 9
+    V = model.config.vocab_size
+    tokens, targets, mask = make_batch(B, T, V, [9, 6, 4], seed, prompt_len=2)
+    prompts = [[1, 17, 40, 5, 88], [1, 60], [1, 9, 9, 33, 71, 2, 50, 12]]
+    job = {"model": base, "lora": {"rank": 4, "alpha": 8, "targets": "all", "seed": seed, "init_scale": init_scale},
+           "save_adapter_init": os.path.join(tmp, name + "-init"), "save_adapter_final": os.path.join(tmp, name + "-final"),
+           "save_merged": os.path.join(tmp, name + "-merged"), "steps": steps, "lr": lr, "weight_decay": wd,
+           "max_grad_norm": clip, "beta1": betas[0], "beta2": betas[1], "eps": eps,
+           "generate": {"prompts": prompts, "max_new": max_new},
+           "out": os.path.join(tmp, name + "-out.safetensors"), **batch_job(tokens, targets, mask)}
+    out = run_parity(job, os.path.join(tmp, name + ".json"))
+
+    with open(os.path.join(job["save_adapter_init"], "adapter_config.json")) as f:
+        tally.check(sorted(json.load(f)["target_modules"]) == sorted(target_modules), f"{name}: adapter target_modules")
+    pm = PeftModel.from_pretrained(hf_load(base), job["save_adapter_init"], is_trainable=True)
+    pm.train()  # every dropout is 0: train mode changes nothing but keeps grads flowing
+    labels = hf_labels(targets)
+    res = pm(input_ids=tokens, attention_mask=mask, labels=labels)
+    real = mask.flatten().bool()
+    tally.close(f"{name}: logits", out["logits"][real], res.logits.reshape(-1, V)[real].detach(), rtol, "logit")
+    tally.close(f"{name}: loss", out["loss"], res.loss.detach().reshape(1), rtol, "loss")
+    res.loss.backward()
+    params = peft_state(pm)
+    n_layers = model.config.num_hidden_layers
+    tally.check(len(params) == 2 * len(target_modules) * n_layers, f"{name}: peft found {len(params)} LoRA tensors")
+    gnorm, losses = check_grads_and_steps(tally, name, out, job, pm, params, res, tokens, mask, labels, rtol, steps, lr,
+                                          wd, betas, eps, clip)
+    check_generation(tally, name, out, base, job["save_adapter_final"], prompts, max_new)
+    check_merged(tally, name, base, job["save_adapter_final"], job["save_merged"], tokens, mask, rtol)
+    check_peft_trained(tally, name, tmp, base, target_modules, tokens, targets, mask, rtol, seed)
+    print(f"{name}: loss {res.loss.item():.5f}, grad norm {gnorm:.3f}, losses {[round(x, 5) for x in losses]}")
+    return base, tokens, mask
