@@ -4,6 +4,8 @@
 //   build/bench/bench_train SHAPE STEP [REPS] [bf16]
 //
 // SHAPE: smollm (SmolLM-135M: 576 x 30 layers, 9/3 heads, MLP 1536, vocab 49152, tied),
+//        gemma2 (a small Gemma 2: 640 x 12 layers, 4/2 heads of 128, GeGLU MLP 2560, vocab 32000,
+//        tied; soft-caps 50/30, sliding window 128 on even layers, query_pre_attn_scalar 128),
 //        tinystories (TinyStories-15M: 288 x 6 layers, 6/6 heads, MLP 768, vocab 32000),
 //        llama7b (Llama-2-7B: 4096 x 32 layers, 32 heads, MLP 11008, vocab 32000, bf16 weights),
 //        opt125m (OPT-125M: 768 x 12 layers, 12 heads, ReLU MLP 3072, vocab 50272, tied, learned positions),
@@ -80,15 +82,28 @@ static int shape_config(const char *name, Config *c) {
     else if (!strcmp(name, "opt7b"))
         *c = (Config){.vocab_size = 50272, .dim = 4096, .hidden_dim = 16384, .n_layers = 32, .n_heads = 32,
                       .n_kv_heads = 32, .tie_embeddings = 1, .opt = 1};
+    else if (!strcmp(name, "gemma2"))
+        *c = (Config){.vocab_size = 32000, .dim = 640, .hidden_dim = 2560, .n_layers = 12, .n_heads = 4,
+                      .n_kv_heads = 2, .tie_embeddings = 1};
     else return -1;
     c->head_dim = c->dim / c->n_heads;
+    if (!strcmp(name, "gemma2")) {  // Gemma 2's features at a small size: head_dim 128 != 640 / 4, window < 200 tokens
+        c->head_dim = 128;
+        c->gemma = 2;
+        c->sandwich_norms = 1;
+        c->query_scalar = 128.0f;
+        c->attn_softcap = 50.0f;
+        c->final_softcap = 30.0f;
+        c->sliding_window = 128;
+        for (int l = 0; l < c->n_layers; l += 2) c->sliding[0] |= 1ull << l;  // layers 0, 2, ... as Gemma 2
+    }
     c->max_seq_len = 512;
     c->norm_eps = 1e-5f;
     c->rope_theta = 10000.0f;
     c->bos_id = c->pad_id = -1;
     c->n_eos = 0;  // generation never stops early: always max_new tokens
-    strcpy(c->arch, c->opt ? "OPTForCausalLM" : "LlamaForCausalLM");
-    strcpy(c->model_type, c->opt ? "opt" : "llama");
+    strcpy(c->arch, c->opt ? "OPTForCausalLM" : c->gemma ? "Gemma2ForCausalLM" : "LlamaForCausalLM");
+    strcpy(c->model_type, c->opt ? "opt" : c->gemma ? "gemma2" : "llama");
     if (c->opt) c->max_seq_len = 2048;  // learned positions: the released OPTs' table
     return 0;
 }
@@ -108,9 +123,10 @@ static void fill_bf16(Mat *W, int rows, int cols, uint64_t seed) {
     }
 }
 
-static float *ones(int n) {
-    float *v = xmalloc((size_t)n * sizeof(float));
-    for (int i = 0; i < n; i++) v[i] = 1.0f;
+// A norm weight that scales by 1: ones, or zeros for Gemma's (1 + w).
+static float *unit_norm(const Config *c) {
+    float *v = xmalloc((size_t)c->dim * sizeof(float));
+    for (int i = 0; i < c->dim; i++) v[i] = c->gemma ? 0.0f : 1.0f;
     return v;
 }
 
@@ -122,7 +138,8 @@ static void init_bf16(Model *m, const Config *c, uint64_t seed) {
     fill_bf16(&m->embed, c->vocab_size, c->dim, seed);
     if (c->tie_embeddings) m->lm_head = m->embed;
     else fill_bf16(&m->lm_head, c->vocab_size, c->dim, seed + 1);
-    m->final_norm = ones(c->dim);
+    m->embed_scale = model_embed_scale(c, MAT_BF16);
+    m->final_norm = unit_norm(c);
     m->layers = xcalloc(c->n_layers, sizeof(LayerWeights));
     for (int l = 0; l < c->n_layers; l++) {
         LayerWeights *L = &m->layers[l];
@@ -133,8 +150,9 @@ static void init_bf16(Model *m, const Config *c, uint64_t seed) {
             fill_bf16(&L->w[p], out, in, seed + 2 + (uint64_t)l * N_PROJ + p);
             if (c->opt) L->bias[p] = zeros(out);
         }
-        L->attn_norm = ones(c->dim);
-        L->mlp_norm = ones(c->dim);
+        L->attn_norm = unit_norm(c);
+        L->mlp_norm = unit_norm(c);
+        if (c->sandwich_norms) L->attn_out_norm = unit_norm(c), L->mlp_out_norm = unit_norm(c);
         if (c->opt) L->attn_norm_b = zeros(c->dim), L->mlp_norm_b = zeros(c->dim);
     }
     if (c->opt) {  // OPT: LayerNorm biases, learned positions (f32, 2050 x C)
@@ -162,6 +180,8 @@ static void free_bf16(Model *m) {
         free(L->mlp_norm);
         free(L->attn_norm_b);
         free(L->mlp_norm_b);
+        free(L->attn_out_norm);
+        free(L->mlp_out_norm);
     }
     free(m->layers);
     free(m->rope_inv_freq);
@@ -302,7 +322,7 @@ static int bench_kernels(int reps) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s smollm|tinystories|llama7b|opt125m|opt7b peak|kernels|sft|vaccine|tvaccine|tvaccine-lean|booster|repnoise|lisa|ldifs|generate|generate4|generate16|"
+        fprintf(stderr, "usage: %s smollm|tinystories|gemma2|llama7b|opt125m|opt7b peak|kernels|sft|vaccine|tvaccine|tvaccine-lean|booster|repnoise|lisa|ldifs|generate|generate4|generate16|"
                         "antidote [REPS] [bf16] [nolora] [model=DIR]\n       %s SHAPE save DIR\n", argv[0], argv[0]);
         return 2;
     }

@@ -28,6 +28,11 @@ SHAPES = {
     # OPTForCausalLM (SFT and generation steps): LayerNorm, learned positions, ReLU fc1/fc2, biases
     "opt125m": dict(vocab_size=50272, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
                     num_attention_heads=12, num_key_value_heads=12, tie_word_embeddings=True, family="opt"),
+    # a small Gemma 2 (Gemma2ForCausalLM; bench_train.c's gemma2 shape)
+    "gemma2": dict(vocab_size=32000, hidden_size=640, intermediate_size=2560, num_hidden_layers=12,
+                   num_attention_heads=4, num_key_value_heads=2, head_dim=128, query_pre_attn_scalar=128,
+                   sliding_window=128, attn_logit_softcapping=50.0, final_logit_softcapping=30.0,
+                   tie_word_embeddings=True, family="gemma2"),
 }
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 OPT_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
@@ -61,6 +66,11 @@ def build(shape):
                         tie_word_embeddings=s["tie_word_embeddings"], dropout=0.0, attention_dropout=0.0)
         cfg._attn_implementation = "sdpa"
         model, targets = OPTForCausalLM(cfg).float(), OPT_TARGETS
+    elif shape == "gemma2":
+        from transformers import Gemma2Config, Gemma2ForCausalLM
+        cfg = Gemma2Config(max_position_embeddings=512, rms_norm_eps=1e-6, **s)
+        cfg._attn_implementation = "eager"  # transformers' sdpa cannot soft-cap: Gemma 2 runs eager attention
+        model, targets = Gemma2ForCausalLM(cfg).float(), TARGETS
     else:
         cfg = LlamaConfig(max_position_embeddings=512, rms_norm_eps=1e-5, attention_bias=False, **s)
         cfg._attn_implementation = "sdpa"
@@ -345,7 +355,7 @@ def flops(shape, step, rec):
     s = SHAPES[shape]
     C, H, L, NH, NKV, V = (s["hidden_size"], s["intermediate_size"], s["num_hidden_layers"],
                            s["num_attention_heads"], s["num_key_value_heads"], s["vocab_size"])
-    HD = C // NH
+    HD = s.get("head_dim", C // NH)
     q, kv = NH * HD, NKV * HD
     dims = [(C, q), (C, kv), (C, kv), (q, C), (C, H), (C, H), (H, C)]
     if s.get("family") == "opt":  # no gate
