@@ -87,6 +87,12 @@ static void test_config(void) {
     expect_error(WORLD_HEAD "\"methods\": [\"sft+glue\"]}", "glue");
     expect_error(WORLD_HEAD "\"sweep\": {\"name\": \"temperature\", \"values\": [1]}}", "sweep.name");
     expect_error(WORLD_HEAD "\"sweep\": {\"name\": \"p\", \"values\": [0.5, 2]}}", "p = 2");
+    // a sweep value is range-checked before it becomes the setting's int or float (fuzz finding:
+    // 7.8e16 epochs was converted to int first, undefined behaviour)
+    expect_error(WORLD_HEAD "\"sweep\": {\"name\": \"epochs\", \"values\": [2, 77777777777777716]}}", "out of range");
+    expect_error(WORLD_HEAD "\"sweep\": {\"name\": \"n\", \"values\": [-3e12]}}", "out of range");
+    expect_error(WORLD_HEAD "\"sweep\": {\"name\": \"lr\", \"values\": [1e300]}}", "out of range");
+    expect_error(WORLD_HEAD "\"sweep\": {\"name\": \"epochs\", \"values\": [2.5]}}", "not a whole number");
     expect_error(WORLD_HEAD "\"eval\": {\"n_harmful\": -3}}", "eval.n_harmful");
     expect_error(WORLD_HEAD "\"world\": {\"n_align\": \"ten\"}}", "world.n_align");
     expect_error(WORLD_HEAD "\"bogus\": 1}", "bogus: unknown key");

@@ -143,6 +143,9 @@ static void test_refused_alike(void) {
                  "hs_max_new: must be >= 1 (got 0)");
     same_refusal("finetune --print-settings --schedule fast", HEAD "\"world\": {}, \"finetune\": {\"schedule\": \"fast\"}}",
                  "unknown schedule \"fast\"");
+    // a float setting refuses what a float cannot hold (1e300 became inf and passed "lr > 0")
+    same_refusal("finetune --print-settings --lr 1e300", HEAD "\"world\": {}, \"finetune\": {\"lr\": 1e300}}",
+                 "a float holds");
     same_refusal("finetune --print-settings --targets q,zz", HEAD "\"world\": {}, \"finetune\": {\"targets\": \"q,zz\"}}",
                  "unknown projection \"zz\"");
     // a swept value is checked as the setting it becomes

@@ -4,6 +4,8 @@
 #include "pipeline/config.h"
 
 #include <jansson.h>
+#include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -574,13 +576,17 @@ static int check_stages(const PipelineConfig *c, const char *name, Err *e) {
         if (finetune_opts_check(&o, prefix, 0, e)) return -1;
     }
     for (int k = 0; k < c->n_sweep; k++) {
+        // the value's type first: pipeline_finetune_opts converts it to the setting's int or float
+        double v = c->sweep_values[k];
+        int whole = c->sweep == SWEEP_N || c->sweep == SWEEP_EPOCHS;
+        if (whole && v != floor(v))
+            return err_set(e, "%s: sweep.values: %s = %g is not a whole number", name, sweep_name(c->sweep), v);
+        if (!(fabs(v) <= (whole ? (double)INT_MAX : (double)FLT_MAX)))
+            return err_set(e, "%s: sweep.values: %s = %g is out of range", name, sweep_name(c->sweep), v);
         FinetuneOpts o;
         pipeline_finetune_opts(c, k, &o);
-        snprintf(prefix, sizeof prefix, "%.200s: sweep.values: %s = %g: finetune.", name, sweep_name(c->sweep),
-                 c->sweep_values[k]);
+        snprintf(prefix, sizeof prefix, "%.200s: sweep.values: %s = %g: finetune.", name, sweep_name(c->sweep), v);
         if (finetune_opts_check(&o, prefix, 0, e)) return -1;
-        if ((c->sweep == SWEEP_N || c->sweep == SWEEP_EPOCHS) && c->sweep_values[k] != floor(c->sweep_values[k]))
-            return err_set(e, "%s: sweep.values: %s = %g is not a whole number", name, sweep_name(c->sweep), c->sweep_values[k]);
     }
     snprintf(prefix, sizeof prefix, "%.200s: antidote.", name);
     if (antidote_opts_check(&c->antidote, prefix, 0, e)) return -1;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -328,6 +329,8 @@ static int store_number(const Setting *s, void *obj, double v, Err *e) {
         if (v != floor(v) || v < lo || v > hi)
             return err_set(e, "expected a whole number in [%.0f, %.0f], got %.17g", lo, hi, v);
     }
+    if (s->type == SET_FLOAT && !(fabs(v) <= FLT_MAX))  // (float)1e300 would be inf, and "lr > 0" would pass
+        return err_set(e, "expected a number a float holds (|x| <= %g), got %.17g", (double)FLT_MAX, v);
     switch (s->type) {
     case SET_INT: *AT(int, obj, s) = (int)v; break;
     case SET_U64: *AT(uint64_t, obj, s) = (uint64_t)v; break;
