@@ -109,6 +109,8 @@ static void test_sft_equivalence(void) {
     tiny_data(&same, 2, 21);
     same.ex[1].n = same.ex[0].n;
     same.ex[1].prompt_len = same.ex[0].prompt_len;
+    free(same.ex[1].ids);
+    same.ex[1].ids = xmalloc(same.ex[0].n * sizeof(int));
     memcpy(same.ex[1].ids, same.ex[0].ids, same.ex[0].n * sizeof(int));
     Lora lo;
     lora_init(&lo, &m, 4, 8.0f, 0.0f, (1 << N_PROJ) - 1, 9);
