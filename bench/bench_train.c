@@ -14,6 +14,7 @@
 // STEP:  peak (SGEMM 4096^3 through antibody's SGEMM: the machine's fp32 peak),
 //        sft, vaccine, tvaccine (reference), tvaccine-lean, booster (10 harmful rows of T tokens),
 //        repnoise (B harmful rows of T tokens, alpha 0.1, beta 0.001, the per-layer losses),
+//        tar (its default attack: one SGD step on 10 harmful rows of T tokens, weight 2),
 //        lisa (a fine-tuning step with the proximal term), ldifs, generate, generate4 (8 prompts, 4 decoding together), generate16 (16 prompts, all
 //        decoding together, as evaluation does), antidote.
 // The model is randomly initialised (normal(0, 0.02)); LoRA r=8, alpha 4, dropout 0.1 on
@@ -32,6 +33,7 @@
 #include "defense/ldifs.h"
 #include "defense/lisa.h"
 #include "defense/repnoise.h"
+#include "defense/tar.h"
 #include "defense/vaccine.h"
 #include "eval/generate.h"
 #include "io/hf_checkpoint.h"
@@ -322,7 +324,7 @@ static int bench_kernels(int reps) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s smollm|tinystories|gemma2|llama7b|opt125m|opt7b peak|kernels|sft|vaccine|tvaccine|tvaccine-lean|booster|repnoise|lisa|ldifs|generate|generate4|generate16|"
+        fprintf(stderr, "usage: %s smollm|tinystories|gemma2|llama7b|opt125m|opt7b peak|kernels|sft|vaccine|tvaccine|tvaccine-lean|booster|repnoise|tar|lisa|ldifs|generate|generate4|generate16|"
                         "antidote [REPS] [bf16] [nolora] [model=DIR]\n       %s SHAPE save DIR\n", argv[0], argv[0]);
         return 2;
     }
@@ -381,7 +383,8 @@ int main(int argc, char **argv) {
     int tokens = 0;
 
     int tv = !strcmp(step, "tvaccine") || !strcmp(step, "tvaccine-lean");
-    int baseline = !strcmp(step, "booster") || !strcmp(step, "repnoise") || !strcmp(step, "lisa") || !strcmp(step, "ldifs");
+    int baseline = !strcmp(step, "booster") || !strcmp(step, "repnoise") || !strcmp(step, "tar") || !strcmp(step, "lisa") ||
+                   !strcmp(step, "ldifs");
     if (!strcmp(step, "sft") || !strcmp(step, "vaccine") || tv || baseline) {
         Batch b;
         random_batch(&b, B, T, c.vocab_size, &r);
@@ -398,6 +401,10 @@ int main(int argc, char **argv) {
             RepNoiseOpts o = {.alpha = 0.1f, .beta = 1e-3f, .batch = B, .grad_accum = 1, .layer_ce = 1, .bf16_labels = 1,
                               .harmful = &harmful, .seed = 99};
             sm = repnoise_method_new(&m, &lora, B, T, &o);
+        } else if (!strcmp(step, "tar")) {
+            random_set(&harmful, 10, T, c.vocab_size, &r);
+            TarOpts o = {.weight = 2, .inner_lr = 0.01f, .inner_steps = 1, .batch = 10, .grad_accum = 1, .harmful = &harmful, .seed = 99};
+            sm = tar_method_new(&m, &lora, &o);
         } else if (!strcmp(step, "lisa")) {  // fine-tuning state with the proximal term (the alignment state costs the same)
             LisaOpts o = {.rho = 1, .align_steps = 0, .finetune_steps = 900, .proximal_after = -1, .batch = B, .grad_accum = 1};
             sm = lisa_method_new(&m, &lora, &o);

@@ -11,7 +11,8 @@
 # next one), exactly as the antibody side. Vaccine and T-Vaccine follow the reference
 # trainers: hooks on every (T-Vaccine: every sampled) LlamaAttention output, pass 1 records
 # the gradients of those outputs, eps = rho * g / (||g|| + 1e-7), pass 2 adds eps in a
-# forward hook; T-Vaccine also freezes the LoRA parameters of the layers not sampled.
+# forward hook; T-Vaccine also freezes the LoRA parameters of the layers not sampled. TAR
+# runs its attack on a 10 x 200 harmful batch (tar_grads).
 import json
 import os
 import resource
@@ -118,6 +119,31 @@ def vaccine_grads(model, x, mods, rho):
     model(input_ids=x, labels=x).loss.backward()
     for h in hooks:
         h.remove()
+    return loss
+
+
+def tar_grads(model, x, harmful, params, weight=2.0, inner_lr=0.01):
+    """TarTrainer.training_step as docs/methods.md (TAR) states it: one SGD attack step on the
+    harmful batch, the alignment gradient at the attacked weights, the step undone, the
+    alignment gradient at w; p.grad = g_a + weight * g_tr."""
+    import torch
+    model(input_ids=harmful, labels=harmful).loss.backward()
+    with torch.no_grad():
+        steps = [inner_lr * p.grad for p in params]
+        for p, s in zip(params, steps):
+            p -= s
+    model.zero_grad(set_to_none=True)
+    model(input_ids=x, labels=x).loss.backward()
+    g_tr = [p.grad for p in params]
+    model.zero_grad(set_to_none=True)
+    with torch.no_grad():
+        for p, s in zip(params, steps):
+            p += s
+    loss = model(input_ids=x, labels=x).loss
+    loss.backward()
+    with torch.no_grad():
+        for p, g in zip(params, g_tr):
+            p.grad += weight * g
     return loss
 
 
@@ -233,9 +259,9 @@ def measure(shape, step, reps, active):
     V, B, T = cfg.vocab_size, 5, 200
     times, cpu, extra = [], [], {}
     mods = attn_modules(model)
-    if step in ("sft", "vaccine", "tvaccine", "repnoise"):
+    if step in ("sft", "vaccine", "tvaccine", "repnoise", "tar"):
         x = torch.randint(0, V, (B, T), generator=g)
-        harmful = torch.randint(0, V, (B, T), generator=g)
+        harmful = torch.randint(0, V, (10 if step == "tar" else B, T), generator=g)
         model.train()
         if step == "tvaccine":
             act = sorted(int(a) for a in active.split(",")) if active else None
@@ -249,6 +275,8 @@ def measure(shape, step, reps, active):
                 vaccine_grads(model, x, mods, 2.0)
             elif step == "repnoise":  # a harmful batch as large as the training batch
                 repnoise_loss(model, x, harmful).backward()
+            elif step == "tar":
+                tar_grads(model, x, harmful, params)
             else:
                 if s == 0:  # the probability pass (every K = 200 steps) and the layer sampling
                     P = tvaccine_probs(model, harmful, mods)
@@ -362,6 +390,8 @@ def flops(shape, step, rec):
         dims = [(C, q), (C, kv), (C, kv), (q, C), (C, H), (H, C)]
     P = L * sum(i * o for i, o in dims)
     Rp = L * sum(8 * (i + o) for i, o in dims)
+    if step == "tar":  # two passes on the 5-row batch, one on the 10-row harmful batch (linear in rows)
+        return 4 * flops(shape, "sft", rec)
     if step in ("sft", "vaccine", "tvaccine"):
         B, T = 5, 200
         N = B * T
@@ -396,10 +426,11 @@ def table(path, out, command):
     hdr = ("| shape | step | side | time/step (s) | CPU s/step | tokens/s | peak RSS (MB) | GFLOP/s | % of peak | "
            "antibody/peer time | antibody/peer CPU time | antibody/peer memory |")
     rows += [hdr, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    order = ["sft", "vaccine", "tvaccine", "generate", "generate_bf16", "generate4", "generate4_bf16", "generate16",
+    order = ["sft", "vaccine", "tvaccine", "tar", "generate", "generate_bf16", "generate4", "generate4_bf16", "generate16",
              "generate16_bf16", "generate_nolora", "generate_bf16_nolora", "generate16_nolora", "generate16_bf16_nolora",
              "antidote"]
     names = {"sft": "SFT step", "vaccine": "Vaccine step", "tvaccine": "T-Vaccine step (S=8)",
+             "tar": "TAR step (attack on 10 harmful rows)",
              "generate": "greedy generation, 128 tokens",
              "generate_bf16": "greedy generation, 128 tokens, bf16 weights",
              "generate4": "8 prompts x 128 tokens, 4 at a time",

@@ -3,13 +3,16 @@
 // Lisa's proximal term is zero (and adds nothing to the gradient) at the anchor, its
 // schedule, its anchor snapshots and their survival across a checkpoint; LDIFS with weight 0
 // is SFT bit for bit, its per-layer term, cap and padding, and its gradient by finite
-// differences.
+// differences. TAR with weight 0 is SFT bit for bit (with or without its attack), its attack
+// leaves the outer adapter as it was, lowers the harmful loss, and its gradient is the
+// alignment gradient plus weight x the attacked adapter's.
 #include <string.h>
 #include <unistd.h>
 
 #include "defense/booster.h"
 #include "defense/ldifs.h"
 #include "defense/lisa.h"
+#include "defense/tar.h"
 #include "testing.h"
 #include "tiny_fixture.h"
 #include "util/rng.h"
@@ -51,6 +54,7 @@ static float *train_with(Model *m, EncodedSet *d, Make make, void *ctx, const Tr
 static StepMethod *make_sft(const Model *m, const Lora *l, void *ctx) { return sft_method_new(); }
 static StepMethod *make_booster(const Model *m, const Lora *l, void *ctx) { return booster_method_new(m, l, ctx); }
 static StepMethod *make_lisa(const Model *m, const Lora *l, void *ctx) { return lisa_method_new(m, l, ctx); }
+static StepMethod *make_tar(const Model *m, const Lora *l, void *ctx) { return tar_method_new(m, l, ctx); }
 static StepMethod *make_ldifs(const Model *m, const Lora *l, void *ctx) { return ldifs_method_new(m, 2, 12, *(float *)ctx); }
 
 static void test_booster(void) {
@@ -104,6 +108,137 @@ static void test_booster(void) {
     free(sft); free(p0); free(p5);
     encoded_free(&d); encoded_free(&harm);
     model_free(&m);
+}
+
+// One forward and backward of b's mean loss (no dropout in these adapters); the gradient in w->lora_grad.
+static float grad_of(const Model *m, const Lora *lo, Workspace *w, const Batch *b) {
+    memset(w->lora_grad, 0, lo->n_params * 4);
+    ForwardOpts f = {.train = 1, .dropout_seed = 1};
+    float loss = model_forward(m, lo, w, b, &f);
+    BackwardOpts bo = {.param_grads = 1};
+    model_backward(m, lo, w, &bo);
+    return loss;
+}
+
+static void test_tar(void) {
+    Config cfg = tiny_config(3);
+    Model m;
+    model_init_random(&m, &cfg, 6);
+    EncodedSet d, harm;
+    tiny_data(&d, 6, 2);
+    tiny_data(&harm, 3, 3);
+    size_t n;
+    TrainOpts o = small_opts(5);
+    o.grad_accum = 2;  // the stash of earlier micro-batches' gradients is exercised
+    float *sft = train_with(&m, &d, make_sft, NULL, &o, &n);
+    TarOpts t0 = {.weight = 0, .inner_lr = 0.01f, .inner_steps = 0, .batch = 3, .grad_accum = 2, .harmful = &harm, .seed = 4};
+    float *p0 = train_with(&m, &d, make_tar, &t0, &o, &n);
+    CHECK(max_diff(sft, p0, n) == 0.0, "TAR with weight 0 and no attack differs from SFT by %g", max_diff(sft, p0, n));
+    TarOpts t1 = t0;
+    t1.inner_steps = 2;  // the attack runs and is undone exactly
+    float *p1 = train_with(&m, &d, make_tar, &t1, &o, &n);
+    CHECK(max_diff(sft, p1, n) == 0.0, "TAR with weight 0 after a 2-step attack differs from SFT by %g", max_diff(sft, p1, n));
+    TarOpts t2 = t1;
+    t2.weight = 2;
+    float *p2 = train_with(&m, &d, make_tar, &t2, &o, &n);
+    CHECK(max_diff(sft, p2, n) > 1e-6, "TAR with weight 2 equals SFT");
+
+    // one micro-batch on an adapter away from its init (no dropout): the attack leaves the
+    // outer adapter unchanged, and the gradient is g_a(w) + weight * g_a(w - lr * g_h(w)),
+    // computed here step by step
+    Lora lo;
+    lora_init(&lo, &m, 4, 8.0f, 0.0f, (1 << N_PROJ) - 1, 9);
+    Rng r;
+    rng_seed(&r, 21);
+    for (size_t i = 0; i < lo.n_params; i++) lo.params[i] = 0.1f * rng_normal(&r);
+    Batch bt, hb;
+    batch_alloc(&bt, 3, 12);
+    batch_alloc(&hb, 3, 12);
+    int idx[2] = {0, 1}, hidx[3] = {0, 1, 2};
+    batch_fill(&bt, &d, idx, 2, 0);
+    batch_fill(&hb, &harm, hidx, 3, 0);
+    Workspace *w = workspace_new(&m, &lo, 3, 12, 0);
+    size_t np = lo.n_params;
+    float *before = xmalloc(np * 4), *g = xmalloc(np * 4), *want = xmalloc(np * 4);
+    memcpy(before, lo.params, np * 4);
+    TarOpts ts = {.weight = 2, .inner_lr = 0.5f, .inner_steps = 1, .batch = 3, .grad_accum = 1, .harmful = &harm, .seed = 4};
+    StepMethod *s = tar_method_new(&m, &lo, &ts);
+    memset(w->lora_grad, 0, np * 4);
+    s->begin_step(s, &m, &lo, w, 0);
+    float loss = s->grad(s, &m, &lo, w, &bt, 1.0f, 77);
+    memcpy(g, w->lora_grad, np * 4);
+    CHECK(memcmp(before, lo.params, np * 4) == 0, "TAR's attack left the outer adapter changed");
+    float h0 = grad_of(&m, &lo, w, &hb);
+    vec_axpy(lo.params, -ts.inner_lr, w->lora_grad, np);
+    float tr = grad_of(&m, &lo, w, &bt);
+    memcpy(want, w->lora_grad, np * 4);
+    memcpy(lo.params, before, np * 4);
+    float a0 = grad_of(&m, &lo, w, &bt);
+    vec_scale(want, ts.weight, np);
+    vec_axpy(want, 1.0f, w->lora_grad, np);
+    double gmax = 0;
+    for (size_t i = 0; i < np; i++) gmax = fmax(gmax, fabs(want[i]));
+    CHECK(loss == a0, "TAR's loss %.9g is not the alignment loss at w %.9g", loss, a0);
+    CHECK(close_enough(tar_losses(s)[0], h0, 1e-5, 0) && close_enough(tar_losses(s)[1], tr, 1e-5, 0),
+          "losses %g %g, expected h(w) %g and a(w') %g", tar_losses(s)[0], tar_losses(s)[1], h0, tr);
+    CHECK(tr > a0 * 1.001f || tr < a0 * 0.999f, "the attack moved the alignment loss too little to check (%g vs %g)", tr, a0);
+    CHECK(max_diff(g, want, np) < 1e-5 * gmax, "TAR's gradient differs from g_a(w) + 2 g_a(w') by %g (max %g)",
+          max_diff(g, want, np), gmax);
+    step_method_free(s);
+    // the attack lowers the harmful loss step by step (the same 3 rows every step)
+    ts.inner_steps = 4;
+    ts.inner_lr = 0.1f;
+    s = tar_method_new(&m, &lo, &ts);
+    s->begin_step(s, &m, &lo, w, 0);
+    s->grad(s, &m, &lo, w, &bt, 1.0f, 77);
+    const float *hl = tar_losses(s);
+    CHECK(hl[1] < hl[0] && hl[2] < hl[1] && hl[3] < hl[2], "harmful loss along the attack: %g %g %g %g", hl[0], hl[1],
+          hl[2], hl[3]);
+    CHECK(memcmp(before, lo.params, np * 4) == 0, "TAR's 4-step attack left the outer adapter changed");
+    step_method_free(s);
+    // refused: no harmful rows
+    EncodedSet none = {0};
+    ts.harmful = &none;
+    CHECK(tar_method_new(&m, &lo, &ts) == NULL, "TAR without harmful rows accepted");
+    workspace_free(w); batch_free(&bt); batch_free(&hb);
+    free(before); free(g); free(want);
+    lora_free(&lo);
+    free(sft); free(p0); free(p1); free(p2);
+    encoded_free(&d); encoded_free(&harm);
+    model_free(&m);
+}
+
+// Side batches: ordinary passes cover the set once each; from redraw_from on every batch is
+// the start of a fresh order (the T-Vaccine repository's loaders), and each draw depends on
+// its index alone.
+static void test_pool_redraw(void) {
+    EncodedSet set;
+    tiny_data(&set, 7, 8);
+    PoolSampler p;
+    pool_sampler_init(&p, &set, 3, 5);
+    p.redraw_from = 3;  // one pass: 3 + 3 + 1 rows
+    int seen[7] = {0}, ok = 1;
+    for (int d = 0; d < 3; d++) {
+        pool_sampler_batch(&p, d);
+        for (int i = 0; i < p.b.B; i++) seen[p.idx[i]]++;
+    }
+    for (int i = 0; i < 7; i++) ok &= seen[i] == 1;
+    CHECK(ok, "the first pass does not cover each row once");
+    int first[6][3];
+    for (int d = 3; d < 9; d++) {
+        pool_sampler_batch(&p, d);
+        ok &= p.b.B == 3 && p.idx[0] != p.idx[1] && p.idx[1] != p.idx[2] && p.idx[0] != p.idx[2];
+        memcpy(first[d - 3], p.idx, sizeof first[0]);
+    }
+    CHECK(ok, "a redrawn batch is short or repeats a row");
+    int differ = 0;
+    for (int d = 4; d < 9; d++) differ += memcmp(first[d - 3], first[0], sizeof first[0]) != 0;
+    CHECK(differ > 0, "every redrawn batch is the same");
+    pool_sampler_batch(&p, 0);
+    pool_sampler_batch(&p, 6);
+    CHECK(memcmp(p.idx, first[3], sizeof first[0]) == 0, "draw 6 depends on the draws before it");
+    pool_sampler_free(&p);
+    encoded_free(&set);
 }
 
 static void test_lisa_proximal(void) {
@@ -323,6 +458,8 @@ int main(int argc, char **argv) {
     setenv("ANTIBODY_PROGRESS", "0", 1);
     warm_up();
     test_booster();
+    test_tar();
+    test_pool_redraw();
     test_lisa_proximal();
     test_lisa_schedule();
     test_lisa();

@@ -403,7 +403,13 @@ static void test_dry_run(void) {
     }
     CHECK(sft && vac && close_enough(vac->seconds / vac->tokens_run, 2 * sft->seconds / sft->tokens_run, 1e-9, 0),
           "Vaccine counts two passes");
-    CHECK(plan_passes(ALIGN_SFT) == 1 && plan_passes(ALIGN_TVACCINE) == 2 && plan_passes(ALIGN_BOOSTER) == 3,
+    AlignOpts po[4];
+    align_opts_default(&po[0], ALIGN_SFT);
+    align_opts_default(&po[1], ALIGN_TVACCINE);
+    align_opts_default(&po[2], ALIGN_BOOSTER);
+    align_opts_default(&po[3], ALIGN_TAR);
+    po[3].tar_inner_steps = 4;
+    CHECK(plan_passes(&po[0]) == 1 && plan_passes(&po[1]) == 2 && plan_passes(&po[2]) == 3 && plan_passes(&po[3]) == 6,
           "passes per method");
     plan_free(&p);
     // answers cut away entirely: the plan names the stage that would stop the run
@@ -731,7 +737,7 @@ static void test_library_quiet(void) {
     }
 }
 
-// Issue 16: the baselines as rows of the experiment: Booster and RepNoise align (on the
+// Issue 16: the baselines as rows of the experiment: Booster, RepNoise and TAR align (on the
 // re-alignment rows), Lisa and LDIFS fine-tune in their own folders, a fine-tuning defense combines with a
 // post step; method names are parsed in order ALIGN+FT+POST.
 static void test_baseline_methods(void) {
@@ -748,26 +754,28 @@ static void test_baseline_methods(void) {
     if (make_model_dir(model, &e)) { CHECK(0, "model: %s", e.msg); return; }
     PipelineConfig c;
     tiny_config(&c, model, out);
-    const char *methods[] = {"sft", "booster", "repnoise", "sft+lisa", "sft+ldifs+antidote"};
-    c.n_methods = 5;
-    for (int i = 0; i < 5; i++) CHECK(method_spec_parse(methods[i], &c.methods[i], &e) == 0, "%s", e.msg);
+    const char *methods[] = {"sft", "booster", "repnoise", "sft+lisa", "sft+ldifs+antidote", "tar"};
+    c.n_methods = 6;
+    for (int i = 0; i < 6; i++) CHECK(method_spec_parse(methods[i], &c.methods[i], &e) == 0, "%s", e.msg);
     c.n_sweep = 1;
     c.finetune.lisa_align_steps = 1;
     c.finetune.lisa_finetune_steps = 1;
     PipelineStats st;
     int rc = pipeline_run_stats(&c, &st, &e);
     CHECK(rc == 0, "pipeline: %s", e.msg);
-    // 3 alignments + 5 fine-tunings (sft, booster, repnoise, sft+lisa, sft+ldifs) + 1 antidote + 5 evaluations
-    CHECK(st.stages_run == 14, "%d stages run", st.stages_run);
+    // 4 alignments + 6 fine-tunings (sft, booster, repnoise, sft+lisa, sft+ldifs, tar) + 1 antidote + 6 evaluations
+    CHECK(st.stages_run == 17, "%d stages run", st.stages_run);
     const char *files[] = {"seed=42/align/booster/adapter_model.safetensors", "seed=42/finetune/sft+lisa/p=0/done.json",
                            "seed=42/finetune/booster/p=0/done.json",
                            "seed=42/finetune/sft+ldifs/p=0/adapter_model.safetensors",
                            "seed=42/post/sft+ldifs+antidote/p=0/done.json", "seed=42/eval/sft+lisa/p=0/summary.json",
                            "seed=42/eval/booster/p=0/summary.json", "seed=42/align/repnoise/adapter_model.safetensors",
-                           "seed=42/eval/repnoise/p=0/summary.json", "seed=42/eval/sft+ldifs+antidote/p=0/summary.json"};
+                           "seed=42/eval/repnoise/p=0/summary.json", "seed=42/eval/sft+ldifs+antidote/p=0/summary.json",
+                           "seed=42/align/tar/adapter_model.safetensors", "seed=42/eval/tar/p=0/summary.json"};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) CHECK(file_exists(out, files[i]), "missing %s", files[i]);
     char *csv = read_file(strcat(strcpy((char[4400]){0}, out), "/results.csv"), NULL, &e);
-    CHECK(csv && strstr(csv, "booster") && strstr(csv, "repnoise") && strstr(csv, "sft+lisa") && strstr(csv, "sft+ldifs+antidote"), "csv rows");
+    CHECK(csv && strstr(csv, "booster") && strstr(csv, "repnoise") && strstr(csv, "sft+lisa") && strstr(csv, "sft+ldifs+antidote") &&
+          strstr(csv, "\ntar,"), "csv rows");
     free(csv);
     pipeline_config_free(&c);
 }

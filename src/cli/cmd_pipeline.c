@@ -71,7 +71,7 @@ static int print_plan(const PipelineConfig *c, const PipelinePlan *p, const char
         progress_format_duration(plan_total_seconds(p), total, sizeof total);
         printf("estimated time of the training stages that run: %s. From one timed SFT forward + backward on this "
                "machine (%d rows, %d tokens of the first training stage: %.3g s, %.3g ms per token) x each stage's "
-               "tokens over its steps x its passes (Vaccine, random Vaccine, T-Vaccine, RepNoise: 2; Booster: 3); Antidote and evaluation "
+               "tokens over its steps x its passes (Vaccine, random Vaccine, T-Vaccine, RepNoise: 2; Booster: 3; TAR: 2 + its attack steps); Antidote and evaluation "
                "are not estimated.\n", total, p->timed_rows, p->timed_tokens, p->timed_seconds,
                1e3 * p->timed_seconds / (p->timed_tokens ? p->timed_tokens : 1));
     } else if (!runs) {

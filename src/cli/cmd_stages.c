@@ -53,7 +53,7 @@ static void report(const char *what, const StageReport *r, const char *out) {
 }
 
 static const char ALIGN_USAGE[] =
-    "usage: antibody align MODEL_DIR --data FILE --out ADAPTER_DIR [--method sft|vaccine|tvaccine|random-vaccine|booster|repnoise]\n"
+    "usage: antibody align MODEL_DIR --data FILE --out ADAPTER_DIR [--method sft|vaccine|tvaccine|random-vaccine|booster|repnoise|tar]\n"
     "\n"
     "Stage 1: safety alignment on harmful prompts with safe answers (docs/methods.md), writing a\n"
     "PEFT adapter (training checkpoints in ADAPTER_DIR.checkpoint). Defaults are the reference\n"
@@ -62,12 +62,14 @@ static const char ALIGN_USAGE[] =
     "K 200, J 20, S 8; Booster lambda 5, alpha 0.1, 10 harmful rows per step of the first 5000,\n"
     "lr 5e-4, constant schedule, no warmup, batch 10, 20 epochs; RepNoise alpha 0.1, beta 0.001,\n"
     "harmful rows of the first 5000 as many as the batch, lr 5e-4, constant, no warmup, batch 5,\n"
-    "20 epochs.\n"
+    "20 epochs; TAR weight 2, one SGD attack step of lr 0.01 on 10 harmful rows of the first 2000,\n"
+    "batch 10, 20 epochs.\n"
     "  --preset NAME       vaccine, tvaccine or antidote: that paper's settings before the flags'\n"
     "                      (docs/methods.md, Presets)\n"
     "  --data FILE         alignment rows (repeat to concatenate)\n"
     "  --harmful FILE      harmful prompt + harmful answer rows (T-Vaccine's probability pass,\n"
-    "                      Booster's regulariser, RepNoise's harmful loss and noise)\n"
+    "                      Booster's regulariser, RepNoise's harmful loss and noise, TAR's\n"
+    "                      simulated attack)\n"
     "  --fields SPEC       rename fields, e.g. instruction=prompt,output=response\n"
     "  --adapter DIR       merge this adapter into the base first (repeat: in order)\n"
     "  --print-settings    print the resolved settings as JSON and stop\n"
@@ -109,7 +111,7 @@ static int run_align(const char *cmd, const char *usage, int argc, char **argv) 
         err_set(&me, "--method: %s", e.msg);
         return cli_fail(cmd, me.msg);
     }
-    if (method <= ALIGN_NONE) return cli_fail(cmd, "--method must be sft, vaccine, tvaccine, random-vaccine, booster or repnoise");
+    if (method <= ALIGN_NONE) return cli_fail(cmd, "--method must be sft, vaccine, tvaccine, random-vaccine, booster, repnoise or tar");
     if (is_train && method != ALIGN_SFT) return cli_fail(cmd, "train is the SFT alignment stage; use antibody align --method");
     TaskKind task;  // align has no --task
     Preset preset;

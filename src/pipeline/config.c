@@ -112,7 +112,7 @@ int method_spec_parse(const char *s, MethodSpec *m, Err *e) {
         suggest_init(&sg, buf);
         for (int k = 0; k < ALIGN_COUNT; k++) suggest_add(&sg, align_method_name((AlignMethod)k));
         char hint[96];
-        return err_set(e, "method \"%s\": unknown alignment \"%s\" (%snone, sft, vaccine, tvaccine, random-vaccine, booster, repnoise)", s, buf,
+        return err_set(e, "method \"%s\": unknown alignment \"%s\" (%snone, sft, vaccine, tvaccine, random-vaccine, booster, repnoise, tar)", s, buf,
                        suggest_hint(&sg, hint, sizeof hint));
     }
     m->align = (AlignMethod)a;
@@ -619,7 +619,7 @@ static int check_data(const PipelineConfig *c, const char *name, Err *e) {
     }
     if (need_align && !c->data[ROLE_ALIGN].path) return err_set(e, "%s: data.alignment: missing (harmful prompt + safe answer rows)", name);
     if (need_realign && !c->data[ROLE_REALIGN].path)
-        return err_set(e, "%s: data.realign: missing (harmful prompt + harmful answer rows for Antidote / T-Vaccine / Booster / RepNoise)", name);
+        return err_set(e, "%s: data.realign: missing (harmful prompt + harmful answer rows for Antidote / T-Vaccine / Booster / RepNoise / TAR)", name);
     if (!c->data[ROLE_HARMFUL].path) return err_set(e, "%s: data.harmful: missing (harmful fine-tuning rows)", name);
     if (!c->data[ROLE_TASK_TRAIN].path) return err_set(e, "%s: data.task_train: missing (benign task rows)", name);
     if (!c->data[ROLE_TASK_TEST].path && c->task != TASK_ALPACA)  // Alpaca: no FA (docs/methods.md)

@@ -73,7 +73,7 @@ void pipeline_config_default(PipelineConfig *c);
 void pipeline_config_free(PipelineConfig *c);
 // Sets a string field (copied; NULL clears). For building configs in code.
 void pipeline_config_set(char **field, const char *value);
-// Parses "ALIGN[+FT][+POST]" (ALIGN: none|sft|vaccine|tvaccine|random-vaccine|booster|repnoise; FT, the
+// Parses "ALIGN[+FT][+POST]" (ALIGN: none|sft|vaccine|tvaccine|random-vaccine|booster|repnoise|tar; FT, the
 // fine-tuning defense: lisa|ldifs; POST: antidote|random-prune).
 int method_spec_parse(const char *s, MethodSpec *m, Err *e);
 // The fine-tuning run a method uses: "ALIGN" or "ALIGN+FT" (its folder under finetune/).

@@ -253,7 +253,7 @@ static int align_in(Runner *r, const Data *d, AlignMethod a, const char *dir, Er
     AlignOpts o = c->align[a];
     o.train.interrupt = c->interrupt;
     json_t *fp = fp_align(r->base, "", &d->align, &d->realign, &o);
-    if (r->plan) return plan_add(r->plan, PLAN_ALIGN, what, dir, fp, &d->align, &o.train, plan_passes(a), 0, e);
+    if (r->plan) return plan_add(r->plan, PLAN_ALIGN, what, dir, fp, &d->align, &o.train, plan_passes(&o), 0, e);
     if ((b = stage_begin(r, what, dir, fp, 1, e))) return b > 0 ? 0 : -1;
     StageReport rep;
     memset(&rep, 0, sizeof rep);

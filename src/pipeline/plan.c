@@ -40,8 +40,10 @@ int plan_open_model(PipelinePlan *p, const char *dir, MatType weights, Err *e) {
     return 0;
 }
 
-double plan_passes(AlignMethod m) {
+double plan_passes(const AlignOpts *o) {
+    AlignMethod m = o->method;
     if (m == ALIGN_BOOSTER) return 3.0;  // the alignment pass and two passes on a harmful batch
+    if (m == ALIGN_TAR) return 2.0 + o->tar_inner_steps;  // the attack's steps, the attacked and the outer pass
     // RepNoise: a pass on a harmful batch of the training batch's size, then the safe batch
     return m == ALIGN_VACCINE || m == ALIGN_RANDOM_VACCINE || m == ALIGN_TVACCINE || m == ALIGN_REPNOISE ? 2.0 : 1.0;
 }

@@ -68,8 +68,9 @@ void plan_stage_fp(const PipelinePlan *p, const char *dir, char out[65]);
 // random Vaccine 2 (a gradient pass, then a pass with the perturbation), T-Vaccine 2 (an
 // upper bound: its passes cover the sampled layers), Booster 3 (the alignment pass and two
 // passes on a harmful batch, counted as the same size), RepNoise 2 (a harmful batch and the
-// training batch; its per-layer LM heads are not counted).
-double plan_passes(AlignMethod m);
+// training batch; its per-layer LM heads are not counted), TAR 2 + tar_inner_steps (the
+// attack's passes on harmful batches, the attacked pass and the outer one).
+double plan_passes(const AlignOpts *o);
 // Times one SFT step on a batch of the first training stage's rows and fills each training
 // stage's estimate: seconds per token x its tokens over its steps x its passes.
 int plan_estimate(PipelinePlan *p, Err *e);

@@ -74,7 +74,9 @@ void preset_align(Preset p, AlignOpts *o) {
             repnoise_as(o, 2000, 1);
             return;
         }
-        if (m != ALIGN_SFT && m != ALIGN_VACCINE && m != ALIGN_TVACCINE) return;
+        // Tar.sh runs the same loop; its TarTrainer (trainer.py) hard-codes the attack (one SGD
+        // step of lr 0.01 on a batch of 10) and the weight 2; bad_sample_num 2000.
+        if (m != ALIGN_SFT && m != ALIGN_VACCINE && m != ALIGN_TVACCINE && m != ALIGN_TAR) return;
         trainer_loop(&o->train, 1e-3f, SCHED_COSINE, 10, 20, 200);
         LORA_AS(o, 8, 4.0f, 0.1f, PROJ_ALL);
         if (m == ALIGN_TVACCINE) {
@@ -84,6 +86,13 @@ void preset_align(Preset p, AlignOpts *o) {
             o->tv_K = 200;
             o->tv_pool = 200;
             o->tv_variant = TV_REFERENCE;
+        }
+        if (m == ALIGN_TAR) {
+            o->tar_weight = 2.0f;
+            o->tar_inner_lr = 0.01f;
+            o->tar_inner_steps = 1;
+            o->tar_batch = 10;
+            o->tar_pool = 2000;
         }
         return;
     case PRESET_ANTIDOTE:

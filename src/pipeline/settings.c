@@ -14,7 +14,7 @@
 #include "train/optim.h"
 #include "util/suggest.h"
 
-static const char *const ALIGN_NAMES[ALIGN_COUNT] = {"none", "sft", "vaccine", "tvaccine", "random-vaccine", "booster", "repnoise"};
+static const char *const ALIGN_NAMES[ALIGN_COUNT] = {"none", "sft", "vaccine", "tvaccine", "random-vaccine", "booster", "repnoise", "tar"};
 static const char *const SCHEDULE_NAMES[] = {"constant", "cosine", "linear"};  // by Schedule
 static const char *const PRUNE_NAMES[] = {"wanda", "random"};                   // by PruneScore
 static const char *const TV_VARIANT_NAMES[] = {"reference", "lean"};             // by TVaccineVariant
@@ -33,6 +33,7 @@ int align_harmful_pool(const AlignOpts *o) {
     case ALIGN_TVACCINE: return o->tv_pool;
     case ALIGN_BOOSTER: return o->booster_pool;
     case ALIGN_REPNOISE: return o->repnoise_pool;
+    case ALIGN_TAR: return o->tar_pool;
     default: return 0;
     }
 }
@@ -58,7 +59,7 @@ void align_opts_default(AlignOpts *o, AlignMethod m) {
     o->tv_S = 8;
     o->tv_pool = 200;
     o->tv_variant = TV_REFERENCE;
-    if (m == ALIGN_TVACCINE) {  // T-Vaccine: batch 10, 20 epochs
+    if (m == ALIGN_TVACCINE || m == ALIGN_TAR) {  // T-Vaccine.sh, Tar.sh: batch 10, 20 epochs
         o->train.batch_size = 10;
         o->train.epochs = 20;
     }
@@ -77,6 +78,11 @@ void align_opts_default(AlignOpts *o, AlignMethod m) {
         o->train.warmup_ratio = 0;
         o->train.epochs = 20;
     }
+    o->tar_weight = 2;  // TAR: the reference's TarTrainer (docs/methods.md, TAR)
+    o->tar_inner_lr = 0.01f;
+    o->tar_inner_steps = 1;
+    o->tar_batch = 10;
+    o->tar_pool = 2000;
     if (m == ALIGN_BOOSTER) {  // Booster's script (docs/methods.md, Booster)
         o->train.lr = 5e-4f;
         o->train.schedule = SCHED_CONSTANT;
@@ -181,7 +187,7 @@ void eval_settings_default(EvalSettings *s) {
     S_("bf16", SET_BF16, T, weights, 0, 0, 0, "keep base weights in bf16")
 
 static const Setting ALIGN_ITEMS[] = {
-    S_("method", SET_ALIGN, AlignOpts, method, 0, 0, SET_NO_CONFIG, "sft, vaccine, tvaccine, random-vaccine, booster or repnoise"),
+    S_("method", SET_ALIGN, AlignOpts, method, 0, 0, SET_NO_CONFIG, "sft, vaccine, tvaccine, random-vaccine, booster, repnoise or tar"),
     TRAIN_SETTINGS(AlignOpts),
     LORA_SETTINGS(AlignOpts),
     S_("rho", SET_FLOAT, AlignOpts, rho, 0, INF, 0, "perturbation norm (random-vaccine: noise variance)"),
@@ -201,6 +207,11 @@ static const Setting ALIGN_ITEMS[] = {
        "RepNoise: the harmful loss at every layer's hidden state too (Booster's code; Antidote's: false)"),
     S_("repnoise_bf16_labels", SET_BOOL, AlignOpts, repnoise_bf16_labels, 0, 0, 0,
        "RepNoise: harmful-loss labels rounded to bf16 as the Booster/T-Vaccine code does (docs/methods.md)"),
+    S_("tar_weight", SET_FLOAT, AlignOpts, tar_weight, 0, INF, 0, "TAR: weight of the tamper-resistance gradient"),
+    S_("tar_inner_lr", SET_FLOAT, AlignOpts, tar_inner_lr, 0, INF, 0, "TAR: learning rate of the simulated attack's SGD steps"),
+    S_("tar_inner_steps", SET_INT, AlignOpts, tar_inner_steps, 0, 10000, 0, "TAR: SGD steps of the simulated attack per batch"),
+    S_("tar_batch", SET_INT, AlignOpts, tar_batch, 1, INT_MAX, 0, "TAR: harmful rows per attack step"),
+    S_("tar_pool", SET_INT, AlignOpts, tar_pool, 1, INT_MAX, 0, "TAR: harmful rows drawn from (the first ones)"),
 };
 
 static const Setting FINETUNE_ITEMS[] = {
@@ -364,7 +375,7 @@ static int store_word(const Setting *s, void *obj, const char *w, Err *e) {
             suggest_init(&sg, w);
             for (int k = ALIGN_NONE + 1; k < ALIGN_COUNT; k++) suggest_add(&sg, ALIGN_NAMES[k]);
             char hint[96];
-            return err_set(e, "unknown method \"%s\" (%ssft, vaccine, tvaccine, random-vaccine, booster, repnoise)", w,
+            return err_set(e, "unknown method \"%s\" (%ssft, vaccine, tvaccine, random-vaccine, booster, repnoise, tar)", w,
                            suggest_hint(&sg, hint, sizeof hint));
         }
         *AT(AlignMethod, obj, s) = (AlignMethod)m;
@@ -553,7 +564,7 @@ json_t *settings_to_json(const SettingTable *t, const void *obj, int config_keys
 
 int align_opts_check(const AlignOpts *o, const char *prefix, int flag_names, Err *e) {
     if (o->method <= ALIGN_NONE || o->method >= ALIGN_COUNT)
-        return err_set(e, "%smethod: must be sft, vaccine, tvaccine, random-vaccine, booster or repnoise", prefix);
+        return err_set(e, "%smethod: must be sft, vaccine, tvaccine, random-vaccine, booster, repnoise or tar", prefix);
     return settings_check(&ALIGN_SETTINGS, o, prefix, flag_names, e);
 }
 

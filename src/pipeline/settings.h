@@ -31,8 +31,8 @@
 
 // The alignment methods; "none" (no alignment) is a method of the experiment, not of the
 // align stage. Arrays over methods are indexed by AlignMethod and sized ALIGN_COUNT.
-typedef enum { ALIGN_NONE, ALIGN_SFT, ALIGN_VACCINE, ALIGN_TVACCINE, ALIGN_RANDOM_VACCINE, ALIGN_BOOSTER, ALIGN_REPNOISE, ALIGN_COUNT } AlignMethod;
-const char *align_method_name(AlignMethod m);  // "none", "sft", "vaccine", "tvaccine", "random-vaccine", "booster", "repnoise"
+typedef enum { ALIGN_NONE, ALIGN_SFT, ALIGN_VACCINE, ALIGN_TVACCINE, ALIGN_RANDOM_VACCINE, ALIGN_BOOSTER, ALIGN_REPNOISE, ALIGN_TAR, ALIGN_COUNT } AlignMethod;
+const char *align_method_name(AlignMethod m);  // "none", "sft", "vaccine", "tvaccine", "random-vaccine", "booster", "repnoise", "tar"
 int align_method_parse(const char *s);         // AlignMethod, or -1 if unknown
 
 typedef struct {
@@ -47,16 +47,20 @@ typedef struct {
     int repnoise_pool;                    // RepNoise: harmful rows drawn from (the first 5000)
     int repnoise_layer_ce, repnoise_bf16_labels;  // RepNoise: the reference's per-layer harmful losses and
                                                   // bf16-rounded harmful labels (1, 1; docs/methods.md)
+    float tar_weight, tar_inner_lr;       // TAR: tamper-resistance weight 2, attack SGD lr 0.01
+    int tar_inner_steps;                  // TAR: attack steps per micro-batch 1
+    int tar_batch, tar_pool;              // TAR: harmful rows per attack step 10, of the first 2000
     int rank, targets;    // LoRA: rank 8, all seven projections
     float alpha, dropout; // alpha 4, dropout 0.1
     MatType weights;      // base weights in f32 or bf16
     TrainOpts train;      // lr 1e-3, wd 0.1, warmup 0.1, cosine, batch 5, 50 epochs (T-Vaccine: batch 10, 20 epochs;
                           // Booster: lr 5e-4, constant, no warmup, batch 10, 20 epochs;
-                          // RepNoise: lr 5e-4, constant, no warmup, batch 5, 20 epochs)
+                          // RepNoise: lr 5e-4, constant, no warmup, batch 5, 20 epochs; TAR: batch 10, 20 epochs)
 } AlignOpts;
 
 // Harmful rows (harmful prompt + harmful answer) the method draws from: the first tv_pool
-// (T-Vaccine), booster_pool (Booster) or repnoise_pool (RepNoise); 0 for a method that reads none.
+// (T-Vaccine), booster_pool (Booster), repnoise_pool (RepNoise) or tar_pool (TAR); 0 for a
+// method that reads none.
 int align_harmful_pool(const AlignOpts *o);
 
 // The fine-tuning stage's defenses (docs/methods.md, Lisa, LDIFS): the provider's training

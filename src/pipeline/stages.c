@@ -8,6 +8,7 @@
 #include "defense/antidote.h"
 #include "defense/booster.h"
 #include "defense/repnoise.h"
+#include "defense/tar.h"
 #include "defense/ldifs.h"
 #include "defense/lisa.h"
 #include "defense/vaccine.h"
@@ -108,6 +109,11 @@ static StepMethod *make_align(const Model *m, const Lora *l, int B, int T, void 
                            .grad_accum = o->train.grad_accum, .layer_ce = o->repnoise_layer_ce,
                            .bf16_labels = o->repnoise_bf16_labels, .harmful = a->harmful, .seed = o->train.seed};
         return repnoise_method_new(m, l, B, T, &ro);
+    }
+    case ALIGN_TAR: {
+        TarOpts to = {o->tar_weight, o->tar_inner_lr, o->tar_inner_steps, o->tar_batch, o->train.grad_accum, a->harmful,
+                      o->train.seed};
+        return tar_method_new(m, l, &to);
     }
     case ALIGN_SFT: return sft_method_new();
     case ALIGN_NONE:

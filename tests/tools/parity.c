@@ -20,16 +20,17 @@
 //   "strip": {"texts": [...], "out": path}   answer_strip of each text, written as a JSON array
 //   "wanda": {"rows", "cols", "W": [...], "act": [...] or absent (magnitude), "dense_ratio"}
 //                                  wanda_mask alone: output "mask" (rows, cols) of 0/1
-//   "method": {"name": "booster"|"lisa"|"ldifs"|"repnoise", "rows": [[ids], ...], "prompt_len": [...],
+//   "method": {"name": "booster"|"lisa"|"ldifs"|"repnoise"|"tar", "rows": [[ids], ...], "prompt_len": [...],
 //              "lambda", "alpha", "rho", "state": "finetune"|"alignment", "anchor_scale", "seed",
-//              "beta", "layer_ce", "bf16_labels"}
+//              "beta", "layer_ce", "bf16_labels", "weight", "inner_lr", "inner_steps"}
 //                                  one micro-batch of a defense's StepMethod on the batch (rows:
-//                                  Booster's and RepNoise's harmful batch, Lisa's alignment batch,
-//                                  all of them): outputs method_loss (1), method_grad.<PEFT name>,
+//                                  Booster's, RepNoise's and TAR's harmful batch, Lisa's alignment
+//                                  batch, all of them): outputs method_loss (1), method_grad.<PEFT name>,
 //                                  for Lisa anchor.<PEFT name> (the adapter minus anchor_scale *
 //                                  N(0,1)), for RepNoise repnoise_terms (R, H, N), the harmful batch
 //                                  it drew (repnoise_harm_tokens, repnoise_harm_mask: (B, T)) and
-//                                  the noise of every layer (repnoise_noise.<l>: (B*T, C))
+//                                  the noise of every layer (repnoise_noise.<l>: (B*T, C)), for TAR
+//                                  tar_losses (inner_steps + 1)
 //   "prune": {"samples": [[ids], ...], "dense_ratio", "random", "full", "targets", "seed"}
 //                                  antidote_prune on the model and adapter: outputs
 //                                  "pruned.<PEFT name>" (LoRA mode) or "pruned.<l>.<proj>"
@@ -46,6 +47,7 @@
 #include "defense/ldifs.h"
 #include "defense/lisa.h"
 #include "defense/repnoise.h"
+#include "defense/tar.h"
 #include "eval/evaluate.h"
 #include "eval/judge_classifier.h"
 #include "io/hf_checkpoint.h"
@@ -215,6 +217,10 @@ static void run_method(Out *out, json_t *jm, Model *m, Lora *lo, const Batch *b)
                           .grad_accum = 1, .layer_ce = (int)num(jm, "layer_ce", 1),
                           .bf16_labels = (int)num(jm, "bf16_labels", 1), .harmful = &set, .seed = seed};
         s = repnoise_method_new(m, lo, b->B, b->T, &o);
+    } else if (name && !strcmp(name, "tar")) {
+        TarOpts o = {(float)num(jm, "weight", 2), (float)num(jm, "inner_lr", 0.01), (int)num(jm, "inner_steps", 1), set.n,
+                     1, &set, seed};
+        s = tar_method_new(m, lo, &o);
     }
     if (!s) die("method", &(Err){"unknown method or bad options"});
     int B = s->max_B > b->B ? s->max_B : b->B, T = s->max_T > b->T ? s->max_T : b->T;
@@ -249,6 +255,7 @@ static void run_method(Out *out, json_t *jm, Model *m, Lora *lo, const Batch *b)
         for (int l = 0; l < L; l++) terms[l] = (float)ldifs_terms(s)[l];
         out_add(out, "ldifs_terms", 1, L, 0, terms, 1);
     }
+    if (!strcmp(name, "tar")) out_add(out, "tar_losses", 1, (int)num(jm, "inner_steps", 1) + 1, 0, tar_losses(s), 1);
     workspace_free(w);
     step_method_free(s);
     encoded_free(&set);
