@@ -264,25 +264,32 @@ static int bench_peak(void) {
 // ---- the vector kernels through each instruction set this CPU runs (kernels.h: isa_force),
 // in alternating rounds so that load from other processes hits them alike; the best round
 // counts, in wall time and in CPU time (the process's, all threads; with one thread the
-// figure that load from other processes disturbs least). matvec: GB/s of weights streamed (the LM head of the shape, 49152 x 576);
+// figure that load from other processes disturbs least). matvec: GB/s of weights streamed (the LM head of the shape, 49152 x 576)
+// for 1 and 4 input rows, GFLOP/s for 16 (batched decoding: compute-bound);
 // lora_down: the forward + backward of one projection's LoRA down-projection (1000 x 1536,
-// r 8); swiglu: its forward + backward over 1000 x 1536 (vector exponentials).
+// r 8); swiglu: its forward + backward over 1000 x 1536 (vector exponentials); attend: one
+// query row of the SmolLM shape (9 heads, 3 KV heads of 64) against 160 cached positions, in
+// microseconds.
 static int bench_kernels(int reps) {
-    int OUT = 49152, IN = 576, N = 1000, LIN = 1536, R = 8;
-    float *w = xmalloc((size_t)OUT * IN * 4), *x = xmalloc(4 * (size_t)IN * 4), *o = xmalloc(4 * (size_t)OUT * 4);
+    int OUT = 49152, IN = 576, N = 1000, LIN = 1536, R = 8, NR = MATVEC_MAX_ROWS, AT = 160;
+    float *w = xmalloc((size_t)OUT * IN * 4), *x = xmalloc((size_t)NR * IN * 4), *o = xmalloc((size_t)NR * OUT * 4);
     uint16_t *wb = xmalloc((size_t)OUT * IN * 2);
     float *lx = xmalloc((size_t)N * LIN * 4), *A = xmalloc((size_t)R * LIN * 4), *ax = xmalloc((size_t)N * R * 4);
     float *dA = xcalloc((size_t)R * LIN, 4), *dx = xcalloc((size_t)N * LIN, 4);
     float *sw = xcalloc((size_t)N * LIN, 4), *sw2 = xcalloc((size_t)N * LIN, 4);
+    float *kv = xmalloc((size_t)2 * AT * 192 * 4), *att = xmalloc((size_t)9 * AT * 4);
     uint8_t *bits = xmalloc(((size_t)N * LIN + 7) / 8);
     Rng r;
     rng_seed(&r, 5);
     for (size_t i = 0; i < (size_t)OUT * IN; i++) w[i] = 0.02f * rng_normal(&r), wb[i] = float_to_bf16(w[i]);
-    for (size_t i = 0; i < 4 * (size_t)IN; i++) x[i] = rng_normal(&r);
+    for (size_t i = 0; i < (size_t)NR * IN; i++) x[i] = rng_normal(&r);
     for (size_t i = 0; i < (size_t)N * LIN; i++) lx[i] = rng_normal(&r);
     for (size_t i = 0; i < (size_t)R * LIN; i++) A[i] = 0.02f * rng_normal(&r);
+    for (size_t i = 0; i < (size_t)2 * AT * 192; i++) kv[i] = rng_normal(&r);
     for (size_t i = 0; i < ((size_t)N * LIN + 7) / 8; i++) bits[i] = (uint8_t)rng_below(&r, 256);
-    enum { K = 6 };  // matvec f32 N=1, f32 N=4, bf16 N=1, bf16 N=4, lora_down, swiglu
+    // matvec f32 N=1, 4, 16, bf16 N=1, 4, 16, lora_down, swiglu, attend
+    enum { K = 9 };
+    static const int rows[6] = {1, 4, MATVEC_MAX_ROWS, 1, 4, MATVEC_MAX_ROWS};
     double best[ISA_COUNT][K], cbest[ISA_COUNT][K];
     for (int i = 0; i < ISA_COUNT; i++)
         for (int k = 0; k < K; k++) best[i][k] = cbest[i][k] = 1e30;
@@ -290,35 +297,44 @@ static int bench_kernels(int reps) {
         for (int i = 0; i < ISA_COUNT; i++) {
             if (isa_force((KernelIsa)i)) continue;
             for (int k = 0; k < K; k++) {
-                Mat W = {k < 2 ? MAT_F32 : MAT_BF16, k < 2 ? (void *)w : (void *)wb, OUT, IN};
+                Mat W = {k < 3 ? MAT_F32 : MAT_BF16, k < 3 ? (void *)w : (void *)wb, OUT, IN};
+                int it = k < 6 ? (rows[k] > 4 ? 2 : 5) : k == 8 ? 200 : 1;
                 double t0 = now(), c0 = cpu_now();
-                if (k < 4) for (int it = 0; it < 5; it++) matvec_forward(o, x, &W, NULL, k % 2 ? 4 : 1, 0);
-                else if (k == 4) {
-                    lora_down_forward(ax, lx, bits, 0.1f, A, N, LIN, R);
-                    lora_down_backward(dA, dx, ax, lx, bits, 0.1f, A, N, LIN, R);
-                } else {
-                    swiglu_forward(sw, lx, dx, (size_t)N * LIN);
-                    swiglu_backward(dx, sw2, lx, lx, sw, (size_t)N * LIN);
+                for (int n = 0; n < it; n++) {
+                    if (k < 6) matvec_forward(o, x, &W, NULL, rows[k], 0);
+                    else if (k == 6) {
+                        lora_down_forward(ax, lx, bits, 0.1f, A, N, LIN, R);
+                        lora_down_backward(dA, dx, ax, lx, bits, 0.1f, A, N, LIN, R);
+                    } else if (k == 7) {
+                        swiglu_forward(sw, lx, dx, (size_t)N * LIN);
+                        swiglu_backward(dx, sw2, lx, lx, sw, (size_t)N * LIN);
+                    } else {
+                        attention_cached_forward(o, att, AT, x, kv, kv + (size_t)AT * 192, AT, 9, 3, 64, (AttnScores){0});
+                    }
                 }
-                double dt = (now() - t0) / (k < 4 ? 5 : 1), dc = (cpu_now() - c0) / (k < 4 ? 5 : 1);
+                double dt = (now() - t0) / it, dc = (cpu_now() - c0) / it;
                 if (dt < best[i][k]) best[i][k] = dt;
                 if (dc < cbest[i][k]) cbest[i][k] = dc;
             }
         }
-    static const char *const what[K] = {"matvec_f32_gbs", "matvec_f32_n4_gbs", "matvec_bf16_gbs", "matvec_bf16_n4_gbs",
-                                        "lora_down_ms", "swiglu_ms"};
+    static const char *const what[K] = {"matvec_f32_gbs", "matvec_f32_n4_gbs", "matvec_f32_n16_gflops",
+                                        "matvec_bf16_gbs", "matvec_bf16_n4_gbs", "matvec_bf16_n16_gflops",
+                                        "lora_down_ms", "swiglu_ms", "attend_us"};
     for (int i = 0; i < ISA_COUNT; i++) {
         if (!isa_supported((KernelIsa)i)) continue;
         printf("{\"side\": \"antibody\", \"step\": \"kernels\", \"isa\": \"%s\", \"threads\": %d",
                isa_name((KernelIsa)i), omp_threads());
         for (int c = 0; c < 2; c++)
             for (int k = 0; k < K; k++) {
-                double t = c ? cbest[i][k] : best[i][k], bytes = (double)OUT * IN * (k < 2 ? 4 : 2);
-                printf(", \"%s%s\": %.2f", c ? "cpu_" : "", what[k], k < 4 ? bytes / t / 1e9 : 1e3 * t);
+                double t = c ? cbest[i][k] : best[i][k], bytes = (double)OUT * IN * (k < 3 ? 4 : 2), v;
+                if (k < 6) v = rows[k] > 4 ? 2.0 * rows[k] * OUT * IN / t / 1e9 : bytes / t / 1e9;
+                else v = (k == 8 ? 1e6 : 1e3) * t;
+                printf(", \"%s%s\": %.2f", c ? "cpu_" : "", what[k], v);
             }
         printf("}\n");
     }
     free(w); free(x); free(o); free(wb); free(lx); free(A); free(ax); free(dA); free(dx); free(sw); free(sw2); free(bits);
+    free(kv); free(att);
     return 0;
 }
 

@@ -93,11 +93,13 @@ for shape in $SHAPES; do
                 llama "generate16${sfx}_nolora"
             done
             if grep -qw avx512f /proc/cpuinfo; then  # the AVX2 kernels on this AVX-512 CPU
-                echo "== $shape generate, no LoRA, through the AVX2 kernels (ANTIBODY_ISA=avx2)"
+                echo "== $shape generate and generate16, no LoRA, through the AVX2 kernels (ANTIBODY_ISA=avx2)"
                 for w in f32 bf16; do
-                    ANTIBODY_ISA=avx2 "$BIN" "$shape" generate "$REPS" nolora model="${LLAMA[1]}" \
-                        $([ $w = bf16 ] && echo bf16) 2>>"$LOG" | sed 's/"side": "antibody"/"side": "antibody-avx2"/' |
-                        tee -a "$RES" | cut -c1-160
+                    for g in generate generate16; do
+                        ANTIBODY_ISA=avx2 "$BIN" "$shape" $g "$REPS" nolora model="${LLAMA[1]}" \
+                            $([ $w = bf16 ] && echo bf16) 2>>"$LOG" | sed 's/"side": "antibody"/"side": "antibody-avx2"/' |
+                            tee -a "$RES" | cut -c1-160
+                    done
                 done
             fi
         fi

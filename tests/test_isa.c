@@ -1,7 +1,8 @@
 // The vector kernels through every instruction set this CPU runs (AVX-512, AVX2) and the
 // portable one, each against a plain double-precision reference: the matrix-vector
 // product (f32 and bf16 weights, odd shapes, bias, accumulate, threaded), its batch
-// invariance (a row computes the same bits alone and beside others), the fused LoRA
+// invariance (a row computes the same bits alone and beside others; AVX2 and AVX-512 the
+// same bits), generation's attention over a KV cache (grouped heads, odd head sizes), the fused LoRA
 // down-projection and its backward, exponentials (range ends, -inf, NaN, tails), SwiGLU,
 // softmax inside attention and the cross-entropy. Also ANTIBODY_ISA's checking.
 #include <stdint.h>
@@ -26,7 +27,8 @@ static void test_env(void) {
         if (isa_supported((KernelIsa)i)) best = (KernelIsa)i;
     CHECK(isa_active() == best, "active %s, best %s", isa_name(isa_active()), isa_name(best));
     CHECK(isa_supported(ISA_SCALAR) && isa_force((KernelIsa)ISA_COUNT) == -1, "bad set accepted");
-    CHECK(!strcmp(isa_name(ISA_AVX2), "avx2") && !strcmp(isa_name(ISA_AVX512), "avx512"), "names");
+    CHECK(!strcmp(isa_name(ISA_AVX2), "avx2") && !strcmp(isa_name(ISA_AVX512), "avx512") &&
+          !strcmp(isa_name(ISA_AVX512BF16), "avx512bf16"), "names");
     unsetenv("ANTIBODY_ISA");
 }
 
@@ -35,10 +37,14 @@ static void test_matvec(const char *isa) {
     for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
         int OUT = shapes[si][0], IN = shapes[si][1];
         float *w = malloc((size_t)OUT * IN * 4), *b = malloc(OUT * 4), *x = malloc(MATVEC_MAX_ROWS * IN * 4);
-        float *o = malloc(MATVEC_MAX_ROWS * OUT * 4), *o1 = malloc(OUT * 4);
+        float *o = malloc(MATVEC_MAX_ROWS * OUT * 4), *o1 = malloc(OUT * 4), *xb = malloc(MATVEC_MAX_ROWS * IN * 4);
         uint16_t *wb = malloc((size_t)OUT * IN * 2);
         randn(w, (size_t)OUT * IN, 1); randn(b, OUT, 1); randn(x, MATVEC_MAX_ROWS * IN, 1);
         for (size_t i = 0; i < (size_t)OUT * IN; i++) { wb[i] = float_to_bf16(w[i]); w[i] = bf16_to_float(wb[i]); }
+        // the input as the kernel sees it: rounded to bf16 where the table meets bf16 weights in bf16 dot products
+        for (int i = 0; i < MATVEC_MAX_ROWS * IN; i++) xb[i] = bf16_to_float(float_to_bf16(x[i]));
+        // mode 1: inference's product (matmul_forward_infer: bf16 dot products where the table has them)
+        for (int mode = 0; mode < 2; mode++)
         for (int bf = 0; bf < 2; bf++)
             for (int N = 1; N <= MATVEC_MAX_ROWS; N += N < 6 ? 1 : 5)
                 for (int acc = 0; acc < 2; acc++)
@@ -46,30 +52,133 @@ static void test_matvec(const char *isa) {
                         Mat W = {bf ? MAT_BF16 : MAT_F32, bf ? (void *)wb : (void *)w, OUT, IN};
                         const float *bias = hb ? b : NULL;
                         for (int i = 0; i < N * OUT; i++) o[i] = 0.5f;
-                        matvec_forward(o, x, &W, bias, N, acc);
+                        void (*mv)(float *, const float *, const Mat *, const float *, int, int) =
+                            mode ? matmul_forward_infer : matvec_forward;
+                        mv(o, x, &W, bias, N, acc);
                         double md = 0;
                         int same = 1;
+                        const float *xr = mode && bf && simd()->matvec_rows_bf16dot ? xb : x;
                         for (int i = 0; i < N; i++) {
                             for (int r = 0; r < OUT; r++) {
                                 // error relative to the sum of the terms' magnitudes (float rounding grows with it)
                                 double d = (bias ? b[r] : 0.0) + (acc ? 0.5 : 0.0), mag = 1.0 + fabs(d);
                                 for (int j = 0; j < IN; j++) {
-                                    double t = (double)w[(size_t)r * IN + j] * x[(size_t)i * IN + j];
+                                    double t = (double)w[(size_t)r * IN + j] * xr[(size_t)i * IN + j];
                                     d += t, mag += fabs(t);
                                 }
                                 md = fmax(md, fabs(d - o[(size_t)i * OUT + r]) / mag);
                             }
                             // the same row alone gives the same bits
                             for (int r = 0; r < OUT; r++) o1[r] = 0.5f;
-                            matvec_forward(o1, x + (size_t)i * IN, &W, bias, 1, acc);
+                            mv(o1, x + (size_t)i * IN, &W, bias, 1, acc);
                             same &= !memcmp(o1, o + (size_t)i * OUT, OUT * 4);
                         }
-                        CHECK(md < 2e-6, "%s matvec %dx%d %s N=%d acc=%d bias=%d: error %g", isa, OUT, IN,
-                              bf ? "bf16" : "f32", N, acc, hb, md);
-                        CHECK(same, "%s matvec %dx%d %s N=%d: a row differs from the row alone", isa, OUT, IN,
-                              bf ? "bf16" : "f32", N);
+                        CHECK(md < 2e-6, "%s matvec%s %dx%d %s N=%d acc=%d bias=%d: error %g", isa,
+                              mode ? " (inference)" : "", OUT, IN, bf ? "bf16" : "f32", N, acc, hb, md);
+                        CHECK(same, "%s matvec%s %dx%d %s N=%d: a row differs from the row alone", isa,
+                              mode ? " (inference)" : "", OUT, IN, bf ? "bf16" : "f32", N);
                     }
-        free(w); free(b); free(x); free(o); free(o1); free(wb);
+        free(w); free(b); free(x); free(o); free(o1); free(wb); free(xb);
+    }
+}
+
+// The AVX2 and AVX-512 tables share the matvec loop (simd_matvec.h): the same bits, for a
+// shape with every kind of tail and 16 rows (tiles of 2 x 3 and 3 x 4); so does avx512bf16
+// (its bf16 dot products only in inference).
+static void test_matvec_tables_agree(void) {
+    if (!isa_supported(ISA_AVX2) || !isa_supported(ISA_AVX512)) return;
+    int OUT = 37, IN = 603, N = MATVEC_MAX_ROWS;
+    float *w = malloc((size_t)OUT * IN * 4), *x = malloc((size_t)N * IN * 4), *o[3];
+    uint16_t *wb = malloc((size_t)OUT * IN * 2);
+    randn(w, (size_t)OUT * IN, 1); randn(x, (size_t)N * IN, 1);
+    for (size_t i = 0; i < (size_t)OUT * IN; i++) wb[i] = float_to_bf16(w[i]);
+    KernelIsa sets[3] = {ISA_AVX2, ISA_AVX512, ISA_AVX512BF16};
+    for (int bf = 0; bf < 2; bf++) {
+        Mat W = {bf ? MAT_BF16 : MAT_F32, bf ? (void *)wb : (void *)w, OUT, IN};
+        int n = isa_supported(ISA_AVX512BF16) ? 3 : 2;
+        for (int t = 0; t < n; t++) {
+            isa_force(sets[t]);
+            o[t] = malloc((size_t)N * OUT * 4);
+            matvec_forward(o[t], x, &W, NULL, N, 0);
+        }
+        for (int t = 1; t < n; t++)
+            CHECK(!memcmp(o[0], o[t], (size_t)N * OUT * 4), "matvec %s: %s and avx2 differ", bf ? "bf16" : "f32",
+                  isa_name(sets[t]));
+        for (int t = 0; t < n; t++) free(o[t]);
+    }
+    free(w); free(x); free(wb);
+}
+
+// A prompt's rows with bf16 weights (up to MATVEC_MAX_ROWS_BF16 rows: the matrix-vector
+// path), each row as alone, against double precision; for training (matmul_forward, the
+// activations as they are) and for inference (matmul_forward_infer: rounded to bf16 where
+// the table meets bf16 weights in bf16 dot products).
+static void test_prompt_rows(const char *isa) {
+    int OUT = 70, IN = 100, N = MATVEC_MAX_ROWS_BF16 - 3;
+    float *w = malloc((size_t)OUT * IN * 4), *x = malloc((size_t)N * IN * 4), *o = malloc((size_t)N * OUT * 4);
+    float *o1 = malloc((size_t)OUT * 4);
+    uint16_t *wb = malloc((size_t)OUT * IN * 2);
+    randn(w, (size_t)OUT * IN, 1); randn(x, (size_t)N * IN, 1);
+    for (size_t i = 0; i < (size_t)OUT * IN; i++) wb[i] = float_to_bf16(w[i]);
+    Mat W = {MAT_BF16, wb, OUT, IN};
+    for (int mode = 0; mode < 2; mode++) {
+        void (*mm)(float *, const float *, const Mat *, const float *, int, int) =
+            mode ? matmul_forward_infer : matmul_forward;
+        int round = mode && simd()->matvec_rows_bf16dot;
+        mm(o, x, &W, NULL, N, 0);
+        double md = 0;
+        int same = 1;
+        for (int i = 0; i < N; i++) {
+            for (int r = 0; r < OUT; r++) {
+                double d = 0, mag = 1;
+                for (int j = 0; j < IN; j++) {
+                    float xj = x[(size_t)i * IN + j];
+                    double t = (double)bf16_to_float(wb[(size_t)r * IN + j]) * (round ? bf16_to_float(float_to_bf16(xj)) : xj);
+                    d += t, mag += fabs(t);
+                }
+                md = fmax(md, fabs(d - o[(size_t)i * OUT + r]) / mag);
+            }
+            mm(o1, x + (size_t)i * IN, &W, NULL, 1, 0);
+            same &= !memcmp(o1, o + (size_t)i * OUT, OUT * 4);
+        }
+        CHECK(md < 2e-6 && same, "%s bf16 prompt rows (N=%d, %s): error %g, rows as alone %d", isa, N,
+              mode ? "inference" : "training", md, same);
+    }
+    free(w); free(x); free(o); free(o1); free(wb);
+}
+
+// Generation's attention (one query row against a KV cache) against double precision:
+// grouped and plain heads, head sizes with tails, one position and many, threaded.
+static void test_attend(const char *isa) {
+    int shapes[][4] = {{9, 3, 64, 1}, {9, 3, 64, 160}, {4, 4, 8, 37}, {6, 2, 48, 33},
+                       {14, 2, 13, 5}, {8, 2, 128, 70}, {2, 1, 100, 9}, {5, 5, 3, 2}};
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+        int NH = shapes[si][0], NKV = shapes[si][1], HD = shapes[si][2], len = shapes[si][3];
+        int KV = NKV * HD, G = NH / NKV, stride = len + 3;
+        float *q = malloc((size_t)NH * HD * 4), *k = malloc((size_t)len * KV * 4), *v = malloc((size_t)len * KV * 4);
+        float *out = malloc((size_t)NH * HD * 4), *att = malloc((size_t)NH * stride * 4);
+        double *sc = malloc((size_t)len * sizeof(double));
+        randn(q, (size_t)NH * HD, 0.5f); randn(k, (size_t)len * KV, 1); randn(v, (size_t)len * KV, 1);
+        attention_cached_forward(out, att, stride, q, k, v, len, NH, NKV, HD, (AttnScores){0});
+        double md = 0;
+        for (int h = 0; h < NH; h++) {
+            int kh = h / G;
+            double mx = -INFINITY, sum = 0;
+            for (int t = 0; t < len; t++) {
+                double d = 0;
+                for (int j = 0; j < HD; j++) d += (double)q[h * HD + j] * k[(size_t)t * KV + kh * HD + j];
+                sc[t] = d / sqrt(HD);
+                mx = fmax(mx, sc[t]);
+            }
+            for (int t = 0; t < len; t++) sum += sc[t] = exp(sc[t] - mx);
+            for (int j = 0; j < HD; j++) {
+                double o = 0;
+                for (int t = 0; t < len; t++) o += sc[t] / sum * v[(size_t)t * KV + kh * HD + j];
+                md = fmax(md, fabs(o - out[h * HD + j]));
+            }
+        }
+        CHECK(md < 2e-6, "%s attention over the cache NH=%d NKV=%d HD=%d len=%d: error %g", isa, NH, NKV, HD, len, md);
+        free(q); free(k); free(v); free(out); free(att); free(sc);
     }
 }
 
@@ -220,6 +329,8 @@ int main(void) {
         }
         CHECK(isa_force(isa) == 0 && isa_active() == isa, "cannot select %s", isa_name(isa));
         test_matvec(isa_name(isa));
+        test_prompt_rows(isa_name(isa));
+        test_attend(isa_name(isa));
         test_lora_down(isa_name(isa));
         test_exp(isa_name(isa));
         test_swiglu(isa_name(isa));
@@ -228,5 +339,6 @@ int main(void) {
         ran++;
     }
     CHECK(ran >= 1, "no instruction set ran");
+    test_matvec_tables_agree();
     TEST_SUMMARY();
 }

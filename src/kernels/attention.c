@@ -5,6 +5,7 @@
 // are kept for the backward pass. Inside the parallel region the SGEMM (an OpenMP build)
 // runs single-threaded, so the threads split the heads, not the products.
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,33 +121,21 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
 // One query row q (NH*HD) of generation against the first len positions of a layer's KV
 // cache (rows of kv_stride floats: NKV heads of HD) -> out (NH*HD); att is scratch of NH
 // rows of stride att_stride. The cache holds only real tokens of one sequence: no mask.
+// The loop is simd.h's attend_cached; with several threads (one sequence: single-sequence
+// decoding) each takes a share of the KV heads. A row's bits do not depend on the thread
+// count.
 void attention_cached_forward(float *out, float *att_buf, int att_stride, const float *q, const float *kcache,
                               const float *vcache, int len, int NH, int NKV, int HD, AttnScores sc) {
-    int KV = NKV * HD, group = NH / NKV, lo = first_key(len - 1, sc.window);
+    const SimdKernels *sk = simd();
+    int lo = first_key(len - 1, sc.window), n = len - lo;  // the keys in the window
+    size_t KV = (size_t)NKV * HD;
     float scale = score_scale(sc, HD);
-#pragma omp parallel for schedule(static)
-    for (int h = 0; h < NH; h++) {
-        const float *qh = q + h * HD;
-        float *att = att_buf + (size_t)h * att_stride;
-        int kh = h / group;
-        float mx = -INFINITY;
-        for (int t = lo; t < len; t++) {
-            const float *kt = kcache + (size_t)t * KV + kh * HD;
-            float d = 0.0f;
-            for (int j = 0; j < HD; j++) d += qh[j] * kt[j];
-            att[t] = d * scale;
-            if (sc.softcap > 0.0f) att[t] = tanhf(att[t] / sc.softcap) * sc.softcap;
-            mx = att[t] > mx ? att[t] : mx;
-        }
-        float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-        for (int t = lo; t < len; t++) { att[t] = expf(att[t] - mx); sum += att[t]; }
-        float *o = out + h * HD;
-        memset(o, 0, HD * sizeof(float));
-        for (int t = lo; t < len; t++) {
-            const float *vt = vcache + (size_t)t * KV + kh * HD;
-            float p = att[t] / sum;
-            for (int j = 0; j < HD; j++) o[j] += p * vt[j];
-        }
+#pragma omp parallel if (NKV > 1 && (size_t)n * NH * HD >= ((size_t)1 << 16))
+    {
+        int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        int kh0 = NKV * t / nt, kh1 = NKV * (t + 1) / nt;
+        if (kh0 < kh1)
+            sk->attend_cached(out, att_buf + lo, att_stride, q, kcache + lo * KV, vcache + lo * KV, n, NH, NKV, HD, scale,
+                              sc.softcap, kh0, kh1);
     }
 }

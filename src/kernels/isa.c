@@ -1,5 +1,5 @@
 // Which instruction set the vector kernels use (simd.h): the best this CPU runs, or the
-// one ANTIBODY_ISA names (avx512, avx2, scalar) when the CPU runs it. Decided once, on
+// one ANTIBODY_ISA names (avx512bf16, avx512, avx2, scalar) when the CPU runs it. Decided once, on
 // first use; isa_force changes it (tests).
 #include <pthread.h>
 #include <stdatomic.h>
@@ -10,7 +10,7 @@
 #include "kernels/kernels.h"
 #include "kernels/simd.h"
 
-static const char *const names[ISA_COUNT] = {"scalar", "avx2", "avx512"};
+static const char *const names[ISA_COUNT] = {"scalar", "avx2", "avx512", "avx512bf16"};
 static atomic_int active = -1;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static char env_problem[160];
@@ -28,6 +28,7 @@ int isa_supported(KernelIsa isa) {
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
                __builtin_cpu_supports("fma");
+    case ISA_AVX512BF16: return isa_supported(ISA_AVX512) && __builtin_cpu_supports("avx512bf16");
 #endif
     default: return 0;
     }
@@ -47,7 +48,8 @@ static void choose(void) {
         for (int i = 0; i < ISA_COUNT; i++)
             if (!strcmp(env, names[i])) want = i;
         if (want < 0)
-            snprintf(env_problem, sizeof env_problem, "ANTIBODY_ISA=%.40s is not one of avx512, avx2, scalar", env);
+            snprintf(env_problem, sizeof env_problem, "ANTIBODY_ISA=%.40s is not one of avx512bf16, avx512, avx2, scalar",
+                     env);
         else if (!isa_supported((KernelIsa)want))
             snprintf(env_problem, sizeof env_problem, "ANTIBODY_ISA=%s: this CPU does not support it (best: %s)", env,
                      names[isa]);
@@ -76,6 +78,7 @@ int isa_force(KernelIsa isa) {
 const SimdKernels *simd(void) {
     switch (isa_active()) {
 #if defined(__x86_64__)
+    case ISA_AVX512BF16: return &simd_avx512bf16;
     case ISA_AVX512: return &simd_avx512;
     case ISA_AVX2: return &simd_avx2;
 #endif

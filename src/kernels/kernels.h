@@ -55,9 +55,17 @@ int omp_threads(void);        // OpenMP threads the kernels use
 // ---- matmul ------------------------------------------------------------------
 // out (N,OUT) = in (N,IN) @ W^T (+ bias); accumulate=1 adds to out instead.
 void matmul_forward(float *out, const float *in, const Mat *W, const float *bias, int N, int accumulate);
+// Inference (generation: the rows of a KV-cached forward): the same, except that on a CPU with
+// AVX512-BF16 (kernels avx512bf16) bf16 weights meet the activations rounded to bf16 in dot
+// products (products summed in fp32), as llama.cpp and PyTorch's bf16 models compute; twice
+// as fast for batched decoding there (docs/performance.md). Training and scoring keep
+// matmul_forward.
+void matmul_forward_infer(float *out, const float *in, const Mat *W, const float *bias, int N, int accumulate);
 // The same for a handful of rows (generation): streams W once, widening bf16 in registers.
 void matvec_forward(float *out, const float *in, const Mat *W, const float *bias, int N, int accumulate);
+void matvec_forward_infer(float *out, const float *in, const Mat *W, const float *bias, int N, int accumulate);
 #define MATVEC_MAX_ROWS 16  // matmul_forward switches to matvec_forward at or below this many rows
+#define MATVEC_MAX_ROWS_BF16 64  // the same for bf16 weights (a prompt's chunk of rows in generation)
 // dinp (N,IN) += dout (N,OUT) @ W
 void matmul_backward_input(float *dinp, const float *dout, const Mat *W, int N);
 // dW (OUT,IN) += dout^T @ in ; dbias (OUT) += column sums of dout (if non-NULL)
@@ -209,14 +217,16 @@ double lm_head_ce(const float *x, const Mat *W, const int *targets, int N, int C
 double ce_row(const float *logits, int V, int target);
 
 // ---- instruction set of the vector kernels (isa.c) ----------------------------------
-// The matrix-vector product, the LoRA down-projection, exponentials (softmax, cross-
-// entropy, SiLU) have AVX-512, AVX2 and portable bodies, chosen at run time, so one
-// binary runs on any x86-64 (docs/performance.md).
-typedef enum { ISA_SCALAR = 0, ISA_AVX2 = 1, ISA_AVX512 = 2 } KernelIsa;
-#define ISA_COUNT 3
-const char *isa_name(KernelIsa isa);  // "scalar", "avx2", "avx512"
+// The matrix-vector product, generation's attention, the LoRA down-projection,
+// exponentials (softmax, cross-entropy, SiLU) have AVX-512, AVX2 and portable bodies,
+// chosen at run time, so one binary runs on any x86-64 (docs/performance.md). avx512bf16
+// is AVX-512 with AVX512-BF16 dot products for bf16 weights in inference (matmul_forward_infer:
+// their activations rounded to bf16).
+typedef enum { ISA_SCALAR = 0, ISA_AVX2 = 1, ISA_AVX512 = 2, ISA_AVX512BF16 = 3 } KernelIsa;
+#define ISA_COUNT 4
+const char *isa_name(KernelIsa isa);  // "scalar", "avx2", "avx512", "avx512bf16"
 int isa_supported(KernelIsa isa);     // this CPU runs it
-// In use: ANTIBODY_ISA (avx512, avx2 or scalar) when set and supported, else the best.
+// In use: ANTIBODY_ISA (avx512bf16, avx512, avx2 or scalar) when set and supported, else the best.
 KernelIsa isa_active(void);
 // Why ANTIBODY_ISA was not followed (unknown name, or the CPU lacks it), or NULL.
 const char *isa_env_problem(void);

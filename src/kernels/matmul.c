@@ -33,7 +33,8 @@ void gemm_tn(float *C, const float *A, const float *B, int M, int Nn, int K, flo
 }
 
 void matmul_forward(float *out, const float *in, const Mat *W, const float *bias, int N, int accumulate) {
-    if (N <= MATVEC_MAX_ROWS) {
+    // bf16 weights: a prompt's rows too, which SGEMM would need widened into a buffer first
+    if (N <= MATVEC_MAX_ROWS || (W->type == MAT_BF16 && N <= MATVEC_MAX_ROWS_BF16)) {
         matvec_forward(out, in, W, bias, N, accumulate);
         return;
     }
@@ -57,6 +58,13 @@ void matmul_forward(float *out, const float *in, const Mat *W, const float *bias
         blas_sgemm(0, 1, N, nr, IN, 1.0f, in, IN, buf, IN, beta, out + r0, OUT);
     }
     free(buf);
+}
+
+void matmul_forward_infer(float *out, const float *in, const Mat *W, const float *bias, int N, int accumulate) {
+    if (N <= MATVEC_MAX_ROWS || (W->type == MAT_BF16 && N <= MATVEC_MAX_ROWS_BF16))
+        matvec_forward_infer(out, in, W, bias, N, accumulate);
+    else
+        matmul_forward(out, in, W, bias, N, accumulate);
 }
 
 void matmul_backward_input(float *dinp, const float *dout, const Mat *W, int N) {

@@ -2,20 +2,24 @@
 //
 // One binary runs on any x86-64 CPU: the library is built for a baseline (x86-64-v2), and
 // the loops whose speed depends on the vector width (the matrix-vector product of
-// generation, the fused LoRA down-projection, exponentials, SwiGLU) are compiled three
-// times: simd_avx512.c, simd_avx2.c (each under its own `#pragma GCC target`) and
-// simd_scalar.c (portable C). isa.c picks one table at run time from the CPU (or
-// ANTIBODY_ISA); the kernels call through it. docs/performance.md has the figures.
+// generation, the fused LoRA down-projection, exponentials, SwiGLU, generation's attention)
+// are compiled three times: simd_avx512.c, simd_avx2.c (each under its own `#pragma GCC
+// target`) and simd_scalar.c (portable C); a fourth table, avx512bf16, is the AVX-512 one
+// with AVX512-BF16 dot products for bf16 weights in inference (simd_avx512bf16.c). isa.c picks one table
+// at run time from the CPU (or ANTIBODY_ISA); the kernels call through it.
+// docs/performance.md has the figures.
 //
 // Within one table every row is computed by the same operations in the same order however
 // many rows share a call (generation's batched decoding relies on this: a prompt decoded
-// alone and in a batch gives the same tokens). Tables differ from each other in rounding.
+// alone and in a batch gives the same tokens). Tables differ from each other in rounding
+// (the AVX2 and AVX-512 matvec share one loop, simd_matvec.h, and agree bit for bit).
 #pragma once
 #include "kernels/kernels.h"
 
 typedef struct {
     // out rows [r0, r1) of out (N, W->rows) = in (N, W->cols) @ W^T (+ bias) (+ out if
-    // accumulate), N <= MATVEC_MAX_ROWS. Streams those rows of W once.
+    // accumulate); N up to MATVEC_MAX_ROWS (MATVEC_MAX_ROWS_BF16 for bf16 weights) from
+    // matmul_forward. Streams those rows of W once.
     void (*matvec_rows)(float *out, const float *in, const Mat *W, const float *bias, int N, int accumulate, int r0,
                         int r1);
     // xm (n) = x (n) * keep where mask bit (off + j) of bits is set, else 0
@@ -34,11 +38,24 @@ typedef struct {
     // out = silu(g) * u;  and its backward, accumulating into dg, du
     void (*swiglu_fwd)(float *out, const float *g, const float *u, size_t n);
     void (*swiglu_bwd)(float *dg, float *du, const float *dout, const float *g, const float *u, size_t n);
+    // Generation's attention for the query heads of KV heads [kh0, kh1) (attention_cached_forward):
+    // their rows of out (NH*HD) from q (NH*HD) against the first len rows of k and v (rows of
+    // NKV*HD floats), scores times scale, soft-capped when softcap > 0; att: scratch rows of
+    // att_stride floats, one per query head.
+    void (*attend_cached)(float *out, float *att, int att_stride, const float *q, const float *k, const float *v,
+                          int len, int NH, int NKV, int HD, float scale, float softcap, int kh0, int kh1);
+    // matvec_rows for inference with bf16 weights, rounding the input rows to bf16 for
+    // AVX512-BF16 dot products (matvec_forward_infer); NULL where the table has none
+    void (*matvec_rows_bf16dot)(float *out, const float *in, const Mat *W, const float *bias, int N, int accumulate,
+                                int r0, int r1);
 } SimdKernels;
 
 extern const SimdKernels simd_scalar;
 #if defined(__x86_64__)
-extern const SimdKernels simd_avx2, simd_avx512;
+extern const SimdKernels simd_avx2, simd_avx512, simd_avx512bf16;
+// simd_avx512bf16.c: matvec_rows_bf16dot (bf16 weights; others go through simd_matvec.h's loop)
+void simd_avx512bf16_matvec_rows(float *out, const float *in, const Mat *W, const float *bias, int N, int accumulate,
+                                 int r0, int r1);
 #endif
 
 // The table of the instruction set in use (isa_active()).

@@ -16,97 +16,11 @@
 
 #include "kernels/simd_loops.h"
 
-// lanes < left set (an all-ones lane selects, as maskload wants)
-static inline __m256i tail(int left) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(left), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-// ---- matvec: one row of W at a time, read front to back (on AMD's Zen cores a single
-// sequential stream beat blocks of four rows read side by side: docs/performance.md),
-// each 8-wide slice loaded once for all N input rows, two accumulators per input row;
-// bf16 widened in registers. A row's sum does not depend on N.
-static inline __attribute__((always_inline)) __m256 load_w(const char *w, int bf16, int j, int left) {
-    if (left >= 8) {
-        if (!bf16) return _mm256_loadu_ps((const float *)w + j);
-        __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + j)));
-        return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
-    }
-    if (!bf16) return _mm256_maskload_ps((const float *)w + j, tail(left));
-    uint16_t buf[8] = {0};  // no 16-bit masked load in AVX2: the last few through a zeroed copy
-    memcpy(buf, (const uint16_t *)w + j, (size_t)left * 2);
-    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)buf));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
-}
-
-// d[i] = W row . x row i for i < N
-static inline __attribute__((always_inline)) void dot1_n(float *d, const char *w, int bf16, int IN,
-                                                         const float *x, int N) {
-    size_t esz = bf16 ? 2 : 4;
-    __m256 a0[4], a1[4];
-    for (int i = 0; i < N; i++) a0[i] = a1[i] = _mm256_setzero_ps();
-    int j = 0;
-    for (; j + 16 <= IN; j += 16) {
-        __m256 w0 = load_w(w, bf16, j, 8), w1 = load_w(w, bf16, j + 8, 8);
-        // with several input rows the loop runs slower than memory: prefetch ahead
-        if (N > 2 && ((size_t)j * esz & 63) == 0) _mm_prefetch(w + (size_t)j * esz + 1024, _MM_HINT_T0);
-        for (int i = 0; i < N; i++) {
-            const float *xi = x + (size_t)i * IN + j;
-            a0[i] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xi), a0[i]);
-            a1[i] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xi + 8), a1[i]);
-        }
-    }
-    if (j + 8 <= IN) {
-        __m256 w0 = load_w(w, bf16, j, 8);
-        for (int i = 0; i < N; i++) a0[i] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + (size_t)i * IN + j), a0[i]);
-        j += 8;
-    }
-    if (j < IN) {
-        __m256 w1 = load_w(w, bf16, j, IN - j);
-        for (int i = 0; i < N; i++)
-            a1[i] = _mm256_fmadd_ps(w1, _mm256_maskload_ps(x + (size_t)i * IN + j, tail(IN - j)), a1[i]);
-    }
-    for (int i = 0; i < N; i++) {
-        __m256 a = _mm256_add_ps(a0[i], a1[i]);
-        __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-        d[i] = _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
-    }
-}
-
-// out rows [r0, r1) for N <= 4 input rows
-static inline __attribute__((always_inline)) void rows_n(float *out, const float *in, const Mat *W,
-                                                         const float *bias, int N, int accumulate, int r0, int r1,
-                                                         int bf16) {
-    int OUT = W->rows, IN = W->cols;
-    size_t esz = bf16 ? 2 : 4;
-    for (int r = r0; r < r1; r++) {
-        float d[4];
-        dot1_n(d, (const char *)W->data + (size_t)r * IN * esz, bf16, IN, in, N);
-        for (int i = 0; i < N; i++) {
-            float *o = out + (size_t)i * OUT + r, v = d[i] + (bias ? bias[r] : 0.0f);
-            *o = accumulate ? *o + v : v;
-        }
-    }
-}
-
-// More than four input rows: four at a time against each weight row, which the first four
-// read from memory and the others find in cache (per row and input the same operations).
-static void matvec_rows(float *out, const float *in, const Mat *W, const float *bias, int N, int accumulate, int r0,
-                        int r1) {
-    int OUT = W->rows, IN = W->cols, bf = W->type == MAT_BF16;
-    for (int r = r0; r < r1; r++)
-        for (int i = 0; i < N; i += 4) {
-            float *o = out + (size_t)i * OUT;
-            const float *x = in + (size_t)i * IN;
-#define GROUP(n)                                                           \
-    case n:                                                                \
-        if (bf) rows_n(o, x, W, bias, n, accumulate, r, r + 1, 1);         \
-        else rows_n(o, x, W, bias, n, accumulate, r, r + 1, 0);            \
-        break;
-            switch (N - i < 4 ? N - i : 4) { GROUP(1) GROUP(2) GROUP(3) GROUP(4) }
-#undef GROUP
-        }
-}
+// ---- matvec (simd_matvec.h): tiles of 2 weight rows x 3 input rows, 12 of the 16
+// registers as accumulators
+#define MV_TILE_R 2
+#define MV_TILE_C 3
+#include "kernels/simd_matvec.h"
 
 // ---- dropout masks: 8 mask bits -> 8 lanes -------------------------------------------
 static inline __m256 lanes(uint32_t m8) {
@@ -235,6 +149,8 @@ static void swiglu_bwd(float *dg, float *du, const float *dout, const float *g, 
     }
 }
 
+#include "kernels/simd_attend.h"
+
 const SimdKernels simd_avx2 = {
     .matvec_rows = matvec_rows,
     .mask_row = mask_row,
@@ -245,6 +161,7 @@ const SimdKernels simd_avx2 = {
     .exp_sum = exp_sum,
     .swiglu_fwd = swiglu_fwd,
     .swiglu_bwd = swiglu_bwd,
+    .attend_cached = attend_cached,
 };
 
 #if defined(__clang__)

@@ -18,75 +18,13 @@
 
 static inline __mmask16 tail(int left) { return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1); }
 
-// ---- matvec: one row of W at a time, front to back, each 16-wide slice loaded once for
-// all N input rows, two accumulators per input row (the same scheme as simd_avx2.c).
-// d[i] = W row . x row i for i < N (f32 weights)
-static inline __attribute__((always_inline)) void dot1_n(float *d, const float *w, int IN, const float *x, int N) {
-    __m512 a0[4], a1[4];
-    for (int i = 0; i < N; i++) a0[i] = a1[i] = _mm512_setzero_ps();
-    int j = 0;
-    for (; j + 32 <= IN; j += 32) {
-        __m512 w0 = _mm512_loadu_ps(w + j), w1 = _mm512_loadu_ps(w + j + 16);
-        if (N > 2) {  // with several input rows the loop runs slower than memory: prefetch ahead
-            _mm_prefetch((const char *)(w + j) + 1024, _MM_HINT_T0);
-            _mm_prefetch((const char *)(w + j) + 1024 + 64, _MM_HINT_T0);
-        }
-        for (int i = 0; i < N; i++) {
-            const float *xi = x + (size_t)i * IN + j;
-            a0[i] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xi), a0[i]);
-            a1[i] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xi + 16), a1[i]);
-        }
-    }
-    if (j + 16 <= IN) {
-        __m512 w0 = _mm512_loadu_ps(w + j);
-        for (int i = 0; i < N; i++) a0[i] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + (size_t)i * IN + j), a0[i]);
-        j += 16;
-    }
-    if (j < IN) {
-        __mmask16 m = tail(IN - j);
-        __m512 w1 = _mm512_maskz_loadu_ps(m, w + j);
-        for (int i = 0; i < N; i++) a1[i] = _mm512_fmadd_ps(w1, _mm512_maskz_loadu_ps(m, x + (size_t)i * IN + j), a1[i]);
-    }
-    for (int i = 0; i < N; i++) d[i] = _mm512_reduce_add_ps(_mm512_add_ps(a0[i], a1[i]));
-}
-
-// out rows [r0, r1) for N <= 4 input rows
-static inline __attribute__((always_inline)) void rows_n(float *out, const float *in, const Mat *W,
-                                                         const float *bias, int N, int accumulate, int r0, int r1) {
-    int OUT = W->rows, IN = W->cols;
-    for (int r = r0; r < r1; r++) {
-        float d[4];
-        dot1_n(d, (const float *)W->data + (size_t)r * IN, IN, in, N);
-        for (int i = 0; i < N; i++) {
-            float *o = out + (size_t)i * OUT + r, v = d[i] + (bias ? bias[r] : 0.0f);
-            *o = accumulate ? *o + v : v;
-        }
-    }
-}
-
-// More than four input rows: four at a time against each weight row, which the first four
-// read from memory and the others find in cache (per row and input the same operations).
-static void matvec_rows(float *out, const float *in, const Mat *W, const float *bias, int N, int accumulate, int r0,
-                        int r1) {
-    // bf16: the 256-bit widening streams faster than the 512-bit one (vpmovzxwd zmm) on
-    // AMD Zen 4: 30 against 25 GB/s per core (docs/performance.md)
-    if (W->type == MAT_BF16) {
-        simd_avx2.matvec_rows(out, in, W, bias, N, accumulate, r0, r1);
-        return;
-    }
-    int OUT = W->rows, IN = W->cols;
-    for (int r = r0; r < r1; r++)
-        for (int i = 0; i < N; i += 4) {
-            float *o = out + (size_t)i * OUT;
-            const float *x = in + (size_t)i * IN;
-            switch (N - i) {
-            case 1: rows_n(o, x, W, bias, 1, accumulate, r, r + 1); break;
-            case 2: rows_n(o, x, W, bias, 2, accumulate, r, r + 1); break;
-            case 3: rows_n(o, x, W, bias, 3, accumulate, r, r + 1); break;
-            default: rows_n(o, x, W, bias, 4, accumulate, r, r + 1); break;
-            }
-        }
-}
+// ---- matvec (simd_matvec.h): the AVX2 loop, whose 256-bit bf16 widening streams faster
+// than the 512-bit one on AMD Zen 4 (30 against 25 GB/s per core, docs/performance.md),
+// here with 32 registers: tiles of 3 weight rows x 4 input rows (24 accumulators). The
+// same bits as the AVX2 table.
+#define MV_TILE_R 3
+#define MV_TILE_C 4
+#include "kernels/simd_matvec.h"
 
 // ---- dropout masks ---------------------------------------------------------------------
 static void mask_row(float *xm, const float *x, const uint8_t *bits, size_t off, int n, float keep) {
@@ -170,6 +108,8 @@ static void swiglu_bwd(float *dg, float *du, const float *dout, const float *g, 
     }
 }
 
+#include "kernels/simd_attend.h"
+
 const SimdKernels simd_avx512 = {
     .matvec_rows = matvec_rows,
     .mask_row = mask_row,
@@ -180,6 +120,22 @@ const SimdKernels simd_avx512 = {
     .exp_sum = exp_sum,
     .swiglu_fwd = swiglu_fwd,
     .swiglu_bwd = swiglu_bwd,
+    .attend_cached = attend_cached,
+};
+
+// The same with AVX512-BF16 dot products for bf16 weights in inference (simd_avx512bf16.c)
+const SimdKernels simd_avx512bf16 = {
+    .matvec_rows = matvec_rows,
+    .matvec_rows_bf16dot = simd_avx512bf16_matvec_rows,
+    .mask_row = mask_row,
+    .add_masked = add_masked,
+    .dot = loop_dot,
+    .axpy = loop_axpy,
+    .axpy8 = loop_axpy8,
+    .exp_sum = exp_sum,
+    .swiglu_fwd = swiglu_fwd,
+    .swiglu_bwd = swiglu_bwd,
+    .attend_cached = attend_cached,
 };
 
 #if defined(__clang__)

@@ -67,6 +67,25 @@ static void swiglu_bwd(float *dg, float *du, const float *dout, const float *g, 
     }
 }
 
+// The query heads of KV heads [kh0, kh1) against len cached positions: scores, softmax,
+// weighted values.
+static void attend_cached(float *out, float *att_buf, int att_stride, const float *q, const float *kc,
+                          const float *vc, int len, int NH, int NKV, int HD, float scale, float softcap, int kh0,
+                          int kh1) {
+    int KV = NKV * HD, G = NH / NKV;
+    for (int h = kh0 * G; h < kh1 * G; h++) {
+        int kh = h / G;
+        const float *qh = q + (size_t)h * HD;
+        float *att = att_buf + (size_t)h * att_stride, mx = -INFINITY;
+        for (int t = 0; t < len; t++) att[t] = loop_dot(qh, kc + (size_t)t * KV + kh * HD, HD) * scale;
+        if (softcap > 0.0f) softcap_forward(att, softcap, (size_t)len);
+        for (int t = 0; t < len; t++) mx = att[t] > mx ? att[t] : mx;
+        float sum = (float)exp_sum(att, len, mx), *o = out + (size_t)h * HD;
+        for (int j = 0; j < HD; j++) o[j] = 0.0f;
+        for (int t = 0; t < len; t++) loop_axpy(o, att[t] / sum, vc + (size_t)t * KV + kh * HD, HD);
+    }
+}
+
 const SimdKernels simd_scalar = {
     .matvec_rows = matvec_rows,
     .mask_row = mask_row,
@@ -77,4 +96,5 @@ const SimdKernels simd_scalar = {
     .exp_sum = exp_sum,
     .swiglu_fwd = swiglu_fwd,
     .swiglu_bwd = swiglu_bwd,
+    .attend_cached = attend_cached,
 };

@@ -90,7 +90,7 @@ void model_forward_cached(const Model *m, const Lora *lora, KVCache *kc, const i
     kc->len += n;
     // logits of the last token only
     final_norm_forward(m, kc->rows.xf, NULL, kc->rows.x + (size_t)(n - 1) * C, 1);
-    model_head(m, kc->rows.xf, 1, kc->logits);
+    model_head(m, kc->rows.xf, 1, kc->logits, 1);
 }
 
 // ---- several sequences, one new token each -----------------------------------------
@@ -119,7 +119,7 @@ void model_decode_batch(const Model *m, const Lora *lora, DecodeBatch *d, KVCach
     for (int s = 0; s < S; s++) pos[s] = cs[s]->len;
     forward_rows(m, lora, r, cs, pos, tokens, S);
     final_norm_forward(m, r->xf, NULL, r->x, S);
-    model_head(m, r->xf, S, d->logits);
+    model_head(m, r->xf, S, d->logits, 1);
     for (int s = 0; s < S; s++) {
         memcpy(cs[s]->logits, d->logits + (size_t)s * V, V * sizeof(float));
         cs[s]->len++;

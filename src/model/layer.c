@@ -36,7 +36,8 @@ static void proj_forward(const Model *m, const Lora *lora, const LayerRows *r, i
     const LayerWeights *L = &m->layers[l];
     const Mat *W = &L->w[p];
     int N = r->N;
-    matmul_forward(y, x, W, L->bias[p], N, 0);
+    if (r->caches) matmul_forward_infer(y, x, W, L->bias[p], N, 0);  // generation
+    else matmul_forward(y, x, W, L->bias[p], N, 0);
     if (!lora || !lora->A[l * N_PROJ + p]) return;
     float *ax = a->lora_ax[p], *A = lora->A[l * N_PROJ + p];
     if (r->train && lora->dropout > 0) {
@@ -65,6 +66,12 @@ static void attend_cached(const Config *c, const LayerRows *r, int l, LayerActs 
         memcpy(kc->k + at, a->k + (size_t)i * KV, KV * sizeof(float));
         memcpy(kc->v + at, a->v + (size_t)i * KV, KV * sizeof(float));
     }
+    // rows of different sequences (batched decoding) in parallel; a prompt's rows share their
+    // cache's scratch and go one by one
+    int distinct = r->N > 1;
+    for (int i = 1; i < r->N && distinct; i++)
+        for (int j = 0; j < i; j++) distinct &= r->caches[i] != r->caches[j];
+#pragma omp parallel for schedule(dynamic) if (distinct)
     for (int i = 0; i < r->N; i++) {
         const KVCache *kc = r->caches[i];
         size_t at = (size_t)l * kc->max_T * KV;

@@ -204,7 +204,8 @@ void model_logits(const Model *m, const Workspace *w, float *logits);
 double model_lens_ce(const Model *m, Workspace *w, const float *x, const int *targets, int N, float grad_scale,
                      float *dx, float *xn, float *dxn, float *rstd, int *count);
 // The LM head on N final hidden states xf (N, C): logits (N, V), soft-capped when the model caps them.
-void model_head(const Model *m, const float *xf, int N, float *logits);
+// infer: generation's product (matmul_forward_infer).
+void model_head(const Model *m, const float *xf, int N, float *logits, int infer);
 
 // ---- inference with a KV cache (generation) ----------------------------------------
 // The activations of the rows of one inference call: the LayerActs the training layer

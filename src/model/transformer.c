@@ -200,8 +200,8 @@ float model_forward(const Model *m, const Lora *lora, Workspace *w, const Batch 
     return (float)w->loss;
 }
 
-void model_head(const Model *m, const float *xf, int N, float *logits) {
-    matmul_forward(logits, xf, &m->lm_head, NULL, N, 0);
+void model_head(const Model *m, const float *xf, int N, float *logits, int infer) {
+    (infer ? matmul_forward_infer : matmul_forward)(logits, xf, &m->lm_head, NULL, N, 0);
     if (m->cfg.final_softcap > 0.0f) softcap_forward(logits, m->cfg.final_softcap, (size_t)N * m->cfg.vocab_size);
 }
 
@@ -223,7 +223,7 @@ double model_lens_ce(const Model *m, Workspace *w, const float *x, const int *ta
     return sum;
 }
 
-void model_logits(const Model *m, const Workspace *w, float *logits) { model_head(m, w->xf, w->N, logits); }
+void model_logits(const Model *m, const Workspace *w, float *logits) { model_head(m, w->xf, w->N, logits, 0); }
 
 void model_backward(const Model *m, const Lora *lora, Workspace *w, const BackwardOpts *o) {
     const Config *c = &m->cfg;
