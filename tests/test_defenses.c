@@ -257,6 +257,32 @@ static void test_antidote_masks(void) {
     }
     Rng r;
     rng_seed(&r, 1);
+    // larger rows (the selection's partitioning path) with many ties and a NaN, against ranks
+    // counted by brute force: each row prunes exactly its k first entries in pruning order
+    enum { RR = 5, RC = 301 };
+    float *bw = malloc(sizeof(float) * RR * RC), *ba = malloc(sizeof(float) * RC);
+    unsigned char *bm = malloc(RR * RC);
+    for (int j = 0; j < RC; j++) ba[j] = (float)(1 + rng_below(&r, 3));
+    for (int i = 0; i < RR * RC; i++) bw[i] = (float)rng_below(&r, 9) - 4.0f;
+    bw[2 * RC + 17] = NAN;
+    for (int t = 0; t < 3; t++) {
+        double dr = t == 0 ? 0.1 : t == 1 ? 0.5 : 0.97;
+        int k = wanda_row_count(RC, dr), bad = 0;
+        wanda_mask(bw, RR, RC, ba, dr, bm);
+        for (int i = 0; i < RR; i++)
+            for (int j = 0; j < RC; j++) {
+                float s = fabsf(bw[i * RC + j]) * ba[j];
+                int before = 0;  // entries pruned before (i, j): NaN first, larger scores, then higher columns
+                for (int q = 0; q < RC; q++) {
+                    float u = fabsf(bw[i * RC + q]) * ba[q];
+                    before += isnan(u) != isnan(s) ? isnan(u) : !isnan(u) && (u > s || (u == s && q > j));
+                    before += isnan(u) && isnan(s) && q > j;
+                }
+                bad += bm[i * RC + j] != (before < k);
+            }
+        CHECK(bad == 0, "dense ratio %g: %d entries of %d x %d pruned otherwise than the ranks say", dr, bad, RR, RC);
+    }
+    free(bw); free(ba); free(bm);
     random_mask(&r, 2, 10, 0.3, mask);
     int cnt = 0;
     for (int j = 0; j < 20; j++) cnt += mask[j];
@@ -284,6 +310,25 @@ static void test_antidote_masks(void) {
         }
     for (size_t i = 0; i < lo.n_params; i++) zeros += lo.params[i] == 0.0f;
     CHECK(zeros == expect && rep.pruned == expect, "pruned %zu (report %zu), expected %zu", zeros, rep.pruned, expect);
+    // calibration samples of different lengths through each layer together (padded) prune
+    // what they prune one sample at a time
+    Lora one;
+    lora_init(&one, &m, 4, 8.0f, 0.0f, (1 << P_Q) | (1 << P_DOWN), 3);
+    for (size_t i = 0; i < one.n_params; i++) one.params[i] = 0.1f + 0.001f * (float)((i * 31) % 97);
+    Lora all;
+    lora_init(&all, &m, 4, 8.0f, 0.0f, (1 << P_Q) | (1 << P_DOWN), 3);
+    memcpy(all.params, one.params, one.n_params * sizeof(float));
+    EncodedSet v;
+    tiny_data(&v, 5, 12);  // 6-12 tokens each
+    PruneOpts pv = {0.5, 0, 0, 0, 1};
+    PruneReport r1, r2;
+    CHECK(antidote_prune_calls(&m, &one, &v, &pv, 1, &r1, &e) == 0 && antidote_prune(&m, &all, &v, &pv, &r2, &e) == 0);
+    int differ = 0;
+    for (size_t i = 0; i < one.n_params; i++) differ += (one.params[i] == 0.0f) != (all.params[i] == 0.0f);
+    CHECK(differ == 0 && r1.pruned == r2.pruned, "%d entries pruned differently with samples together", differ);
+    lora_free(&one);
+    lora_free(&all);
+    encoded_free(&v);
     lora_free(&lo);
     encoded_free(&d);
     model_free(&m);

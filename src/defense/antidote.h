@@ -26,3 +26,12 @@ typedef struct {
 // in the reference, which applies every mask at the end. With no calibration samples
 // (calib NULL or empty) the score is |W| alone (the reference's sample_num = 0).
 int antidote_prune(Model *m, Lora *lora, const EncodedSet *calib, const PruneOpts *o, PruneReport *r, Err *e);
+// Calibration samples run through a layer together, padded to the longest of them, up to
+// ANTIDOTE_CALL_TOKENS tokens per call (at least one sample; shortest samples first, so
+// that a call pads little): the layer's products work on hundreds of rows instead of one
+// sample's. Causal attention never reads past a row's own tokens and the statistics skip
+// the padding, so each sample is computed as when it runs alone (batch 1, the reference).
+#define ANTIDOTE_CALL_TOKENS 2048
+// antidote_prune with at most call_tokens tokens per layer call (tests: 1 = one sample at a time).
+int antidote_prune_calls(Model *m, Lora *lora, const EncodedSet *calib, const PruneOpts *o, int call_tokens,
+                         PruneReport *r, Err *e);
