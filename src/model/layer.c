@@ -31,13 +31,14 @@
 static uint64_t mask_seed(uint64_t seed, int l, int p) { return hash64(seed ^ hash64((uint64_t)(l * N_PROJ + p) + 1)); }
 
 // y (N, out) = proj_p(x) for layer l; keeps A x in a->lora_ax[p] for the backward pass.
+// y NULL: only what the backward pass reads (A x and the dropout bits), not the product.
 static void proj_forward(const Model *m, const Lora *lora, const LayerRows *r, int l, int p, const float *x, float *y,
                          LayerActs *a) {
     const LayerWeights *L = &m->layers[l];
     const Mat *W = &L->w[p];
     int N = r->N;
     if (r->caches) matmul_forward_infer(y, x, W, L->bias[p], N, 0);  // generation
-    else matmul_forward(y, x, W, L->bias[p], N, 0);
+    else if (y) matmul_forward(y, x, W, L->bias[p], N, 0);
     if (!lora || !lora->A[l * N_PROJ + p]) return;
     float *ax = a->lora_ax[p], *A = lora->A[l * N_PROJ + p];
     if (r->train && lora->dropout > 0) {
@@ -47,7 +48,7 @@ static void proj_forward(const Model *m, const Lora *lora, const LayerRows *r, i
         Mat Am = {MAT_F32, A, lora->rank, W->cols};  // a few rows take the matrix-vector path
         matmul_forward(ax, x, &Am, NULL, N, 0);
     }
-    lora_up_forward(y, ax, lora->B[l * N_PROJ + p], lora_scale(lora), N, W->rows, lora->rank);
+    if (y) lora_up_forward(y, ax, lora->B[l * N_PROJ + p], lora_scale(lora), N, W->rows, lora->rank);
 }
 
 // How layer l forms its attention scores (Gemma 2: scale, soft-cap, window; else defaults).
@@ -160,6 +161,10 @@ void layer_forward(const Model *m, const Lora *lora, int l, const LayerRows *r, 
         if (r->mlp_out) memcpy(r->mlp_out, a->x3, NC * sizeof(float));
         norm_forward(c, out, a->rstd4, a->x3, L->mlp_out_norm, NULL, N);
         vec_add(out, a->x2, NC);
+        return;
+    }
+    if (!post && r->recompute) {  // the backward pass reads the down projection's input, not its output
+        proj_forward(m, lora, r, l, P_DOWN, a->a, NULL, a);
         return;
     }
     if (!post) {

@@ -17,6 +17,9 @@ typedef struct {
     const float *perturb;        // (N, C) added to the attention output (Vaccine), or NULL
     float *attn_out;             // (N, C) receives the attention output (HED), or NULL
     float *mlp_out;              // (N, C) receives the MLP output (LDIFS), or NULL
+    int recompute;               // 1: a checkpointed layer recomputed for its backward pass: what the
+                                 // backward reads, not the output (pre-norm without output norms: no
+                                 // down-projection product)
 } LayerRows;
 
 // out (N, C) = layer l of x (N, C); a receives every intermediate the backward pass reads.

@@ -249,6 +249,7 @@ void model_backward(const Model *m, const Lora *lora, Workspace *w, const Backwa
         LayerActs *a = w->slot_of[l] >= 0 ? w->pool[w->slot_of[l]] : &w->scratch;
         if (w->slot_of[l] < 0) {  // recompute (checkpoint)
             LayerRows r = batch_rows(m, w, w->perturb ? w->perturb[l] : NULL, NULL, NULL);
+            r.recompute = 1;
             layer_forward(m, lora, l, &r, a, x, w->tmp_out);
         }
         int need_dx = l > o->stop_layer || (l == 0 && ng && w->embed_grad);
