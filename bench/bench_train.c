@@ -426,19 +426,20 @@ int main(int argc, char **argv) {
             sm = lisa_method_new(&m, &lora, &o);
         } else if (!strcmp(step, "ldifs")) sm = ldifs_method_new(&m, B, T, 1e-4f);
         else {
-            random_set(&harmful, B, T, c.vocab_size, &r);
+            random_set(&harmful, 200, T, c.vocab_size, &r);  // the probability pool (tv_pool, 200 rows)
             TVaccineOpts o = {.rho = 3.0f, .K = 200, .J = 20, .S = 8, .harmful = &harmful,
                               .variant = !strcmp(step, "tvaccine-lean") ? TV_LEAN : TV_REFERENCE};
             sm = tvaccine_method_new(&m, B, T, &o, 99);
         }
         Workspace *w = workspace_new(&m, &lora, sm->max_B > B ? sm->max_B : B, T, 0);
-        ws_bytes = w->bytes;
         float *m1 = xcalloc(lora.n_params, sizeof(float)), *m2 = xcalloc(lora.n_params, sizeof(float));
         AdamW opt = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.1f};
+        double probe_s = 0, probe_cpu = 0;
         for (int s = 0; s <= reps; s++) {  // step 0 is the warm-up (and T-Vaccine's probability pass)
             double ts = now(), cs = cpu_now();
             const int *trainable = sm->begin_step ? sm->begin_step(sm, &m, &lora, w, s) : NULL;
             (void)trainable;  // T-Vaccine's inactive layers get no gradient: their update is decay only
+            if (s == 0) probe_s = now() - ts, probe_cpu = cpu_now() - cs;
             memset(w->lora_grad, 0, lora.n_params * sizeof(float));
             sm->grad(sm, &m, &lora, w, &b, 1.0f, hash64((uint64_t)s));
             clip_grad_norm(w->lora_grad, lora.n_params, 1.0f);
@@ -452,8 +453,9 @@ int main(int argc, char **argv) {
             int first = 1;
             for (int l = 0; l < c.n_layers; l++)
                 if (act[l]) n += snprintf(extra + n, sizeof extra - n, "%s%d", first ? "" : ",", l), first = 0;
-            snprintf(extra + n, sizeof extra - n, "\"");
+            snprintf(extra + n, sizeof extra - n, "\", \"probe_s\": %.4f, \"probe_cpu_s\": %.4f", probe_s, probe_cpu);
         }
+        ws_bytes = w->bytes;  // after the steps: with the activation slots they allocated
         free(m1); free(m2);
         workspace_free(w);
         step_method_free(sm);

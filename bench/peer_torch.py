@@ -11,7 +11,15 @@
 # next one), exactly as the antibody side. Vaccine and T-Vaccine follow the reference
 # trainers: hooks on every (T-Vaccine: every sampled) LlamaAttention output, pass 1 records
 # the gradients of those outputs, eps = rho * g / (||g|| + 1e-7), pass 2 adds eps in a
-# forward hook; T-Vaccine also freezes the LoRA parameters of the layers not sampled. TAR
+# forward hook. T-Vaccine (docs/methods.md, T-Vaccine) computes what antibody computes:
+# the attention LoRA of the layers not sampled is frozen, the MLP LoRA of every layer
+# trains, the layers outside the kept set are checkpointed (recomputed in the backward
+# pass, as the reference's modified Llama forward does), pass 1 asks autograd for the
+# sampled layers' output gradients only (no parameter gradients, nothing below the lowest
+# sampled layer, as antibody), and the probability pass runs on one row of a 200-row pool.
+# Antidote runs each layer once per sample, unpruned (statistics and the next layer's
+# input from the same forward, as antibody; the reference's script runs it a second time
+# to propagate, with the same weights and so the same outputs). TAR
 # runs its attack on a 10 x 200 harmful batch (tar_grads).
 import json
 import os
@@ -147,22 +155,62 @@ def tar_grads(model, x, harmful, params, weight=2.0, inner_lr=0.01):
     return loss
 
 
-def set_trainable(model, active):
+def layer_index(name):
+    return int(name.split(".layers.")[1].split(".")[0])
+
+
+def freeze_attention(model, active):
+    """The reference's unfreeze_activate_layers: the attention LoRA (q, k, v, o) trains in
+    the sampled layers only; the MLP LoRA is never frozen (trains in every layer)."""
     for name, p in model.named_parameters():
-        if "lora_" in name:
-            layer = int(name.split(".layers.")[1].split(".")[0])
-            p.requires_grad_(active is None or layer in active)
+        if "lora_" in name and ".self_attn." in name:
+            p.requires_grad_(layer_index(name) in active)
 
 
-def tvaccine_probs(model, x, mods):
-    """The probability pass on a harmful batch: P_l = ||g_l|| / sum_k ||g_k|| (all layers hooked)."""
-    set_trainable(model, None)
-    store = {}
-    hooks = record_grads(mods, store)
+def checkpoint_layers(model, keep):
+    """Layers outside keep run under torch.utils.checkpoint (recomputed in the backward
+    pass), the others keep their activations; keep None: no checkpointing."""
+    import functools
+    import torch.utils.checkpoint as cp
+    for i, layer in enumerate(model.base_model.model.model.layers):
+        layer.gradient_checkpointing = keep is not None and i not in keep
+        layer._gradient_checkpointing_func = functools.partial(cp.checkpoint, use_reentrant=False)
+
+
+def output_grads(model, x, mods):
+    """Pass 1 as antibody runs it: dL/dh of each module's attention output and the loss,
+    from autograd on those outputs alone (no parameter gradients; the backward pass
+    stops at the lowest of them)."""
+    import torch
+    outs = {}
+
+    def keep(mod, inp, out):
+        outs[mod] = out[0]
+    hooks = [m.register_forward_hook(keep) for m in mods]
+    loss = model(input_ids=x, labels=x).loss
+    for h in hooks:
+        h.remove()
+    grads = torch.autograd.grad(loss, [outs[m] for m in mods])
+    return loss, dict(zip(mods, grads))
+
+
+def tvaccine_grads(model, x, mods, rho):
+    """T-Vaccine's two passes on the sampled layers' modules mods."""
+    import torch
+    loss, store = output_grads(model, x, mods)
+    norm = torch.sqrt(sum((g * g).sum() for g in store.values()))
+    eps = {m: rho * g / (norm + 1e-7) for m, g in store.items()}
+    hooks = add_perturbation(mods, eps)
     model(input_ids=x, labels=x).loss.backward()
     for h in hooks:
         h.remove()
-    model.zero_grad(set_to_none=True)
+    return loss
+
+
+def tvaccine_probs(model, row, mods):
+    """The probability pass on one harmful row: P_l = ||g_l|| / sum_k ||g_k|| (all layers;
+    no checkpointing, as the reference's probability step)."""
+    _, store = output_grads(model, row, mods)
     norms = [float(store[m].norm()) for m in mods]
     return [n / sum(norms) for n in norms]
 
@@ -206,8 +254,10 @@ def repnoise_loss(model, safe, harm, alpha=0.1, beta=1e-3):
 
 
 def wanda_prune(model, samples, dense_ratio=0.8):
-    """Antidote's scoring pass (Wanda, LoRA mode): layer by layer, ||X_j|| of every LoRA
-    matrix's input over the calibration tokens, prune by |W_ij| * ||X_j||, propagate."""
+    """Antidote's scoring pass (Wanda, LoRA mode) as antibody computes it: layer by layer,
+    one forward of the unpruned layer per sample gives ||X_j|| of every LoRA matrix's input
+    and the next layer's input; each row keeps the int(cols * (1 - dense_ratio)) lowest
+    scores |W_ij| * ||X_j|| (stable ascending sort) and the rest are pruned."""
     import torch
     layers = decoder_layers(model)
 
@@ -237,16 +287,15 @@ def wanda_prune(model, samples, dense_ratio=0.8):
                 sq[name] += inp[0].reshape(-1, inp[0].shape[-1]).float().pow(2).sum(0)
             return hook
         hooks = [m.register_forward_hook(stat(n)) for n, m in subset.items()]
-        for x in cache:
-            layer(x, **kw)
+        cache = [layer(x, **kw) for x in cache]
         for hk in hooks:
             hk.remove()
         for n, m in subset.items():
             metric = m.weight.abs() * torch.sqrt(sq[n]).reshape(1, -1)
             k = int(m.weight.shape[1] * (1 - dense_ratio))
-            idx = torch.sort(metric, dim=-1, stable=True)[1][:, :k]
-            m.weight.data.scatter_(1, idx, 0)
-        cache = [layer(x, **kw) for x in cache]
+            keep = torch.zeros_like(metric, dtype=torch.bool)
+            keep.scatter_(1, torch.sort(metric, dim=-1, stable=True)[1][:, :k], True)
+            m.weight.data.masked_fill_(~keep, 0.0)
 
 
 def measure(shape, step, reps, active):
@@ -265,6 +314,7 @@ def measure(shape, step, reps, active):
         model.train()
         if step == "tvaccine":
             act = sorted(int(a) for a in active.split(",")) if active else None
+            pool = torch.randint(0, V, (200, T), generator=g)  # the probability pool (tv_pool 200 rows)
         params = [p for n, p in model.named_parameters() if "lora_" in n]
         opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.1)
         for s in range(reps + 1):
@@ -278,12 +328,17 @@ def measure(shape, step, reps, active):
             elif step == "tar":
                 tar_grads(model, x, harmful, params)
             else:
-                if s == 0:  # the probability pass (every K = 200 steps) and the layer sampling
-                    P = tvaccine_probs(model, harmful, mods)
+                if s == 0:  # the probability pass (every K = 200 steps, timed alone) and the layer sampling
+                    checkpoint_layers(model, None)
+                    row = pool[int(torch.randint(0, len(pool), (1,), generator=g))].unsqueeze(0)
+                    P = tvaccine_probs(model, row, mods)
+                    extra["probe_s"], extra["probe_cpu_s"] = time.perf_counter() - ts, time.process_time() - cs
                     if act is None:
                         act = sorted(torch.multinomial(torch.tensor(P), 8, replacement=False).tolist())
-                    set_trainable(model, set(act))
-                vaccine_grads(model, x, [mods[l] for l in act], 3.0)
+                    L = len(mods)  # kept layers: the sampled ones and, past 26 layers, each one's i-1
+                    checkpoint_layers(model, {k for a in act for k in (a, a - 1) if k >= 0 and (k == a or L > 26)})
+                    freeze_attention(model, set(act))
+                tvaccine_grads(model, x, [mods[l] for l in act], 3.0)
             torch.nn.utils.clip_grad_norm_([p for p in params if p.grad is not None], 1.0)
             opt.step()
             opt.zero_grad(set_to_none=True)
@@ -292,6 +347,10 @@ def measure(shape, step, reps, active):
         tokens = B * T
         if step == "tvaccine":
             extra["active"] = ",".join(map(str, act))
+    elif step.startswith("generate") and step.endswith("_bf16") and bf16_skip_reason(torch):
+        print(json.dumps(dict(side=os.environ.get("PEER_NAME", "torch"), shape=shape, step=step,
+                              skipped=bf16_skip_reason(torch))))
+        return
     elif step.startswith("generate"):
         # generate: one 32-token prompt; generate4: 8 prompts in batches of 4 (evaluation-style)
         model.eval()
@@ -333,6 +392,36 @@ def measure(shape, step, reps, active):
     print(json.dumps(rec))
 
 
+def bf16_skip_reason(torch):
+    """Why torch's bf16 products would be emulated here ("" when they run on bf16
+    instructions): then a 4096^3 product or a bf16 generation takes minutes, so those
+    measurements are skipped. The CPU lacks AVX512-BF16 / AMX-BF16, torch or oneDNN is held
+    below AVX-512 (ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA), or a 512^3 bf16 product runs at
+    under a tenth of the fp32 rate (emulation the flags did not reveal)."""
+    flags = open("/proc/cpuinfo").read().split()
+    cap = torch.backends.cpu.get_cpu_capability()
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", os.environ.get("DNNL_MAX_CPU_ISA", "ALL")).upper()
+    if not ("avx512_bf16" in flags or "amx_bf16" in flags):
+        return "no AVX512-BF16 or AMX-BF16 in the CPU flags"
+    if "AVX512" not in cap and "AMX" not in cap:
+        return f"torch's CPU capability is {cap}"
+    if isa != "ALL" and "AVX512" not in isa and "AMX" not in isa:
+        return f"ONEDNN_MAX_CPU_ISA={isa}"
+    m = 512
+    s32, s16 = torch.rand(m, m), torch.rand(m, m).to(torch.bfloat16)
+    t32 = min(timed(lambda: torch.mm(s32, s32)) for _ in range(3))
+    t16 = min(timed(lambda: torch.mm(s16, s16)) for _ in range(3))
+    if t16 > 10 * t32:
+        return f"a bf16 512^3 product took {t16 / t32:.0f}x the fp32 one (emulated)"
+    return ""
+
+
+def timed(f):
+    t = time.perf_counter()
+    f()
+    return time.perf_counter() - t
+
+
 def peak():
     import torch
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
@@ -346,24 +435,21 @@ def peak():
         dt = time.perf_counter() - t
         if i > 0:
             best = min(best, dt)
-    # what torch gets from bf16 on this CPU: only with bf16 instructions (AVX512-BF16 or
-    # AMX); without them the product is emulated and takes minutes, so it is skipped
-    flags = open("/proc/cpuinfo").read().split()
+    why16 = bf16_skip_reason(torch)  # what torch gets from bf16 on this CPU, if it has bf16 instructions
     best16 = None
-    if "avx512_bf16" in flags or "amx_bf16" in flags:
+    if not why16:
         ab, bb = a.to(torch.bfloat16), b.to(torch.bfloat16)
         best16 = 1e30
         for i in range(5):
-            t = time.perf_counter()
-            torch.mm(ab, bb)
-            dt = time.perf_counter() - t
+            dt = timed(lambda: torch.mm(ab, bb))
             if i > 0:
                 best16 = min(best16, dt)
     import transformers
     import peft
     print(json.dumps(dict(side=os.environ.get("PEER_NAME", "torch"), step="peak", seconds=best,
                           gflops=2 * n ** 3 / best / 1e9,
-                          bf16_gflops=2 * n ** 3 / best16 / 1e9 if best16 else None, threads=torch.get_num_threads(), torch=torch.__version__,
+                          bf16_gflops=2 * n ** 3 / best16 / 1e9 if best16 else None, bf16_skipped=why16 or None,
+                          cpu_capability=torch.backends.cpu.get_cpu_capability(), threads=torch.get_num_threads(), torch=torch.__version__,
                           transformers=transformers.__version__, peft=peft.__version__, blas=blas_summary(torch))))
 
 
@@ -375,10 +461,13 @@ def peak():
 #   SFT step         forward + backward; frozen weights need only input gradients:
 #                    3*... = 2*[2N(P+VC)] + 3*A + 3*R  (the backward of A costs 2A, of R 2R)
 #   Vaccine step     2 x SFT step (two forward/backward passes)
-#   T-Vaccine step   2 x [forward + LM-head backward + (L-lo)/L of the layers' backward],
-#                    lo = lowest active layer (no backward below it)
+#   T-Vaccine step   pass 1: forward + LM-head backward + (L-lo)/L of the layers' backward
+#                    (lo = lowest sampled layer, no backward below it); pass 2: an SFT step.
+#                    The recomputation of the checkpointed layers is not counted (it is the
+#                    price of the memory T-Vaccine saves)
+#   T-Vaccine probe  forward + backward of one 1 x 200 row (the probability pass)
 #   generation       2*(P + VC)*(32 + 128) + attention over the cache (per token 4*ctx*NH*HD*L)
-#   Antidote         two layer forwards (statistics, propagation) over 8 x 200 tokens, no LM head
+#   Antidote         one layer forward per sample over 8 x 200 tokens, no LM head
 def flops(shape, step, rec):
     s = SHAPES[shape]
     C, H, L, NH, NKV, V = (s["hidden_size"], s["intermediate_size"], s["num_hidden_layers"],
@@ -392,19 +481,19 @@ def flops(shape, step, rec):
     Rp = L * sum(8 * (i + o) for i, o in dims)
     if step == "tar":  # two passes on the 5-row batch, one on the 10-row harmful batch (linear in rows)
         return 4 * flops(shape, "sft", rec)
-    if step in ("sft", "vaccine", "tvaccine"):
-        B, T = 5, 200
+    if step in ("sft", "vaccine", "tvaccine", "tvaccine_probe"):
+        B, T = (1, 200) if step == "tvaccine_probe" else (5, 200)
         N = B * T
         A = 4 * B * T * T * NH * HD * L
         fwd = 2 * N * (P + V * C) + A + 2 * N * Rp
         bwd_layers = 2 * N * P + 2 * A + 4 * N * Rp
         bwd_head = 2 * N * V * C
-        if step == "sft":
+        if step in ("sft", "tvaccine_probe"):
             return fwd + bwd_layers + bwd_head
         if step == "vaccine":
             return 2 * (fwd + bwd_layers + bwd_head)
         lo = min(int(a) for a in rec["active"].split(","))
-        return 2 * (fwd + bwd_head + bwd_layers * (L - lo) / L)
+        return 2 * (fwd + bwd_head) + bwd_layers * (1 + (L - lo) / L)
     if step.startswith("generate"):
         n = 32 + 128
         att = sum(4 * ctx * NH * HD * L for ctx in range(1, n + 1))
@@ -413,12 +502,14 @@ def flops(shape, step, rec):
         return prompts * (2 * (P + V * C + lora) * n + att)
     if step == "antidote":
         N, T = 8 * 200, 200
-        return 2 * (2 * N * (P + Rp) + 4 * 8 * T * T * NH * HD * L)
+        return 2 * N * (P + Rp) + 4 * 8 * T * T * NH * HD * L
     return 0
 
 
 def table(path, out, command):
     recs = [json.loads(line) for line in open(path) if line.startswith("{")]
+    skipped = [r for r in recs if r.get("skipped")]
+    recs = [r for r in recs if not r.get("skipped") and r.get("step") != "machine"]
     peaks = {r["side"]: r for r in recs if r["step"] == "peak"}
     sides = list(dict.fromkeys(r["side"] for r in recs if r["step"] != "peak"))
     peer_sides = [s for s in sides if s != "antibody"]
@@ -426,10 +517,13 @@ def table(path, out, command):
     hdr = ("| shape | step | side | time/step (s) | CPU s/step | tokens/s | peak RSS (MB) | GFLOP/s | % of peak | "
            "antibody/peer time | antibody/peer CPU time | antibody/peer memory |")
     rows += [hdr, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    order = ["sft", "vaccine", "tvaccine", "tar", "generate", "generate_bf16", "generate4", "generate4_bf16", "generate16",
+    for r in [r for r in recs if r.get("probe_s")]:  # T-Vaccine's probability pass, timed on its own
+        recs.append(dict(r, step="tvaccine_probe", seconds=r["probe_s"], cpu_seconds=r.get("probe_cpu_s"), tokens=200))
+    order = ["sft", "vaccine", "tvaccine", "tvaccine_probe", "tar", "generate", "generate_bf16", "generate4", "generate4_bf16", "generate16",
              "generate16_bf16", "generate_nolora", "generate_bf16_nolora", "generate16_nolora", "generate16_bf16_nolora",
              "antidote"]
     names = {"sft": "SFT step", "vaccine": "Vaccine step", "tvaccine": "T-Vaccine step (S=8)",
+             "tvaccine_probe": "T-Vaccine probability pass (1 x 200, every K steps)",
              "tar": "TAR step (attack on 10 harmful rows)",
              "generate": "greedy generation, 128 tokens",
              "generate_bf16": "greedy generation, 128 tokens, bf16 weights",
@@ -469,10 +563,14 @@ def table(path, out, command):
                     f"{'SGEMM, ' + p.get('blas', '') if side == 'antibody' else 'torch.mm'}, {p['threads']} threads)")
         if p.get("bf16_gflops"):
             rows.append(f"\nbf16 4096^3 torch.mm, {side}: {p['bf16_gflops']:.1f} GFLOP/s")
+        elif p.get("bf16_skipped"):
+            rows.append(f"\nbf16 4096^3 torch.mm, {side}: skipped ({p['bf16_skipped']})")
         if p.get("dot_bf16_gflops"):
             rows.append(f"\nVector units, {p['threads']} threads, register-only loops: fp32 FMA "
                         f"{p['fma_fp32_gflops']:.1f} GFLOP/s, AVX512-BF16 dot product (vdpbf16ps) "
                         f"{p['dot_bf16_gflops']:.1f} GFLOP/s")
+    for r in skipped:
+        rows.append(f"\n{r['shape']} {names.get(r['step'], r['step'])}, {r['side']}: skipped ({r['skipped']})")
     kern = [r for r in recs if r["step"] == "kernels"]
     if kern:
         rows.append(f"\nVector kernels through each instruction set this CPU runs (`bench_train x kernels`, "

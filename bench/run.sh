@@ -1,28 +1,34 @@
 #!/usr/bin/env bash
 # antibody vs PyTorch (transformers + peft) and llama.cpp, side by side on this machine:
-# `make bench` (or `bash bench/run.sh [--7b]` after `make`). Each measurement runs in its own
+# `make bench` (or `bash bench/run.sh [--full] [--7b]` after `make`). Each measurement runs in its own
 # process, antibody first, then the peers, at the same thread count. Writes bench/results.md.
+# The default set fits in 15 minutes on a 2-core AVX2 machine (bench/README.md, "Time");
+# the rest is behind --full.
 #   BENCH_THREADS   threads for every side (default 2)
 #   BENCH_REPS      timed steps after one warm-up step (default 3; the median is reported)
-#   BENCH_SHAPES    default "tinystories smollm"
+#   BENCH_SHAPES    default "smollm" ("tinystories smollm" with --full)
 #   BENCH_LLAMACPP  0: no llama.cpp rows (default 1: built once, bench/llamacpp.sh)
 #   BENCH_EXTRA     1: also the hand-written PyTorch Llama rows (on PyPI's and Debian's torch)
-#   --7b            also the Llama-2-7B-shaped steps (bf16 weights, 1 x 128; antibody only; long)
+#   --full          also the TinyStories shape, the fp32 16-prompt rows and the generation rows
+#                   through the AVX2 kernels on an AVX-512 CPU
+#   --7b            also the Llama-2-7B-shaped SFT, Vaccine and T-Vaccine steps (bf16 weights,
+#                   1 x 128; antibody only; one process at a time, ~15 GB each; long)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 BUILD=${ANTIBODY_BUILD:-$ROOT/build}
 THREADS=${BENCH_THREADS:-2}
 REPS=${BENCH_REPS:-3}
-SHAPES=${BENCH_SHAPES:-"tinystories smollm"}
 STEPS="sft vaccine tvaccine generate antidote"
-RUN7B=0
+RUN7B=0 FULL=0
 for a in "$@"; do
     case "$a" in
         --7b) RUN7B=1 ;;
-        *) echo "usage: bench/run.sh [--7b]" >&2; exit 2 ;;
+        --full) FULL=1 ;;
+        *) echo "usage: bench/run.sh [--full] [--7b]" >&2; exit 2 ;;
     esac
 done
+SHAPES=${BENCH_SHAPES:-$([ $FULL = 1 ] && echo "tinystories smollm" || echo smollm)}
 BIN=$BUILD/bench/bench_train
 [ -x "$BIN" ] || { echo "bench/run.sh: $BIN missing: run make first" >&2; exit 1; }
 PY=$(bash tests/oracle/setup.sh | tail -1)
@@ -55,6 +61,14 @@ elif ! "$DEBPY" -c "import torch" 2>/dev/null; then
 fi
 DEBTORCH=$([ -n "$DEBPY" ] && "$DEBPY" -c "import torch; print(torch.__version__)" || echo "not run")
 
+# the machine, first: the CPU and the instruction sets that decide which kernels run
+# (antibody's, torch's, llama.cpp's), and any that the environment holds back
+cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
+flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx2|fma|f16c|avx512f|avx512bw|avx512vl|avx512_bf16|avx512_vnni|amx_tile|amx_bf16' | tr '\n' ' ' | sed 's/ $//')
+forced=$(env | grep -E '^(ANTIBODY_ISA|ONEDNN_MAX_CPU_ISA|DNNL_MAX_CPU_ISA|ATEN_CPU_CAPABILITY|MKL_ENABLE_INSTRUCTIONS)=' | sort | tr '\n' ' ' | sed 's/ $//')
+printf '{"side": "machine", "step": "machine", "cpu": "%s", "cores": %d, "flags": "%s", "forced": "%s", "load": "%s"}\n' \
+    "$cpu" "$(nproc)" "$flags" "$forced" "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$RES"
+echo "== $cpu, $(nproc) cores; flags: $flags${forced:+; held back: $forced}"
 echo "== peak (4096^3 matrix product in fp32 and bf16, vector-unit loops, $THREADS threads)"
 ab smollm peak
 peer peak
@@ -92,7 +106,7 @@ for shape in $SHAPES; do
                 ab "$shape" generate16 "$REPS" nolora model="${LLAMA[1]}" $([ $w = bf16 ] && echo bf16)
                 llama "generate16${sfx}_nolora"
             done
-            if grep -qw avx512f /proc/cpuinfo; then  # the AVX2 kernels on this AVX-512 CPU
+            if [ $FULL = 1 ] && grep -qw avx512f /proc/cpuinfo; then  # the AVX2 kernels on this AVX-512 CPU
                 echo "== $shape generate and generate16, no LoRA, through the AVX2 kernels (ANTIBODY_ISA=avx2)"
                 for w in f32 bf16; do
                     for g in generate generate16; do
@@ -107,9 +121,11 @@ for shape in $SHAPES; do
             echo "== $shape generate, bf16 weights"
             ab "$shape" generate "$REPS" bf16
             peer "$shape" generate_bf16 "$REPS"
-            echo "== $shape generate, 16 prompts all at once (evaluation), fp32 and bf16 weights"
-            ab "$shape" generate16 "$REPS"
-            peer "$shape" generate16 "$REPS"
+            echo "== $shape generate, 16 prompts all at once (evaluation), bf16 weights (and fp32 with --full)"
+            if [ $FULL = 1 ]; then
+                ab "$shape" generate16 "$REPS"
+                peer "$shape" generate16 "$REPS"
+            fi
             ab "$shape" generate16 "$REPS" bf16
             peer "$shape" generate16_bf16 "$REPS"
         fi
@@ -123,15 +139,17 @@ for shape in $SHAPES; do
 done
 if [ $RUN7B = 1 ]; then
     for step in sft vaccine tvaccine; do  # one process each: its own peak memory
+        avail=$(free -g | awk '/Mem:/ {print $7}')
+        if [ "$avail" -lt 17 ]; then  # 13.5 GB of weights + activations; the machine may be shared
+            echo "bench/run.sh: llama7b $step skipped: $avail GB available, it needs about 16" >&2
+            continue
+        fi
         echo "== llama7b $step (bf16 weights, batch 1 x 128)"
-        "$BIN" llama7b $step 1 2>>"$LOG" | tee -a "$OUT/7b.json"
+        "$BIN" llama7b $step 1 2>>"$LOG" | tee -a "$OUT/7b.json" "$RES" | cut -c1-160
     done
 fi
 
-cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
 cores=$(nproc)
-# the instruction sets that decide which kernels run (antibody's, torch's, llama.cpp's)
-flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx2|fma|f16c|avx512f|avx512bw|avx512vl|avx512_bf16|avx512_vnni|amx_tile|amx_bf16' | tr '\n' ' ')
 isa=$(grep '"step": "kernels"' "$RES" | sed 's/.*"isa": "\([^"]*\)".*/\1/' | tr '\n' ' ')
 active=$(grep '"side": "antibody", "shape"' "$RES" | head -1 | sed 's/.*"isa": "\([^"]*\)".*/\1/')
 mem=$(free -g | awk '/Mem:/ {print $2}')
@@ -141,8 +159,8 @@ blas=$(grep '"step": "peak"' "$RES" | grep '"side": "antibody"' | sed 's/.*"blas
     echo "# antibody vs PyTorch: measured figures"
     echo
     echo "- Date: $(date -u +%Y-%m-%d) ($(date -u +%H:%MZ))"
-    echo "- Machine: $cpu, $cores cores, ${mem} GB RAM; CPU flags: $flags; antibody's kernels: $active (this CPU runs: ${isa})"
-    echo "- Command: \`make bench\` (= \`bash bench/run.sh$([ $RUN7B = 1 ] && echo ' --7b')\`), $THREADS threads both sides (OMP_NUM_THREADS=$THREADS, torch.set_num_threads($THREADS)), median of $REPS steps after 1 warm-up step"
+    echo "- Machine: $cpu, $cores cores, ${mem} GB RAM; CPU flags: $flags; antibody's kernels: $active (this CPU runs: ${isa})${forced:+; instruction sets held back by the environment: $forced}"
+    echo "- Command: \`make bench\` (= \`bash bench/run.sh$([ $FULL = 1 ] && echo ' --full')$([ $RUN7B = 1 ] && echo ' --7b')\`), $THREADS threads both sides (OMP_NUM_THREADS=$THREADS, torch.set_num_threads($THREADS)), median of $REPS steps after 1 warm-up step"
     echo "- antibody: fp32 (bf16 weights only in the rows that say so), GEMM: $blas"
     echo "- Peer: $vers; OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for the peer (this environment sets OPENBLAS_CORETYPE, which slows OpenBLAS); the bf16 generation row runs the peer's model in torch.bfloat16"
     echo "- Extra rows: torch-handwritten = bench/peer_handwritten.py (a compact Llama + LoRA in plain PyTorch, SFT and Vaccine steps) on the same torch; debian-torch-handwritten = the same on Debian's python3-torch ($DEBTORCH), which transformers 5 / peft 0.21 cannot use"
@@ -158,12 +176,18 @@ blas=$(grep '"step": "peak"' "$RES" | grep '"side": "antibody"' | sed 's/.*"blas
         "$PY" - "$OUT/7b.json" <<'EOF'
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-print("Llama-2-7B shape (4096 x 32 layers, MLP 11008, vocab 32000), bf16 base weights, LoRA r=8 on all seven projections, batch 1 x 128, one step after the warm-up step (forward + backward + AdamW; T-Vaccine's warm-up includes its probability pass):")
+print("Llama-2-7B shape (4096 x 32 layers, MLP 11008, vocab 32000), bf16 base weights, LoRA r=8 on all seven projections, batch 1 x 128, "
+      "one step after the warm-up step (forward + backward + AdamW; T-Vaccine's warm-up includes its probability pass, timed on its own); "
+      "activations = the training workspace after the steps (activations kept or recomputed, gradients, buffers):")
 print()
-print("| method | step time (s) | warm-up step (s) | init (s) | RSS after init (GB) | peak RSS (GB) | workspace (MB) |")
-print("|---|---:|---:|---:|---:|---:|---:|")
+print("| method | step time (s) | CPU s/step | warm-up step (s) | init (s) | RSS after init (GB) | peak RSS (GB) | activations (MB) |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
 for r in recs:
-    print(f"| {r['step']} | {r['seconds']:.1f} | {r['warmup_s']:.1f} | {r['init_s']:.1f} | {r['model_rss']/1e9:.2f} | {r['peak_rss']/1e9:.2f} | {r['workspace_bytes']/1e6:.0f} |")
+    name = r["step"]
+    if r.get("active"):
+        name += f" (S=8, layers {r['active']}; probability pass {r['probe_s']:.1f} s)"
+    print(f"| {name} | {r['seconds']:.1f} | {r.get('cpu_seconds', 0):.1f} | {r['warmup_s']:.1f} | {r['init_s']:.1f} | "
+          f"{r['model_rss']/1e9:.2f} | {r['peak_rss']/1e9:.2f} | {r['workspace_bytes']/1e6:.0f} |")
 EOF
     fi
     echo
