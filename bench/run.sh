@@ -5,12 +5,13 @@
 # The default set fits in 15 minutes on a 2-core AVX2 machine (bench/README.md, "Time");
 # the rest is behind --full.
 #   BENCH_THREADS   threads for every side (default 2)
-#   BENCH_REPS      timed steps after one warm-up step (default 3; the median is reported)
+#   BENCH_REPS      timed steps after one warm-up step (default 2, 3 with --full; the median is reported)
 #   BENCH_SHAPES    default "smollm" ("tinystories smollm" with --full)
 #   BENCH_LLAMACPP  0: no llama.cpp rows (default 1: built once, bench/llamacpp.sh)
 #   BENCH_EXTRA     1: also the hand-written PyTorch Llama rows (on PyPI's and Debian's torch)
-#   --full          also the TinyStories shape, the fp32 16-prompt rows and the generation rows
-#                   through the AVX2 kernels on an AVX-512 CPU
+#   --full          also the TinyStories shape, 3 timed steps per row, the 16-prompt rows with
+#                   LoRA (antibody and the peer), llama.cpp's fp32-weight rows and the generation
+#                   rows through the AVX2 kernels on an AVX-512 CPU
 #   --7b            also the Llama-2-7B-shaped SFT, Vaccine and T-Vaccine steps (bf16 weights,
 #                   1 x 128; antibody only; one process at a time, ~15 GB each; long)
 set -euo pipefail
@@ -18,7 +19,6 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 BUILD=${ANTIBODY_BUILD:-$ROOT/build}
 THREADS=${BENCH_THREADS:-2}
-REPS=${BENCH_REPS:-3}
 STEPS="sft vaccine tvaccine generate antidote"
 RUN7B=0 FULL=0
 for a in "$@"; do
@@ -29,6 +29,7 @@ for a in "$@"; do
     esac
 done
 SHAPES=${BENCH_SHAPES:-$([ $FULL = 1 ] && echo "tinystories smollm" || echo smollm)}
+REPS=${BENCH_REPS:-$([ $FULL = 1 ] && echo 3 || echo 2)}
 BIN=$BUILD/bench/bench_train
 [ -x "$BIN" ] || { echo "bench/run.sh: $BIN missing: run make first" >&2; exit 1; }
 PY=$(bash tests/oracle/setup.sh | tail -1)
@@ -97,7 +98,7 @@ for shape in $SHAPES; do
         fi
         if [ "$step" = generate ] && [ -n "$LLAMA" ] && [ "$shape" = smollm ]; then
             # the base model alone (llama.cpp runs no LoRA here), from the same checkpoint both sides
-            for w in f32 bf16; do
+            for w in $([ $FULL = 1 ] && echo f32) bf16; do  # fp32 weights with --full
                 sfx=$([ $w = bf16 ] && echo _bf16 || true)
                 echo "== $shape generate, no LoRA, $w weights: antibody, llama.cpp"
                 ab "$shape" generate "$REPS" nolora model="${LLAMA[1]}" $([ $w = bf16 ] && echo bf16)
@@ -121,13 +122,13 @@ for shape in $SHAPES; do
             echo "== $shape generate, bf16 weights"
             ab "$shape" generate "$REPS" bf16
             peer "$shape" generate_bf16 "$REPS"
-            echo "== $shape generate, 16 prompts all at once (evaluation), bf16 weights (and fp32 with --full)"
             if [ $FULL = 1 ]; then
+                echo "== $shape generate, 16 prompts all at once (evaluation), fp32 and bf16 weights"
                 ab "$shape" generate16 "$REPS"
                 peer "$shape" generate16 "$REPS"
+                ab "$shape" generate16 "$REPS" bf16
+                peer "$shape" generate16_bf16 "$REPS"
             fi
-            ab "$shape" generate16 "$REPS" bf16
-            peer "$shape" generate16_bf16 "$REPS"
         fi
         if [ "${BENCH_EXTRA:-0}" = 1 ] && { [ "$step" = sft ] || [ "$step" = vaccine ]; }; then
             # extra rows: a hand-written Llama + LoRA in plain PyTorch, on the newest torch and on
