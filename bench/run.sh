@@ -141,8 +141,8 @@ done
 if [ $RUN7B = 1 ]; then
     for step in sft vaccine tvaccine; do  # one process each: its own peak memory
         avail=$(free -g | awk '/Mem:/ {print $7}')
-        if [ "$avail" -lt 17 ]; then  # 13.5 GB of weights + activations; the machine may be shared
-            echo "bench/run.sh: llama7b $step skipped: $avail GB available, it needs about 16" >&2
+        if [ "$avail" -lt 16 ]; then  # 13.5 GB of weights + activations; the machine may be shared
+            echo "bench/run.sh: llama7b $step skipped: $avail GB available, it needs about 15" >&2
             continue
         fi
         echo "== llama7b $step (bf16 weights, batch 1 x 128)"
