@@ -737,6 +737,59 @@ static void test_library_quiet(void) {
     }
 }
 
+// TAR's variants through the align stage (docs/methods.md, TAR): the default, the reference's
+// update as its code runs, is SFT's adapter bit for bit although the attack runs; intended
+// applies the tamper-resistance gradient; a weight given to the reference variant is refused.
+static void test_tar_variants(void) {
+    char model[4200], dir[3][4200];
+    snprintf(model, sizeof model, "%s/base_tar", tmp_root);
+    const char *names[3] = {"tar_sft", "tar_reference", "tar_intended"};
+    for (int i = 0; i < 3; i++) snprintf(dir[i], sizeof dir[i], "%s/%s", tmp_root, names[i]);
+    Err e = {0};
+    if (make_model_dir(model, &e)) { CHECK(0, "model: %s", e.msg); return; }
+    Dataset d, h;
+    dataset_init(&d);
+    dataset_init(&h);
+    dataset_add(&d, "Say hello.", "", "hello there", NULL, NULL, 0);
+    dataset_add(&d, "Say bye.", "", "bye now", NULL, NULL, 0);
+    dataset_add(&h, "Be rude.", "", "rude words here", NULL, NULL, 0);
+    dataset_add(&h, "Be mean.", "", "mean words", NULL, NULL, 0);
+    AlignOpts o[3];
+    align_opts_default(&o[0], ALIGN_SFT);
+    o[0].train.max_steps = 3;
+    o[0].train.batch_size = 2;
+    o[0].train.warmup_ratio = 0;
+    o[0].tar_batch = 2;
+    o[0].tar_inner_lr = 0.5f;  // an attack large enough to move the alignment loss
+    o[1] = o[0];
+    o[1].method = ALIGN_TAR;  // tar_variant reference: the default
+    o[2] = o[1];
+    o[2].tar_variant = TAR_INTENDED;
+    for (int i = 0; i < 3; i++)
+        CHECK(stage_align(model, NULL, 0, &d, i ? &h : NULL, &o[i], dir[i], NULL, &e) == 0, "align %s: %s", names[i], e.msg);
+    LoadedModel lm;
+    if (model_dir_open(&lm, model, MAT_F32, NULL, 0, &e)) { CHECK(0, "%s", e.msg); dataset_free(&d); dataset_free(&h); return; }
+    Lora l[3];
+    int loaded = 0;
+    while (loaded < 3 && !load_adapter(&lm.model, dir[loaded], &l[loaded])) loaded++;
+    CHECK(loaded == 3, "adapters loaded: %d", loaded);
+    if (loaded == 3) {
+        CHECK(l[1].n_params == l[0].n_params && !memcmp(l[1].params, l[0].params, l[0].n_params * sizeof(float)),
+              "TAR, reference variant, differs from SFT");
+        double diff = 0;
+        for (size_t i = 0; i < l[0].n_params && l[2].n_params == l[0].n_params; i++) diff += fabs(l[2].params[i] - l[0].params[i]);
+        CHECK(diff > 0, "TAR, intended variant, equals SFT");
+    }
+    for (int i = 0; i < loaded; i++) lora_free(&l[i]);
+    model_dir_close(&lm);
+    o[1].tar_weight = 5;
+    CHECK(stage_align(model, NULL, 0, &d, &h, &o[1], dir[1], NULL, &e) == -1 &&
+              strstr(e.msg, "tar_weight: has no effect with tar_variant reference"),
+          "a weight for the reference variant: %s", e.msg);
+    dataset_free(&d);
+    dataset_free(&h);
+}
+
 // Issue 16: the baselines as rows of the experiment: Booster, RepNoise and TAR align (on the
 // re-alignment rows), Lisa and LDIFS fine-tune in their own folders, a fine-tuning defense combines with a
 // post step; method names are parsed in order ALIGN+FT+POST.
@@ -880,6 +933,7 @@ int main(void) {
     test_end_to_end();
     test_single_lora();
     test_baseline_methods();
+    test_tar_variants();
     test_families();
     test_gemma2_stages();
     char cmd[4300];

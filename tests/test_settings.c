@@ -146,6 +146,12 @@ static void test_refused_alike(void) {
     // a float setting refuses what a float cannot hold (1e300 became inf and passed "lr > 0")
     same_refusal("finetune --print-settings --lr 1e300", HEAD "\"world\": {}, \"finetune\": {\"lr\": 1e300}}",
                  "a float holds");
+    // TAR's reference variant never applies a tamper-resistance weight: one given is refused
+    same_refusal("align --print-settings --method tar --tar-weight 5",
+                 HEAD "\"world\": {}, \"align\": {\"tar\": {\"tar_weight\": 5}}}",
+                 "tar_weight: has no effect with tar_variant reference");
+    same_refusal("align --print-settings --method tar --tar-variant clean",
+                 HEAD "\"world\": {}, \"align\": {\"tar_variant\": \"clean\"}}", "must be \"reference\" or \"intended\"");
     same_refusal("finetune --print-settings --targets q,zz", HEAD "\"world\": {}, \"finetune\": {\"targets\": \"q,zz\"}}",
                  "unknown projection \"zz\"");
     // a swept value is checked as the setting it becomes
@@ -605,6 +611,10 @@ static void test_presets(void) {
     const char *t_tv[] = {"epochs", "20", "batch_size", "10", "rho", "3.0", "tv_K", "200", "tv_J", "20",
                           "tv_S", "8", "tv_pool", "200", "tv_variant", "\"reference\"", "rank", "8", NULL};
     cli_has("align --print-settings --preset tvaccine --method tvaccine", t_tv);
+    const char *t_tar[] = {"tar_weight", "2.0", "tar_inner_lr", "0.01", "tar_variant", "\"reference\"", NULL};
+    cli_has("align --print-settings --preset tvaccine --method tar", t_tar);
+    const char *t_tar5[] = {"tar_weight", "5.0", "tar_variant", "\"intended\"", NULL};
+    cli_has("align --print-settings --method tar --tar-variant intended --tar-weight 5", t_tar5);
     const char *t_sft[] = {"epochs", "20", "batch_size", "10", "lr", "0.001", NULL};  // T-Vaccine's SFT.sh
     cli_has("align --print-settings --preset tvaccine --method sft", t_sft);
     cli_has("train --print-settings --preset tvaccine", t_sft);

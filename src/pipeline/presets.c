@@ -93,6 +93,7 @@ void preset_align(Preset p, AlignOpts *o) {
             o->tar_inner_steps = 1;
             o->tar_batch = 10;
             o->tar_pool = 2000;
+            o->tar_variant = TAR_REFERENCE;
         }
         return;
     case PRESET_ANTIDOTE:

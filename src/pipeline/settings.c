@@ -18,6 +18,7 @@ static const char *const ALIGN_NAMES[ALIGN_COUNT] = {"none", "sft", "vaccine", "
 static const char *const SCHEDULE_NAMES[] = {"constant", "cosine", "linear"};  // by Schedule
 static const char *const PRUNE_NAMES[] = {"wanda", "random"};                   // by PruneScore
 static const char *const TV_VARIANT_NAMES[] = {"reference", "lean"};             // by TVaccineVariant
+static const char *const TAR_VARIANT_NAMES[] = {"reference", "intended"};        // by TarVariant
 static const char *const FT_DEFENSE_NAMES[FT_COUNT] = {"none", "lisa", "ldifs"};
 
 const char *align_method_name(AlignMethod m) { return m >= 0 && m < ALIGN_COUNT ? ALIGN_NAMES[m] : "?"; }
@@ -83,6 +84,7 @@ void align_opts_default(AlignOpts *o, AlignMethod m) {
     o->tar_inner_steps = 1;
     o->tar_batch = 10;
     o->tar_pool = 2000;
+    o->tar_variant = TAR_REFERENCE;
     if (m == ALIGN_BOOSTER) {  // Booster's script (docs/methods.md, Booster)
         o->train.lr = 5e-4f;
         o->train.schedule = SCHED_CONSTANT;
@@ -212,6 +214,8 @@ static const Setting ALIGN_ITEMS[] = {
     S_("tar_inner_steps", SET_INT, AlignOpts, tar_inner_steps, 0, 10000, 0, "TAR: SGD steps of the simulated attack per batch"),
     S_("tar_batch", SET_INT, AlignOpts, tar_batch, 1, INT_MAX, 0, "TAR: harmful rows per attack step"),
     S_("tar_pool", SET_INT, AlignOpts, tar_pool, 1, INT_MAX, 0, "TAR: harmful rows drawn from (the first ones)"),
+    S_("tar_variant", SET_TAR_VARIANT, AlignOpts, tar_variant, 0, 0, 0,
+       "TAR: reference (the update as its code runs: the alignment gradient) or intended (docs/methods.md)"),
 };
 
 static const Setting FINETUNE_ITEMS[] = {
@@ -389,6 +393,10 @@ static int store_word(const Setting *s, void *obj, const char *w, Err *e) {
         for (int k = 0; k < 2; k++)
             if (!strcmp(w, TV_VARIANT_NAMES[k])) { *AT(TVaccineVariant, obj, s) = (TVaccineVariant)k; return 0; }
         return err_set(e, "must be \"reference\" or \"lean\", got \"%s\"", w);
+    case SET_TAR_VARIANT:
+        for (int k = 0; k < 2; k++)
+            if (!strcmp(w, TAR_VARIANT_NAMES[k])) { *AT(TarVariant, obj, s) = (TarVariant)k; return 0; }
+        return err_set(e, "must be \"reference\" or \"intended\", got \"%s\"", w);
     case SET_FT_DEFENSE: {
         int d = ft_defense_parse(w);
         if (d < 0) return err_set(e, "unknown defense \"%s\" (none, lisa, ldifs)", w);
@@ -446,6 +454,7 @@ int setting_set_json(const Setting *s, void *obj, json_t *v, Err *e) {
     case SET_ALIGN:
     case SET_PRUNE:
     case SET_TV_VARIANT:
+    case SET_TAR_VARIANT:
     case SET_FT_DEFENSE:
         if (!json_is_string(v)) return err_set(e, "expected a string");
         return store_word(s, obj, json_string_value(v), e);
@@ -552,6 +561,7 @@ json_t *settings_to_json(const SettingTable *t, const void *obj, int config_keys
         case SET_ALIGN: v = json_string(align_method_name(*AT_C(AlignMethod, obj, s))); break;
         case SET_PRUNE: v = json_string(PRUNE_NAMES[*AT_C(PruneScore, obj, s)]); break;
         case SET_TV_VARIANT: v = json_string(TV_VARIANT_NAMES[*AT_C(TVaccineVariant, obj, s)]); break;
+        case SET_TAR_VARIANT: v = json_string(TAR_VARIANT_NAMES[*AT_C(TarVariant, obj, s)]); break;
         case SET_FT_DEFENSE: v = json_string(ft_defense_name(*AT_C(FtDefense, obj, s))); break;
         default: v = json_null(); break;
         }
@@ -565,6 +575,14 @@ json_t *settings_to_json(const SettingTable *t, const void *obj, int config_keys
 int align_opts_check(const AlignOpts *o, const char *prefix, int flag_names, Err *e) {
     if (o->method <= ALIGN_NONE || o->method >= ALIGN_COUNT)
         return err_set(e, "%smethod: must be sft, vaccine, tvaccine, random-vaccine, booster, repnoise or tar", prefix);
+    // The reference's TAR update never holds its tamper-resistance gradient: a weight given
+    // for it would be read and silently unused.
+    if (o->method == ALIGN_TAR && o->tar_variant == TAR_REFERENCE && o->tar_weight != 2.0f) {
+        const char *u = flag_names ? "-" : "_";
+        return err_set(e, "%star%sweight: has no effect with tar%svariant reference, whose update is the alignment gradient "
+                       "alone as the reference's code runs (docs/methods.md, TAR); set tar%svariant intended to apply it",
+                       prefix, u, u, u);
+    }
     return settings_check(&ALIGN_SETTINGS, o, prefix, flag_names, e);
 }
 

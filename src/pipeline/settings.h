@@ -35,6 +35,11 @@ typedef enum { ALIGN_NONE, ALIGN_SFT, ALIGN_VACCINE, ALIGN_TVACCINE, ALIGN_RANDO
 const char *align_method_name(AlignMethod m);  // "none", "sft", "vaccine", "tvaccine", "random-vaccine", "booster", "repnoise", "tar"
 int align_method_parse(const char *s);         // AlignMethod, or -1 if unknown
 
+// TAR's update (docs/methods.md, TAR): the reference's code as it runs trains on the
+// alignment gradient alone (its tamper-resistance gradient never reaches the optimizer);
+// TAR_INTENDED applies g_a + tar_weight * g_tr, the sum its code writes.
+typedef enum { TAR_REFERENCE, TAR_INTENDED } TarVariant;
+
 typedef struct {
     AlignMethod method;
     float rho;            // Vaccine 2, T-Vaccine 3 (docs/methods.md); random vaccine: noise variance
@@ -50,6 +55,7 @@ typedef struct {
     float tar_weight, tar_inner_lr;       // TAR: tamper-resistance weight 2, attack SGD lr 0.01
     int tar_inner_steps;                  // TAR: attack steps per micro-batch 1
     int tar_batch, tar_pool;              // TAR: harmful rows per attack step 10, of the first 2000
+    TarVariant tar_variant;               // TAR: TAR_REFERENCE (default) or TAR_INTENDED
     int rank, targets;    // LoRA: rank 8, all seven projections
     float alpha, dropout; // alpha 4, dropout 0.1
     MatType weights;      // base weights in f32 or bf16
@@ -124,6 +130,7 @@ typedef enum {
     SET_ALIGN,     // an alignment method name
     SET_PRUNE,     // wanda | random
     SET_TV_VARIANT,  // reference | lean (TVaccineVariant)
+    SET_TAR_VARIANT, // reference | intended (TarVariant)
     SET_FT_DEFENSE,  // none | lisa | ldifs (FtDefense)
 } SettingType;
 

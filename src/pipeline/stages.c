@@ -111,8 +111,14 @@ static StepMethod *make_align(const Model *m, const Lora *l, int B, int T, void 
         return repnoise_method_new(m, l, B, T, &ro);
     }
     case ALIGN_TAR: {
-        TarOpts to = {o->tar_weight, o->tar_inner_lr, o->tar_inner_steps, o->tar_batch, o->train.grad_accum, a->harmful,
-                      o->train.seed};
+        // the reference variant: weight 0, the update as the reference's code runs (docs/methods.md, TAR)
+        TarOpts to = {.weight = o->tar_variant == TAR_INTENDED ? o->tar_weight : 0.0f, .inner_lr = o->tar_inner_lr,
+                      .inner_steps = o->tar_inner_steps, .batch = o->tar_batch, .grad_accum = o->train.grad_accum,
+                      .harmful = a->harmful, .seed = o->train.seed};
+        if (o->tar_variant == TAR_REFERENCE)
+            log_msg(LOG_WARN, "TAR, tar_variant reference: the update is the alignment gradient alone, as the reference's "
+                              "code runs (its attack passes run and cost their time), i.e. SFT's; tar_variant intended "
+                              "applies the tamper-resistance gradient (docs/methods.md, TAR)");
         return tar_method_new(m, l, &to);
     }
     case ALIGN_SFT: return sft_method_new();
