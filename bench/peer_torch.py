@@ -535,7 +535,8 @@ def table(path, out, command):
     for k in list(names):  # the base model alone, as llama.cpp runs it
         if k.startswith("generate"):
             names[k + "_nolora"] = names[k] + ", no LoRA"
-    by = {(r["shape"], r["step"], r["side"]): r for r in recs if r["step"] != "peak"}
+    # the step records (the peaks, the kernel timings and the machine record have no shape)
+    by = {(r["shape"], r["step"], r["side"]): r for r in recs if "shape" in r and r["step"] != "peak"}
     for shape in SHAPES:
         for step in order:
             ab = by.get((shape, step, "antibody"))
