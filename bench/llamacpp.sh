@@ -9,12 +9,20 @@
 #                                      Face folder, the folder holding smollm-f32.gguf and smollm-bf16.gguf
 # PY is a Python with torch, numpy and sentencepiece (the oracle venv). The first build
 # takes 10-60 minutes on 2 cores; later runs reuse it.
+# LLAMACPP_ISA=avx2 builds (in build-avx2/) and prints a llama.cpp held to AVX2 + FMA + F16C
+# (no AVX-512, GGML_NATIVE off), the peer of antibody's AVX2 kernels on an AVX-512 CPU.
 set -euo pipefail
 PY=$1 BT=$2
 VER=0.3.36  # llama-cpp-python; its vendored llama.cpp is what gets built
 CACHE=${ANTIBODY_CACHE:-$HOME/.cache/antibody}/llamacpp
 SRC=$CACHE/llama_cpp_python-$VER/vendor/llama.cpp
-BIN=$SRC/build/bin
+case "${LLAMACPP_ISA:-native}" in
+    native) BUILD=build ISAFLAGS="-DGGML_NATIVE=ON" ;;
+    avx2) BUILD=build-avx2
+          ISAFLAGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF" ;;
+    *) echo "bench/llamacpp.sh: LLAMACPP_ISA must be native or avx2" >&2; exit 2 ;;
+esac
+BIN=$SRC/$BUILD/bin
 mkdir -p "$CACHE"
 log() { echo "bench/llamacpp.sh: $*" >&2; }
 
@@ -31,10 +39,10 @@ if [ ! -x "$BIN/llama-bench" ] || [ ! -x "$BIN/llama-batched-bench" ]; then
     fi
     log "building llama-bench and llama-batched-bench (CPU only; long on 2 cores, once)"
     (cd "$SRC" &&
-        cmake -B build -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DGGML_OPENMP=ON \
-            -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF >"$CACHE/cmake-config.log" 2>&1 &&
-        nice cmake --build build -j "$(nproc)" --target llama-bench llama-batched-bench >"$CACHE/cmake-build.log" 2>&1) ||
-        { log "build failed: see $CACHE/cmake-build.log"; exit 1; }
+        cmake -B "$BUILD" -DCMAKE_BUILD_TYPE=Release $ISAFLAGS -DLLAMA_CURL=OFF -DGGML_OPENMP=ON \
+            -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF >"$CACHE/cmake-config-$BUILD.log" 2>&1 &&
+        nice cmake --build "$BUILD" -j "$(nproc)" --target llama-bench llama-batched-bench >"$CACHE/cmake-$BUILD.log" 2>&1) ||
+        { log "build failed: see $CACHE/cmake-$BUILD.log"; exit 1; }
 fi
 
 # The same weights on both sides: bench_train's random SmolLM-shaped model (seed 42) with the

@@ -4,7 +4,9 @@
 # in tokens per CPU-second (CPU time is what load from other processes disturbs least).
 # Rows: one sequence (32-token prompt + 128 tokens) and 16 sequences together (16 x (32 +
 # 128), llama-batched-bench -npl 16), fp32 and bf16 weights, antibody through its best
-# kernels and again through the AVX2 ones (ANTIBODY_ISA=avx2) when the CPU has AVX-512.
+# kernels and again through the AVX2 ones (ANTIBODY_ISA=avx2) when the CPU has AVX-512, and
+# then llama.cpp also runs a second build held to AVX2 (LLAMACPP_ISA=avx2, side llama.cpp-avx2):
+# the like-for-like peer of antibody's AVX2 kernels.
 #   bash bench/llamacpp_rounds.sh [ROUNDS] [REPS]     (after make; default 3 rounds, 2 reps)
 # Prints the JSON records, then a table: per row the median over rounds of each side.
 set -euo pipefail
@@ -19,7 +21,11 @@ export OMP_NUM_THREADS=1
 RES=$(mktemp)
 trap 'rm -f "$RES"' EXIT
 isas="default"
-grep -qw avx512f /proc/cpuinfo && isas="default avx2"
+LLAMA2=""
+if grep -qw avx512f /proc/cpuinfo; then
+    isas="default avx2"
+    LLAMA2=$(LLAMACPP_ISA=avx2 bash bench/llamacpp.sh "$PY" "$BIN" | head -1)
+fi
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -1); flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' |
     grep -xE 'avx2|fma|avx512f|avx512_bf16|avx512_vnni' | tr '\n' ' '); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for round in $(seq "$ROUNDS"); do
@@ -32,6 +38,9 @@ for round in $(seq "$ROUNDS"); do
             done
             env -u OPENBLAS_CORETYPE "$PY" bench/peer_llamacpp.py "${LLAMA[0]}" "${LLAMA[2]}" "${step}${sfx}_nolora" 1 \
                 "$REPS" | sed "s/^{/{\"round\": $round, /" | tee -a "$RES"
+            [ -z "$LLAMA2" ] || env -u OPENBLAS_CORETYPE "$PY" bench/peer_llamacpp.py "$LLAMA2" "${LLAMA[2]}" \
+                "${step}${sfx}_nolora" 1 "$REPS" | sed "s/^{/{\"round\": $round, /; s/\"side\": \"llama.cpp\"/\"side\": \"llama.cpp-avx2\"/" |
+                tee -a "$RES"
         done
     done
 done

@@ -150,6 +150,8 @@ if [ $RUN7B = 1 ]; then
     done
 fi
 
+# the records first: they outlive a failure of the tables below
+cp "$RES" bench/results.jsonl.tmp && mv bench/results.jsonl.tmp bench/results.jsonl
 cores=$(nproc)
 isa=$(grep '"step": "kernels"' "$RES" | sed 's/.*"isa": "\([^"]*\)".*/\1/' | tr '\n' ' ')
 active=$(grep '"side": "antibody", "shape"' "$RES" | head -1 | sed 's/.*"isa": "\([^"]*\)".*/\1/')
@@ -197,4 +199,3 @@ EOF
 mv bench/results.md.tmp bench/results.md
 echo
 cat bench/results.md
-cp "$RES" bench/results.jsonl.tmp && mv bench/results.jsonl.tmp bench/results.jsonl
