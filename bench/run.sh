@@ -65,8 +65,8 @@ DEBTORCH=$([ -n "$DEBPY" ] && "$DEBPY" -c "import torch; print(torch.__version__
 # the machine, first: the CPU and the instruction sets that decide which kernels run
 # (antibody's, torch's, llama.cpp's), and any that the environment holds back
 cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
-flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx2|fma|f16c|avx512f|avx512bw|avx512vl|avx512_bf16|avx512_vnni|amx_tile|amx_bf16' | tr '\n' ' ' | sed 's/ $//')
-forced=$(env | grep -E '^(ANTIBODY_ISA|ONEDNN_MAX_CPU_ISA|DNNL_MAX_CPU_ISA|ATEN_CPU_CAPABILITY|MKL_ENABLE_INSTRUCTIONS)=' | sort | tr '\n' ' ' | sed 's/ $//')
+flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | { grep -xE 'avx2|fma|f16c|avx512f|avx512bw|avx512vl|avx512_bf16|avx512_vnni|amx_tile|amx_bf16' || true; } | tr '\n' ' ' | sed 's/ $//')
+forced=$(env | { grep -E '^(ANTIBODY_ISA|ONEDNN_MAX_CPU_ISA|DNNL_MAX_CPU_ISA|ATEN_CPU_CAPABILITY|MKL_ENABLE_INSTRUCTIONS)=' || true; } | sort | tr '\n' ' ' | sed 's/ $//')
 printf '{"side": "machine", "step": "machine", "cpu": "%s", "cores": %d, "flags": "%s", "forced": "%s", "load": "%s"}\n' \
     "$cpu" "$(nproc)" "$flags" "$forced" "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$RES"
 echo "== $cpu, $(nproc) cores; flags: $flags${forced:+; held back: $forced}"
