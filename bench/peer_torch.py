@@ -20,7 +20,10 @@
 # Antidote runs each layer once per sample, unpruned (statistics and the next layer's
 # input from the same forward, as antibody; the reference's script runs it a second time
 # to propagate, with the same weights and so the same outputs). TAR
-# runs its attack on a 10 x 200 harmful batch (tar_grads).
+# runs its attack on a 10 x 200 harmful batch (tar_grads). Booster (lambda 5, alpha 0.1, a
+# 10 x 200 harmful batch), Lisa (the fine-tuning state with the proximal term, rho 1, anchored
+# at the initial adapter) and LDIFS (rho 1e-4) run the definitions that
+# tests/oracle/test_baselines_hf.py checks antibody against (tests/oracle/baselines_torch.py).
 import json
 import os
 import resource
@@ -28,6 +31,7 @@ import statistics
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "oracle"))
 
 SHAPES = {
     "smollm": dict(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
@@ -308,15 +312,20 @@ def measure(shape, step, reps, active):
     V, B, T = cfg.vocab_size, 5, 200
     times, cpu, extra = [], [], {}
     mods = attn_modules(model)
-    if step in ("sft", "vaccine", "tvaccine", "repnoise", "tar"):
+    if step in ("sft", "vaccine", "tvaccine", "repnoise", "tar", "booster", "lisa", "ldifs"):
+        from baselines_torch import booster_grads, lisa_loss, ldifs_loss
         x = torch.randint(0, V, (B, T), generator=g)
-        harmful = torch.randint(0, V, (10 if step == "tar" else B, T), generator=g)
+        harmful = torch.randint(0, V, (10 if step in ("tar", "booster") else B, T), generator=g)
         model.train()
         if step == "tvaccine":
             act = sorted(int(a) for a in active.split(",")) if active else None
             pool = torch.randint(0, V, (200, T), generator=g)  # the probability pool (tv_pool 200 rows)
         params = [p for n, p in model.named_parameters() if "lora_" in n]
         opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.1)
+        anchor = [p.detach().clone() for p in params]  # Lisa's: the initial adapter
+
+        def ce(ids):
+            return model(input_ids=ids, labels=ids).loss
         for s in range(reps + 1):
             ts, cs = time.perf_counter(), time.process_time()
             if step == "sft":
@@ -327,6 +336,14 @@ def measure(shape, step, reps, active):
                 repnoise_loss(model, x, harmful).backward()
             elif step == "tar":
                 tar_grads(model, x, harmful, params)
+            elif step == "booster":
+                _, grads, _ = booster_grads(params, lambda: ce(x), lambda: ce(harmful), 5.0, 0.1)
+                for p, gr in zip(params, grads):
+                    p.grad = gr
+            elif step == "lisa":
+                lisa_loss(ce(x), params, anchor, 1.0).backward()
+            elif step == "ldifs":
+                ldifs_loss(model, x, None, lambda: ce(x), 1e-4)[0].backward()
             else:
                 if s == 0:  # the probability pass (every K = 200 steps, timed alone) and the layer sampling
                     checkpoint_layers(model, None)
@@ -468,6 +485,10 @@ def peak():
 #   T-Vaccine probe  forward + backward of one 1 x 200 row (the probability pass)
 #   generation       2*(P + VC)*(32 + 128) + attention over the cache (per token 4*ctx*NH*HD*L)
 #   Antidote         one layer forward per sample over 8 x 200 tokens, no LM head
+#   Booster          an SFT step on the 5 training rows and two on the 10 harmful rows: 5 SFT steps
+#   Lisa             an SFT step (the proximal term is a few passes over the adapter)
+#   LDIFS            an SFT step and a forward of the layers without the adapter (no LM head)
+#   RepNoise         not counted
 def flops(shape, step, rec):
     s = SHAPES[shape]
     C, H, L, NH, NKV, V = (s["hidden_size"], s["intermediate_size"], s["num_hidden_layers"],
@@ -481,6 +502,13 @@ def flops(shape, step, rec):
     Rp = L * sum(8 * (i + o) for i, o in dims)
     if step == "tar":  # two passes on the 5-row batch, one on the 10-row harmful batch (linear in rows)
         return 4 * flops(shape, "sft", rec)
+    if step == "booster":
+        return 5 * flops(shape, "sft", rec)
+    if step == "lisa":
+        return flops(shape, "sft", rec)
+    if step == "ldifs":
+        B, T = 5, 200
+        return flops(shape, "sft", rec) + 2 * B * T * P + 4 * B * T * T * NH * HD * L
     if step in ("sft", "vaccine", "tvaccine", "tvaccine_probe"):
         B, T = (1, 200) if step == "tvaccine_probe" else (5, 200)
         N = B * T
@@ -519,12 +547,14 @@ def table(path, out, command):
     rows += [hdr, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in [r for r in recs if r.get("probe_s")]:  # T-Vaccine's probability pass, timed on its own
         recs.append(dict(r, step="tvaccine_probe", seconds=r["probe_s"], cpu_seconds=r.get("probe_cpu_s"), tokens=200))
-    order = ["sft", "vaccine", "tvaccine", "tvaccine_probe", "tar", "generate", "generate_bf16", "generate4", "generate4_bf16", "generate16",
+    order = ["sft", "vaccine", "tvaccine", "tvaccine_probe", "booster", "repnoise", "tar", "lisa", "ldifs", "generate", "generate_bf16", "generate4", "generate4_bf16", "generate16",
              "generate16_bf16", "generate_nolora", "generate_bf16_nolora", "generate16_nolora", "generate16_bf16_nolora",
              "antidote"]
     names = {"sft": "SFT step", "vaccine": "Vaccine step", "tvaccine": "T-Vaccine step (S=8)",
              "tvaccine_probe": "T-Vaccine probability pass (1 x 200, every K steps)",
              "tar": "TAR step (attack on 10 harmful rows)",
+             "booster": "Booster step (10 harmful rows)", "repnoise": "RepNoise step (5 harmful rows)",
+             "lisa": "Lisa step (fine-tuning state, proximal term)", "ldifs": "LDIFS step",
              "generate": "greedy generation, 128 tokens",
              "generate_bf16": "greedy generation, 128 tokens, bf16 weights",
              "generate4": "8 prompts x 128 tokens, 4 at a time",
@@ -545,7 +575,7 @@ def table(path, out, command):
                 if not r:
                     continue
                 f = flops(shape, step, r)
-                gf = f / r["seconds"] / 1e9
+                gf = f / r["seconds"] / 1e9  # 0: a step without a FLOP count (RepNoise)
                 pk = peaks.get(side, {}).get("gflops")
                 ratio_t = ratio_c = ratio_m = ""
                 if side != "antibody" and ab:
@@ -555,9 +585,9 @@ def table(path, out, command):
                     ratio_m = f"{ab['peak_rss'] / r['peak_rss']:.2f}"
                 cpu = f"{r['cpu_seconds']:.3f}" if r.get("cpu_seconds") else ""
                 extra = f" (layers {r['active']})" if step == "tvaccine" else ""
-                pct = f"{100 * gf / pk:.0f}%" if pk else ""
+                pct = f"{100 * gf / pk:.0f}%" if pk and gf else ""
                 rows.append(f"| {shape} | {names[step]}{extra} | {side} | {r['seconds']:.3f} | {cpu} | "
-                            f"{r['tokens'] / r['seconds']:.0f} | {r['peak_rss'] / 1e6:.0f} | {gf:.1f} | "
+                            f"{r['tokens'] / r['seconds']:.0f} | {r['peak_rss'] / 1e6:.0f} | {f'{gf:.1f}' if gf else ''} | "
                             f"{pct} | {ratio_t} | {ratio_c} | {ratio_m} |")
     for side, p in peaks.items():
         rows.append(f"\nMeasured fp32 peak, {side}: {p['gflops']:.1f} GFLOP/s (4096^3 "

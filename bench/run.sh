@@ -10,8 +10,9 @@
 #   BENCH_LLAMACPP  0: no llama.cpp rows (default 1: built once, bench/llamacpp.sh)
 #   BENCH_EXTRA     1: also the hand-written PyTorch Llama rows (on PyPI's and Debian's torch)
 #   --full          also the TinyStories shape, 3 timed steps per row, the 16-prompt rows with
-#                   LoRA (antibody and the peer), llama.cpp's fp32-weight rows and the generation
-#                   rows through the AVX2 kernels on an AVX-512 CPU
+#                   LoRA (antibody and the peer), llama.cpp's fp32-weight rows, the generation
+#                   rows through the AVX2 kernels on an AVX-512 CPU, and the baseline defenses
+#                   (Booster, RepNoise, TAR, Lisa, LDIFS) on the TinyStories shape
 #   --7b            also the Llama-2-7B-shaped SFT, Vaccine and T-Vaccine steps (bf16 weights,
 #                   1 x 128; antibody only; one process at a time, ~15 GB each; long)
 set -euo pipefail
@@ -20,6 +21,7 @@ ROOT=$(pwd)
 BUILD=${ANTIBODY_BUILD:-$ROOT/build}
 THREADS=${BENCH_THREADS:-2}
 STEPS="sft vaccine tvaccine generate antidote"
+BASELINES="booster repnoise tar lisa ldifs"  # --full, TinyStories shape
 RUN7B=0 FULL=0
 for a in "$@"; do
     case "$a" in
@@ -86,7 +88,7 @@ if [ "${BENCH_LLAMACPP:-1}" = 1 ]; then
     fi
 fi
 for shape in $SHAPES; do
-    for step in $STEPS; do
+    for step in $STEPS $([ $FULL = 1 ] && [ "$shape" = tinystories ] && echo "$BASELINES"); do
         echo "== $shape $step"
         ab "$shape" "$step" "$REPS"
         if [ "$step" = tvaccine ]; then
@@ -167,7 +169,7 @@ blas=$(grep '"step": "peak"' "$RES" | grep '"side": "antibody"' | sed 's/.*"blas
     echo "- antibody: fp32 (bf16 weights only in the rows that say so), GEMM: $blas"
     echo "- Peer: $vers; OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for the peer (this environment sets OPENBLAS_CORETYPE, which slows OpenBLAS); the bf16 generation row runs the peer's model in torch.bfloat16"
     echo "- Extra rows: torch-handwritten = bench/peer_handwritten.py (a compact Llama + LoRA in plain PyTorch, SFT and Vaccine steps) on the same torch; debian-torch-handwritten = the same on Debian's python3-torch ($DEBTORCH), which transformers 5 / peft 0.21 cannot use"
-    echo "- Model: random init, LoRA r=8, alpha 4, dropout 0.1 on q,k,v,o,gate,up,down; batch 5 x 200 random tokens, loss over all tokens (labels = input ids); AdamW lr 1e-3 wd 0.1, grad clip 1.0; Vaccine rho 2; T-Vaccine rho 3, S=8 (reference quirk: > 26 layers also activates i-1), both sides train the same sampled layers; peak RSS = whole process (ru_maxrss / VmHWM)"
+    echo "- Model: random init, LoRA r=8, alpha 4, dropout 0.1 on q,k,v,o,gate,up,down; batch 5 x 200 random tokens, loss over all tokens (labels = input ids); AdamW lr 1e-3 wd 0.1, grad clip 1.0; Vaccine rho 2; T-Vaccine rho 3, S=8 (reference quirk: > 26 layers also activates i-1), both sides train the same sampled layers; Booster lambda 5, alpha 0.1, 10 harmful rows; RepNoise alpha 0.1, beta 1e-3, 5 harmful rows; TAR one SGD attack step (lr 0.01) on 10 harmful rows, weight 2; Lisa in the fine-tuning state with the proximal term (rho 1); LDIFS rho 1e-4; peak RSS = whole process (ru_maxrss / VmHWM)"
     echo "- FLOP counts: bench/peer_torch.py flops() (frozen base: forward 2N(P+VC) + attention 4BT^2*NH*HD*L + LoRA; backward = input gradients only)"
     echo
 } > "$OUT/head.md"

@@ -16,6 +16,7 @@ typedef struct {
     float **anchor;    // [L] (B*T, C): f0_l
     const float **g;   // [L] what the backward pass adds (feat[l] or NULL)
     double *value;     // [L] the last terms
+    int *no_targets;   // (B*T) -1: the aligned model's forward stops before the LM head
 } LdifsCtx;
 
 int ldifs_layer(const float *f, const float *f0, const int *mask, int N, int C, float rho, float scale, float *grad,
@@ -39,9 +40,12 @@ int ldifs_layer(const float *f, const float *f0, const int *mask, int N, int C, 
 static float ldifs_grad(StepMethod *self, const Model *m, const Lora *l, Workspace *w, const Batch *b,
                         float loss_scale, uint64_t seed) {
     LdifsCtx *c = self->ctx;
-    // the aligned model's features: no adapter, no dropout
+    // the aligned model's features: no adapter, no dropout, and no targets (its loss is not
+    // needed, so the LM head is not run)
+    Batch b0 = *b;
+    b0.targets = c->no_targets;
     ForwardOpts f0 = {.train = 0, .mlp_out = c->anchor};
-    model_forward(m, NULL, w, b, &f0);
+    model_forward(m, NULL, w, &b0, &f0);
     ForwardOpts f = {.train = 1, .dropout_seed = seed, .loss_scale = loss_scale, .mlp_out = c->feat};
     double loss = model_forward(m, l, w, b, &f);
     int N = w->N, C = m->cfg.dim;
@@ -58,7 +62,7 @@ static float ldifs_grad(StepMethod *self, const Model *m, const Lora *l, Workspa
 static void ldifs_release(StepMethod *s) {
     LdifsCtx *c = s->ctx;
     for (int k = 0; k < c->L; k++) { free(c->feat[k]); free(c->anchor[k]); }
-    free(c->feat); free(c->anchor); free(c->g); free(c->value);
+    free(c->feat); free(c->anchor); free(c->g); free(c->value); free(c->no_targets);
 }
 
 StepMethod *ldifs_method_new(const Model *m, int B, int T, float rho) {
@@ -71,6 +75,8 @@ StepMethod *ldifs_method_new(const Model *m, int B, int T, float rho) {
     c->anchor = xcalloc(c->L, sizeof(float *));
     c->g = xcalloc(c->L, sizeof(float *));
     c->value = xcalloc(c->L, sizeof(double));
+    c->no_targets = xmalloc((size_t)B * T * sizeof(int));
+    for (size_t i = 0; i < (size_t)B * T; i++) c->no_targets[i] = -1;
     for (int k = 0; k < c->L; k++) {
         c->feat[k] = xmalloc(n * sizeof(float));
         c->anchor[k] = xmalloc(n * sizeof(float));

@@ -8,6 +8,7 @@
 #            alignment batch (alignment state)                                      (ADMMTrainer)
 #   LDIFS    CE + sum over layers of rho/2 ||mlp_l(x) - mlp_l^aligned(x)||^2 over real tokens,
 #            a layer counted only while its term is below 0.1                       (LDIFSTrainer)
+# (these three in baselines_torch.py, which bench/peer_torch.py runs as antibody's peer)
 # and TAR (T-Vaccine repository, TarTrainer.training_step in trainer.py):
 #   TAR      g_a(w) + weight * g_a(w_K), w_{k+1} = w_k - inner_lr * g_h(w_k) (first order), as its
 #            lines write it with the two departures docs/methods.md states (the attack's gradient
@@ -15,6 +16,7 @@
 import os, sys, tempfile
 sys.path.insert(0, os.path.dirname(__file__))
 from hfparity import *  # noqa
+from baselines_torch import booster_grads, lisa_loss, ldifs_loss
 import torch
 from transformers import AutoModelForCausalLM
 from peft import PeftModel
@@ -79,19 +81,9 @@ def check_booster(tmp, batch, rows, pl, lam, alpha):
     params = lora_params(pm)
     names = list(params)
     harm = rows_batch(rows, pl)
-    gh = torch.autograd.grad(ce(pm, harm), [params[n] for n in names])
-    G = torch.sqrt(sum((g.double() ** 2).sum() for g in gh)).item() + 1e-7
-    saved = [params[n].detach().clone() for n in names]
-    with torch.no_grad():
-        for n, g in zip(names, gh):
-            params[n] -= alpha * g / G
-    gh2 = torch.autograd.grad(ce(pm, harm), [params[n] for n in names])
-    with torch.no_grad():
-        for n, s in zip(names, saved):
-            params[n].copy_(s)
-    la = ce(pm, batch)
-    ga = torch.autograd.grad(la, [params[n] for n in names])
-    want = {n: a + lam * h - lam * h2 for n, a, h, h2 in zip(names, ga, gh, gh2)}
+    la, g, (ga, gh, gh2) = booster_grads([params[n] for n in names], lambda: ce(pm, batch), lambda: ce(pm, harm), lam,
+                                         alpha)
+    want = dict(zip(names, g))
     reg = max((lam * (h - h2)).abs().max().item() for h, h2 in zip(gh, gh2))
     tally.check(lam == 0 or reg > 1e-3 * max(g.abs().max().item() for g in ga),
                 f"{what}: the regulariser ({reg:.3g}) is too small to be checked")
@@ -105,7 +97,7 @@ def check_lisa(tmp, batch, rows, pl, state, rho):
     params = lora_params(pm)
     names = list(params)
     used = rows_batch(rows, pl) if state == "alignment" else batch
-    loss = ce(pm, used) + rho / 2 * sum(((params[n] - out["anchor." + n]) ** 2).sum() for n in names)
+    loss = lisa_loss(ce(pm, used), [params[n] for n in names], [out["anchor." + n] for n in names], rho)
     g = torch.autograd.grad(loss, [params[n] for n in names])
     compare(what, out, loss.item(), dict(zip(names, g)))
 
@@ -114,23 +106,7 @@ def check_ldifs(tmp, batch, rho, expect_dropped):
     what = f"ldifs rho {rho}"
     out, pm = run(tmp, what, batch, {"name": "ldifs", "rho": rho})
     tokens, targets, mask = batch
-    layers = pm.base_model.model.model.layers
-    feats = {}
-    hooks = [l.mlp.register_forward_hook(lambda mod, inp, o, i=i: feats.__setitem__(i, o)) for i, l in enumerate(layers)]
-    with torch.no_grad(), pm.disable_adapter():
-        pm(input_ids=tokens, attention_mask=mask)
-        anchor = {i: f.detach().clone() for i, f in feats.items()}
-    loss = ce(pm, batch)
-    for h in hooks:
-        h.remove()
-    real = mask.bool()
-    terms = []
-    for i in range(len(layers)):
-        d = (feats[i] - anchor[i])[real]
-        t = rho / 2 * (d ** 2).sum()
-        terms.append(t.item())
-        if t.item() < 0.1:
-            loss = loss + t
+    loss, terms = ldifs_loss(pm, tokens, mask, lambda: ce(pm, batch), rho)
     tally.close(f"{what}: per-layer terms", out["ldifs_terms"], torch.tensor(terms), RTOL, "loss")
     dropped = sum(t >= 0.1 for t in terms)
     tally.check((0 < dropped < len(terms)) if expect_dropped else dropped == 0,
