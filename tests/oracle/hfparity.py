@@ -112,7 +112,7 @@ def peft_state(model):
     return {n.replace(".default", ""): p for n, p in model.named_parameters() if "lora_" in n}
 
 
-# Antidote's reference (prune_wanda_outlier), for test_reference_methods and test_opt_hf.
+# Antidote's reference (prune_wanda_outlier), for test_reference_methods and check_antidote.
 def ref_mask(metric, dense_ratio):
     """The reference's W_mask: ones, then the int(cols * sparsity) smallest of a stable
     ascending sort set to 0; what remains 1 is pruned (param *= 1 - mask)."""
@@ -181,6 +181,41 @@ def check_grads_and_steps(tally, name, out, job, pm, params, res, tokens, mask, 
     for n, p in params.items():
         tally.close(f"{name}: adapter after {steps} steps {n}", final[n], p.detach(), rtol, "adapter")
     return gnorm, losses
+
+
+def check_antidote(tally, tmp, name, target_modules, full_targets, seed, cases=(("lora", 0.3), ("full", 0.1))):
+    """Antidote's Wanda pruning on family_case's model `name` (4 calibration samples of 5-19
+    tokens) against prune_wanda_outlier (reference_prune): in LoRA mode the A and B of the
+    adapter family_case trained, on the base model; in full mode every projection of the
+    base model (full_targets in antibody's names, target_modules in Hugging Face's). Compares
+    which entries are pruned and the pruned tensors."""
+    from peft import PeftModel
+    base, ad = os.path.join(tmp, name), os.path.join(tmp, name + "-final")
+    with open(os.path.join(base, "config.json")) as f:
+        cfg = json.load(f)
+    g = torch.Generator().manual_seed(seed)
+    samples = [torch.randint(3, cfg["vocab_size"], (int(n),), generator=g).tolist()
+               for n in torch.randint(5, 20, (4,), generator=g)]
+    for mode, dr in cases:
+        job = {"model": base, "adapter": ad, "out": os.path.join(tmp, "prune.safetensors"),
+               "prune": {"samples": samples, "dense_ratio": dr, "full": int(mode == "full"),
+                         "targets": "all" if mode == "lora" else full_targets}}
+        out = run_parity(job, os.path.join(tmp, "prune.json"))
+        if mode == "lora":
+            model = PeftModel.from_pretrained(hf_load(base), ad).eval()
+            mods = reference_prune(model, samples, dr, lambda n: "lora_A" in n or "lora_B" in n)
+            keys = {n: "pruned." + n.replace(".default", "") + ".weight" for n in mods}
+        else:
+            model = hf_load(base).eval()
+            mods = reference_prune(model, samples, dr, lambda n: n.endswith(tuple(target_modules)))
+            keys = {n: f"pruned.{n.split('.')[n.split('.').index('layers') + 1]}.{n.split('.')[-1]}" for n in mods}
+        want_n = (2 if mode == "lora" else 1) * len(target_modules) * cfg["num_hidden_layers"]
+        tally.check(len(mods) == want_n, f"{name} {mode}: {len(mods)} matrices, not {want_n}")
+        for n, m in mods.items():
+            got, want = out[keys[n]], m.weight.data
+            tally.check(torch.equal(got == 0, want == 0), f"{name} antidote {mode} {dr}: {n}: "
+                        f"{int(((got == 0) != (want == 0)).sum())} pruned entries differ")
+            tally.close(f"{name} antidote {mode} {dr}: {n}", got, want, 1e-6, "pruned weights")
 
 
 # The checks every family's oracle runs after check_grads_and_steps (test_opt_hf, test_gemma2_hf).

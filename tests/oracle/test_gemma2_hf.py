@@ -7,9 +7,12 @@
 # (hfparity.family_case, as test_opt_hf does for OPT): logits and loss with a LoRA adapter
 # on q, k, v, o, gate, up, down_proj; LoRA gradients and 3 AdamW steps equal to torch's;
 # greedy generation with the KV cache equal to transformers' generate; the merged model;
-# a peft-trained adapter in antibody. Each soft-cap and the window are shown to matter
-# (transformers' logits change without them), and what antibody does not compute (exact
-# GELU, rope scaling, bidirectional attention) is refused by name.
+# a peft-trained adapter in antibody; Antidote's Wanda pruning, LoRA and full mode, as
+# prune_wanda_outlier computes it (hfparity.check_antidote: calibration samples of 5-19
+# tokens, longer than the window, through the soft-capped attention). Each soft-cap and
+# the window are shown to matter (transformers' logits change without them), and what
+# antibody does not compute (exact GELU, rope scaling, bidirectional attention) is refused
+# by name.
 import os, sys, tempfile
 sys.path.insert(0, os.path.dirname(__file__))
 from hfparity import *  # noqa
@@ -60,6 +63,7 @@ def main():
         for i, (name, cls, cfg, init_scale) in enumerate(CASES):
             torch.manual_seed(400 + i)
             base, tokens, mask = family_case(tally, tmp, name, cls(cfg).float(), TARGETS, init_scale, 400 + i)
+            check_antidote(tally, tmp, name, TARGETS, "all", 500 + i)
             if cls is not Gemma2ForCausalLM:
                 continue
             L = cfg.num_hidden_layers

@@ -17,7 +17,6 @@ sys.path.insert(0, os.path.dirname(__file__))
 from hfparity import *  # noqa
 import torch
 from transformers import OPTConfig, OPTForCausalLM
-from peft import PeftModel
 
 tally = Tally()
 TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
@@ -32,30 +31,6 @@ CASES = [
 ]
 
 
-def check_antidote(tmp, name, seed):
-    base, ad = os.path.join(tmp, name), os.path.join(tmp, name + "-final")
-    g = torch.Generator().manual_seed(seed)
-    samples = [torch.randint(3, 97, (int(n),), generator=g).tolist() for n in torch.randint(5, 20, (4,), generator=g)]
-    for mode, dr, targets in [("lora", 0.3, "all"), ("full", 0.1, "q,k,v,o,up,down")]:
-        job = {"model": base, "adapter": ad, "out": os.path.join(tmp, "prune.safetensors"),
-               "prune": {"samples": samples, "dense_ratio": dr, "full": int(mode == "full"), "targets": targets}}
-        out = run_parity(job, os.path.join(tmp, "prune.json"))
-        if mode == "lora":
-            model = PeftModel.from_pretrained(hf_load(base), ad).eval()
-            mods = reference_prune(model, samples, dr, lambda n: "lora_A" in n or "lora_B" in n)
-            keys = {n: "pruned." + n.replace(".default", "") + ".weight" for n in mods}
-        else:
-            model = hf_load(base).eval()
-            mods = reference_prune(model, samples, dr, lambda n: n.endswith(tuple(TARGETS)))
-            keys = {n: f"pruned.{n.split('.')[3]}.{n.split('.')[-1]}" for n in mods}
-        tally.check(len(mods) == 2 * 6 * 2 if mode == "lora" else len(mods) == 6 * 2, f"{name} {mode}: {len(mods)} matrices")
-        for n, m in mods.items():
-            got, want = out[keys[n]], m.weight.data
-            tally.check(torch.equal(got == 0, want == 0), f"{name} antidote {mode} {dr}: {n}: "
-                        f"{int(((got == 0) != (want == 0)).sum())} pruned entries differ")
-            tally.close(f"{name} antidote {mode} {dr}: {n}", got, want, 1e-6, "pruned weights")
-
-
 def main():
     print(versions())
     with tempfile.TemporaryDirectory() as tmp:
@@ -66,7 +41,7 @@ def main():
             torch.manual_seed(200 + i)
             model = OPTForCausalLM(cfg).float()
             family_case(tally, tmp, name, model, TARGETS, init_scale, 200 + i)
-            check_antidote(tmp, name, 300 + i)
+            check_antidote(tally, tmp, name, TARGETS, "q,k,v,o,up,down", 300 + i)
     print(tally.summary())
     sys.exit(1 if tally.mismatches else 0)
 
