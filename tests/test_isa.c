@@ -4,7 +4,8 @@
 // invariance (a row computes the same bits alone and beside others; AVX2 and AVX-512 the
 // same bits), generation's attention over a KV cache (grouped heads, odd head sizes), the fused LoRA
 // down-projection and its backward, exponentials (range ends, -inf, NaN, tails), SwiGLU,
-// softmax inside attention and the cross-entropy. Also ANTIBODY_ISA's checking.
+// Gemma's tanh loops (soft-cap, GeGLU), softmax inside attention and the cross-entropy.
+// Also ANTIBODY_ISA's checking.
 #include <stdint.h>
 
 #include "kernels/kernels.h"
@@ -267,6 +268,48 @@ static void test_swiglu(const char *isa) {
     }
 }
 
+// Gemma's tanh loops (soft-cap, GeGLU forward and backward) against double formulas over
+// the float range that matters (|x| up to 40 and the +-inf, NaN ends for the cap), each
+// value's result the same bits wherever it sits in a call (generation's rows rely on it)
+static void test_tanh(const char *isa) {
+    enum { n = 4001 };
+    static float x[n], y[n], g[n], u[n], d[n], out[n], dg[n], du[n];
+    for (int i = 0; i < n; i++) x[i] = -40.0f + 80.0f * (float)i / (float)(n - 1);
+    x[2000] = 1e-30f, x[1] = -1e-3f, x[2] = 0.6249f, x[3] = 0.6251f;  // tiny, small, both sides of 0.625
+    memcpy(y, x, sizeof x);
+    softcap_forward(y, 2.5f, n);
+    double ec = 0;
+    for (int i = 0; i < n; i++) ec = fmax(ec, fabs(2.5 * tanh(x[i] / 2.5) - y[i]) / fmax(1e-30, fabs(2.5 * tanh(x[i] / 2.5))));
+    CHECK(ec < 1e-6, "%s softcap: relative error %g", isa, ec);
+    float sp[4] = {INFINITY, -INFINITY, NAN, -0.0f};
+    softcap_forward(sp, 30.0f, 4);
+    CHECK(sp[0] == 30.0f && sp[1] == -30.0f && isnan(sp[2]) && sp[3] == 0.0f && signbit(sp[3]),
+          "%s softcap specials: %g %g %g %g", isa, sp[0], sp[1], sp[2], sp[3]);
+    for (int i = 0; i < n; i++) g[i] = x[i] / 8.0f, dg[i] = du[i] = 0.25f;
+    randn(u, n, 1); randn(d, n, 1);
+    geglu_forward(out, g, u, n);
+    geglu_backward(dg, du, d, g, u, n);
+    double e1 = 0, e2 = 0;
+    for (int i = 0; i < n; i++) {
+        double v = g[i], b = sqrt(2 / M_PI), k = 0.044715, t = tanh(b * (v + k * v * v * v));
+        double gl = 0.5 * v * (1 + t), dgl = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * b * (1 + 3 * k * v * v);
+        e1 = fmax(e1, fabs(gl * u[i] - out[i]));
+        e2 = fmax(e2, fmax(fabs(0.25 + d[i] * u[i] * dgl - dg[i]), fabs(0.25 + d[i] * gl - du[i])));
+    }
+    CHECK(e1 < 1e-5 && e2 < 1e-5, "%s geglu: %g %g", isa, e1, e2);
+    // the same values at every offset and call length (vector body, tails)
+    int same = 1;
+    for (int off = 0; off < 17; off++)
+        for (int len = 1; len < 40; len += 7) {
+            float a[40], o[40];
+            memcpy(a, x + 1990 + off, len * 4);
+            softcap_forward(a, 2.5f, len);
+            geglu_forward(o, g + 1990 + off, u + 1990 + off, len);
+            for (int i = 0; i < len; i++) same &= a[i] == y[1990 + off + i] && o[i] == out[1990 + off + i];
+        }
+    CHECK(same, "%s softcap / geglu: a value's result depends on its place in the call", isa);
+}
+
 // attention's softmax (with padding) and the fused cross-entropy against double formulas
 static void test_softmax(const char *isa) {
     AttnShape s = {.B = 2, .T = 21, .NH = 2, .NKV = 1, .HD = 8};
@@ -334,6 +377,7 @@ int main(void) {
         test_lora_down(isa_name(isa));
         test_exp(isa_name(isa));
         test_swiglu(isa_name(isa));
+        test_tanh(isa_name(isa));
         test_softmax(isa_name(isa));
         printf("%s: checked\n", isa_name(isa));
         ran++;

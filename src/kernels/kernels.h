@@ -218,7 +218,7 @@ double ce_row(const float *logits, int V, int target);
 
 // ---- instruction set of the vector kernels (isa.c) ----------------------------------
 // The matrix-vector product, generation's attention, the LoRA down-projection,
-// exponentials (softmax, cross-entropy, SiLU) have AVX-512, AVX2 and portable bodies,
+// exponentials (softmax, cross-entropy, SiLU), tanh (soft-caps, GeGLU) have AVX-512, AVX2 and portable bodies,
 // chosen at run time, so one binary runs on any x86-64 (docs/performance.md). avx512bf16
 // is AVX-512 with AVX512-BF16 dot products for bf16 weights in inference (matmul_forward_infer:
 // their activations rounded to bf16).

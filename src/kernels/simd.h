@@ -2,7 +2,8 @@
 //
 // One binary runs on any x86-64 CPU: the library is built for a baseline (x86-64-v2), and
 // the loops whose speed depends on the vector width (the matrix-vector product of
-// generation, the fused LoRA down-projection, exponentials, SwiGLU, generation's attention)
+// generation, the fused LoRA down-projection, exponentials, SwiGLU, generation's attention,
+// tanh for Gemma's soft-caps and GeGLU)
 // are compiled three times: simd_avx512.c, simd_avx2.c (each under its own `#pragma GCC
 // target`) and simd_scalar.c (portable C); a fourth table, avx512bf16, is the AVX-512 one
 // with AVX512-BF16 dot products for bf16 weights in inference (simd_avx512bf16.c). isa.c picks one table
@@ -44,11 +45,21 @@ typedef struct {
     // att_stride floats, one per query head.
     void (*attend_cached)(float *out, float *att, int att_stride, const float *q, const float *k, const float *v,
                           int len, int NH, int NKV, int HD, float scale, float softcap, int kh0, int kh1);
+    // Gemma's tanh loops, elementwise (a value's result does not depend on where it sits in
+    // the call): x = cap * tanh(x / cap) in place (soft-capping, softcap.c); out =
+    // gelu_tanh(g) * u and its backward, accumulating into dg, du (GeGLU, activation.c)
+    void (*softcap)(float *x, float cap, size_t n);
+    void (*geglu_fwd)(float *out, const float *g, const float *u, size_t n);
+    void (*geglu_bwd)(float *dg, float *du, const float *dout, const float *g, const float *u, size_t n);
     // matvec_rows for inference with bf16 weights, rounding the input rows to bf16 for
     // AVX512-BF16 dot products (matvec_forward_infer); NULL where the table has none
     void (*matvec_rows_bf16dot)(float *out, const float *in, const Mat *W, const float *bias, int N, int accumulate,
                                 int r0, int r1);
 } SimdKernels;
+
+// torch's gelu(approximate="tanh"): gelu_tanh(g) = 0.5 g (1 + tanh(GELU_BETA (g + GELU_KAPPA g^3)))
+#define GELU_BETA 0.7978845608028654f  // sqrt(2 / pi)
+#define GELU_KAPPA 0.044715f
 
 extern const SimdKernels simd_scalar;
 #if defined(__x86_64__)

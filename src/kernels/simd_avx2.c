@@ -149,6 +149,84 @@ static void swiglu_bwd(float *dg, float *du, const float *dout, const float *g, 
     }
 }
 
+// ---- tanh: the algorithm of simd_avx512.c's vtanh, 8 lanes --------------------------------
+static inline __m256 vtanh(__m256 x) {
+    const __m256 sgn = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f);
+    __m256 ax = _mm256_andnot_ps(sgn, x), z = _mm256_mul_ps(x, x);
+    __m256 p = _mm256_set1_ps(-5.70498872745e-3f);
+    p = _mm256_add_ps(_mm256_mul_ps(p, z), _mm256_set1_ps(2.06390887954e-2f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, z), _mm256_set1_ps(-5.37397155531e-2f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, z), _mm256_set1_ps(1.33314422036e-1f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, z), _mm256_set1_ps(-3.33332819422e-1f));
+    __m256 small = _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(p, z), ax), ax);
+    __m256 big = _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(vexp(_mm256_add_ps(ax, ax)), one)));
+    __m256 y = _mm256_blendv_ps(big, small, _mm256_cmp_ps(ax, _mm256_set1_ps(0.625f), _CMP_LT_OQ));
+    return _mm256_or_ps(y, _mm256_and_ps(sgn, x));
+}
+
+static inline void softcap8(float *x, __m256 c) {
+    _mm256_storeu_ps(x, _mm256_mul_ps(vtanh(_mm256_div_ps(_mm256_loadu_ps(x), c)), c));
+}
+
+static void softcap(float *x, float cap, size_t n) {
+    __m256 c = _mm256_set1_ps(cap);
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8) softcap8(x + j, c);
+    if (j < n) {  // the last few through a copy: the same lanes as the rest
+        float b[8] = {0};
+        memcpy(b, x + j, (n - j) * 4);
+        softcap8(b, c);
+        memcpy(x + j, b, (n - j) * 4);
+    }
+}
+
+static inline void geglu_fwd8(float *out, const float *g, const float *u) {
+    const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f), b = _mm256_set1_ps(GELU_BETA),
+                 k = _mm256_set1_ps(GELU_KAPPA);
+    __m256 x = _mm256_loadu_ps(g);
+    __m256 inner = _mm256_mul_ps(b, _mm256_add_ps(x, _mm256_mul_ps(k, _mm256_mul_ps(_mm256_mul_ps(x, x), x))));
+    _mm256_storeu_ps(out, _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(half, x), _mm256_add_ps(one, vtanh(inner))),
+                                        _mm256_loadu_ps(u)));
+}
+
+static void geglu_fwd(float *out, const float *g, const float *u, size_t n) {
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8) geglu_fwd8(out + j, g + j, u + j);
+    if (j < n) {
+        float o[8] = {0}, gb[8] = {0}, ub[8] = {0};
+        memcpy(gb, g + j, (n - j) * 4), memcpy(ub, u + j, (n - j) * 4);
+        geglu_fwd8(o, gb, ub);
+        memcpy(out + j, o, (n - j) * 4);
+    }
+}
+
+static inline void geglu_bwd8(float *dg, float *du, const float *dout, const float *g, const float *u) {
+    const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f), b = _mm256_set1_ps(GELU_BETA),
+                 k = _mm256_set1_ps(GELU_KAPPA), k3 = _mm256_set1_ps(3.0f * GELU_KAPPA);
+    __m256 x = _mm256_loadu_ps(g), uv = _mm256_loadu_ps(u), dv = _mm256_loadu_ps(dout), x2 = _mm256_mul_ps(x, x);
+    __m256 t = vtanh(_mm256_mul_ps(b, _mm256_add_ps(x, _mm256_mul_ps(_mm256_mul_ps(k, x2), x))));
+    __m256 hx = _mm256_mul_ps(half, x), opt = _mm256_add_ps(one, t);
+    __m256 gelu = _mm256_mul_ps(hx, opt);
+    __m256 d = _mm256_add_ps(_mm256_mul_ps(half, opt),
+                             _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(hx, _mm256_sub_ps(one, _mm256_mul_ps(t, t))), b),
+                                           _mm256_add_ps(one, _mm256_mul_ps(k3, x2))));
+    _mm256_storeu_ps(dg, _mm256_add_ps(_mm256_loadu_ps(dg), _mm256_mul_ps(_mm256_mul_ps(dv, uv), d)));
+    _mm256_storeu_ps(du, _mm256_add_ps(_mm256_loadu_ps(du), _mm256_mul_ps(dv, gelu)));
+}
+
+static void geglu_bwd(float *dg, float *du, const float *dout, const float *g, const float *u, size_t n) {
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8) geglu_bwd8(dg + j, du + j, dout + j, g + j, u + j);
+    if (j < n) {
+        size_t b = (n - j) * 4;
+        float dgb[8] = {0}, dub[8] = {0}, db[8] = {0}, gb[8] = {0}, ub[8] = {0};
+        memcpy(dgb, dg + j, b), memcpy(dub, du + j, b), memcpy(db, dout + j, b), memcpy(gb, g + j, b);
+        memcpy(ub, u + j, b);
+        geglu_bwd8(dgb, dub, db, gb, ub);
+        memcpy(dg + j, dgb, b), memcpy(du + j, dub, b);
+    }
+}
+
 #include "kernels/simd_attend.h"
 
 const SimdKernels simd_avx2 = {
@@ -161,6 +239,9 @@ const SimdKernels simd_avx2 = {
     .exp_sum = exp_sum,
     .swiglu_fwd = swiglu_fwd,
     .swiglu_bwd = swiglu_bwd,
+    .softcap = softcap,
+    .geglu_fwd = geglu_fwd,
+    .geglu_bwd = geglu_bwd,
     .attend_cached = attend_cached,
 };
 

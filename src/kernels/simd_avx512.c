@@ -108,6 +108,63 @@ static void swiglu_bwd(float *dg, float *du, const float *dout, const float *g, 
     }
 }
 
+// ---- tanh (Gemma's soft-caps and GeGLU): Cephes' tanhf (about 2 ulp): x + x^3 P(x^2) for
+// |x| < 0.625, else 1 - 2 / (exp(2|x|) + 1), of |x| and given the sign of x (so tanh(-x) =
+// -tanh(x), -0 stays -0); +-1 at +-inf, NaN stays NaN
+static inline __m512 vtanh(__m512 x) {
+    __m512 ax = _mm512_abs_ps(x), z = _mm512_mul_ps(x, x);
+    __m512 p = _mm512_set1_ps(-5.70498872745e-3f);
+    p = _mm512_add_ps(_mm512_mul_ps(p, z), _mm512_set1_ps(2.06390887954e-2f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, z), _mm512_set1_ps(-5.37397155531e-2f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, z), _mm512_set1_ps(1.33314422036e-1f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, z), _mm512_set1_ps(-3.33332819422e-1f));
+    __m512 small = _mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(p, z), ax), ax);
+    const __m512 one = _mm512_set1_ps(1.0f);
+    __m512 big = _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(vexp(_mm512_add_ps(ax, ax)), one)));
+    __m512 y = _mm512_mask_mov_ps(big, _mm512_cmp_ps_mask(ax, _mm512_set1_ps(0.625f), _CMP_LT_OQ), small);
+    __m512i sign = _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int)0x80000000u));
+    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(y), sign));
+}
+
+static void softcap(float *x, float cap, size_t n) {
+    __m512 c = _mm512_set1_ps(cap);
+    for (size_t j = 0; j < n; j += 16) {
+        __mmask16 t = tail(n - j > 16 ? 16 : (int)(n - j));
+        __m512 v = _mm512_maskz_loadu_ps(t, x + j);
+        _mm512_mask_storeu_ps(x + j, t, _mm512_mul_ps(vtanh(_mm512_div_ps(v, c)), c));
+    }
+}
+
+static void geglu_fwd(float *out, const float *g, const float *u, size_t n) {
+    const __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f), b = _mm512_set1_ps(GELU_BETA),
+                 k = _mm512_set1_ps(GELU_KAPPA);
+    for (size_t j = 0; j < n; j += 16) {
+        __mmask16 t = tail(n - j > 16 ? 16 : (int)(n - j));
+        __m512 x = _mm512_maskz_loadu_ps(t, g + j), uv = _mm512_maskz_loadu_ps(t, u + j);
+        __m512 inner = _mm512_mul_ps(b, _mm512_add_ps(x, _mm512_mul_ps(k, _mm512_mul_ps(_mm512_mul_ps(x, x), x))));
+        __m512 y = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(half, x), _mm512_add_ps(one, vtanh(inner))), uv);
+        _mm512_mask_storeu_ps(out + j, t, y);
+    }
+}
+
+static void geglu_bwd(float *dg, float *du, const float *dout, const float *g, const float *u, size_t n) {
+    const __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f), b = _mm512_set1_ps(GELU_BETA),
+                 k = _mm512_set1_ps(GELU_KAPPA), k3 = _mm512_set1_ps(3.0f * GELU_KAPPA);
+    for (size_t j = 0; j < n; j += 16) {
+        __mmask16 m = tail(n - j > 16 ? 16 : (int)(n - j));
+        __m512 x = _mm512_maskz_loadu_ps(m, g + j), uv = _mm512_maskz_loadu_ps(m, u + j);
+        __m512 dv = _mm512_maskz_loadu_ps(m, dout + j), x2 = _mm512_mul_ps(x, x);
+        __m512 t = vtanh(_mm512_mul_ps(b, _mm512_add_ps(x, _mm512_mul_ps(_mm512_mul_ps(k, x2), x))));
+        __m512 hx = _mm512_mul_ps(half, x), opt = _mm512_add_ps(one, t);
+        __m512 gelu = _mm512_mul_ps(hx, opt);
+        __m512 d = _mm512_add_ps(_mm512_mul_ps(half, opt),
+                                 _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(hx, _mm512_sub_ps(one, _mm512_mul_ps(t, t))), b),
+                                               _mm512_add_ps(one, _mm512_mul_ps(k3, x2))));
+        _mm512_mask_storeu_ps(dg + j, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, dg + j), _mm512_mul_ps(_mm512_mul_ps(dv, uv), d)));
+        _mm512_mask_storeu_ps(du + j, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, du + j), _mm512_mul_ps(dv, gelu)));
+    }
+}
+
 #include "kernels/simd_attend.h"
 
 const SimdKernels simd_avx512 = {
@@ -120,6 +177,9 @@ const SimdKernels simd_avx512 = {
     .exp_sum = exp_sum,
     .swiglu_fwd = swiglu_fwd,
     .swiglu_bwd = swiglu_bwd,
+    .softcap = softcap,
+    .geglu_fwd = geglu_fwd,
+    .geglu_bwd = geglu_bwd,
     .attend_cached = attend_cached,
 };
 
@@ -135,6 +195,9 @@ const SimdKernels simd_avx512bf16 = {
     .exp_sum = exp_sum,
     .swiglu_fwd = swiglu_fwd,
     .swiglu_bwd = swiglu_bwd,
+    .softcap = softcap,
+    .geglu_fwd = geglu_fwd,
+    .geglu_bwd = geglu_bwd,
     .attend_cached = attend_cached,
 };
 

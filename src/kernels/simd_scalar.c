@@ -67,6 +67,29 @@ static void swiglu_bwd(float *dg, float *du, const float *dout, const float *g, 
     }
 }
 
+// ---- Gemma's tanh loops (libm's tanhf), in transformers' order of operations
+static void softcap(float *x, float cap, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = tanhf(x[i] / cap) * cap;
+}
+
+static void geglu_fwd(float *out, const float *g, const float *u, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float x = g[i], inner = GELU_BETA * (x + GELU_KAPPA * (x * x * x));
+        out[i] = 0.5f * x * (1.0f + tanhf(inner)) * u[i];
+    }
+}
+
+// d gelu_tanh(g)/dg = 0.5 (1 + t) + 0.5 g (1 - t^2) b (1 + 3 k g^2), t = tanh(b (g + k g^3))
+static void geglu_bwd(float *dg, float *du, const float *dout, const float *g, const float *u, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float x = g[i], x2 = x * x, t = tanhf(GELU_BETA * (x + GELU_KAPPA * x2 * x));
+        float gelu = 0.5f * x * (1.0f + t);
+        float d = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * GELU_BETA * (1.0f + 3.0f * GELU_KAPPA * x2);
+        dg[i] += dout[i] * u[i] * d;
+        du[i] += dout[i] * gelu;
+    }
+}
+
 // The query heads of KV heads [kh0, kh1) against len cached positions: scores, softmax,
 // weighted values.
 static void attend_cached(float *out, float *att_buf, int att_stride, const float *q, const float *kc,
@@ -96,5 +119,8 @@ const SimdKernels simd_scalar = {
     .exp_sum = exp_sum,
     .swiglu_fwd = swiglu_fwd,
     .swiglu_bwd = swiglu_bwd,
+    .softcap = softcap,
+    .geglu_fwd = geglu_fwd,
+    .geglu_bwd = geglu_bwd,
     .attend_cached = attend_cached,
 };
