@@ -9,8 +9,13 @@
 //        tinystories (TinyStories-15M: 288 x 6 layers, 6/6 heads, MLP 768, vocab 32000),
 //        llama7b (Llama-2-7B: 4096 x 32 layers, 32 heads, MLP 11008, vocab 32000, bf16 weights),
 //        opt125m (OPT-125M: 768 x 12 layers, 12 heads, ReLU MLP 3072, vocab 50272, tied, learned positions),
-//        opt7b (OPT-6.7B: 4096 x 32 layers, 32 heads, ReLU MLP 16384, vocab 50272, tied, bf16 weights).
-// bf16:  keep the base weights in bf16 (widened to f32 in registers; always for llama7b and opt7b).
+//        opt7b (OPT-6.7B: 4096 x 32 layers, 32 heads, ReLU MLP 16384, vocab 50272, tied, bf16 weights),
+//        gemma2_9b (Gemma-2-9B as google/gemma-2-9b's config.json: 3584 x 42 layers, 16/8 heads of
+//        256, GeGLU MLP 14336, vocab 256000, tied; soft-caps 50/30, window 4096 on even layers,
+//        query_pre_attn_scalar 256; bf16 weights).
+// bf16:  keep the base weights in bf16 (widened to f32 in registers; always for the 7B/9B shapes).
+// layers=N: the shape's first N layers only (a memory check of a shape too large for the
+//        machine: the JSON line says "layers": N; never the real shape's figures).
 // STEP:  peak (SGEMM 4096^3 through antibody's SGEMM: the machine's fp32 peak),
 //        sft, vaccine, tvaccine (reference), tvaccine-lean, booster (10 harmful rows of T tokens),
 //        repnoise (B harmful rows of T tokens, alpha 0.1, beta 0.001, the per-layer losses),
@@ -19,8 +24,8 @@
 //        decoding together, as evaluation does), antidote.
 // The model is randomly initialised (normal(0, 0.02)); LoRA r=8, alpha 4, dropout 0.1 on
 // all seven projections. Training batches are 5 x 200 random tokens with the loss on all
-// tokens (every position predicts the next token; the last has no target); llama7b uses
-// 1 x 128. A step = the method's gradient pass(es) + AdamW on the adapter.
+// tokens (every position predicts the next token; the last has no target); the 7B/9B
+// shapes use 1 x 128. A step = the method's gradient pass(es) + AdamW on the adapter.
 // Prints one JSON line: the median seconds of REPS timed steps after one warm-up step,
 // the peak RSS of the process, and what the FLOP count needs (see peer_torch.py table).
 #include <stdio.h>
@@ -87,20 +92,27 @@ static int shape_config(const char *name, Config *c) {
     else if (!strcmp(name, "gemma2"))
         *c = (Config){.vocab_size = 32000, .dim = 640, .hidden_dim = 2560, .n_layers = 12, .n_heads = 4,
                       .n_kv_heads = 2, .tie_embeddings = 1};
+    else if (!strcmp(name, "gemma2_9b"))
+        *c = (Config){.vocab_size = 256000, .dim = 3584, .hidden_dim = 14336, .n_layers = 42, .n_heads = 16,
+                      .n_kv_heads = 8, .tie_embeddings = 1};
     else return -1;
     c->head_dim = c->dim / c->n_heads;
-    if (!strcmp(name, "gemma2")) {  // Gemma 2's features at a small size: head_dim 128 != 640 / 4, window < 200 tokens
-        c->head_dim = 128;
-        c->gemma = 2;
-        c->sandwich_norms = 1;
-        c->query_scalar = 128.0f;
-        c->attn_softcap = 50.0f;
-        c->final_softcap = 30.0f;
-        c->sliding_window = 128;
-        for (int l = 0; l < c->n_layers; l += 2) c->sliding[0] |= 1ull << l;  // layers 0, 2, ... as Gemma 2
-    }
     c->max_seq_len = 512;
     c->norm_eps = 1e-5f;
+    int nine = !strcmp(name, "gemma2_9b");
+    // gemma2: Gemma 2's features at a small size (head_dim 128 != 640 / 4, a window shorter
+    // than the 200-token rows); gemma2_9b: google/gemma-2-9b's values
+    if (nine || !strcmp(name, "gemma2")) {
+        c->head_dim = nine ? 256 : 128;
+        c->gemma = 2;
+        c->sandwich_norms = 1;
+        c->query_scalar = nine ? 256.0f : 128.0f;
+        c->attn_softcap = 50.0f;
+        c->final_softcap = 30.0f;
+        c->sliding_window = nine ? 4096 : 128;
+        for (int l = 0; l < c->n_layers; l += 2) c->sliding[0] |= 1ull << l;  // layers 0, 2, ... as Gemma 2
+        if (nine) c->max_seq_len = 8192, c->norm_eps = 1e-6f;
+    }
     c->rope_theta = 10000.0f;
     c->bos_id = c->pad_id = -1;
     c->n_eos = 0;  // generation never stops early: always max_new tokens
@@ -340,8 +352,8 @@ static int bench_kernels(int reps) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s smollm|tinystories|gemma2|llama7b|opt125m|opt7b peak|kernels|sft|vaccine|tvaccine|tvaccine-lean|booster|repnoise|tar|lisa|ldifs|generate|generate4|generate16|"
-                        "antidote [REPS] [bf16] [nolora] [model=DIR]\n       %s SHAPE save DIR\n", argv[0], argv[0]);
+        fprintf(stderr, "usage: %s smollm|tinystories|gemma2|llama7b|opt125m|opt7b|gemma2_9b peak|kernels|sft|vaccine|tvaccine|tvaccine-lean|booster|repnoise|tar|lisa|ldifs|generate|generate4|generate16|"
+                        "antidote [REPS] [bf16] [nolora] [model=DIR] [layers=N]\n       %s SHAPE save DIR\n", argv[0], argv[0]);
         return 2;
     }
     const char *isa_problem = isa_env_problem();
@@ -351,18 +363,21 @@ int main(int argc, char **argv) {
     Err be;
     if (blas_init(&be)) { fprintf(stderr, "bench_train: %s\n", be.msg); return 2; }
     const char *shape = argv[1], *step = argv[2], *model_dir = NULL;
-    int reps = 5, bf16 = 0, nolora = 0;
+    int reps = 5, bf16 = 0, nolora = 0, layers = 0;
     for (int i = 3; i < argc && strcmp(step, "save"); i++) {
         if (!strcmp(argv[i], "bf16")) bf16 = 1;
         else if (!strcmp(argv[i], "nolora")) nolora = 1;
         else if (!strncmp(argv[i], "model=", 6)) model_dir = argv[i] + 6;
+        else if (!strncmp(argv[i], "layers=", 7) && (layers = atoi(argv[i] + 7)) >= 1) continue;
         else if ((reps = atoi(argv[i])) < 1) { fprintf(stderr, "bench_train: bad argument \"%s\"\n", argv[i]); return 2; }
     }
     if (!strcmp(step, "peak")) return bench_peak();
     if (!strcmp(step, "kernels")) return bench_kernels(reps);
     Config c;
     if (shape_config(shape, &c)) { fprintf(stderr, "bench_train: unknown shape \"%s\"\n", shape); return 2; }
-    int big = !strcmp(shape, "llama7b") || !strcmp(shape, "opt7b");
+    if (layers > c.n_layers) { fprintf(stderr, "bench_train: %s has %d layers, not %d\n", shape, c.n_layers, layers); return 2; }
+    if (layers) c.n_layers = layers;
+    int big = !strcmp(shape, "llama7b") || !strcmp(shape, "opt7b") || !strcmp(shape, "gemma2_9b");
     bf16 |= big;
     int B = big ? 1 : 5, T = big ? 128 : 200;
     Rng r;
@@ -520,10 +535,10 @@ int main(int argc, char **argv) {
     printf("{\"side\": \"antibody\", \"shape\": \"%s\", \"step\": \"%s%s%s\", \"seconds\": %.6f, \"warmup_s\": %.4f, "
            "\"cpu_seconds\": %.6f, \"reps\": %d, \"tokens\": %d, \"peak_rss\": %zu, \"model_rss\": %zu, \"workspace_bytes\": %zu, "
            "\"init_s\": %.2f, \"threads\": %d, \"weights\": \"%s\", \"blas\": \"%s\", \"isa\": \"%s\", "
-           "\"lora\": %d%s}\n",
+           "\"lora\": %d, \"layers\": %d, \"lora_params\": %zu%s}\n",
            shape, step, bf16 && !big ? "_bf16" : "", nolora ? "_nolora" : "", med, times[0], cpu_med, reps, tokens,
            peak_rss_bytes(), model_rss, ws_bytes, init_s, omp_threads(), bf16 ? "bf16" : "f32", blas_name(),
-           isa_name(isa_active()), !nolora, extra);
+           isa_name(isa_active()), !nolora, c.n_layers, lora.n_params, extra);
     free(times);
     free(cpu);
     lora_free(&lora);

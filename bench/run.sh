@@ -14,7 +14,8 @@
 #                   rows through the AVX2 kernels on an AVX-512 CPU, and the baseline defenses
 #                   (Booster, RepNoise, TAR, Lisa, LDIFS) on the TinyStories shape
 #   --7b            also the Llama-2-7B-shaped SFT, Vaccine and T-Vaccine steps (bf16 weights,
-#                   1 x 128; antibody only; one process at a time, ~15 GB each; long)
+#                   1 x 128; antibody only; one process at a time, ~15 GB each; long) and the
+#                   Gemma-2-9B-shaped SFT step (~21 GB)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -150,6 +151,14 @@ if [ $RUN7B = 1 ]; then
         echo "== llama7b $step (bf16 weights, batch 1 x 128)"
         "$BIN" llama7b $step 1 2>>"$LOG" | tee -a "$OUT/7b.json" "$RES" | cut -c1-160
     done
+    # Gemma-2-9B: 18.5 GB of bf16 weights and 2.3 GB of activations, gradients, adapter and moments
+    avail=$(free -g | awk '/Mem:/ {print $7}')
+    if [ "$avail" -lt 21 ]; then
+        echo "bench/run.sh: gemma2_9b sft skipped: $avail GB available, it needs about 21" >&2
+    else
+        echo "== gemma2_9b sft (bf16 weights, batch 1 x 128)"
+        "$BIN" gemma2_9b sft 1 2>>"$LOG" | tee -a "$OUT/9b.json" "$RES" | cut -c1-160
+    fi
 fi
 
 # the records first: they outlive a failure of the tables below
@@ -176,12 +185,16 @@ blas=$(grep '"step": "peak"' "$RES" | grep '"side": "antibody"' | sed 's/.*"blas
 "$PY" bench/peer_torch.py table "$RES" "$OUT/table.md" > /dev/null
 {
     cat "$OUT/head.md" "$OUT/table.md"
-    if [ -s "$OUT/7b.json" ]; then
+    for big in 7b 9b; do
+        [ -s "$OUT/$big.json" ] || continue
         echo
-        "$PY" - "$OUT/7b.json" <<'EOF'
+        "$PY" - "$OUT/$big.json" "$big" <<'EOF'
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-print("Llama-2-7B shape (4096 x 32 layers, MLP 11008, vocab 32000), bf16 base weights, LoRA r=8 on all seven projections, batch 1 x 128, "
+shape = {"7b": "Llama-2-7B shape (4096 x 32 layers, MLP 11008, vocab 32000)",
+         "9b": "Gemma-2-9B shape (3584 x 42 layers, 16/8 heads of 256, GeGLU MLP 14336, vocab 256000, tied; soft-caps 50/30, "
+               "window 4096 on even layers)"}[sys.argv[2]]
+print(shape + ", bf16 base weights, LoRA r=8 on all seven projections, batch 1 x 128, "
       "one step after the warm-up step (forward + backward + AdamW; T-Vaccine's warm-up includes its probability pass, timed on its own); "
       "activations = the training workspace after the steps (activations kept or recomputed, gradients, buffers):")
 print()
@@ -194,7 +207,7 @@ for r in recs:
     print(f"| {name} | {r['seconds']:.1f} | {r.get('cpu_seconds', 0):.1f} | {r['warmup_s']:.1f} | {r['init_s']:.1f} | "
           f"{r['model_rss']/1e9:.2f} | {r['peak_rss']/1e9:.2f} | {r['workspace_bytes']/1e6:.0f} |")
 EOF
-    fi
+    done
     echo
     echo "Total bench time: $(( $(date +%s) - start )) s"
 } > bench/results.md.tmp
