@@ -117,16 +117,37 @@ static inline void swiglu_fwd8(float *out, const float *g, const float *u) {
     _mm256_storeu_ps(out, _mm256_mul_ps(_mm256_mul_ps(gv, sigmoid(gv)), _mm256_loadu_ps(u)));
 }
 
-static void swiglu_fwd(float *out, const float *g, const float *u, size_t n) {
+// A gated MLP's 8-lane step over n elements, the last few through zero-padded copies (the
+// same lanes as the rest). f is a constant at every call, so it inlines.
+typedef void (*Gated8Fwd)(float *out, const float *g, const float *u);
+typedef void (*Gated8Bwd)(float *dg, float *du, const float *dout, const float *g, const float *u);
+
+static inline void gated_fwd(Gated8Fwd f, float *out, const float *g, const float *u, size_t n) {
     size_t j = 0;
-    for (; j + 8 <= n; j += 8) swiglu_fwd8(out + j, g + j, u + j);
+    for (; j + 8 <= n; j += 8) f(out + j, g + j, u + j);
     if (j < n) {
         float o[8] = {0}, gb[8] = {0}, ub[8] = {0};
         memcpy(gb, g + j, (n - j) * 4), memcpy(ub, u + j, (n - j) * 4);
-        swiglu_fwd8(o, gb, ub);
+        f(o, gb, ub);
         memcpy(out + j, o, (n - j) * 4);
     }
 }
+
+static inline void gated_bwd(Gated8Bwd f, float *dg, float *du, const float *dout, const float *g, const float *u,
+                             size_t n) {
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8) f(dg + j, du + j, dout + j, g + j, u + j);
+    if (j < n) {
+        size_t b = (n - j) * 4;
+        float dgb[8] = {0}, dub[8] = {0}, db[8] = {0}, gb[8] = {0}, ub[8] = {0};
+        memcpy(dgb, dg + j, b), memcpy(dub, du + j, b), memcpy(db, dout + j, b), memcpy(gb, g + j, b);
+        memcpy(ub, u + j, b);
+        f(dgb, dub, db, gb, ub);
+        memcpy(dg + j, dgb, b), memcpy(du + j, dub, b);
+    }
+}
+
+static void swiglu_fwd(float *out, const float *g, const float *u, size_t n) { gated_fwd(swiglu_fwd8, out, g, u, n); }
 
 static inline void swiglu_bwd8(float *dg, float *du, const float *dout, const float *g, const float *u) {
     const __m256 one = _mm256_set1_ps(1.0f);
@@ -137,16 +158,7 @@ static inline void swiglu_bwd8(float *dg, float *du, const float *dout, const fl
 }
 
 static void swiglu_bwd(float *dg, float *du, const float *dout, const float *g, const float *u, size_t n) {
-    size_t j = 0;
-    for (; j + 8 <= n; j += 8) swiglu_bwd8(dg + j, du + j, dout + j, g + j, u + j);
-    if (j < n) {
-        size_t b = (n - j) * 4;
-        float dgb[8] = {0}, dub[8] = {0}, db[8] = {0}, gb[8] = {0}, ub[8] = {0};
-        memcpy(dgb, dg + j, b), memcpy(dub, du + j, b), memcpy(db, dout + j, b), memcpy(gb, g + j, b);
-        memcpy(ub, u + j, b);
-        swiglu_bwd8(dgb, dub, db, gb, ub);
-        memcpy(dg + j, dgb, b), memcpy(du + j, dub, b);
-    }
+    gated_bwd(swiglu_bwd8, dg, du, dout, g, u, n);
 }
 
 // ---- tanh: the algorithm of simd_avx512.c's vtanh, 8 lanes --------------------------------
@@ -189,16 +201,7 @@ static inline void geglu_fwd8(float *out, const float *g, const float *u) {
                                         _mm256_loadu_ps(u)));
 }
 
-static void geglu_fwd(float *out, const float *g, const float *u, size_t n) {
-    size_t j = 0;
-    for (; j + 8 <= n; j += 8) geglu_fwd8(out + j, g + j, u + j);
-    if (j < n) {
-        float o[8] = {0}, gb[8] = {0}, ub[8] = {0};
-        memcpy(gb, g + j, (n - j) * 4), memcpy(ub, u + j, (n - j) * 4);
-        geglu_fwd8(o, gb, ub);
-        memcpy(out + j, o, (n - j) * 4);
-    }
-}
+static void geglu_fwd(float *out, const float *g, const float *u, size_t n) { gated_fwd(geglu_fwd8, out, g, u, n); }
 
 static inline void geglu_bwd8(float *dg, float *du, const float *dout, const float *g, const float *u) {
     const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f), b = _mm256_set1_ps(GELU_BETA),
@@ -215,16 +218,7 @@ static inline void geglu_bwd8(float *dg, float *du, const float *dout, const flo
 }
 
 static void geglu_bwd(float *dg, float *du, const float *dout, const float *g, const float *u, size_t n) {
-    size_t j = 0;
-    for (; j + 8 <= n; j += 8) geglu_bwd8(dg + j, du + j, dout + j, g + j, u + j);
-    if (j < n) {
-        size_t b = (n - j) * 4;
-        float dgb[8] = {0}, dub[8] = {0}, db[8] = {0}, gb[8] = {0}, ub[8] = {0};
-        memcpy(dgb, dg + j, b), memcpy(dub, du + j, b), memcpy(db, dout + j, b), memcpy(gb, g + j, b);
-        memcpy(ub, u + j, b);
-        geglu_bwd8(dgb, dub, db, gb, ub);
-        memcpy(dg + j, dgb, b), memcpy(du + j, dub, b);
-    }
+    gated_bwd(geglu_bwd8, dg, du, dout, g, u, n);
 }
 
 #include "kernels/simd_attend.h"
