@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/interrupt.h"
 #include "kernels/kernels.h"
 #include "util/log.h"
 #include "util/suggest.h"
@@ -111,6 +112,7 @@ static int run_command(const Command *c, int argc, char **argv) {
 int main(int argc, char **argv) {
     openblas_kernels_for_cpu();
     wait_policy_for_load(argv);
+    cli_signals_init();  // before OpenMP or oneDNN start threads
     static int tty;
     tty = isatty(fileno(stderr));
     log_set(log_to_terminal, &tty, tty);
