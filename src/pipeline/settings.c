@@ -575,9 +575,11 @@ json_t *settings_to_json(const SettingTable *t, const void *obj, int config_keys
 int align_opts_check(const AlignOpts *o, const char *prefix, int flag_names, Err *e) {
     if (o->method <= ALIGN_NONE || o->method >= ALIGN_COUNT)
         return err_set(e, "%smethod: must be sft, vaccine, tvaccine, random-vaccine, booster, repnoise or tar", prefix);
-    // The reference's TAR update never holds its tamper-resistance gradient: a weight given
-    // for it would be read and silently unused.
-    if (o->method == ALIGN_TAR && o->tar_variant == TAR_REFERENCE && o->tar_weight != 2.0f) {
+    // The reference's TAR update never holds its tamper-resistance gradient: a weight other
+    // than the default would be read and silently unused.
+    AlignOpts d;
+    align_opts_default(&d, ALIGN_TAR);
+    if (o->method == ALIGN_TAR && o->tar_variant == TAR_REFERENCE && o->tar_weight != d.tar_weight) {
         const char *u = flag_names ? "-" : "_";
         return err_set(e, "%star%sweight: has no effect with tar%svariant reference, whose update is the alignment gradient "
                        "alone as the reference's code runs (docs/methods.md, TAR); set tar%svariant intended to apply it",
