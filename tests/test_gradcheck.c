@@ -373,6 +373,37 @@ static void test_model(int qkv_bias, float dropout, int opt, int gemma) {
     model_backward(&m, &lo, w, &bo);
     double md = 0; for (size_t i = 0; i < lo.n_params; i++) md = fmax(md, fabs(g1[i] - w->lora_grad[i]));
     CHECK(md < 1e-6, "checkpointed grads differ by %g", md);
+    // One row in this workspace (planned for two): both layers' activations share one slot
+    // (T-Vaccine's probability pass), with the gradients of a workspace planned for one row.
+    {
+        Batch b1 = {1, T, tokens, targets, mask};
+        Workspace *w1 = workspace_new(&m, &lo, 1, T, full_mask);
+        float *g[2], *agr[2][2];
+        int slots[2][2];
+        Workspace *ws[2] = {w1, w};
+        CHECK(workspace_layers_per_slot(&m, &lo, w, 1, T) == 2 && workspace_layers_per_slot(&m, &lo, w1, 1, T) == 1);
+        CHECK(workspace_layers_per_slot(&m, &lo, w, 1, T + 1) == 0, "a row longer than planned fits no slot");
+        for (int k = 0; k < 2; k++) {
+            Workspace *x = ws[k];
+            for (int l = 0; l < 2; l++) agr[k][l] = calloc(N * cfg.dim, 4);
+            memset(x->lora_grad, 0, lo.n_params * 4);
+            ForwardOpts f1 = c.fo; f1.save_mask = NULL;
+            model_forward(&m, &lo, x, &b1, &f1);
+            slots[k][0] = x->slot_of[0], slots[k][1] = x->slot_of[1];
+            BackwardOpts b1o = {.param_grads = 1, .attn_grad = agr[k]};
+            model_backward(&m, &lo, x, &b1o);
+            g[k] = malloc(lo.n_params * 4);
+            memcpy(g[k], x->lora_grad, lo.n_params * 4);
+        }
+        CHECK(slots[0][0] == 0 && slots[0][1] == 1 && slots[1][0] == 0 && slots[1][1] == 0,
+              "slots of layers 0, 1: %d %d (planned for one row), %d %d (for two)", slots[0][0], slots[0][1], slots[1][0],
+              slots[1][1]);
+        CHECK(memcmp(g[0], g[1], lo.n_params * 4) == 0, "one row packed two layers to a slot: other LoRA gradients");
+        for (int l = 0; l < 2; l++)
+            CHECK(memcmp(agr[0][l], agr[1][l], (size_t)T * cfg.dim * 4) == 0, "packed: other dL/dh of layer %d", l);
+        for (int k = 0; k < 2; k++) { free(g[k]); free(agr[k][0]); free(agr[k][1]); }
+        workspace_free(w1);
+    }
     // stop_layer = 1 with layer 0 frozen: identical layer-1 grads, none for layer 0
     memset(w->lora_grad, 0, lo.n_params * 4);
     int trainable[2] = {0, PROJ_ALL};

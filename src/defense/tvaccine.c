@@ -22,7 +22,7 @@ typedef struct {
     int *active;        // [L] sampled layers (perturbed, attention adapters trained)
     int *keep;          // [L] layers whose activations are kept
     int *trainable;     // [L] trained projections (1 << P_*)
-    int *zero;          // [L] all 0: the probability pass keeps nothing
+    int *probe_keep;    // [L] layers the probability pass keeps (the rest it recomputes)
     int lo;             // lowest sampled layer
     int *order;         // [pool] the pool in a random order, consumed one row per pass
     int n_drawn;
@@ -72,8 +72,13 @@ static int next_harmful_row(TVCtx *c) {
 static void refresh_probs(TVCtx *c, const Model *m, const Lora *l, Workspace *w) {
     int L = m->cfg.n_layers, row = next_harmful_row(c);
     batch_fill(&c->hb, c->o.harmful, &row, 1, 0);
+    // It keeps the activations of as many layers as fit in the S slots every step keeps
+    // (one row is a fraction of a step's batch: usually all of them), so it needs no more
+    // memory than a step; the others are recomputed.
+    int S = c->o.S < L ? c->o.S : L, fit = S * workspace_layers_per_slot(m, l, w, c->hb.B, c->hb.T);
+    for (int k = 0; k < L; k++) c->probe_keep[k] = k >= L - fit;
     ForwardOpts fo = {.train = 1, .dropout_seed = hash64(c->seed ^ 0x5eed ^ (uint64_t)c->n_drawn << 20),
-                      .save_mask = c->zero};  // checkpointed
+                      .save_mask = c->probe_keep};
     model_forward(m, l, w, &c->hb, &fo);
     BackwardOpts bo = {.param_grads = 0, .attn_grad_sqnorm = c->sq};
     model_backward(m, l, w, &bo);
@@ -120,7 +125,7 @@ static float tv_grad(StepMethod *self, const Model *m, const Lora *l, Workspace 
 static void tv_release(StepMethod *s) {
     TVCtx *c = s->ctx;
     perturbation_free(&c->pert);
-    free(c->P); free(c->sq); free(c->active); free(c->keep); free(c->trainable); free(c->zero); free(c->order);
+    free(c->P); free(c->sq); free(c->active); free(c->keep); free(c->trainable); free(c->probe_keep); free(c->order);
     batch_free(&c->hb);
 }
 
@@ -141,7 +146,7 @@ StepMethod *tvaccine_method_new(const Model *m, int B, int T, const TVaccineOpts
     c->active = xcalloc(L, sizeof(int));
     c->keep = xcalloc(L, sizeof(int));
     c->trainable = xcalloc(L, sizeof(int));
-    c->zero = xcalloc(L, sizeof(int));
+    c->probe_keep = xcalloc(L, sizeof(int));
     int n = o->harmful->n;
     c->order = xmalloc(n * sizeof(int));
     for (int i = 0; i < n; i++) c->order[i] = i;

@@ -118,10 +118,13 @@ typedef struct {
     float *res;                  // (L+1, N, C) residual stream; res[0] = embeddings
     // Saved activations come from a pool of slots handed out per forward: a layer that
     // is not saved (below first_layer_needed, or not in save_mask) runs in `scratch`
-    // and is recomputed from res[l] if the backward pass needs it (checkpointing).
+    // and is recomputed from res[l] if the backward pass needs it (checkpointing). A slot
+    // holds one layer of a full (capN-token) batch, or several of a smaller one
+    // (workspace_layers_per_slot), each layer's activations a view into it.
     LayerActs **pool;            // [L] slots, allocated on first use
     int n_pool;
     int *slot_of;                // [L] pool index of each layer in the last forward, -1 = not saved
+    LayerActs *saved;            // [L] the views of the saved layers in the last forward
     LayerActs scratch;
     uint64_t dropout_seed;
     int train;
@@ -151,6 +154,9 @@ typedef struct {
 Workspace *workspace_new(const Model *m, const Lora *lora, int B, int T, int full_ft_mask);
 // -1 (with the reason in e) when a forward on w was refused, else 0.
 int workspace_check(const Workspace *w, Err *e);
+// How many layers of a batch of B x T tokens one activation slot of w holds (>= 1 when
+// the batch fits w).
+int workspace_layers_per_slot(const Model *m, const Lora *lora, const Workspace *w, int B, int T);
 void workspace_free(Workspace *w);
 
 typedef struct {

@@ -10,29 +10,53 @@
 
 #define LM_CHUNK 128  // rows of logits alive at once in the fused LM head + loss
 
-static void acts_alloc(LayerActs *a, const Config *c, const Lora *lora, int B, int T, size_t *bytes) {
+// Places one layer's activations for B x T tokens: allocated (base NULL), or as view j of
+// a slot `base` allocated for more tokens (layers_per_slot says how many views fit).
+static void acts_place(LayerActs *a, const LayerActs *base, size_t j, const Config *c, const Lora *lora, int B, int T,
+                       size_t *bytes) {
     size_t N = (size_t)B * T, C = c->dim, Q = (size_t)c->n_heads * c->head_dim, KV = (size_t)c->n_kv_heads * c->head_dim,
            F = c->hidden_dim;
-#define AL(ptr, n) (ptr = xmalloc((n) * sizeof(float)), *bytes += (n) * sizeof(float))
-    AL(a->xn1, N * C); AL(a->rstd1, N); AL(a->q, N * Q); AL(a->k, N * KV); AL(a->v, N * KV);
-    AL(a->att, (size_t)B * c->n_heads * T * T); AL(a->ao, N * Q); AL(a->x2, N * C); AL(a->xn2, N * C);
-    AL(a->rstd2, N); AL(a->g, c->opt ? 0 : N * F); AL(a->u, N * F); AL(a->a, N * F);
+#define AL(f, n) (base ? (void)(a->f = base->f ? base->f + j * (n) : NULL) \
+                       : (void)(a->f = xmalloc((n) * sizeof(float)), *bytes += (n) * sizeof(float)))
+    AL(xn1, N * C); AL(rstd1, N); AL(q, N * Q); AL(k, N * KV); AL(v, N * KV);
+    AL(att, (size_t)B * c->n_heads * T * T); AL(ao, N * Q); AL(x2, N * C); AL(xn2, N * C);
+    AL(rstd2, N); AL(g, c->opt ? 0 : N * F); AL(u, N * F); AL(a, N * F);
     a->x3 = a->h = a->rstd3 = a->rstd4 = NULL;
-    if (c->norm_after || c->sandwich_norms) AL(a->x3, N * C);
-    if (c->sandwich_norms) { AL(a->h, N * C); AL(a->rstd3, N); AL(a->rstd4, N); }
+    if (c->norm_after || c->sandwich_norms) AL(x3, N * C);
+    if (c->sandwich_norms) { AL(h, N * C); AL(rstd3, N); AL(rstd4, N); }
     for (int p = 0; p < N_PROJ; p++) {
         a->lora_ax[p] = NULL;
         a->drop_bits[p] = NULL;
         if (!lora || !(lora->targets & (1 << p))) continue;
-        AL(a->lora_ax[p], N * lora->rank);
+        AL(lora_ax[p], N * lora->rank);
         if (lora->dropout > 0) {
             int out, in;
             proj_dims(c, p, &out, &in);
-            a->drop_bits[p] = xmalloc((N * in + 7) / 8);
-            *bytes += (N * in + 7) / 8;
+            size_t nb = (N * in + 7) / 8;
+            if (base) a->drop_bits[p] = base->drop_bits[p] + j * nb;
+            else a->drop_bits[p] = xmalloc(nb), *bytes += nb;
         }
     }
 #undef AL
+}
+
+static void acts_alloc(LayerActs *a, const Config *c, const Lora *lora, int B, int T, size_t *bytes) {
+    acts_place(a, NULL, 0, c, lora, B, T, bytes);
+}
+
+int workspace_layers_per_slot(const Model *m, const Lora *lora, const Workspace *w, int B, int T) {
+    long long N = (long long)B * T, capB = w->capN / w->capT;
+    if (N < 1 || N > w->capN || T > w->capT) return 0;
+    long long per = w->capN / N, att = capB * w->capT * w->capT / ((long long)B * T * T);
+    if (att < per) per = att;
+    for (int p = 0; p < N_PROJ && lora && lora->dropout > 0; p++) {  // the dropout bits, in whole bytes
+        if (!(lora->targets & (1 << p))) continue;
+        int out, in;
+        proj_dims(&m->cfg, p, &out, &in);
+        long long have = ((long long)w->capN * in + 7) / 8, need = (N * in + 7) / 8;
+        if (have / need < per) per = have / need;
+    }
+    return per > m->cfg.n_layers ? m->cfg.n_layers : (int)per;
 }
 
 static void acts_free(LayerActs *a) {
@@ -76,6 +100,7 @@ Workspace *workspace_new(const Model *m, const Lora *lora, int B, int T, int ful
         for (int t = 0; t < T; t++) w->pos[b * T + t] = t;
     w->pool = xcalloc(L, sizeof(LayerActs *));
     w->slot_of = xmalloc(L * sizeof(int));
+    w->saved = xcalloc(L, sizeof(LayerActs));
     acts_alloc(&w->scratch, c, lora, B, T, by);
     return w;
 }
@@ -93,7 +118,7 @@ void workspace_free(Workspace *w) {
     free(w->norm_grad);
     free(w->pos);
     for (int i = 0; i < w->n_pool; i++) { acts_free(w->pool[i]); free(w->pool[i]); }
-    free(w->pool); free(w->slot_of);
+    free(w->pool); free(w->slot_of); free(w->saved);
     acts_free(&w->scratch);
     free(w);
 }
@@ -175,11 +200,15 @@ float model_forward(const Model *m, const Lora *lora, Workspace *w, const Batch 
     w->dropout_seed = o->dropout_seed;
     w->perturb = o->perturb;
     embed_rows(m, b->tokens, w->pos, N, w->res, w->tmp_out);
-    int used = 0;
+    int used = 0, per = workspace_layers_per_slot(m, lora, w, w->B, w->T);
     for (int l = 0; l < L; l++) {
         int save = o->train && l >= o->first_layer_needed && (!o->save_mask || o->save_mask[l]);
-        w->slot_of[l] = save ? used++ : -1;
-        LayerActs *a = save ? slot(w, m, lora, w->slot_of[l]) : &w->scratch;
+        w->slot_of[l] = save ? used / per : -1;
+        LayerActs *a = &w->scratch;
+        if (save) {  // view used % per of the slot
+            a = &w->saved[l];
+            acts_place(a, slot(w, m, lora, w->slot_of[l]), (size_t)(used++ % per), c, lora, w->B, w->T, NULL);
+        }
         LayerRows r = batch_rows(m, w, w->perturb ? w->perturb[l] : NULL, o->attn_out ? o->attn_out[l] : NULL,
                                  o->mlp_out ? o->mlp_out[l] : NULL);
         layer_forward(m, lora, l, &r, a, w->res + (size_t)l * N * C, w->res + (size_t)(l + 1) * N * C);
@@ -246,7 +275,7 @@ void model_backward(const Model *m, const Lora *lora, Workspace *w, const Backwa
         w->layers_backward++;
         int gm = !o->param_grads ? 0 : o->layer_trainable ? o->layer_trainable[l] : PROJ_ALL;  // trained projections
         const float *x = w->res + (size_t)l * NC;
-        LayerActs *a = w->slot_of[l] >= 0 ? w->pool[w->slot_of[l]] : &w->scratch;
+        LayerActs *a = w->slot_of[l] >= 0 ? &w->saved[l] : &w->scratch;
         if (w->slot_of[l] < 0) {  // recompute (checkpoint)
             LayerRows r = batch_rows(m, w, w->perturb ? w->perturb[l] : NULL, NULL, NULL);
             r.recompute = 1;
