@@ -15,6 +15,15 @@
 // user's OPENBLAS_CORETYPE always wins.
 // Both libraries are OpenMP builds, so their threads are our OpenMP threads instead
 // of a second pool competing with them for the same cores.
+//
+// Products with the second operand transposed (C = A B^T: every forward projection, the
+// LM head's logits; K >= 128) go through oneDNN's matmul primitive instead of its SGEMM where the
+// primitive runs its brgemm kernels (AVX-512): measured on a Zen 4, 2 threads, the SGEMM
+// does these at 130-180 GFLOP/s (90 with K = 4096) against 175-210 for the primitive
+// (docs/performance.md), while the SGEMM does the untransposed products of the backward
+// pass at 210. Which path a product takes depends only on its call (transposes, alpha,
+// beta, in a parallel region or not) and the CPU, so results are as repeatable as before.
+// ANTIBODY_BLAS=onednn-sgemm keeps every product on the SGEMM.
 #include <dlfcn.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
@@ -33,13 +42,20 @@ static struct {
     char *(*corename)(void);
     const char *path;
     int openblas;  // 0: oneDNN
+    int matmul;    // oneDNN: C = A B^T through the matmul primitive (brgemm kernels on this CPU)
     char problem[512];  // OpenBLAS was asked for and could not be loaded: oneDNN runs instead
 } B;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
+static int matmul_runs_brgemm(void);
+
 static void load(void) {
     const char *env = getenv("ANTIBODY_BLAS");  // "openblas" or a path to another OpenBLAS build
-    if (!env || !*env || !strcmp(env, "onednn")) return;
+    if (!env || !*env || !strcmp(env, "onednn")) {
+        B.matmul = matmul_runs_brgemm();
+        return;
+    }
+    if (!strcmp(env, "onednn-sgemm")) return;
     static const char *const candidates[] = {
         "/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0",
         "/usr/lib/aarch64-linux-gnu/openblas-openmp/libopenblas.so.0",
@@ -70,7 +86,7 @@ int blas_init(Err *e) {
 
 const char *blas_openblas_coretype(void) {
     const char *env = getenv("ANTIBODY_BLAS");
-    if (!env || !*env || !strcmp(env, "onednn") || getenv("OPENBLAS_CORETYPE")) return NULL;
+    if (!env || !*env || !strncmp(env, "onednn", 6) || getenv("OPENBLAS_CORETYPE")) return NULL;
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) return "SkylakeX";
     if (__builtin_cpu_supports("avx2")) return "Haswell";
@@ -114,15 +130,116 @@ char *blas_profile_text(void) {
 #endif
 }
 
+// ---- oneDNN's matmul primitive for C = A B^T -------------------------------------------
+// One primitive per call shape, made on first use and kept (a training step has a few
+// dozen shapes); the cache is filled under a lock, and calls that find it full use the SGEMM.
+#define MM_CACHE 128
+#define MM_MIN_K 128  // thinner products (LoRA's rank-r ones) run 2-3x faster on the SGEMM
+typedef struct {
+    int M, N, K, lda, ldb, ldc, accumulate;
+    dnnl_primitive_t prim;
+    dnnl_memory_t a, b, c;
+} MatmulEntry;
+static struct {
+    dnnl_engine_t eng;
+    dnnl_stream_t stream;
+    MatmulEntry e[MM_CACHE];
+    int n;
+    pthread_mutex_t lock;
+} MM = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static dnnl_primitive_desc_t matmul_desc(int M, int N, int K, int lda, int ldb, int ldc, int accumulate,
+                                         dnnl_memory_desc_t *ad, dnnl_memory_desc_t *bd, dnnl_memory_desc_t *cd) {
+    dnnl_dims_t as = {M, K}, ast = {lda, 1}, bs = {K, N}, bst = {1, ldb}, cs = {M, N}, cst = {ldc, 1};
+    dnnl_matmul_desc_t md;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    if (dnnl_memory_desc_init_by_strides(ad, 2, as, dnnl_f32, ast) || dnnl_memory_desc_init_by_strides(bd, 2, bs, dnnl_f32, bst) ||
+        dnnl_memory_desc_init_by_strides(cd, 2, cs, dnnl_f32, cst) || dnnl_matmul_desc_init(&md, ad, bd, NULL, cd) ||
+        dnnl_primitive_attr_create(&attr))
+        return NULL;
+    if (accumulate && (dnnl_post_ops_create(&po) || dnnl_post_ops_append_sum(po, 1.0f) ||
+                       dnnl_primitive_attr_set_post_ops(attr, po)))
+        goto done;
+    if (dnnl_primitive_desc_create(&pd, &md, attr, MM.eng, NULL)) pd = NULL;
+done:
+    if (po) dnnl_post_ops_destroy(po);
+    dnnl_primitive_attr_destroy(attr);
+    return pd;
+}
+
+// Whether the primitive runs brgemm kernels here (AVX-512); elsewhere it would run the same
+// JIT GEMM as dnnl_sgemm, so the SGEMM stays.
+static int matmul_runs_brgemm(void) {
+    if (dnnl_engine_create(&MM.eng, dnnl_cpu, 0)) return 0;
+    if (dnnl_stream_create(&MM.stream, MM.eng, dnnl_stream_default_flags)) return 0;
+    dnnl_memory_desc_t ad, bd, cd;
+    dnnl_primitive_desc_t pd = matmul_desc(256, 256, 256, 256, 256, 256, 0, &ad, &bd, &cd);
+    const char *impl = NULL;
+    int brg = pd && !dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) && impl && !strncmp(impl, "brg", 3);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    return brg;
+}
+
+static MatmulEntry *matmul_entry(int M, int N, int K, int lda, int ldb, int ldc, int accumulate) {
+    MatmulEntry *hit = NULL;
+    pthread_mutex_lock(&MM.lock);
+    for (int i = 0; i < MM.n && !hit; i++) {
+        MatmulEntry *e = &MM.e[i];
+        if (e->M == M && e->N == N && e->K == K && e->lda == lda && e->ldb == ldb && e->ldc == ldc &&
+            e->accumulate == accumulate)
+            hit = e;
+    }
+    if (!hit && MM.n < MM_CACHE) {
+        dnnl_memory_desc_t ad, bd, cd;
+        dnnl_primitive_desc_t pd = matmul_desc(M, N, K, lda, ldb, ldc, accumulate, &ad, &bd, &cd);
+        MatmulEntry e = {M, N, K, lda, ldb, ldc, accumulate, NULL, NULL, NULL, NULL};
+        int ok = pd && !dnnl_primitive_create(&e.prim, pd) && !dnnl_memory_create(&e.a, &ad, MM.eng, DNNL_MEMORY_NONE) &&
+                 !dnnl_memory_create(&e.b, &bd, MM.eng, DNNL_MEMORY_NONE) &&
+                 !dnnl_memory_create(&e.c, &cd, MM.eng, DNNL_MEMORY_NONE);
+        if (pd) dnnl_primitive_desc_destroy(pd);
+        if (ok) {
+            MM.e[MM.n] = e;
+            hit = &MM.e[MM.n++];
+        } else {  // this shape stays on the SGEMM
+            if (e.prim) dnnl_primitive_destroy(e.prim);
+            if (e.a) dnnl_memory_destroy(e.a);
+            if (e.b) dnnl_memory_destroy(e.b);
+        }
+    }
+    pthread_mutex_unlock(&MM.lock);
+    return hit;
+}
+
+// C = A B^T (+ C): 0 when done, -1 when the caller should use the SGEMM.
+static int matmul_nt(int M, int N, int K, const float *A, int lda, const float *Bm, int ldb, int accumulate, float *C,
+                     int ldc) {
+    MatmulEntry *e = matmul_entry(M, N, K, lda, ldb, ldc, accumulate);
+    if (!e) return -1;
+    // the memory objects are the entry's: one product at a time per entry
+    pthread_mutex_lock(&MM.lock);
+    dnnl_memory_set_data_handle(e->a, (void *)A);
+    dnnl_memory_set_data_handle(e->b, (void *)Bm);
+    dnnl_memory_set_data_handle(e->c, C);
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
+    dnnl_status_t st = dnnl_primitive_execute(e->prim, MM.stream, 3, args);
+    if (st == dnnl_success) st = dnnl_stream_wait(MM.stream);
+    pthread_mutex_unlock(&MM.lock);
+    return st == dnnl_success ? 0 : -1;
+}
+
 void blas_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *Bm,
                 int ldb, float beta, float *C, int ldc) {
     pthread_once(&once, load);
 #ifdef ANTIBODY_GEMM_PROFILE
     double t0 = omp_get_wtime();
 #endif
-    if (!B.openblas)  // row-major, as our buffers are
+    int done = B.matmul && !trans_a && trans_b && K >= MM_MIN_K && alpha == 1.0f && (beta == 0.0f || beta == 1.0f) && !omp_in_parallel() &&
+               !matmul_nt(M, N, K, A, lda, Bm, ldb, beta == 1.0f, C, ldc);
+    if (!done && !B.openblas)  // row-major, as our buffers are
         dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc);
-    else  // CblasRowMajor = 101, CblasNoTrans = 111, CblasTrans = 112
+    else if (!done)  // CblasRowMajor = 101, CblasNoTrans = 111, CblasTrans = 112
         B.sgemm(101, trans_a ? 112 : 111, trans_b ? 112 : 111, M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc);
 #ifdef ANTIBODY_GEMM_PROFILE
     profile_add(trans_a, trans_b, M, N, K, omp_in_parallel(), omp_get_wtime() - t0);
@@ -134,7 +251,8 @@ const char *blas_name(void) {
     static char buf[256];
     if (!B.openblas) {
         const dnnl_version_t *v = dnnl_version();
-        snprintf(buf, sizeof buf, "oneDNN %d.%d.%d sgemm (%s)%s", v->major, v->minor, v->patch,
+        snprintf(buf, sizeof buf, "oneDNN %d.%d.%d %s (%s)%s", v->major, v->minor, v->patch,
+                 B.matmul ? "matmul (brgemm) for A B^T, sgemm" : "sgemm",
                  v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "not OpenMP",
                  B.problem[0] ? "; OpenBLAS was asked for and could not be loaded" : "");
         return buf;
