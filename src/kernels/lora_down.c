@@ -23,7 +23,9 @@ void lora_down_forward(float *ax, const float *x, const uint8_t *bits, float pdr
 #pragma omp for schedule(static)
         for (int i = 0; i < N; i++) {
             sk->mask_row(xm, x + (size_t)i * IN, bits, (size_t)i * IN, IN, keep);
-            for (int k = 0; k < r; k++) ax[(size_t)i * r + k] = sk->dot(xm, A + (size_t)k * IN, IN);
+            int k = 0;
+            for (; k + 8 <= r; k += 8) sk->dot8(ax + (size_t)i * r + k, xm, A + (size_t)k * IN, IN, IN);
+            for (; k < r; k++) ax[(size_t)i * r + k] = sk->dot(xm, A + (size_t)k * IN, IN);
         }
         free(xm);
     }

@@ -29,6 +29,8 @@ typedef struct {
     void (*add_masked)(float *o, const float *row, const uint8_t *bits, size_t off, int n, float keep);
     // a . b over n
     float (*dot)(const float *a, const float *b, int n);
+    // out[i] = x . A[i * ld + j] (j < n) for i < 8: eight dots at once
+    void (*dot8)(float *out, const float *x, const float *A, size_t ld, int n);
     // y (n) += a * x
     void (*axpy)(float *y, float a, const float *x, int n);
     // g (n) += sum over i < 8 of c[i] * x[i * ld + j]: eight rows added at once

@@ -114,6 +114,7 @@ const SimdKernels simd_scalar = {
     .mask_row = mask_row,
     .add_masked = add_masked,
     .dot = loop_dot,
+    .dot8 = loop_dot8,
     .axpy = loop_axpy,
     .axpy8 = loop_axpy8,
     .exp_sum = exp_sum,
