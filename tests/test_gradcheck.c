@@ -233,9 +233,17 @@ static void test_matmul(void) {
     randn(c.x, N * IN, 1); randn(c.w, OUT * IN, 1); randn(c.b, OUT, 1); randn(c.R, N * OUT, 1);
     float *dx = calloc(N * IN, 4), *dw = calloc(OUT * IN, 4), *db = calloc(OUT, 4);
     Mat W = {MAT_F32, c.w, OUT, IN};
-    matmul_backward_input(dx, c.R, &W, N);
+    for (int i = 0; i < N * IN; i++) dx[i] = NAN;  // not read without accumulate
+    matmul_backward_input(dx, c.R, &W, N, 0);
     matmul_backward_weight(dw, db, c.R, c.x, N, IN, OUT);
     CHECK(fd_check("matmul dx", mm_obj, &c, c.x, dx, N * IN, N * IN, 1e-2f, 1e-2) == 0);
+    float *dx2 = malloc(N * IN * 4);
+    memcpy(dx2, dx, N * IN * 4);
+    matmul_backward_input(dx2, c.R, &W, N, 1);
+    double acc = 0;
+    for (int i = 0; i < N * IN; i++) acc = fmax(acc, fabs(dx2[i] - 2.0 * dx[i]));
+    CHECK(acc < 1e-5, "accumulated input gradient off by %g", acc);
+    free(dx2);
     CHECK(fd_check("matmul dW", mm_obj, &c, c.w, dw, OUT * IN, OUT * IN, 1e-2f, 1e-2) == 0);
     CHECK(fd_check("matmul dbias", mm_obj, &c, c.b, db, OUT, OUT, 1e-2f, 1e-2) == 0);
     // bf16 weights give the product of the rounded weights

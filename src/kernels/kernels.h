@@ -66,8 +66,8 @@ void matvec_forward(float *out, const float *in, const Mat *W, const float *bias
 void matvec_forward_infer(float *out, const float *in, const Mat *W, const float *bias, int N, int accumulate);
 #define MATVEC_MAX_ROWS 16  // matmul_forward switches to matvec_forward at or below this many rows
 #define MATVEC_MAX_ROWS_BF16 64  // the same for bf16 weights (a prompt's chunk of rows in generation)
-// dinp (N,IN) += dout (N,OUT) @ W
-void matmul_backward_input(float *dinp, const float *dout, const Mat *W, int N);
+// dinp (N,IN) = dout (N,OUT) @ W, or += with accumulate
+void matmul_backward_input(float *dinp, const float *dout, const Mat *W, int N, int accumulate);
 // dW (OUT,IN) += dout^T @ in ; dbias (OUT) += column sums of dout (if non-NULL)
 void matmul_backward_weight(float *dW, float *dbias, const float *dout, const float *in, int N, int IN, int OUT);
 // Plain f32 GEMMs on row-major buffers (C = alpha*op(A)@op(B) + beta*C).

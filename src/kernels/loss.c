@@ -60,11 +60,9 @@ double lm_head_ce(const float *x, const Mat *W, const int *targets, int N, int C
         total += part;
         cnt += m;
         if (dx) {
-            float *dxs = xcalloc((size_t)m * C, sizeof(float));
-            matmul_backward_input(dxs, scratch, W, m);
-            for (int r = 0; r < m; r++) vec_add(dx + (size_t)rows[r] * C, dxs + (size_t)r * C, C);
-            free(dxs);
             if (dW) matmul_backward_weight(dW, NULL, scratch, xs, m, C, V);
+            matmul_backward_input(xs, scratch, W, m, 0);  // the rows' input gradients, in xs (free now)
+            for (int r = 0; r < m; r++) vec_add(dx + (size_t)rows[r] * C, xs + (size_t)r * C, C);
         }
     }
     free(rows);

@@ -67,19 +67,18 @@ void matmul_forward_infer(float *out, const float *in, const Mat *W, const float
         matmul_forward(out, in, W, bias, N, accumulate);
 }
 
-void matmul_backward_input(float *dinp, const float *dout, const Mat *W, int N) {
+void matmul_backward_input(float *dinp, const float *dout, const Mat *W, int N, int accumulate) {
     int OUT = W->rows, IN = W->cols;
+    float beta = accumulate ? 1.0f : 0.0f;
     if (W->type == MAT_F32) {
-        blas_sgemm(0, 0, N, IN, OUT, 1.0f, dout, OUT, (const float *)W->data,
-                    IN, 1.0f, dinp, IN);
+        blas_sgemm(0, 0, N, IN, OUT, 1.0f, dout, OUT, (const float *)W->data, IN, beta, dinp, IN);
         return;
     }
     float *buf = xmalloc((size_t)BF16_BLOCK * IN * sizeof(float));
     for (int r0 = 0; r0 < OUT; r0 += BF16_BLOCK) {
         int nr = OUT - r0 < BF16_BLOCK ? OUT - r0 : BF16_BLOCK;
         widen_rows(W, r0, nr, buf);
-        blas_sgemm(0, 0, N, IN, nr, 1.0f, dout + r0, OUT, buf, IN, 1.0f, dinp,
-                    IN);
+        blas_sgemm(0, 0, N, IN, nr, 1.0f, dout + r0, OUT, buf, IN, r0 ? 1.0f : beta, dinp, IN);
     }
     free(buf);
 }

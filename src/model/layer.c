@@ -192,12 +192,14 @@ void layer_forward(const Model *m, const Lora *lora, int l, const LayerRows *r, 
 
 static size_t lora_offset(const Lora *lora, const float *ptr) { return (size_t)(ptr - lora->params); }
 
-// Backward of proj_p: din (may be NULL) += d/dx; parameter gradients when grads = 1.
+// Backward of proj_p: din (may be NULL) += d/dx (= d/dx with fresh: din's contents are
+// not read, so it needs no zeroing); parameter gradients when grads = 1.
 static void proj_backward(const Model *m, const Lora *lora, Workspace *w, int l, int p, const float *x,
-                          const float *dy, const LayerActs *a, float *din, int grads) {
+                          const float *dy, const LayerActs *a, float *din, int fresh, int grads) {
     const float *ax = a->lora_ax[p];
     const Mat *W = &m->layers[l].w[p];
     int N = w->N, OUT = W->rows, IN = W->cols;
+    if (din) matmul_backward_input(din, dy, W, N, !fresh);  // the frozen weight's part first: it sets din
     if (lora && lora->A[l * N_PROJ + p]) {
         const float *A = lora->A[l * N_PROJ + p], *B = lora->B[l * N_PROJ + p];
         int r = lora->rank;
@@ -213,7 +215,6 @@ static void proj_backward(const Model *m, const Lora *lora, Workspace *w, int l,
             if (din) gemm_nn(din, w->drank, A, N, IN, r, 1.0f, 1.0f);
         }
     }
-    if (din) matmul_backward_input(din, dy, W, N);
     float *dW = w->full_grad[l * N_PROJ + p];
     if (grads && dW) matmul_backward_weight(dW, NULL, dy, x, N, IN, OUT);
 }
@@ -230,7 +231,6 @@ void layer_backward(const Model *m, const Lora *lora, Workspace *w, int l, const
     // MLP: res[l+1] = x2 + down(silu(gate(xn2)) * up(xn2)), or x2 + fc2(relu(fc1(xn2)))
     // (post-norm: res[l+1] = ln2(x3), x3 = xn2 + fc2(relu(fc1(xn2))))
     const float *dmlp = w->dres;  // dL/d(MLP output): the residual's gradient plus a feature loss's
-    memset(w->dxn, 0, NC * sizeof(float));
     if (post) {  // dL/dx3 through ln2; x3 = xn2 + MLP: the residual part goes to dxn
         memset(w->dx2, 0, NC * sizeof(float));
         norm_backward(c, w->dx2, ng2, w->dres, a->x3, LW->mlp_norm, a->rstd2, N);
@@ -247,8 +247,7 @@ void layer_backward(const Model *m, const Lora *lora, Workspace *w, int l, const
         vec_add(w->dx2, o->mlp_grad[l], NC);
         dmlp = w->dx2;
     }
-    memset(w->da, 0, (size_t)N * F * sizeof(float));
-    proj_backward(m, lora, w, l, P_DOWN, a->a, dmlp, a, w->da, (gm >> P_DOWN) & 1);
+    proj_backward(m, lora, w, l, P_DOWN, a->a, dmlp, a, w->da, 1, (gm >> P_DOWN) & 1);
     memset(w->du, 0, (size_t)N * F * sizeof(float));
     if (c->opt) {
         relu_backward(w->du, w->da, a->u, (size_t)N * F);
@@ -256,9 +255,10 @@ void layer_backward(const Model *m, const Lora *lora, Workspace *w, int l, const
         memset(w->dg, 0, (size_t)N * F * sizeof(float));
         if (c->gemma) geglu_backward(w->dg, w->du, w->da, a->g, a->u, (size_t)N * F);
         else swiglu_backward(w->dg, w->du, w->da, a->g, a->u, (size_t)N * F);
-        proj_backward(m, lora, w, l, P_GATE, a->xn2, w->dg, a, w->dxn, (gm >> P_GATE) & 1);
+        proj_backward(m, lora, w, l, P_GATE, a->xn2, w->dg, a, w->dxn, !post, (gm >> P_GATE) & 1);
     }
-    proj_backward(m, lora, w, l, P_UP, a->xn2, w->du, a, w->dxn, (gm >> P_UP) & 1);
+    // dxn: post-norm's residual part is in it already; else gate's product set it (OPT: none)
+    proj_backward(m, lora, w, l, P_UP, a->xn2, w->du, a, w->dxn, !post && c->opt, (gm >> P_UP) & 1);
     if (post) {  // dxn = dL/dxn2 (MLP path + residual); x2 = x + h under ln1
         memset(w->dx2, 0, NC * sizeof(float));
         norm_backward(c, w->dx2, ng1, w->dxn, a->x2, LW->attn_norm, a->rstd1, N);
@@ -278,8 +278,7 @@ void layer_backward(const Model *m, const Lora *lora, Workspace *w, int l, const
     if (o->attn_grad_sqnorm) o->attn_grad_sqnorm[l] = vec_sumsq(dh, NC);
     if (!need_dx && !(gm & PROJ_ATTN)) return;
     // attention: h = o_proj(attn(rope(q), rope(k), v)), q,k,v = proj(xn1) (post-norm: proj(x))
-    memset(w->dao, 0, (size_t)N * Q * sizeof(float));
-    proj_backward(m, lora, w, l, P_O, a->ao, dh, a, w->dao, (gm >> P_O) & 1);
+    proj_backward(m, lora, w, l, P_O, a->ao, dh, a, w->dao, 1, (gm >> P_O) & 1);
     memset(w->dq, 0, (size_t)N * Q * sizeof(float));
     memset(w->dk, 0, (size_t)N * KV * sizeof(float));
     memset(w->dv, 0, (size_t)N * KV * sizeof(float));
@@ -291,10 +290,9 @@ void layer_backward(const Model *m, const Lora *lora, Workspace *w, int l, const
     }
     const float *xin = post ? x : a->xn1;
     float *dxn1 = need_dx ? w->dxn : NULL;
-    if (dxn1) memset(dxn1, 0, NC * sizeof(float));
-    proj_backward(m, lora, w, l, P_Q, xin, w->dq, a, dxn1, (gm >> P_Q) & 1);
-    proj_backward(m, lora, w, l, P_K, xin, w->dk, a, dxn1, (gm >> P_K) & 1);
-    proj_backward(m, lora, w, l, P_V, xin, w->dv, a, dxn1, (gm >> P_V) & 1);
+    proj_backward(m, lora, w, l, P_Q, xin, w->dq, a, dxn1, 1, (gm >> P_Q) & 1);
+    proj_backward(m, lora, w, l, P_K, xin, w->dk, a, dxn1, 0, (gm >> P_K) & 1);
+    proj_backward(m, lora, w, l, P_V, xin, w->dv, a, dxn1, 0, (gm >> P_V) & 1);
     if (!need_dx) return;
     memcpy(w->dres, w->dx2, NC * sizeof(float));
     if (post) vec_add(w->dres, w->dxn, NC);
