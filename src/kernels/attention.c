@@ -76,6 +76,7 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
     int B = s.B, T = s.T, NH = s.NH, NKV = s.NKV, HD = s.HD, group = NH / NKV;
     int qC = NH * HD, kC = NKV * HD;
     float scale = score_scale(s.sc, HD), cap = s.sc.softcap;
+    const SimdKernels *sk = simd();
 #pragma omp parallel
     {
         float *dp = xmalloc((size_t)T * T * sizeof(float));  // one (T, T) scratch per thread
@@ -98,8 +99,7 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
                     if (sc) blas_sgemm(0, 1, m, r1, HD, scale, qb + (size_t)r0 * qC, qC, kb, kC, 0.0f, sc, T);  // S0
                     for (int t = r0; t < r1; t++) {  // dS = P * (dP - rowsum(P * dP)) * scale
                         const float *pr = p + (size_t)t * T;
-                        float *dr = dp + (size_t)t * T, dot = 0.0f;
-                        for (int u = 0; u <= t; u++) dot += pr[u] * dr[u];
+                        float *dr = dp + (size_t)t * T, dot = sk->dot(pr, dr, t + 1);
                         for (int u = 0; u <= t; u++) dr[u] = pr[u] * (dr[u] - dot) * scale;
                         for (int u = t + 1; u < r1; u++) dr[u] = 0.0f;
                         if (sc) {  // through the cap: d S0 = d S * (1 - tanh^2)
