@@ -38,7 +38,7 @@ typedef struct {
     // x (n) = exp(x - shift); returns the sum of the new x in double. exp(-inf) = 0, NaN stays
     // NaN; results below FLT_MIN (x - shift < -87.3) are 0, not denormal.
     double (*exp_sum)(float *x, int n, float shift);
-    // out = silu(g) * u;  and its backward, accumulating into dg, du
+    // out = silu(g) * u;  and its backward, setting dg, du (not adding to them)
     void (*swiglu_fwd)(float *out, const float *g, const float *u, size_t n);
     void (*swiglu_bwd)(float *dg, float *du, const float *dout, const float *g, const float *u, size_t n);
     // Generation's attention for the query heads of KV heads [kh0, kh1) (attention_cached_forward):
@@ -49,7 +49,7 @@ typedef struct {
                           int len, int NH, int NKV, int HD, float scale, float softcap, int kh0, int kh1);
     // Gemma's tanh loops, elementwise (a value's result does not depend on where it sits in
     // the call): x = cap * tanh(x / cap) in place (soft-capping, softcap.c); out =
-    // gelu_tanh(g) * u and its backward, accumulating into dg, du (GeGLU, activation.c)
+    // gelu_tanh(g) * u and its backward, setting dg, du (GeGLU, activation.c)
     void (*softcap)(float *x, float cap, size_t n);
     void (*geglu_fwd)(float *out, const float *g, const float *u, size_t n);
     void (*geglu_bwd)(float *dg, float *du, const float *dout, const float *g, const float *u, size_t n);

@@ -140,7 +140,7 @@ static inline void gated_bwd(Gated8Bwd f, float *dg, float *du, const float *dou
     if (j < n) {
         size_t b = (n - j) * 4;
         float dgb[8] = {0}, dub[8] = {0}, db[8] = {0}, gb[8] = {0}, ub[8] = {0};
-        memcpy(dgb, dg + j, b), memcpy(dub, du + j, b), memcpy(db, dout + j, b), memcpy(gb, g + j, b);
+        memcpy(db, dout + j, b), memcpy(gb, g + j, b);
         memcpy(ub, u + j, b);
         f(dgb, dub, db, gb, ub);
         memcpy(dg + j, dgb, b), memcpy(du + j, dub, b);
@@ -153,8 +153,8 @@ static inline void swiglu_bwd8(float *dg, float *du, const float *dout, const fl
     const __m256 one = _mm256_set1_ps(1.0f);
     __m256 gv = _mm256_loadu_ps(g), uv = _mm256_loadu_ps(u), dv = _mm256_loadu_ps(dout), sig = sigmoid(gv);
     __m256 dsilu = _mm256_mul_ps(sig, _mm256_fmadd_ps(gv, _mm256_sub_ps(one, sig), one));
-    _mm256_storeu_ps(dg, _mm256_fmadd_ps(_mm256_mul_ps(dv, uv), dsilu, _mm256_loadu_ps(dg)));
-    _mm256_storeu_ps(du, _mm256_fmadd_ps(dv, _mm256_mul_ps(gv, sig), _mm256_loadu_ps(du)));
+    _mm256_storeu_ps(dg, _mm256_mul_ps(_mm256_mul_ps(dv, uv), dsilu));
+    _mm256_storeu_ps(du, _mm256_mul_ps(dv, _mm256_mul_ps(gv, sig)));
 }
 
 static void swiglu_bwd(float *dg, float *du, const float *dout, const float *g, const float *u, size_t n) {
@@ -213,8 +213,8 @@ static inline void geglu_bwd8(float *dg, float *du, const float *dout, const flo
     __m256 d = _mm256_add_ps(_mm256_mul_ps(half, opt),
                              _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(hx, _mm256_sub_ps(one, _mm256_mul_ps(t, t))), b),
                                            _mm256_add_ps(one, _mm256_mul_ps(k3, x2))));
-    _mm256_storeu_ps(dg, _mm256_add_ps(_mm256_loadu_ps(dg), _mm256_mul_ps(_mm256_mul_ps(dv, uv), d)));
-    _mm256_storeu_ps(du, _mm256_add_ps(_mm256_loadu_ps(du), _mm256_mul_ps(dv, gelu)));
+    _mm256_storeu_ps(dg, _mm256_mul_ps(_mm256_mul_ps(dv, uv), d));
+    _mm256_storeu_ps(du, _mm256_mul_ps(dv, gelu));
 }
 
 static void geglu_bwd(float *dg, float *du, const float *dout, const float *g, const float *u, size_t n) {

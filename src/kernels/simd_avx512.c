@@ -103,8 +103,8 @@ static void swiglu_bwd(float *dg, float *du, const float *dout, const float *g, 
         __m512 gv = _mm512_maskz_loadu_ps(t, g + j), uv = _mm512_maskz_loadu_ps(t, u + j);
         __m512 dv = _mm512_maskz_loadu_ps(t, dout + j), sig = sigmoid(gv);
         __m512 dsilu = _mm512_mul_ps(sig, _mm512_fmadd_ps(gv, _mm512_sub_ps(one, sig), one));
-        _mm512_mask_storeu_ps(dg + j, t, _mm512_fmadd_ps(_mm512_mul_ps(dv, uv), dsilu, _mm512_maskz_loadu_ps(t, dg + j)));
-        _mm512_mask_storeu_ps(du + j, t, _mm512_fmadd_ps(dv, _mm512_mul_ps(gv, sig), _mm512_maskz_loadu_ps(t, du + j)));
+        _mm512_mask_storeu_ps(dg + j, t, _mm512_mul_ps(_mm512_mul_ps(dv, uv), dsilu));
+        _mm512_mask_storeu_ps(du + j, t, _mm512_mul_ps(dv, _mm512_mul_ps(gv, sig)));
     }
 }
 
@@ -160,8 +160,8 @@ static void geglu_bwd(float *dg, float *du, const float *dout, const float *g, c
         __m512 d = _mm512_add_ps(_mm512_mul_ps(half, opt),
                                  _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(hx, _mm512_sub_ps(one, _mm512_mul_ps(t, t))), b),
                                                _mm512_add_ps(one, _mm512_mul_ps(k3, x2))));
-        _mm512_mask_storeu_ps(dg + j, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, dg + j), _mm512_mul_ps(_mm512_mul_ps(dv, uv), d)));
-        _mm512_mask_storeu_ps(du + j, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, du + j), _mm512_mul_ps(dv, gelu)));
+        _mm512_mask_storeu_ps(dg + j, m, _mm512_mul_ps(_mm512_mul_ps(dv, uv), d));
+        _mm512_mask_storeu_ps(du + j, m, _mm512_mul_ps(dv, gelu));
     }
 }
 

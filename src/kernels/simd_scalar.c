@@ -62,8 +62,8 @@ static void swiglu_fwd(float *out, const float *g, const float *u, size_t n) {
 static void swiglu_bwd(float *dg, float *du, const float *dout, const float *g, const float *u, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float sig = 1.0f / (1.0f + exp_flushed(-g[i]));
-        dg[i] += dout[i] * u[i] * sig * (1.0f + g[i] * (1.0f - sig));
-        du[i] += dout[i] * g[i] * sig;
+        dg[i] = dout[i] * u[i] * sig * (1.0f + g[i] * (1.0f - sig));
+        du[i] = dout[i] * g[i] * sig;
     }
 }
 
@@ -85,8 +85,8 @@ static void geglu_bwd(float *dg, float *du, const float *dout, const float *g, c
         float x = g[i], x2 = x * x, t = tanhf(GELU_BETA * (x + GELU_KAPPA * x2 * x));
         float gelu = 0.5f * x * (1.0f + t);
         float d = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * GELU_BETA * (1.0f + 3.0f * GELU_KAPPA * x2);
-        dg[i] += dout[i] * u[i] * d;
-        du[i] += dout[i] * gelu;
+        dg[i] = dout[i] * u[i] * d;
+        du[i] = dout[i] * gelu;
     }
 }
 

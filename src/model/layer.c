@@ -248,11 +248,9 @@ void layer_backward(const Model *m, const Lora *lora, Workspace *w, int l, const
         dmlp = w->dx2;
     }
     proj_backward(m, lora, w, l, P_DOWN, a->a, dmlp, a, w->da, 1, (gm >> P_DOWN) & 1);
-    memset(w->du, 0, (size_t)N * F * sizeof(float));
-    if (c->opt) {
+    if (c->opt) {  // these set du (and dg), not add to them
         relu_backward(w->du, w->da, a->u, (size_t)N * F);
     } else {
-        memset(w->dg, 0, (size_t)N * F * sizeof(float));
         if (c->gemma) geglu_backward(w->dg, w->du, w->da, a->g, a->u, (size_t)N * F);
         else swiglu_backward(w->dg, w->du, w->da, a->g, a->u, (size_t)N * F);
         proj_backward(m, lora, w, l, P_GATE, a->xn2, w->dg, a, w->dxn, !post, (gm >> P_GATE) & 1);
