@@ -227,6 +227,29 @@ static void test_softcap(void) {
     free(c.x); free(c.y); free(c.R); free(d);
 }
 
+// ---------------- the products A B^T: the same bits for a shape whatever ran before it
+// (blas.c keeps a bounded cache of oneDNN primitives per shape; 200 other shapes replace
+// every entry), and the values of a plain triple loop
+static void test_gemm_repeatable(void) {
+    int M = 130, N = 64, K = 160;
+    float *A = malloc((size_t)400 * K * 4), *B = malloc((size_t)N * K * 4), *C0 = malloc((size_t)400 * N * 4),
+          *C = malloc((size_t)400 * N * 4);
+    randn(A, (size_t)400 * K, 1); randn(B, (size_t)N * K, 1);
+    gemm_nt(C0, A, B, M, N, K, 1.0f, 0.0f);
+    for (int m = 131; m < 331; m++) gemm_nt(C, A, B, m, N, K, 1.0f, 0.0f);
+    gemm_nt(C, A, B, M, N, K, 1.0f, 0.0f);
+    CHECK(memcmp(C, C0, (size_t)M * N * 4) == 0, "A B^T of one shape changed after 200 other shapes (%s)", blas_name());
+    double md = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0;
+            for (int k = 0; k < K; k++) s += (double)A[i * K + k] * B[j * K + k];
+            md = fmax(md, fabs(s - C[i * N + j]));
+        }
+    CHECK(md < 1e-3, "A B^T off by %g", md);
+    free(A); free(B); free(C0); free(C);
+}
+
 // ---------------- matmul (f32 weight, with bias)
 typedef struct { float *x, *w, *b, *out, *R; int N, IN, OUT; } MmCtx;
 static double mm_obj(void *p) { MmCtx *c = p; Mat W = {MAT_F32, c->w, c->OUT, c->IN}; matmul_forward(c->out, c->x, &W, c->b, c->N, 0); return dot(c->out, c->R, (size_t)c->N * c->OUT); }
@@ -647,5 +670,6 @@ int main(void) {
     test_model(0, 0.0f, 0, 2);
     test_model(0, 0.3f, 0, 2);
     test_full_model(1, 1);
+    test_gemm_repeatable();  // last: its draws would move every probe after it
     TEST_SUMMARY();
 }

@@ -131,8 +131,10 @@ char *blas_profile_text(void) {
 }
 
 // ---- oneDNN's matmul primitive for C = A B^T -------------------------------------------
-// One primitive per call shape, made on first use and kept (a training step has a few
-// dozen shapes); the cache is filled under a lock, and calls that find it full use the SGEMM.
+// One primitive per call shape, made on first use (0.2-0.5 ms) and kept; a full cache
+// replaces its oldest entry, so every eligible product takes the primitive whatever came
+// before it (a resumed run computes what the uninterrupted one did). Lookup, creation and
+// execution hold one lock: an entry is never replaced while in use.
 #define MM_CACHE 128
 #define MM_MIN_K 128  // thinner products (LoRA's rank-r ones) run 2-3x faster on the SGEMM
 typedef struct {
@@ -144,7 +146,7 @@ static struct {
     dnnl_engine_t eng;
     dnnl_stream_t stream;
     MatmulEntry e[MM_CACHE];
-    int n;
+    int n, next;  // entries in use; the one to replace when full
     pthread_mutex_t lock;
 } MM = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -182,49 +184,52 @@ static int matmul_runs_brgemm(void) {
     return brg;
 }
 
+static void entry_clear(MatmulEntry *e) {
+    if (e->prim) dnnl_primitive_destroy(e->prim);
+    if (e->a) dnnl_memory_destroy(e->a);
+    if (e->b) dnnl_memory_destroy(e->b);
+    if (e->c) dnnl_memory_destroy(e->c);
+    memset(e, 0, sizeof *e);
+}
+
+// The cached entry of this shape, made when missing; NULL when oneDNN cannot make it.
 static MatmulEntry *matmul_entry(int M, int N, int K, int lda, int ldb, int ldc, int accumulate) {
-    MatmulEntry *hit = NULL;
-    pthread_mutex_lock(&MM.lock);
-    for (int i = 0; i < MM.n && !hit; i++) {
+    for (int i = 0; i < MM.n; i++) {
         MatmulEntry *e = &MM.e[i];
         if (e->M == M && e->N == N && e->K == K && e->lda == lda && e->ldb == ldb && e->ldc == ldc &&
             e->accumulate == accumulate)
-            hit = e;
+            return e;
     }
-    if (!hit && MM.n < MM_CACHE) {
-        dnnl_memory_desc_t ad, bd, cd;
-        dnnl_primitive_desc_t pd = matmul_desc(M, N, K, lda, ldb, ldc, accumulate, &ad, &bd, &cd);
-        MatmulEntry e = {M, N, K, lda, ldb, ldc, accumulate, NULL, NULL, NULL, NULL};
-        int ok = pd && !dnnl_primitive_create(&e.prim, pd) && !dnnl_memory_create(&e.a, &ad, MM.eng, DNNL_MEMORY_NONE) &&
-                 !dnnl_memory_create(&e.b, &bd, MM.eng, DNNL_MEMORY_NONE) &&
-                 !dnnl_memory_create(&e.c, &cd, MM.eng, DNNL_MEMORY_NONE);
-        if (pd) dnnl_primitive_desc_destroy(pd);
-        if (ok) {
-            MM.e[MM.n] = e;
-            hit = &MM.e[MM.n++];
-        } else {  // this shape stays on the SGEMM
-            if (e.prim) dnnl_primitive_destroy(e.prim);
-            if (e.a) dnnl_memory_destroy(e.a);
-            if (e.b) dnnl_memory_destroy(e.b);
-        }
+    MatmulEntry *e = MM.n < MM_CACHE ? &MM.e[MM.n++] : &MM.e[MM.next++ % MM_CACHE];
+    entry_clear(e);
+    dnnl_memory_desc_t ad, bd, cd;
+    dnnl_primitive_desc_t pd = matmul_desc(M, N, K, lda, ldb, ldc, accumulate, &ad, &bd, &cd);
+    int ok = pd && !dnnl_primitive_create(&e->prim, pd) && !dnnl_memory_create(&e->a, &ad, MM.eng, DNNL_MEMORY_NONE) &&
+             !dnnl_memory_create(&e->b, &bd, MM.eng, DNNL_MEMORY_NONE) &&
+             !dnnl_memory_create(&e->c, &cd, MM.eng, DNNL_MEMORY_NONE);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (!ok) {  // an empty entry (M = 0) that no shape matches
+        entry_clear(e);
+        return NULL;
     }
-    pthread_mutex_unlock(&MM.lock);
-    return hit;
+    *e = (MatmulEntry){M, N, K, lda, ldb, ldc, accumulate, e->prim, e->a, e->b, e->c};
+    return e;
 }
 
 // C = A B^T (+ C): 0 when done, -1 when the caller should use the SGEMM.
 static int matmul_nt(int M, int N, int K, const float *A, int lda, const float *Bm, int ldb, int accumulate, float *C,
                      int ldc) {
-    MatmulEntry *e = matmul_entry(M, N, K, lda, ldb, ldc, accumulate);
-    if (!e) return -1;
-    // the memory objects are the entry's: one product at a time per entry
     pthread_mutex_lock(&MM.lock);
-    dnnl_memory_set_data_handle(e->a, (void *)A);
-    dnnl_memory_set_data_handle(e->b, (void *)Bm);
-    dnnl_memory_set_data_handle(e->c, C);
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
-    dnnl_status_t st = dnnl_primitive_execute(e->prim, MM.stream, 3, args);
-    if (st == dnnl_success) st = dnnl_stream_wait(MM.stream);
+    MatmulEntry *e = matmul_entry(M, N, K, lda, ldb, ldc, accumulate);
+    dnnl_status_t st = dnnl_runtime_error;
+    if (e) {
+        dnnl_memory_set_data_handle(e->a, (void *)A);
+        dnnl_memory_set_data_handle(e->b, (void *)Bm);
+        dnnl_memory_set_data_handle(e->c, C);
+        dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
+        st = dnnl_primitive_execute(e->prim, MM.stream, 3, args);
+        if (st == dnnl_success) st = dnnl_stream_wait(MM.stream);
+    }
     pthread_mutex_unlock(&MM.lock);
     return st == dnnl_success ? 0 : -1;
 }
