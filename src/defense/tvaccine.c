@@ -72,9 +72,9 @@ static int next_harmful_row(TVCtx *c) {
 static void refresh_probs(TVCtx *c, const Model *m, const Lora *l, Workspace *w) {
     int L = m->cfg.n_layers, row = next_harmful_row(c);
     batch_fill(&c->hb, c->o.harmful, &row, 1, 0);
-    // It keeps the activations of as many layers as fit in the S slots every step keeps
-    // (one row is a fraction of a step's batch: usually all of them), so it needs no more
-    // memory than a step; the others are recomputed.
+    // It keeps the activations of as many layers as fit in the S slots a step on a
+    // full-length batch keeps (one row is a fraction of such a batch: usually all of them),
+    // so it needs no more memory than that step; the others are recomputed.
     int S = c->o.S < L ? c->o.S : L, fit = S * workspace_layers_per_slot(m, l, w, c->hb.B, c->hb.T);
     for (int k = 0; k < L; k++) c->probe_keep[k] = k >= L - fit;
     ForwardOpts fo = {.train = 1, .dropout_seed = hash64(c->seed ^ 0x5eed ^ (uint64_t)c->n_drawn << 20),
