@@ -1,6 +1,7 @@
 // Finite-difference gradient checks of every backward kernel and of the whole model
 // (LoRA and full fine-tuning gradients, the attention-output gradient that Vaccine uses).
 // Each kernel's scalar objective is sum(out * R) for a fixed random R, so backward gets dout = R.
+#include <omp.h>
 #include <string.h>
 
 #include "kernels/kernels.h"
@@ -247,6 +248,16 @@ static void test_gemm_repeatable(void) {
             md = fmax(md, fabs(s - C[i * N + j]));
         }
     CHECK(md < 1e-3, "A B^T off by %g", md);
+    // the same shape at other thread counts (a primitive is made per count)
+    int saved = omp_get_max_threads();
+    for (int t = 1; t <= 3; t += 2) {
+        omp_set_num_threads(t);
+        gemm_nt(C, A, B, M, N, K, 1.0f, 0.0f);
+        double mt = 0;
+        for (int i = 0; i < M * N; i++) mt = fmax(mt, fabs(C[i] - C0[i]));
+        CHECK(mt < 1e-3, "A B^T on %d threads differs by %g", t, mt);
+    }
+    omp_set_num_threads(saved);
     free(A); free(B); free(C0); free(C);
 }
 

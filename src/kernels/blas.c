@@ -138,7 +138,7 @@ char *blas_profile_text(void) {
 #define MM_CACHE 128
 #define MM_MIN_K 128  // thinner products (LoRA's rank-r ones) run 2-3x faster on the SGEMM
 typedef struct {
-    int M, N, K, lda, ldb, ldc, accumulate;
+    int M, N, K, lda, ldb, ldc, accumulate, threads;  // threads: a primitive splits its work for its creator's count
     dnnl_primitive_t prim;
     dnnl_memory_t a, b, c;
 } MatmulEntry;
@@ -194,10 +194,11 @@ static void entry_clear(MatmulEntry *e) {
 
 // The cached entry of this shape, made when missing; NULL when oneDNN cannot make it.
 static MatmulEntry *matmul_entry(int M, int N, int K, int lda, int ldb, int ldc, int accumulate) {
+    int threads = omp_get_max_threads();
     for (int i = 0; i < MM.n; i++) {
         MatmulEntry *e = &MM.e[i];
         if (e->M == M && e->N == N && e->K == K && e->lda == lda && e->ldb == ldb && e->ldc == ldc &&
-            e->accumulate == accumulate)
+            e->accumulate == accumulate && e->threads == threads)
             return e;
     }
     MatmulEntry *e = MM.n < MM_CACHE ? &MM.e[MM.n++] : &MM.e[MM.next++ % MM_CACHE];
@@ -212,7 +213,7 @@ static MatmulEntry *matmul_entry(int M, int N, int K, int lda, int ldb, int ldc,
         entry_clear(e);
         return NULL;
     }
-    *e = (MatmulEntry){M, N, K, lda, ldb, ldc, accumulate, e->prim, e->a, e->b, e->c};
+    *e = (MatmulEntry){M, N, K, lda, ldb, ldc, accumulate, threads, e->prim, e->a, e->b, e->c};
     return e;
 }
 
