@@ -1,6 +1,7 @@
 // Finite-difference gradient checks of every backward kernel and of the whole model
 // (LoRA and full fine-tuning gradients, the attention-output gradient that Vaccine uses).
 // Each kernel's scalar objective is sum(out * R) for a fixed random R, so backward gets dout = R.
+#include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
 #include <string.h>
 
@@ -228,27 +229,61 @@ static void test_softcap(void) {
     free(c.x); free(c.y); free(c.R); free(d);
 }
 
-// ---------------- the products A B^T: the same bits for a shape whatever ran before it
-// (blas.c keeps a bounded cache of oneDNN primitives per shape; 200 other shapes replace
-// every entry), and the values of a plain triple loop
+// ---------------- the products A B^T: each takes the path its call decides, whatever ran
+// before it. blas.c keeps a bounded cache of oneDNN matmul primitives; a shape first met
+// after 200 others (the cache full) must still run the primitive where the primitive is
+// used (bit for bit what a primitive of that shape made here computes), and a shape met
+// before them, its entry replaced since, the same bits as at first. Values against a
+// plain triple loop, also at 1 and 3 threads (a primitive is made per thread count).
+static void direct_nt(float *C, const float *A, const float *B, int M, int N, int K) {
+    dnnl_engine_t eng;
+    dnnl_stream_t st;
+    dnnl_memory_desc_t ad, bd, cd;
+    dnnl_dims_t as = {M, K}, ast = {K, 1}, bs = {K, N}, bst = {1, K}, cs = {M, N}, cst = {N, 1};
+    dnnl_matmul_desc_t md;
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t p;
+    dnnl_memory_t am, bm, cm;
+    CHECK(!dnnl_engine_create(&eng, dnnl_cpu, 0) && !dnnl_stream_create(&st, eng, dnnl_stream_default_flags));
+    dnnl_memory_desc_init_by_strides(&ad, 2, as, dnnl_f32, ast);
+    dnnl_memory_desc_init_by_strides(&bd, 2, bs, dnnl_f32, bst);
+    dnnl_memory_desc_init_by_strides(&cd, 2, cs, dnnl_f32, cst);
+    CHECK(!dnnl_matmul_desc_init(&md, &ad, &bd, NULL, &cd) && !dnnl_primitive_desc_create(&pd, &md, NULL, eng, NULL) &&
+          !dnnl_primitive_create(&p, pd));
+    dnnl_memory_create(&am, &ad, eng, (void *)A);
+    dnnl_memory_create(&bm, &bd, eng, (void *)B);
+    dnnl_memory_create(&cm, &cd, eng, C);
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}};
+    CHECK(!dnnl_primitive_execute(p, st, 3, args) && !dnnl_stream_wait(st));
+    dnnl_memory_destroy(am); dnnl_memory_destroy(bm); dnnl_memory_destroy(cm);
+    dnnl_primitive_destroy(p); dnnl_primitive_desc_destroy(pd);
+    dnnl_stream_destroy(st); dnnl_engine_destroy(eng);
+}
+
 static void test_gemm_repeatable(void) {
-    int M = 130, N = 64, K = 160;
-    float *A = malloc((size_t)400 * K * 4), *B = malloc((size_t)N * K * 4), *C0 = malloc((size_t)400 * N * 4),
-          *C = malloc((size_t)400 * N * 4);
-    randn(A, (size_t)400 * K, 1); randn(B, (size_t)N * K, 1);
+    // K = 1536: the SGEMM and the primitive sum it in different orders (with K = 160 they agree)
+    int M = 130, N = 64, K = 1536, Z = 400;  // Z rows: a shape met only after the others
+    float *A = malloc((size_t)Z * K * 4), *B = malloc((size_t)N * K * 4), *C0 = malloc((size_t)Z * N * 4),
+          *C = malloc((size_t)Z * N * 4);
+    randn(A, (size_t)Z * K, 1); randn(B, (size_t)N * K, 1);
     gemm_nt(C0, A, B, M, N, K, 1.0f, 0.0f);
     for (int m = 131; m < 331; m++) gemm_nt(C, A, B, m, N, K, 1.0f, 0.0f);
     gemm_nt(C, A, B, M, N, K, 1.0f, 0.0f);
     CHECK(memcmp(C, C0, (size_t)M * N * 4) == 0, "A B^T of one shape changed after 200 other shapes (%s)", blas_name());
+    if (strstr(blas_name(), "matmul")) {  // the primitive's path (AVX-512): a new shape takes it too
+        gemm_nt(C, A, B, Z, N, K, 1.0f, 0.0f);
+        direct_nt(C0, A, B, Z, N, K);
+        CHECK(memcmp(C, C0, (size_t)Z * N * 4) == 0, "a shape first met with the cache full did not run the primitive");
+        gemm_nt(C0, A, B, M, N, K, 1.0f, 0.0f);
+    }
     double md = 0;
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
             double s = 0;
             for (int k = 0; k < K; k++) s += (double)A[i * K + k] * B[j * K + k];
-            md = fmax(md, fabs(s - C[i * N + j]));
+            md = fmax(md, fabs(s - C0[i * N + j]));
         }
     CHECK(md < 1e-3, "A B^T off by %g", md);
-    // the same shape at other thread counts (a primitive is made per count)
     int saved = omp_get_max_threads();
     for (int t = 1; t <= 3; t += 2) {
         omp_set_num_threads(t);

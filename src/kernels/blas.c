@@ -49,13 +49,17 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static int matmul_runs_brgemm(void);
 
+// ANTIBODY_BLAS: unset, "onednn" (default), "onednn-sgemm", else OpenBLAS ("openblas" or a path)
+static int wants_onednn(const char *env) {
+    return !env || !*env || !strcmp(env, "onednn") || !strcmp(env, "onednn-sgemm");
+}
+
 static void load(void) {
-    const char *env = getenv("ANTIBODY_BLAS");  // "openblas" or a path to another OpenBLAS build
-    if (!env || !*env || !strcmp(env, "onednn")) {
-        B.matmul = matmul_runs_brgemm();
+    const char *env = getenv("ANTIBODY_BLAS");
+    if (wants_onednn(env)) {
+        if (!env || strcmp(env, "onednn-sgemm")) B.matmul = matmul_runs_brgemm();
         return;
     }
-    if (!strcmp(env, "onednn-sgemm")) return;
     static const char *const candidates[] = {
         "/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0",
         "/usr/lib/aarch64-linux-gnu/openblas-openmp/libopenblas.so.0",
@@ -86,7 +90,7 @@ int blas_init(Err *e) {
 
 const char *blas_openblas_coretype(void) {
     const char *env = getenv("ANTIBODY_BLAS");
-    if (!env || !*env || !strncmp(env, "onednn", 6) || getenv("OPENBLAS_CORETYPE")) return NULL;
+    if (wants_onednn(env) || getenv("OPENBLAS_CORETYPE")) return NULL;
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) return "SkylakeX";
     if (__builtin_cpu_supports("avx2")) return "Haswell";
