@@ -3,7 +3,11 @@
 # the peer alternate on each step within each of ROUNDS rounds, at THREADS threads (default 2),
 # so a slow patch of the machine hits both sides of a pair; the ratio of each round's pair
 # and its median over the rounds, in wall time and in CPU time. T-Vaccine's pair also gives
-# its probability pass (probe_s), with the peer training the layers antibody sampled.
+# its probability pass (probe_s), with the peer training the layers antibody sampled. Each
+# round also measures the machine's fp32 rate (bench_train's 4096^3 SGEMM, just before the
+# steps): with the step's FLOP count (peer_torch.py's flops) it gives antibody's share of
+# that rate and the ceiling, the ratio a step running wholly at that rate would show against
+# the peer's time of the same round.
 #   bash bench/train_rounds.sh [ROUNDS] [REPS] [STEPS...]   (after make; default 3 rounds, 2 reps,
 #                                                          steps sft vaccine tvaccine antidote)
 # Environment: BENCH_SHAPE (default smollm), BENCH_THREADS (default 2); ANTIBODY_ISA,
@@ -24,6 +28,7 @@ trap 'rm -f "$RES"' EXIT
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -1); flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' |
     grep -xE 'avx2|fma|avx512f|avx512_bf16' | tr '\n' ' '); $OMP_NUM_THREADS threads; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for round in $(seq "$ROUNDS"); do
+    "$BIN" "$SHAPE" peak 1 2>/dev/null | sed "s/^{/{\"round\": $round, /" | tee -a "$RES" | cut -c1-150
     for step in $STEPS; do
         "$BIN" "$SHAPE" "$step" "$REPS" 2>/dev/null | sed "s/^{/{\"round\": $round, /" | tee -a "$RES" | cut -c1-150
         act=()
@@ -34,24 +39,37 @@ for round in $(seq "$ROUNDS"); do
             "$REPS" "${act[@]}" 2>/dev/null | sed "s/^{/{\"round\": $round, /" | tee -a "$RES" | cut -c1-150
     done
 done
-"$PY" - "$RES" <<'EOF'
+"$PY" - "$RES" "$SHAPE" <<'EOF'
 import json, statistics, sys
-pairs = {}  # (step, round) -> side -> record
+sys.path.insert(0, "bench")
+from peer_torch import flops
+pairs, peak = {}, {}  # (step, round) -> side -> record; round -> fp32 GFLOP/s
 for line in open(sys.argv[1]):
     r = json.loads(line)
-    pairs.setdefault((r["step"], r["round"]), {})[r["side"]] = r
+    if r["step"] == "peak":
+        peak[r["round"]] = r["gflops"]
+    else:
+        pairs.setdefault((r["step"], r["round"]), {})[r["side"]] = r
 rows = {}
 for (step, rnd), sides in sorted(pairs.items()):
     a, p = sides.get("antibody"), sides.get("torch")
     if not a or not p:
         continue
-    rows.setdefault(step, []).append((p["seconds"] / a["seconds"], p["cpu_seconds"] / a["cpu_seconds"], a["seconds"], p["seconds"]))
-    if step == "tvaccine" and "probe_s" in a and "probe_s" in p:
-        rows.setdefault("tvaccine probe", []).append((p["probe_s"] / a["probe_s"], p["probe_cpu_s"] / a["probe_cpu_s"],
-                                                      a["probe_s"], p["probe_s"]))
-print("\n| step | peer/antibody wall, median (each round) | CPU, median | antibody s | peer s |\n|---|---:|---:|---|---|")
+    for name, key, fstep in ((step, "seconds", step), ("tvaccine probe", "probe_s", "tvaccine_probe")):
+        if key not in a or key not in p or (key == "probe_s" and step != "tvaccine"):
+            continue
+        cpu = "cpu_seconds" if key == "seconds" else "probe_cpu_s"
+        f = flops(sys.argv[2], fstep, a) / 1e9  # GFLOP of the step; 0: not counted
+        pk = peak.get(rnd)
+        rows.setdefault(name, []).append((p[key] / a[key], p[cpu] / a[cpu], a[key], p[key],
+                                          f / a[key] / pk if f and pk else None, p[key] * pk / f if f and pk else None))
+print("\n| step | peer/antibody wall, median (each round) | CPU, median | antibody s | peer s "
+      "| antibody's share of the fp32 rate | ceiling: peer s / (GFLOP / rate) |\n|---|---:|---:|---|---|---|---|")
+fmt = lambda v, f: ", ".join(f % x for x in v) or "-"
 for step, v in rows.items():
-    print("| %s | %.2fx (%s) | %.2fx | %s | %s |" % (
-        step, statistics.median(x[0] for x in v), ", ".join("%.2f" % x[0] for x in v), statistics.median(x[1] for x in v),
-        ", ".join("%.2f" % x[2] for x in v), ", ".join("%.2f" % x[3] for x in v)))
+    print("| %s | %.2fx (%s) | %.2fx | %s | %s | %s | %s |" % (
+        step, statistics.median(x[0] for x in v), fmt([x[0] for x in v], "%.2f"), statistics.median(x[1] for x in v),
+        fmt([x[2] for x in v], "%.2f"), fmt([x[3] for x in v], "%.2f"), fmt([100 * x[4] for x in v if x[4]], "%.0f%%"),
+        fmt([x[5] for x in v if x[5]], "%.2fx")))
+print("\nfp32 rate of each round (4096^3 SGEMM, GFLOP/s): " + ", ".join("%.0f" % peak[r] for r in sorted(peak)))
 EOF
