@@ -8,7 +8,16 @@
 
 #include "model/layer.h"
 
-#define LM_CHUNK 128  // rows of logits alive at once in the fused LM head + loss
+// Rows of logits alive at once in the fused LM head + loss: about 64 MB of them (512 rows
+// of a 32000-word vocabulary, 341 of SmolLM's 49152; 128 at least, the workspace's rows
+// at most). Each chunk streams the whole (V, C) head matrix through the cache, so larger
+// chunks run faster: SmolLM's logits product ran at 157-160 GFLOP/s in 128-row chunks and
+// 175-178 in 512-row ones, its input gradient at 188 and 207-210 (docs/performance.md).
+static int lm_chunk_rows(int V, size_t N) {
+    size_t rows = ((size_t)64 << 20) / ((size_t)V * sizeof(float));
+    rows = rows < 128 ? 128 : rows > 512 ? 512 : rows;
+    return (int)(rows < N ? rows : N);
+}
 
 // Places one layer's activations for B x T tokens: allocated (base NULL), or as view j of
 // a slot `base` allocated for more tokens (layers_per_slot says how many views fit).
@@ -80,8 +89,8 @@ Workspace *workspace_new(const Model *m, const Lora *lora, int B, int T, int ful
     AL(w->dq, N * Q); AL(w->dk, N * KV); AL(w->dv, N * KV); AL(w->dao, N * Q); AL(w->dg, N * F); AL(w->du, N * F);
     AL(w->tmp_out, N * C);
     AL(w->drank, N * (lora ? lora->rank : 1));
-    w->lm_chunk = LM_CHUNK;
-    AL(w->lmbuf, (size_t)LM_CHUNK * c->vocab_size);
+    w->lm_chunk = lm_chunk_rows(c->vocab_size, N);
+    AL(w->lmbuf, (size_t)w->lm_chunk * c->vocab_size);
     if (lora) AL(w->lora_grad, lora->n_params);
     w->full_grad = xcalloc(L * N_PROJ, sizeof(float *));
     w->n_full_grad = (int)(L * N_PROJ);
