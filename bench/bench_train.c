@@ -464,20 +464,18 @@ int main(int argc, char **argv) {
             times[s] = now() - ts, cpu[s] = cpu_now() - cs;
         }
         tokens = B * T;
-        double probe_cold = probe_s, probe_cold_cpu = probe_cpu;
-        if (tv) {  // the pass again, warm as every other row's timed steps (step 0 met every product shape first)
-            double ts = now(), cs = cpu_now();
-            sm->begin_step(sm, &m, &lora, w, TV_K);
-            probe_s = now() - ts, probe_cpu = cpu_now() - cs;
-        }
         if (tv) {
-            const int *act = tvaccine_active(sm);
+            const int *act = tvaccine_active(sm);  // the layers the timed steps trained (the peer trains them too)
             int n = snprintf(extra, sizeof extra, ", \"active\": \"");
             int first = 1;
             for (int l = 0; l < c.n_layers; l++)
                 if (act[l]) n += snprintf(extra + n, sizeof extra - n, "%s%d", first ? "" : ",", l), first = 0;
+            // the pass again, warm as every other row's timed steps (step 0 met every product shape
+            // first); it samples new layers, hence after the list above
+            double ts = now(), cs = cpu_now();
+            sm->begin_step(sm, &m, &lora, w, TV_K);
             snprintf(extra + n, sizeof extra - n, "\", \"probe_s\": %.4f, \"probe_cpu_s\": %.4f, \"probe_cold_s\": %.4f, "
-                     "\"probe_cold_cpu_s\": %.4f", probe_s, probe_cpu, probe_cold, probe_cold_cpu);
+                     "\"probe_cold_cpu_s\": %.4f", now() - ts, cpu_now() - cs, probe_s, probe_cpu);
         }
         ws_bytes = w->bytes;  // after the steps: with the activation slots they allocated
         free(m1); free(m2);
