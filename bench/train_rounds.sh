@@ -56,7 +56,7 @@ for (step, rnd), sides in sorted(pairs.items()):
     if not a or not p:
         continue
     for name, key, fstep in ((step, "seconds", step), ("tvaccine probe", "probe_s", "tvaccine_probe")):
-        if key not in a or key not in p or (key == "probe_s" and step != "tvaccine"):
+        if key not in a or key not in p:  # probe_s: T-Vaccine's records only
             continue
         cpu = "cpu_seconds" if key == "seconds" else "probe_cpu_s"
         f = flops(sys.argv[2], fstep, a) / 1e9  # GFLOP of the step; 0: not counted
