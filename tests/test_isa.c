@@ -184,8 +184,10 @@ static void test_attend(const char *isa) {
 }
 
 static void test_lora_down(const char *isa) {
-    int shapes[][3] = {{7, 16, 3}, {7, 13, 3}, {9, 40, 8}, {17, 100, 11}, {3, 5, 1}};
-    for (int si = 0; si < 5; si++) {
+    // ranks below, at, between and at twice the fused kernels' 8; rows a byte, a vector
+    // (8 or 16 floats) and neither wide; N past a multiple of the backward's 8-row blocks
+    int shapes[][3] = {{7, 16, 3}, {7, 13, 3}, {9, 40, 8}, {17, 100, 11}, {3, 5, 1}, {10, 37, 8}, {5, 21, 16}};
+    for (int si = 0; si < 7; si++) {
         int N = shapes[si][0], IN = shapes[si][1], r = shapes[si][2];
         float p = 0.3f, keep = 1.0f / (1.0f - p);
         float *x = malloc(N * IN * 4), *A = malloc(r * IN * 4), *dax = malloc(N * r * 4), *ax = malloc(N * r * 4);
@@ -223,6 +225,38 @@ static void test_lora_down(const char *isa) {
               e1, e2, e3);
         free(x); free(A); free(dax); free(ax); free(dA); free(dx); free(xm); free(bits);
     }
+}
+
+// Dropout masks: the same bits in every table, those of the definition (kernels/dropout.c):
+// element pair i = e / 2 hashed with the key, its low 16 bits deciding the even element
+// and its high 16 bits the odd one, kept when the draw is at least round(p * 65536).
+static uint32_t ref_fmix32(uint32_t h) {
+    h ^= h >> 16, h *= 0x85ebca6bu, h ^= h >> 13, h *= 0xc2b2ae35u, h ^= h >> 16;
+    return h;
+}
+
+static void test_dropout_bits(const char *isa) {
+    size_t ns[] = {1, 7, 8, 9, 31, 63, 64, 65, 200, 1000, 4099, 70001, 576000};  // past 65536: split between threads
+    float ps[] = {0.0f, 0.1f, 0.5f, 1.0f};
+    uint64_t keys[] = {0, 0x123456789abcdefull, ~0ull};
+    for (int ni = 0; ni < 13; ni++)
+        for (int pi = 0; pi < 4; pi++)
+            for (int ki = 0; ki < 3; ki++) {
+                size_t n = ns[ni], nb = (n + 7) / 8;
+                uint8_t *bits = malloc(nb);
+                dropout_mask(bits, n, ps[pi], keys[ki]);
+                uint32_t thr = (uint32_t)(ps[pi] * 65536.0f + 0.5f), k0 = (uint32_t)keys[ki], k1 = (uint32_t)(keys[ki] >> 32);
+                size_t bad = 0, kept = 0;
+                for (size_t e = 0; e < nb * 8; e++) {
+                    uint32_t h = ref_fmix32(((uint32_t)(e / 2) ^ k0) * 0x9e3779b1u + k1);
+                    int want = ((e & 1) ? h >> 16 : h & 0xffff) >= thr, got = bits[e >> 3] >> (e & 7) & 1;
+                    bad += want != got, kept += got;
+                }
+                CHECK(!bad, "%s dropout n=%zu p=%g key %d: %zu bits differ", isa, n, ps[pi], ki, bad);
+                if (n == 576000 && pi == 1)  // the kept share is near 1 - p
+                    CHECK(fabs((double)kept / (nb * 8) - 0.9) < 0.005, "%s dropout p=0.1 kept %zu of %zu", isa, kept, nb * 8);
+                free(bits);
+            }
 }
 
 // exp within 3e-7 relative over the float range, exact ends; the sum in double
@@ -377,6 +411,7 @@ int main(void) {
         test_prompt_rows(isa_name(isa));
         test_attend(isa_name(isa));
         test_lora_down(isa_name(isa));
+        test_dropout_bits(isa_name(isa));
         test_exp(isa_name(isa));
         test_swiglu(isa_name(isa));
         test_tanh(isa_name(isa));

@@ -3,25 +3,20 @@
 // the same mask, so the backward pass (or a recomputed forward) needs no stored draws.
 // Each 32-bit hash gives the draws of 2 elements: the drop probability is quantised to
 // 1/65536.
-#include "kernels/kernels.h"
+#include <omp.h>
 
-static inline uint32_t fmix32(uint32_t h) {
-    h ^= h >> 16; h *= 0x85ebca6bu;
-    h ^= h >> 13; h *= 0xc2b2ae35u;
-    h ^= h >> 16;
-    return h;
-}
+#include "kernels/kernels.h"
+#include "kernels/simd.h"
 
 void dropout_mask(uint8_t *bits, size_t n, float pdrop, uint64_t key) {
+    const SimdKernels *sk = simd();
     uint32_t thr = (uint32_t)(pdrop * 65536.0f + 0.5f), k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
     size_t nb = (n + 7) / 8;
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (size_t byte = 0; byte < nb; byte++) {
-        uint32_t b = 0;
-        for (uint32_t j = 0; j < 8; j += 2) {
-            uint32_t h = fmix32(((uint32_t)(byte * 4 + j / 2) ^ k0) * 0x9e3779b1u + k1);
-            b |= (uint32_t)((h & 0xffff) >= thr) << j | (uint32_t)((h >> 16) >= thr) << (j + 1);
-        }
-        bits[byte] = (uint8_t)b;
+#pragma omp parallel if (n > 65536)
+    {
+        // each thread a run of whole 4-byte words (the vector tables' step)
+        size_t nw = (nb + 3) / 4, t = (size_t)omp_get_thread_num(), T = (size_t)omp_get_num_threads();
+        size_t b0 = nw * t / T * 4, b1 = nw * (t + 1) / T * 4;
+        sk->dropout_bits(bits, b0 < nb ? b0 : nb, b1 < nb ? b1 : nb, thr, k0, k1);
     }
 }

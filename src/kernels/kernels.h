@@ -157,6 +157,8 @@ void relu_backward(float *dx, const float *dout, const float *x, size_t n);
 void vec_add(float *y, const float *x, size_t n);               // y += x
 void vec_axpy(float *y, float a, const float *x, size_t n);     // y += a*x
 void vec_scale(float *x, float a, size_t n);                    // x *= a
+void vec_copy(float *y, const float *x, size_t n);              // y = x (not overlapping)
+void vec_zero(float *x, size_t n);                              // x = 0
 double vec_sumsq(const float *x, size_t n);
 double vec_dot(const float *x, const float *y, size_t n);     // sum x*y in double, in order
 double vec_dist_sq(double acc, const float *x, const float *y, size_t n);  // acc + sum (x-y)^2, in order

@@ -12,8 +12,10 @@ void layernorm_forward(float *out, float *rstd, const float *x, const float *w, 
         const float *xi = x + (size_t)i * C;
         float *oi = out + (size_t)i * C;
         float s = 0.0f;
+#pragma omp simd reduction(+ : s)
         for (int j = 0; j < C; j++) s += xi[j];
         float mean = s / C, ss = 0.0f;
+#pragma omp simd reduction(+ : ss)
         for (int j = 0; j < C; j++) ss += (xi[j] - mean) * (xi[j] - mean);
         float r = 1.0f / sqrtf(ss / C + eps);
         if (rstd) rstd[i] = r;
@@ -30,8 +32,10 @@ void layernorm_backward(float *dx, float *dw, float *db, const float *dout, cons
         const float *xi = x + (size_t)i * C, *gi = dout + (size_t)i * C;
         float *dxi = dx + (size_t)i * C;
         float s = 0.0f;
+#pragma omp simd reduction(+ : s)
         for (int j = 0; j < C; j++) s += xi[j];
         float mean = s / C, r = rstd[i], gsum = 0.0f, gxsum = 0.0f;
+#pragma omp simd reduction(+ : gsum, gxsum)
         for (int j = 0; j < C; j++) {
             float g = w[j] * gi[j];
             gsum += g;
@@ -45,6 +49,7 @@ void layernorm_backward(float *dx, float *dw, float *db, const float *dout, cons
         for (int i = 0; i < N; i++) {
             const float *xi = x + (size_t)i * C, *gi = dout + (size_t)i * C;
             float s = 0.0f;
+#pragma omp simd reduction(+ : s)
             for (int j = 0; j < C; j++) s += xi[j];
             float mean = s / C;
             for (int j = 0; j < C; j++) {

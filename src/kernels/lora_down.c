@@ -2,8 +2,8 @@
 //   ax (N, r) = drop(x) @ A^T,  drop(x) = x * mask / (1 - p)
 // and its backward. The dropped-out copy of x (N x in floats, for each of the seven
 // projections, in the forward pass and twice again in the backward pass) was pure
-// memory traffic; here each row is masked on the fly, in a buffer that stays in L1,
-// straight from the bit mask the forward pass drew.
+// memory traffic; here each row is masked on the fly in registers, straight from the bit
+// mask the forward pass drew (simd.h's dot8_masked and outer8_masked).
 //
 // Mask layout: bit (i*in + j) of `bits` (little-endian within a byte) keeps x[i][j].
 #include <stdlib.h>
@@ -19,12 +19,14 @@ void lora_down_forward(float *ax, const float *x, const uint8_t *bits, float pdr
     float keep = 1.0f / (1.0f - pdrop);
 #pragma omp parallel
     {
-        float *xm = xmalloc((size_t)IN * sizeof(float));
+        float *xm = r % 8 ? xmalloc((size_t)IN * sizeof(float)) : NULL;  // the dropped-out row, for ranks past 8k
 #pragma omp for schedule(static)
         for (int i = 0; i < N; i++) {
-            sk->mask_row(xm, x + (size_t)i * IN, bits, (size_t)i * IN, IN, keep);
+            const float *xi = x + (size_t)i * IN;
             int k = 0;
-            for (; k + 8 <= r; k += 8) sk->dot8(ax + (size_t)i * r + k, xm, A + (size_t)k * IN, IN, IN);
+            for (; k + 8 <= r; k += 8)
+                sk->dot8_masked(ax + (size_t)i * r + k, xi, bits, (size_t)i * IN, keep, A + (size_t)k * IN, IN, IN);
+            if (k < r) sk->mask_row(xm, xi, bits, (size_t)i * IN, IN, keep);
             for (; k < r; k++) ax[(size_t)i * r + k] = sk->dot(xm, A + (size_t)k * IN, IN);
         }
         free(xm);
@@ -32,10 +34,9 @@ void lora_down_forward(float *ax, const float *x, const uint8_t *bits, float pdr
 }
 
 // dA (r, IN) += dax^T @ drop(x);  dx (N, IN) += (dax @ A) * mask / (1 - p). Either may be
-// NULL. Each thread sums its rows' dA into a private copy, ROWS masked rows at a time (so
-// the copy is read and written once per ROWS rows, not per row); the copies are added at
-// the end.
-#define ROWS 8
+// NULL. Each thread sums its rows' dA into a private copy, ROWS rows at a time (so the copy
+// is read and written once per ROWS rows, not per row); the copies are added at the end.
+#define ROWS 8  // outer8_masked's rows
 void lora_down_backward(float *dA, float *dx, const float *dax, const float *x, const uint8_t *bits, float pdrop,
                         const float *A, int N, int IN, int r) {
     const SimdKernels *sk = simd();
@@ -43,32 +44,20 @@ void lora_down_backward(float *dA, float *dx, const float *dax, const float *x, 
     int nblk = (N + ROWS - 1) / ROWS;
 #pragma omp parallel
     {
-        float *xm = dA ? xcalloc((size_t)ROWS * IN, sizeof(float)) : NULL, *row = xmalloc((size_t)IN * sizeof(float));
         float *dAt = dA ? xcalloc((size_t)r * IN, sizeof(float)) : NULL;
+        float *c = dA ? xmalloc((size_t)r * ROWS * sizeof(float)) : NULL;  // c[k * ROWS + ii] = dax[i0 + ii][k]
 #pragma omp for schedule(static)
         for (int b = 0; b < nblk; b++) {
             int i0 = b * ROWS, nb = N - i0 < ROWS ? N - i0 : ROWS;
             if (dAt) {
-                for (int ii = 0; ii < ROWS; ii++) {
-                    size_t off = (size_t)(i0 + ii) * IN;
-                    if (ii < nb) sk->mask_row(xm + (size_t)ii * IN, x + off, bits, off, IN, keep);
-                    else memset(xm + (size_t)ii * IN, 0, (size_t)IN * sizeof(float));
-                }
-                for (int k = 0; k < r; k++) {
-                    float dk[ROWS];
-                    for (int ii = 0; ii < ROWS; ii++) dk[ii] = ii < nb ? dax[(size_t)(i0 + ii) * r + k] : 0.0f;
-                    sk->axpy8(dAt + (size_t)k * IN, dk, xm, IN, IN);
-                }
+                for (int k = 0; k < r; k++)
+                    for (int ii = 0; ii < ROWS; ii++) c[k * ROWS + ii] = ii < nb ? dax[(size_t)(i0 + ii) * r + k] : 0.0f;
+                sk->outer8_masked(dAt, c, r, x + (size_t)i0 * IN, bits, (size_t)i0 * IN, nb, IN, keep);
             }
             if (dx)
                 for (int ii = 0; ii < nb; ii++) {
-                    const float *d = dax + (size_t)(i0 + ii) * r;
                     size_t off = (size_t)(i0 + ii) * IN;
-                    memset(row, 0, (size_t)IN * sizeof(float));
-                    int k = 0;
-                    for (; k + 8 <= r; k += 8) sk->axpy8(row, d + k, A + (size_t)k * IN, IN, IN);
-                    for (; k < r; k++) sk->axpy(row, d[k], A + (size_t)k * IN, IN);
-                    sk->add_masked(dx + off, row, bits, off, IN, keep);
+                    sk->comb_add_masked(dx + off, dax + (size_t)(i0 + ii) * r, r, A, IN, bits, off, IN, keep);
                 }
         }
         if (dAt) {
@@ -76,7 +65,6 @@ void lora_down_backward(float *dA, float *dx, const float *dax, const float *x, 
             vec_add(dA, dAt, (size_t)r * IN);
             free(dAt);
         }
-        free(xm);
-        free(row);
+        free(c);
     }
 }

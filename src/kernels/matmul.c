@@ -90,14 +90,28 @@ void matmul_backward_weight(float *dW, float *dbias, const float *dout, const fl
         for (int i = 0; i < N; i++) vec_add(dbias, dout + (size_t)i * OUT, OUT);
 }
 
+// Activation-sized vectors (a layer's N x C) are split between the threads: one thread alone
+// leaves the other waiting at the next parallel region, and two reach more memory bandwidth.
+#define VEC_PAR_MIN 65536
 void vec_add(float *y, const float *x, size_t n) {
+#pragma omp parallel for schedule(static) if (n >= VEC_PAR_MIN)
     for (size_t i = 0; i < n; i++) y[i] += x[i];
 }
 void vec_axpy(float *y, float a, const float *x, size_t n) {
+#pragma omp parallel for schedule(static) if (n >= VEC_PAR_MIN)
     for (size_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 void vec_scale(float *x, float a, size_t n) {
+#pragma omp parallel for schedule(static) if (n >= VEC_PAR_MIN)
     for (size_t i = 0; i < n; i++) x[i] *= a;
+}
+void vec_copy(float *y, const float *x, size_t n) {
+#pragma omp parallel for schedule(static) if (n >= VEC_PAR_MIN)
+    for (size_t i = 0; i < n; i++) y[i] = x[i];
+}
+void vec_zero(float *x, size_t n) {
+#pragma omp parallel for schedule(static) if (n >= VEC_PAR_MIN)
+    for (size_t i = 0; i < n; i++) x[i] = 0.0f;
 }
 double vec_sumsq(const float *x, size_t n) {
     double s = 0;

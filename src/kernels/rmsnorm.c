@@ -12,6 +12,7 @@ void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, fl
         const float *xi = x + (size_t)i * C;
         float *oi = out + (size_t)i * C;
         float ss = 0.0f;
+#pragma omp simd reduction(+ : ss)
         for (int j = 0; j < C; j++) ss += xi[j] * xi[j];
         float r = 1.0f / sqrtf(ss / C + eps);
         if (rstd) rstd[i] = r;
@@ -28,6 +29,7 @@ void rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, c
         const float *xi = x + (size_t)i * C, *gi = dout + (size_t)i * C;
         float *dxi = dx + (size_t)i * C;
         float r = rstd[i], dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
         for (int j = 0; j < C; j++) dot += (w_offset + w[j]) * gi[j] * xi[j];
         float k = r * r * r * dot / C;
         for (int j = 0; j < C; j++) dxi[j] += r * (w_offset + w[j]) * gi[j] - k * xi[j];

@@ -25,16 +25,23 @@ typedef struct {
                         int r1);
     // xm (n) = x (n) * keep where mask bit (off + j) of bits is set, else 0
     void (*mask_row)(float *xm, const float *x, const uint8_t *bits, size_t off, int n, float keep);
-    // o (n) += row (n) * keep where mask bit (off + j) is set
-    void (*add_masked)(float *o, const float *row, const uint8_t *bits, size_t off, int n, float keep);
     // a . b over n
     float (*dot)(const float *a, const float *b, int n);
-    // out[i] = x . A[i * ld + j] (j < n) for i < 8: eight dots at once
-    void (*dot8)(float *out, const float *x, const float *A, size_t ld, int n);
-    // y (n) += a * x
-    void (*axpy)(float *y, float a, const float *x, int n);
-    // g (n) += sum over i < 8 of c[i] * x[i * ld + j]: eight rows added at once
-    void (*axpy8)(float *g, const float *c, const float *x, size_t ld, int n);
+    // LoRA dropout fused into the down-projection and its weight gradient (lora_down.c); the
+    // dropped-out row, drop(x)[j] = x[j] * keep where mask bit (off + j) is set, else 0, is
+    // formed in registers, never stored.
+    // out[k] = drop(x) . A[k * ld + j] (j < n) for k < 8: eight dots in one pass over x
+    void (*dot8_masked)(float *out, const float *x, const uint8_t *bits, size_t off, float keep, const float *A,
+                        size_t ld, int n);
+    // g[k * n + j] += sum over i < 8 of c[k * 8 + i] * drop(x_i)[j] for k < r, j < n, where
+    // x_i = x + i * n with mask bits from off + i * n; rows i >= nb are not read (as zeros)
+    void (*outer8_masked)(float *g, const float *c, int r, const float *x, const uint8_t *bits, size_t off, int nb,
+                          int n, float keep);
+    // o (n) += drop(y), y[j] = sum over k < r of d[k] * A[k * ld + j], mask bits from off
+    void (*comb_add_masked)(float *o, const float *d, int r, const float *A, size_t ld, const uint8_t *bits,
+                            size_t off, int n, float keep);
+    // bytes [b0, b1) of a dropout mask (dropout.c): the same bits in every table
+    void (*dropout_bits)(uint8_t *bits, size_t b0, size_t b1, uint32_t thr, uint32_t k0, uint32_t k1);
     // x (n) = exp(x - shift); returns the sum of the new x in double. exp(-inf) = 0, NaN stays
     // NaN; results below FLT_MIN (x - shift < -87.3) are 0, not denormal.
     double (*exp_sum)(float *x, int n, float shift);

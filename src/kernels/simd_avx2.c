@@ -30,8 +30,11 @@ static inline __m256 lanes(uint32_t m8) {
 
 // Full 8-lane blocks with plain loads and stores (AMD's masked stores are microcoded and
 // slow); the last n % 8 through a copy.
+static inline __m256 masked8y(__m256 y, const uint8_t *bits, size_t off, size_t nbits, __m256 kv) {
+    return _mm256_and_ps(lanes(mask_bits16(bits, off, nbits) & 0xff), _mm256_mul_ps(y, kv));
+}
 static inline __m256 masked8(const float *x, const uint8_t *bits, size_t off, size_t nbits, __m256 kv) {
-    return _mm256_and_ps(lanes(mask_bits16(bits, off, nbits) & 0xff), _mm256_mul_ps(_mm256_loadu_ps(x), kv));
+    return masked8y(_mm256_loadu_ps(x), bits, off, nbits, kv);
 }
 
 static void mask_row(float *xm, const float *x, const uint8_t *bits, size_t off, int n, float keep) {
@@ -46,18 +49,109 @@ static void mask_row(float *xm, const float *x, const uint8_t *bits, size_t off,
     }
 }
 
-static void add_masked(float *o, const float *row, const uint8_t *bits, size_t off, int n, float keep) {
+// Four 8-lane blocks at a time (four independent chains of r FMAs), then single blocks, then
+// the last n % 8 columns one at a time.
+static void comb_add_masked(float *o, const float *d, int r, const float *A, size_t ld, const uint8_t *bits,
+                            size_t off, int n, float keep) {
     __m256 kv = _mm256_set1_ps(keep);
     int j = 0;
-    for (; j + 8 <= n; j += 8)
-        _mm256_storeu_ps(o + j, _mm256_add_ps(_mm256_loadu_ps(o + j), masked8(row + j, bits, off + j, off + n, kv)));
-    if (j < n) {
-        float b[8] = {0}, ob[8] = {0};
-        memcpy(b, row + j, (size_t)(n - j) * 4);
-        memcpy(ob, o + j, (size_t)(n - j) * 4);
-        _mm256_storeu_ps(ob, _mm256_add_ps(_mm256_loadu_ps(ob), masked8(b, bits, off + j, off + n, kv)));
-        memcpy(o + j, ob, (size_t)(n - j) * 4);
+    for (; j + 32 <= n; j += 32) {
+        __m256 y0 = _mm256_setzero_ps(), y1 = y0, y2 = y0, y3 = y0;
+        for (int k = 0; k < r; k++) {
+            __m256 dk = _mm256_set1_ps(d[k]);
+            const float *a = A + k * ld + j;
+            y0 = _mm256_fmadd_ps(dk, _mm256_loadu_ps(a), y0);
+            y1 = _mm256_fmadd_ps(dk, _mm256_loadu_ps(a + 8), y1);
+            y2 = _mm256_fmadd_ps(dk, _mm256_loadu_ps(a + 16), y2);
+            y3 = _mm256_fmadd_ps(dk, _mm256_loadu_ps(a + 24), y3);
+        }
+#define ADD(q, y) _mm256_storeu_ps(o + j + 8 * q, _mm256_add_ps(_mm256_loadu_ps(o + j + 8 * q), \
+    masked8y(y, bits, off + j + 8 * q, off + n, kv)))
+        ADD(0, y0); ADD(1, y1); ADD(2, y2); ADD(3, y3);
+#undef ADD
     }
+    for (; j + 8 <= n; j += 8) {
+        __m256 y = _mm256_setzero_ps();
+        for (int k = 0; k < r; k++) y = _mm256_fmadd_ps(_mm256_set1_ps(d[k]), _mm256_loadu_ps(A + k * ld + j), y);
+        _mm256_storeu_ps(o + j, _mm256_add_ps(_mm256_loadu_ps(o + j), masked8y(y, bits, off + j, off + n, kv)));
+    }
+    for (; j < n; j++)
+        if (mask_bit(bits, off + j)) {
+            float y = 0.0f;
+            for (int k = 0; k < r; k++) y += d[k] * A[k * ld + j];
+            o[j] += y * keep;
+        }
+}
+
+static inline float hsum8(__m256 v) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+}
+
+// Full 8-lane blocks as above, the last n % 8 columns one at a time; named accumulators and
+// rows, not arrays (GCC keeps an indexed vector array on the stack).
+static void dot8_masked(float *out, const float *x, const uint8_t *bits, size_t off, float keep, const float *A,
+                        size_t ld, int n) {
+    __m256 kv = _mm256_set1_ps(keep), s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0,
+           s7 = s0;
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 xv = masked8(x + j, bits, off + j, off + n, kv);
+        const float *a = A + j;
+#define ACC(k) s##k = _mm256_fmadd_ps(xv, _mm256_loadu_ps(a + k * ld), s##k)
+        ACC(0); ACC(1); ACC(2); ACC(3); ACC(4); ACC(5); ACC(6); ACC(7);
+#undef ACC
+    }
+    out[0] = hsum8(s0), out[1] = hsum8(s1), out[2] = hsum8(s2), out[3] = hsum8(s3);
+    out[4] = hsum8(s4), out[5] = hsum8(s5), out[6] = hsum8(s6), out[7] = hsum8(s7);
+    for (; j < n; j++)
+        if (mask_bit(bits, off + j))
+            for (int k = 0; k < 8; k++) out[k] += x[j] * keep * A[k * ld + j];
+}
+
+static void outer8_masked(float *g, const float *c, int r, const float *x, const uint8_t *bits, size_t off, int nb,
+                          int n, float keep) {
+    __m256 kv = _mm256_set1_ps(keep), z = _mm256_setzero_ps();
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+#define ROW(i) __m256 x##i = i < nb ? masked8(x + (size_t)i * n + j, bits, off + (size_t)i * n + j, off + (size_t)(i + 1) * n, kv) : z
+        ROW(0); ROW(1); ROW(2); ROW(3); ROW(4); ROW(5); ROW(6); ROW(7);
+#undef ROW
+        for (int k = 0; k < r; k++) {
+            float *gk = g + (size_t)k * n + j;
+            const float *ck = c + k * 8;
+            __m256 acc = _mm256_loadu_ps(gk);
+#define FMA(i) acc = _mm256_fmadd_ps(_mm256_set1_ps(ck[i]), x##i, acc)
+            FMA(0); FMA(1); FMA(2); FMA(3); FMA(4); FMA(5); FMA(6); FMA(7);
+#undef FMA
+            _mm256_storeu_ps(gk, acc);
+        }
+    }
+    outer8_masked_cols(g, c, r, x, bits, off, nb, n, keep, j);
+}
+
+// Eight pair hashes at once: two bytes of the mask. Both halves of a hash and thr are below
+// 2^17, so the signed compare is the unsigned one.
+static void dropout_bits(uint8_t *bits, size_t b0, size_t b1, uint32_t thr, uint32_t k0, uint32_t k1) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i vk0 = _mm256_set1_epi32((int)k0), vk1 = _mm256_set1_epi32((int)k1),
+                  vt = _mm256_set1_epi32((int)thr - 1);
+    const __m256i g = _mm256_set1_epi32((int)0x9e3779b1u), c1 = _mm256_set1_epi32((int)0x85ebca6bu),
+                  c2 = _mm256_set1_epi32((int)0xc2b2ae35u), lo = _mm256_set1_epi32(0xffff);
+    size_t b = b0;
+    for (; b + 2 <= b1; b += 2) {
+        __m256i h = _mm256_add_epi32(_mm256_set1_epi32((int)(uint32_t)(b * 4)), lane);
+        h = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_xor_si256(h, vk0), g), vk1);
+        h = _mm256_mullo_epi32(_mm256_xor_si256(h, _mm256_srli_epi32(h, 16)), c1);
+        h = _mm256_mullo_epi32(_mm256_xor_si256(h, _mm256_srli_epi32(h, 13)), c2);
+        h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));
+        uint32_t mlo = (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_and_si256(h, lo), vt))),
+                 mhi = (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_srli_epi32(h, 16), vt)));
+        uint32_t w = spread16(mlo) | spread16(mhi) << 1;
+        bits[b] = (uint8_t)w, bits[b + 1] = (uint8_t)(w >> 8);
+    }
+    for (; b < b1; b++) bits[b] = dropout_byte(b, thr, k0, k1);
 }
 
 // ---- exp: the same algorithm as simd_avx512.c's, 8 lanes --------------------------------
@@ -226,11 +320,11 @@ static void geglu_bwd(float *dg, float *du, const float *dout, const float *g, c
 const SimdKernels simd_avx2 = {
     .matvec_rows = matvec_rows,
     .mask_row = mask_row,
-    .add_masked = add_masked,
     .dot = loop_dot,
-    .dot8 = loop_dot8,
-    .axpy = loop_axpy,
-    .axpy8 = loop_axpy8,
+    .dot8_masked = dot8_masked,
+    .outer8_masked = outer8_masked,
+    .comb_add_masked = comb_add_masked,
+    .dropout_bits = dropout_bits,
     .exp_sum = exp_sum,
     .swiglu_fwd = swiglu_fwd,
     .swiglu_bwd = swiglu_bwd,

@@ -35,14 +35,96 @@ static void mask_row(float *xm, const float *x, const uint8_t *bits, size_t off,
     }
 }
 
-static void add_masked(float *o, const float *row, const uint8_t *bits, size_t off, int n, float keep) {
+// Four column blocks at a time: four independent chains of r FMAs.
+static void comb_add_masked(float *o, const float *d, int r, const float *A, size_t ld, const uint8_t *bits,
+                            size_t off, int n, float keep) {
     __m512 kv = _mm512_set1_ps(keep);
+    int j = 0;
+    for (; j + 64 <= n; j += 64) {
+        __m512 y0 = _mm512_setzero_ps(), y1 = y0, y2 = y0, y3 = y0;
+        for (int k = 0; k < r; k++) {
+            __m512 dk = _mm512_set1_ps(d[k]);
+            const float *a = A + k * ld + j;
+            y0 = _mm512_fmadd_ps(dk, _mm512_loadu_ps(a), y0);
+            y1 = _mm512_fmadd_ps(dk, _mm512_loadu_ps(a + 16), y1);
+            y2 = _mm512_fmadd_ps(dk, _mm512_loadu_ps(a + 32), y2);
+            y3 = _mm512_fmadd_ps(dk, _mm512_loadu_ps(a + 48), y3);
+        }
+#define ADD(q, y) _mm512_storeu_ps(o + j + 16 * q, _mm512_add_ps(_mm512_loadu_ps(o + j + 16 * q), \
+    _mm512_maskz_mul_ps((__mmask16)mask_bits16(bits, off + j + 16 * q, off + n), y, kv)))
+        ADD(0, y0); ADD(1, y1); ADD(2, y2); ADD(3, y3);
+#undef ADD
+    }
+    for (; j < n; j += 16) {
+        __mmask16 t = tail(n - j), m = (__mmask16)mask_bits16(bits, off + j, off + n);
+        __m512 y = _mm512_setzero_ps();
+        for (int k = 0; k < r; k++) y = _mm512_fmadd_ps(_mm512_set1_ps(d[k]), _mm512_maskz_loadu_ps(t, A + k * ld + j), y);
+        __m512 ov = _mm512_maskz_loadu_ps(t, o + j);
+        _mm512_mask_storeu_ps(o + j, t, _mm512_add_ps(ov, _mm512_maskz_mul_ps(m, y, kv)));
+    }
+}
+
+// Named accumulators and rows, not arrays: GCC keeps an indexed __m512 array on the stack.
+static void dot8_masked(float *out, const float *x, const uint8_t *bits, size_t off, float keep, const float *A,
+                        size_t ld, int n) {
+    __m512 kv = _mm512_set1_ps(keep), s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0,
+           s7 = s0;
     for (int j = 0; j < n; j += 16) {
         __mmask16 t = tail(n - j), m = (__mmask16)mask_bits16(bits, off + j, off + n);
-        __m512 ov = _mm512_maskz_loadu_ps(t, o + j);
-        ov = _mm512_add_ps(ov, _mm512_maskz_mul_ps(m, _mm512_maskz_loadu_ps(t, row + j), kv));
-        _mm512_mask_storeu_ps(o + j, t, ov);
+        __m512 xv = _mm512_maskz_mul_ps(m, _mm512_maskz_loadu_ps(t, x + j), kv);
+        const float *a = A + j;
+#define ACC(k) s##k = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(t, a + k * ld), s##k)
+        ACC(0); ACC(1); ACC(2); ACC(3); ACC(4); ACC(5); ACC(6); ACC(7);
+#undef ACC
     }
+    out[0] = _mm512_reduce_add_ps(s0), out[1] = _mm512_reduce_add_ps(s1), out[2] = _mm512_reduce_add_ps(s2);
+    out[3] = _mm512_reduce_add_ps(s3), out[4] = _mm512_reduce_add_ps(s4), out[5] = _mm512_reduce_add_ps(s5);
+    out[6] = _mm512_reduce_add_ps(s6), out[7] = _mm512_reduce_add_ps(s7);
+}
+
+static inline __m512 masked16(const float *x, const uint8_t *bits, size_t off, size_t nbits, __mmask16 t, __m512 kv) {
+    return _mm512_maskz_mul_ps((__mmask16)mask_bits16(bits, off, nbits), _mm512_maskz_loadu_ps(t, x), kv);
+}
+
+static void outer8_masked(float *g, const float *c, int r, const float *x, const uint8_t *bits, size_t off, int nb,
+                          int n, float keep) {
+    __m512 kv = _mm512_set1_ps(keep), z = _mm512_setzero_ps();
+    for (int j = 0; j < n; j += 16) {
+        __mmask16 t = tail(n - j);
+#define ROW(i) __m512 x##i = i < nb ? masked16(x + (size_t)i * n + j, bits, off + (size_t)i * n + j, off + (size_t)(i + 1) * n, t, kv) : z
+        ROW(0); ROW(1); ROW(2); ROW(3); ROW(4); ROW(5); ROW(6); ROW(7);
+#undef ROW
+        for (int k = 0; k < r; k++) {
+            float *gk = g + (size_t)k * n + j;
+            const float *ck = c + k * 8;
+            __m512 acc = _mm512_maskz_loadu_ps(t, gk);
+#define FMA(i) acc = _mm512_fmadd_ps(_mm512_set1_ps(ck[i]), x##i, acc)
+            FMA(0); FMA(1); FMA(2); FMA(3); FMA(4); FMA(5); FMA(6); FMA(7);
+#undef FMA
+            _mm512_mask_storeu_ps(gk, t, acc);
+        }
+    }
+}
+
+// Sixteen pair hashes at once: four bytes of the mask.
+static void dropout_bits(uint8_t *bits, size_t b0, size_t b1, uint32_t thr, uint32_t k0, uint32_t k1) {
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i vk0 = _mm512_set1_epi32((int)k0), vk1 = _mm512_set1_epi32((int)k1), vt = _mm512_set1_epi32((int)thr);
+    const __m512i g = _mm512_set1_epi32((int)0x9e3779b1u), c1 = _mm512_set1_epi32((int)0x85ebca6bu),
+                  c2 = _mm512_set1_epi32((int)0xc2b2ae35u), lo = _mm512_set1_epi32(0xffff);
+    size_t b = b0;
+    for (; b + 4 <= b1; b += 4) {
+        __m512i h = _mm512_add_epi32(_mm512_set1_epi32((int)(uint32_t)(b * 4)), lane);
+        h = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_xor_si512(h, vk0), g), vk1);
+        h = _mm512_mullo_epi32(_mm512_xor_si512(h, _mm512_srli_epi32(h, 16)), c1);
+        h = _mm512_mullo_epi32(_mm512_xor_si512(h, _mm512_srli_epi32(h, 13)), c2);
+        h = _mm512_xor_si512(h, _mm512_srli_epi32(h, 16));
+        uint32_t mlo = _mm512_cmpge_epu32_mask(_mm512_and_si512(h, lo), vt),
+                 mhi = _mm512_cmpge_epu32_mask(_mm512_srli_epi32(h, 16), vt);
+        uint32_t w = spread16(mlo) | spread16(mhi) << 1;
+        memcpy(bits + b, &w, 4);  // little-endian: byte b gets bits 0-7
+    }
+    for (; b < b1; b++) bits[b] = dropout_byte(b, thr, k0, k1);
 }
 
 // ---- exp: x = n ln2 + r with |r| <= ln2/2, exp(r) by Cephes' degree-5 polynomial (1-2 ulp),
@@ -170,11 +252,11 @@ static void geglu_bwd(float *dg, float *du, const float *dout, const float *g, c
 const SimdKernels simd_avx512 = {
     .matvec_rows = matvec_rows,
     .mask_row = mask_row,
-    .add_masked = add_masked,
     .dot = loop_dot,
-    .dot8 = loop_dot8,
-    .axpy = loop_axpy,
-    .axpy8 = loop_axpy8,
+    .dot8_masked = dot8_masked,
+    .outer8_masked = outer8_masked,
+    .comb_add_masked = comb_add_masked,
+    .dropout_bits = dropout_bits,
     .exp_sum = exp_sum,
     .swiglu_fwd = swiglu_fwd,
     .swiglu_bwd = swiglu_bwd,
@@ -189,11 +271,11 @@ const SimdKernels simd_avx512bf16 = {
     .matvec_rows = matvec_rows,
     .matvec_rows_bf16dot = simd_avx512bf16_matvec_rows,
     .mask_row = mask_row,
-    .add_masked = add_masked,
     .dot = loop_dot,
-    .dot8 = loop_dot8,
-    .axpy = loop_axpy,
-    .axpy8 = loop_axpy8,
+    .dot8_masked = dot8_masked,
+    .outer8_masked = outer8_masked,
+    .comb_add_masked = comb_add_masked,
+    .dropout_bits = dropout_bits,
     .exp_sum = exp_sum,
     .swiglu_fwd = swiglu_fwd,
     .swiglu_bwd = swiglu_bwd,

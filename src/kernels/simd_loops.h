@@ -4,12 +4,19 @@
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 // 16 mask bits starting at bit `off` (bits at or past `nbits` read as 0). Mask layout: bit
 // k of `bits` is bit (k & 7) of byte k >> 3.
 static inline uint32_t mask_bits16(const uint8_t *bits, size_t off, size_t nbits) {
     size_t byte = off >> 3, nbytes = (nbits + 7) >> 3;
     uint32_t v = 0;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (byte + 4 <= nbytes) {  // all but a row's last bits: one 32-bit load, no tail to clear
+        memcpy(&v, bits + byte, 4);
+        return (v >> (off & 7)) & 0xffff;
+    }
+#endif
     for (int b = 0; b < 3 && byte + b < nbytes; b++) v |= (uint32_t)bits[byte + b] << (8 * b);
     v = (v >> (off & 7)) & 0xffff;
     if (nbits - off < 16) v &= (1u << (nbits - off)) - 1;
@@ -23,31 +30,48 @@ static float loop_dot(const float *a, const float *b, int n) {
     return s;
 }
 
-// out[i] = x . A[i * ld ...] for i < 8: eight dots sharing one pass over x, eight
-// independent sums instead of one chain per dot.
-static void loop_dot8(float *out, const float *x, const float *A, size_t ld, int n) {
-    const float *a0 = A, *a1 = A + ld, *a2 = A + 2 * ld, *a3 = A + 3 * ld, *a4 = A + 4 * ld, *a5 = A + 5 * ld,
-                *a6 = A + 6 * ld, *a7 = A + 7 * ld;
-    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, s4 = 0.0f, s5 = 0.0f, s6 = 0.0f, s7 = 0.0f;
-#pragma omp simd reduction(+ : s0, s1, s2, s3, s4, s5, s6, s7)
-    for (int j = 0; j < n; j++) {
-        float v = x[j];
-        s0 += v * a0[j]; s1 += v * a1[j]; s2 += v * a2[j]; s3 += v * a3[j];
-        s4 += v * a4[j]; s5 += v * a5[j]; s6 += v * a6[j]; s7 += v * a7[j];
+static inline int mask_bit(const uint8_t *bits, size_t k) { return bits[k >> 3] >> (k & 7) & 1; }
+
+// Columns [j0, n) of outer8_masked, one at a time (the vector tables' tails, the scalar table).
+static inline void outer8_masked_cols(float *g, const float *c, int r, const float *x, const uint8_t *bits, size_t off,
+                                      int nb, int n, float keep, int j0) {
+    for (int j = j0; j < n; j++) {
+        float xs[8];
+        for (int i = 0; i < 8; i++)
+            xs[i] = i < nb && mask_bit(bits, off + (size_t)i * n + j) ? x[(size_t)i * n + j] * keep : 0.0f;
+        for (int k = 0; k < r; k++) {
+            float acc = g[(size_t)k * n + j];
+            for (int i = 0; i < 8; i++) acc += c[k * 8 + i] * xs[i];
+            g[(size_t)k * n + j] = acc;
+        }
     }
-    out[0] = s0; out[1] = s1; out[2] = s2; out[3] = s3; out[4] = s4; out[5] = s5; out[6] = s6; out[7] = s7;
 }
 
-static void loop_axpy(float *y, float a, const float *x, int n) {
-#pragma omp simd
-    for (int j = 0; j < n; j++) y[j] += a * x[j];
+// ---- dropout keep-bits (dropout.c): the draws of bits 2q and 2q + 1 of byte b are the low
+// and high halves of the hash of element pair i = 4b + q; a bit is kept when its 16-bit draw
+// is at least thr.
+static inline uint32_t fmix32(uint32_t h) {
+    h ^= h >> 16; h *= 0x85ebca6bu;
+    h ^= h >> 13; h *= 0xc2b2ae35u;
+    h ^= h >> 16;
+    return h;
 }
 
-static void loop_axpy8(float *g, const float *c, const float *x, size_t ld, int n) {
-#pragma omp simd
-    for (int j = 0; j < n; j++) {
-        float acc = g[j];
-        for (int i = 0; i < 8; i++) acc += c[i] * x[(size_t)i * ld + j];
-        g[j] = acc;
+static inline uint32_t pair_hash(uint32_t i, uint32_t k0, uint32_t k1) { return fmix32((i ^ k0) * 0x9e3779b1u + k1); }
+
+static inline uint8_t dropout_byte(size_t byte, uint32_t thr, uint32_t k0, uint32_t k1) {
+    uint32_t b = 0;
+    for (uint32_t q = 0; q < 4; q++) {
+        uint32_t h = pair_hash((uint32_t)(byte * 4 + q), k0, k1);
+        b |= (uint32_t)((h & 0xffff) >= thr) << 2 * q | (uint32_t)((h >> 16) >= thr) << (2 * q + 1);
     }
+    return (uint8_t)b;
+}
+
+// bit q of x to bit 2q (x < 2^16)
+static inline uint32_t spread16(uint32_t x) {
+    x = (x | x << 8) & 0x00ff00ffu;
+    x = (x | x << 4) & 0x0f0f0f0fu;
+    x = (x | x << 2) & 0x33333333u;
+    return (x | x << 1) & 0x55555555u;
 }

@@ -36,11 +36,74 @@ static void mask_row(float *xm, const float *x, const uint8_t *bits, size_t off,
     }
 }
 
-static void add_masked(float *o, const float *row, const uint8_t *bits, size_t off, int n, float keep) {
-    for (int j = 0; j < n; j += 16) {
-        uint32_t m = mask_bits16(bits, off + j, off + n);
-        for (int k = 0; k < 16 && j + k < n; k++) o[j + k] += (m >> k & 1) ? row[j + k] * keep : 0.0f;
+// The masked kernels a block of 64 columns at a time: the block's dropped-out rows on the
+// stack through mask_row, then loops the compiler vectorises.
+#define MASK_BLOCK 64
+static void dot8_masked(float *out, const float *x, const uint8_t *bits, size_t off, float keep, const float *A,
+                        size_t ld, int n) {
+    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, s4 = 0.0f, s5 = 0.0f, s6 = 0.0f, s7 = 0.0f, xm[MASK_BLOCK];
+    for (int j0 = 0; j0 < n; j0 += MASK_BLOCK) {
+        int m = n - j0 < MASK_BLOCK ? n - j0 : MASK_BLOCK;
+        const float *a = A + j0;
+        mask_row(xm, x + j0, bits, off + j0, m, keep);
+#pragma omp simd reduction(+ : s0, s1, s2, s3, s4, s5, s6, s7)
+        for (int j = 0; j < m; j++) {
+            float v = xm[j];
+            s0 += v * a[j], s1 += v * a[ld + j], s2 += v * a[2 * ld + j], s3 += v * a[3 * ld + j];
+            s4 += v * a[4 * ld + j], s5 += v * a[5 * ld + j], s6 += v * a[6 * ld + j], s7 += v * a[7 * ld + j];
+        }
     }
+    out[0] = s0, out[1] = s1, out[2] = s2, out[3] = s3, out[4] = s4, out[5] = s5, out[6] = s6, out[7] = s7;
+}
+
+static void outer8_masked(float *g, const float *c, int r, const float *x, const uint8_t *bits, size_t off, int nb,
+                          int n, float keep) {
+    float xm[8][MASK_BLOCK];
+    for (int j0 = 0; j0 < n; j0 += MASK_BLOCK) {
+        int m = n - j0 < MASK_BLOCK ? n - j0 : MASK_BLOCK;
+        for (int i = 0; i < 8; i++) {
+            if (i < nb) mask_row(xm[i], x + (size_t)i * n + j0, bits, off + (size_t)i * n + j0, m, keep);
+            else
+                for (int j = 0; j < m; j++) xm[i][j] = 0.0f;
+        }
+        for (int k = 0; k < r; k++) {
+            float *gk = g + (size_t)k * n + j0;
+            const float *ck = c + k * 8;
+#pragma omp simd
+            for (int j = 0; j < m; j++) {
+                float acc = gk[j];
+                for (int i = 0; i < 8; i++) acc += ck[i] * xm[i][j];
+                gk[j] = acc;
+            }
+        }
+    }
+}
+
+static void loop_axpy(float *y, float a, const float *x, int n) {
+#pragma omp simd
+    for (int j = 0; j < n; j++) y[j] += a * x[j];
+}
+
+static void comb_add_masked(float *o, const float *d, int r, const float *A, size_t ld, const uint8_t *bits,
+                            size_t off, int n, float keep) {
+    float y[MASK_BLOCK];
+    for (int j0 = 0; j0 < n; j0 += MASK_BLOCK) {
+        int m = n - j0 < MASK_BLOCK ? n - j0 : MASK_BLOCK;
+        for (int j = 0; j < m; j++) y[j] = 0.0f;
+        for (int k = 0; k < r; k++) {
+            const float *a = A + k * ld + j0;
+#pragma omp simd
+            for (int j = 0; j < m; j++) y[j] += d[k] * a[j];
+        }
+        for (int j = 0; j < m; j += 16) {
+            uint32_t mb = mask_bits16(bits, off + j0 + j, off + j0 + m);
+            for (int q = 0; q < 16 && j + q < m; q++) o[j0 + j + q] += (mb >> q & 1) ? y[j + q] * keep : 0.0f;
+        }
+    }
+}
+
+static void dropout_bits(uint8_t *bits, size_t b0, size_t b1, uint32_t thr, uint32_t k0, uint32_t k1) {
+    for (size_t b = b0; b < b1; b++) bits[b] = dropout_byte(b, thr, k0, k1);
 }
 
 #define EXP_MIN -87.3365448f  // ln(FLT_MIN): below it the vector tables give 0, and so does this one
@@ -112,11 +175,11 @@ static void attend_cached(float *out, float *att_buf, int att_stride, const floa
 const SimdKernels simd_scalar = {
     .matvec_rows = matvec_rows,
     .mask_row = mask_row,
-    .add_masked = add_masked,
     .dot = loop_dot,
-    .dot8 = loop_dot8,
-    .axpy = loop_axpy,
-    .axpy8 = loop_axpy8,
+    .dot8_masked = dot8_masked,
+    .outer8_masked = outer8_masked,
+    .comb_add_masked = comb_add_masked,
+    .dropout_bits = dropout_bits,
     .exp_sum = exp_sum,
     .swiglu_fwd = swiglu_fwd,
     .swiglu_bwd = swiglu_bwd,

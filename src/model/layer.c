@@ -145,7 +145,7 @@ void layer_forward(const Model *m, const Lora *lora, int l, const LayerRows *r, 
     float *h = sandwich ? a->h : a->x2;
     proj_forward(m, lora, r, l, P_O, a->ao, h, a);
     if (r->perturb) vec_add(h, r->perturb, NC);
-    if (r->attn_out) memcpy(r->attn_out, h, NC * sizeof(float));
+    if (r->attn_out) vec_copy(r->attn_out, h, NC);
     if (sandwich) norm_forward(c, a->x2, a->rstd3, h, L->attn_out_norm, NULL, N);
     vec_add(a->x2, x, NC);
     // post-norm: rstd1 is ln1's over x2 and xn2 = ln1(x2) is the MLP's residual stream too
@@ -169,7 +169,7 @@ void layer_forward(const Model *m, const Lora *lora, int l, const LayerRows *r, 
     }
     if (sandwich) {
         proj_forward(m, lora, r, l, P_DOWN, a->a, a->x3, a);
-        if (r->mlp_out) memcpy(r->mlp_out, a->x3, NC * sizeof(float));
+        if (r->mlp_out) vec_copy(r->mlp_out, a->x3, NC);
         norm_forward(c, out, a->rstd4, a->x3, L->mlp_out_norm, NULL, N);
         vec_add(out, a->x2, NC);
         return;
@@ -180,12 +180,12 @@ void layer_forward(const Model *m, const Lora *lora, int l, const LayerRows *r, 
     }
     if (!post) {
         proj_forward(m, lora, r, l, P_DOWN, a->a, out, a);
-        if (r->mlp_out) memcpy(r->mlp_out, out, NC * sizeof(float));
+        if (r->mlp_out) vec_copy(r->mlp_out, out, NC);
         vec_add(out, a->x2, NC);
         return;
     }
     proj_forward(m, lora, r, l, P_DOWN, a->a, a->x3, a);
-    if (r->mlp_out) memcpy(r->mlp_out, a->x3, NC * sizeof(float));
+    if (r->mlp_out) vec_copy(r->mlp_out, a->x3, NC);
     vec_add(a->x3, a->xn2, NC);
     norm_forward(c, out, a->rstd2, a->x3, L->mlp_norm, L->mlp_norm_b, N);
 }
@@ -232,18 +232,18 @@ void layer_backward(const Model *m, const Lora *lora, Workspace *w, int l, const
     // (post-norm: res[l+1] = ln2(x3), x3 = xn2 + fc2(relu(fc1(xn2))))
     const float *dmlp = w->dres;  // dL/d(MLP output): the residual's gradient plus a feature loss's
     if (post) {  // dL/dx3 through ln2; x3 = xn2 + MLP: the residual part goes to dxn
-        memset(w->dx2, 0, NC * sizeof(float));
+        vec_zero(w->dx2, NC);
         norm_backward(c, w->dx2, ng2, w->dres, a->x3, LW->mlp_norm, a->rstd2, N);
-        memcpy(w->dxn, w->dx2, NC * sizeof(float));
+        vec_copy(w->dxn, w->dx2, NC);
         dmlp = w->dx2;
     }
     if (sandwich) {  // Gemma 2: res[l+1] = x2 + norm_m(x3), x3 the MLP output (its norm weight is not trained)
-        memset(w->dx2, 0, NC * sizeof(float));
+        vec_zero(w->dx2, NC);
         norm_backward(c, w->dx2, NULL, w->dres, a->x3, LW->mlp_out_norm, a->rstd4, N);
         dmlp = w->dx2;
     }
     if (o->mlp_grad && o->mlp_grad[l]) {
-        if (!post && !sandwich) memcpy(w->dx2, w->dres, NC * sizeof(float));  // dx2 is free until the residual path below
+        if (!post && !sandwich) vec_copy(w->dx2, w->dres, NC);  // dx2 is free until the residual path below
         vec_add(w->dx2, o->mlp_grad[l], NC);
         dmlp = w->dx2;
     }
@@ -258,28 +258,28 @@ void layer_backward(const Model *m, const Lora *lora, Workspace *w, int l, const
     // dxn: post-norm's residual part is in it already; else gate's product set it (OPT: none)
     proj_backward(m, lora, w, l, P_UP, a->xn2, w->du, a, w->dxn, !post && c->opt, (gm >> P_UP) & 1);
     if (post) {  // dxn = dL/dxn2 (MLP path + residual); x2 = x + h under ln1
-        memset(w->dx2, 0, NC * sizeof(float));
+        vec_zero(w->dx2, NC);
         norm_backward(c, w->dx2, ng1, w->dxn, a->x2, LW->attn_norm, a->rstd1, N);
     } else {
-        memcpy(w->dx2, w->dres, NC * sizeof(float));
+        vec_copy(w->dx2, w->dres, NC);
         norm_backward(c, w->dx2, ng2, w->dxn, a->x2, LW->mlp_norm, a->rstd2, N);
     }
     // x2 = x + h: dL/dh = dx2, the gradient Vaccine perturbs along (Gemma 2: x2 = x + norm_a(h),
     // dL/dh through that norm, in dxn, free until the q, k, v inputs' gradient below).
     float *dh = w->dx2;
     if (sandwich) {
-        memset(w->dxn, 0, NC * sizeof(float));
+        vec_zero(w->dxn, NC);
         norm_backward(c, w->dxn, NULL, w->dx2, a->h, LW->attn_out_norm, a->rstd3, N);
         dh = w->dxn;
     }
-    if (o->attn_grad && o->attn_grad[l]) memcpy(o->attn_grad[l], dh, NC * sizeof(float));
+    if (o->attn_grad && o->attn_grad[l]) vec_copy(o->attn_grad[l], dh, NC);
     if (o->attn_grad_sqnorm) o->attn_grad_sqnorm[l] = vec_sumsq(dh, NC);
     if (!need_dx && !(gm & PROJ_ATTN)) return;
     // attention: h = o_proj(attn(rope(q), rope(k), v)), q,k,v = proj(xn1) (post-norm: proj(x))
     proj_backward(m, lora, w, l, P_O, a->ao, dh, a, w->dao, 1, (gm >> P_O) & 1);
-    memset(w->dq, 0, (size_t)N * Q * sizeof(float));
-    memset(w->dk, 0, (size_t)N * KV * sizeof(float));
-    memset(w->dv, 0, (size_t)N * KV * sizeof(float));
+    vec_zero(w->dq, (size_t)N * Q);
+    vec_zero(w->dk, (size_t)N * KV);
+    vec_zero(w->dv, (size_t)N * KV);
     AttnShape s = {w->B, w->T, c->n_heads, c->n_kv_heads, c->head_dim, layer_scores(c, l)};
     attention_backward(w->dq, w->dk, w->dv, w->dao, a->att, a->q, a->k, a->v, s);
     if (!c->opt) {
@@ -292,7 +292,7 @@ void layer_backward(const Model *m, const Lora *lora, Workspace *w, int l, const
     proj_backward(m, lora, w, l, P_K, xin, w->dk, a, dxn1, 0, (gm >> P_K) & 1);
     proj_backward(m, lora, w, l, P_V, xin, w->dv, a, dxn1, 0, (gm >> P_V) & 1);
     if (!need_dx) return;
-    memcpy(w->dres, w->dx2, NC * sizeof(float));
+    vec_copy(w->dres, w->dx2, NC);
     if (post) vec_add(w->dres, w->dxn, NC);
     else norm_backward(c, w->dres, ng1, w->dxn, x, LW->attn_norm, a->rstd1, N);
 }
