@@ -123,7 +123,7 @@ int antidote_prune_calls(Model *m, Lora *lora, const EncodedSet *calib, const Pr
             int k = n_cal - i0 < per ? n_cal - i0 : per, T = calib->ex[order[i0 + k - 1]].n;
             for (int j = 0; j < k; j++) {
                 int n = calib->ex[order[i0 + j]].n;
-                memcpy(in + (size_t)j * T * C, cache[order[i0 + j]], (size_t)n * C * sizeof(float));
+                vec_copy(in + (size_t)j * T * C, cache[order[i0 + j]], (size_t)n * C);
                 memset(in + ((size_t)j * T + n) * C, 0, (size_t)(T - n) * C * sizeof(float));  // padding rows
             }
             Batch b = {k, T, NULL, NULL, NULL};
@@ -135,7 +135,7 @@ int antidote_prune_calls(Model *m, Lora *lora, const EncodedSet *calib, const Pr
                     colsumsq_accumulate(t[q].sq, x + (size_t)j * T * t[q].cols, calib->ex[order[i0 + j]].n, t[q].cols);
             }
             for (int j = 0; j < k; j++)
-                memcpy(cache[order[i0 + j]], out + (size_t)j * T * C, (size_t)calib->ex[order[i0 + j]].n * C * sizeof(float));
+                vec_copy(cache[order[i0 + j]], out + (size_t)j * T * C, (size_t)calib->ex[order[i0 + j]].n * C);
         }
         int refused = w && workspace_check(w, e);
         for (int k = 0; k < nt; k++)

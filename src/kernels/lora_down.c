@@ -6,8 +6,8 @@
 // mask the forward pass drew (simd.h's dot8_masked and outer8_masked).
 //
 // Mask layout: bit (i*in + j) of `bits` (little-endian within a byte) keeps x[i][j].
+#include <omp.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "kernels/kernels.h"
 #include "kernels/simd.h"
@@ -35,16 +35,22 @@ void lora_down_forward(float *ax, const float *x, const uint8_t *bits, float pdr
 
 // dA (r, IN) += dax^T @ drop(x);  dx (N, IN) += (dax @ A) * mask / (1 - p). Either may be
 // NULL. Each thread sums its rows' dA into a private copy, ROWS rows at a time (so the copy
-// is read and written once per ROWS rows, not per row); the copies are added at the end.
+// is read and written once per ROWS rows, not per row); the copies are then added to dA in
+// thread order, so a given thread count always gives the same bits.
 #define ROWS 8  // outer8_masked's rows
 void lora_down_backward(float *dA, float *dx, const float *dax, const float *x, const uint8_t *bits, float pdrop,
                         const float *A, int N, int IN, int r) {
     const SimdKernels *sk = simd();
     float keep = 1.0f / (1.0f - pdrop);
     int nblk = (N + ROWS - 1) / ROWS;
+    size_t nA = (size_t)r * IN;
+    float **parts = NULL;  // each thread's dA
 #pragma omp parallel
     {
-        float *dAt = dA ? xcalloc((size_t)r * IN, sizeof(float)) : NULL;
+        int t = omp_get_thread_num(), T = omp_get_num_threads();
+#pragma omp single
+        parts = dA ? xcalloc((size_t)T, sizeof *parts) : NULL;
+        float *dAt = dA ? (parts[t] = xcalloc(nA, sizeof(float))) : NULL;
         float *c = dA ? xmalloc((size_t)r * ROWS * sizeof(float)) : NULL;  // c[k * ROWS + ii] = dax[i0 + ii][k]
 #pragma omp for schedule(static)
         for (int b = 0; b < nblk; b++) {
@@ -60,11 +66,13 @@ void lora_down_backward(float *dA, float *dx, const float *dax, const float *x, 
                     sk->comb_add_masked(dx + off, dax + (size_t)(i0 + ii) * r, r, A, IN, bits, off, IN, keep);
                 }
         }
-        if (dAt) {
-#pragma omp critical(lora_down_dA)
-            vec_add(dA, dAt, (size_t)r * IN);
-            free(dAt);
+        if (dA) {  // after the loop's barrier: every copy is complete
+#pragma omp for schedule(static)
+            for (size_t j = 0; j < nA; j++)
+                for (int u = 0; u < T; u++) dA[j] += parts[u][j];
+            free(dAt);  // after that loop's barrier: no thread reads the copies any more
         }
         free(c);
     }
+    free(parts);
 }

@@ -23,6 +23,7 @@ double lm_head_ce(const float *x, const Mat *W, const int *targets, int N, int C
     double total = 0.0;
     int cnt = 0;
     int *rows = xmalloc((size_t)chunk * sizeof(int));
+    double *rowloss = xmalloc((size_t)chunk * sizeof(double));  // summed in row order: the same bits for any thread count
     float *xs = xmalloc((size_t)chunk * C * sizeof(float));
     for (int i0 = 0; i0 < N;) {
         // Gather up to `chunk` targeted rows (prompt and padding rows cost nothing).
@@ -33,8 +34,7 @@ double lm_head_ce(const float *x, const Mat *W, const int *targets, int N, int C
         for (int r = 0; r < m; r++)
             for (int c = 0; c < C; c++) xs[(size_t)r * C + c] = x[(size_t)rows[r] * C + c];
         matmul_forward(scratch, xs, W, NULL, m, 0);
-        double part = 0.0;
-#pragma omp parallel reduction(+ : part)
+#pragma omp parallel
         {
             // capped logits outlive the in-place exponentials: the cap's derivative needs them
             float *capped = softcap > 0.0f && dx ? xmalloc((size_t)V * sizeof(float)) : NULL;
@@ -47,7 +47,7 @@ double lm_head_ce(const float *x, const Mat *W, const int *targets, int N, int C
                 float mx = -INFINITY, lt = l[tgt];
                 for (int j = 0; j < V; j++) mx = l[j] > mx ? l[j] : mx;
                 double s = sk->exp_sum(l, V, mx);  // exponentials once, in place; their sum in double
-                part += log(s) + mx - lt;
+                rowloss[r] = log(s) + mx - lt;
                 if (dx) {  // dlogits = grad_scale * (softmax - onehot)
                     float k = (float)(grad_scale / s);
                     for (int j = 0; j < V; j++) l[j] *= k;
@@ -57,7 +57,7 @@ double lm_head_ce(const float *x, const Mat *W, const int *targets, int N, int C
             }
             free(capped);
         }
-        total += part;
+        for (int r = 0; r < m; r++) total += rowloss[r];
         cnt += m;
         if (dx) {
             if (dW) matmul_backward_weight(dW, NULL, scratch, xs, m, C, V);
@@ -66,6 +66,7 @@ double lm_head_ce(const float *x, const Mat *W, const int *targets, int N, int C
         }
     }
     free(rows);
+    free(rowloss);
     free(xs);
     *count = cnt;
     return total;
