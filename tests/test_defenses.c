@@ -1,7 +1,5 @@
 // Pins down the methods (issue 4 item 7): Vaccine's perturbation and update, rho = 0
 // equals SFT, T-Vaccine's sampling, frozen layers and skipped backward, Antidote's masks.
-#include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "defense/antidote.h"
@@ -336,25 +334,7 @@ static void test_antidote_masks(void) {
     model_free(&m);
 }
 
-// Wanda's input statistics: the threads split the columns of large calls, each column
-// summing its rows in order, so the sums are those of one thread, bit for bit.
-static void test_colsumsq(void) {
-    int n = 300, cols = 331;  // 99300 values (split between threads), columns not a multiple of 16
-    float *x = malloc((size_t)n * cols * sizeof(float));
-    double *acc = calloc(cols, sizeof(double)), *ref = calloc(cols, sizeof(double));
-    for (int i = 0; i < n * cols; i++) x[i] = (float)sin(0.37 * i) * (1.0f + (float)(i % 7));
-    for (int rep = 0; rep < 2; rep++) colsumsq_accumulate(acc, x, n, cols);  // accumulates
-    for (int rep = 0; rep < 2; rep++)
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < cols; j++) ref[j] += (double)x[i * cols + j] * x[i * cols + j];
-    int same = 1;
-    for (int j = 0; j < cols; j++) same &= acc[j] == ref[j];
-    CHECK(same, "column sums of squares differ from the in-order sums");
-    free(x); free(acc); free(ref);
-}
-
 int main(void) {
-    test_colsumsq();
     test_vaccine_step();
     test_rho_zero_is_sft();
     test_tvaccine();

@@ -1,7 +1,6 @@
 // Pruning masks and their statistics (Antidote, docs/methods.md "Antidote"): the Wanda
 // score |W_ij| * ||X_:,j|| per row, the random ablation, the input statistics, zeroing.
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,18 +80,9 @@ void random_mask(Rng *r, int rows, int cols, double dense_ratio, unsigned char *
     free(perm);
 }
 
-// The threads take column ranges (whole cache lines): each column still sums its rows in
-// order, so the result does not depend on the thread count.
 void colsumsq_accumulate(double *acc, const float *x, int n, int cols) {
-#pragma omp parallel if ((size_t)n * cols >= 65536)
-    {
-        int t = omp_get_thread_num(), T = omp_get_num_threads();
-        int c0 = t ? (int)((long)cols * t / T) & ~15 : 0, c1 = t + 1 < T ? (int)((long)cols * (t + 1) / T) & ~15 : cols;
-        for (int i = 0; i < n; i++) {
-            const float *xi = x + (size_t)i * cols;
-            for (int j = c0; j < c1; j++) acc[j] += (double)xi[j] * xi[j];
-        }
-    }
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < cols; j++) acc[j] += (double)x[(size_t)i * cols + j] * x[(size_t)i * cols + j];
 }
 
 size_t mask_zero(float *W, uint16_t *Wb, const unsigned char *mask, size_t n) {
