@@ -24,10 +24,11 @@ static void causal_softmax_row(const SimdKernels *k, float *s, int t, int T, con
     float mx = -INFINITY;
     int lo = first_key(t, sc.window);
     if (sc.softcap > 0.0f) softcap_forward(s + lo, sc.softcap, (size_t)(t + 1 - lo));
-    for (int u = 0; u <= t; u++) {
-        if (u < lo || (mask && !mask[u])) s[u] = -INFINITY;  // exp gives 0
-        mx = s[u] > mx ? s[u] : mx;
-    }
+    if (lo > 0 || mask)
+        for (int u = 0; u <= t; u++)
+            if (u < lo || (mask && !mask[u])) s[u] = -INFINITY;  // exp gives 0
+#pragma omp simd reduction(max : mx)
+    for (int u = 0; u <= t; u++) mx = s[u] > mx ? s[u] : mx;
     if (mx == -INFINITY) {  // no real key: an all-zero row
         for (int u = 0; u < T; u++) s[u] = 0.0f;
         return;

@@ -2,7 +2,8 @@
 // p * 65536, the draw coming from a counter-based hash of (key, i). The same key gives
 // the same mask, so the backward pass (or a recomputed forward) needs no stored draws.
 // Each 32-bit hash gives the draws of 2 elements: the drop probability is quantised to
-// 1/65536.
+// 1/65536. The hash and the bit layout are simd_loops.h's (dropout_byte); the vector tables
+// hash 8 or 16 element pairs at once, to the same bits.
 #include <omp.h>
 
 #include "kernels/kernels.h"

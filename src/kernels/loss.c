@@ -45,6 +45,7 @@ double lm_head_ce(const float *x, const Mat *W, const int *targets, int N, int C
                 if (softcap > 0.0f) softcap_forward(l, softcap, (size_t)V);
                 if (capped) memcpy(capped, l, (size_t)V * sizeof(float));
                 float mx = -INFINITY, lt = l[tgt];
+#pragma omp simd reduction(max : mx)
                 for (int j = 0; j < V; j++) mx = l[j] > mx ? l[j] : mx;
                 double s = sk->exp_sum(l, V, mx);  // exponentials once, in place; their sum in double
                 rowloss[r] = log(s) + mx - lt;

@@ -1,6 +1,7 @@
-// Pieces every table of simd.h shares: loops the compiler vectorises well by itself and
-// the dropout-mask reader. Each simd_*.c includes this after its target pragma, so each
-// table gets these loops at its own vector width.
+// Pieces every table of simd.h shares: a loop the compiler vectorises well by itself, the
+// dropout-mask reader and the dropout hash (the definition every table's masks match, and
+// the vector tables' tails). Each simd_*.c includes this after its target pragma, so each
+// table gets these at its own vector width.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
