@@ -28,8 +28,10 @@ static inline __m256 lanes(uint32_t m8) {
     return _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)m8), sel), sel));
 }
 
-// Full 8-lane blocks with plain loads and stores (AMD's masked stores are microcoded and
-// slow); the last n % 8 through a copy.
+// mask bit k (one column of a tail)
+static inline int mask_bit(const uint8_t *bits, size_t k) { return bits[k >> 3] >> (k & 7) & 1; }
+
+// y * keep where the 8 mask bits from off are set, else 0
 static inline __m256 masked8y(__m256 y, const uint8_t *bits, size_t off, size_t nbits, __m256 kv) {
     return _mm256_and_ps(lanes(mask_bits16(bits, off, nbits) & 0xff), _mm256_mul_ps(y, kv));
 }
@@ -37,6 +39,8 @@ static inline __m256 masked8(const float *x, const uint8_t *bits, size_t off, si
     return masked8y(_mm256_loadu_ps(x), bits, off, nbits, kv);
 }
 
+// Full 8-lane blocks with plain loads and stores (AMD's masked stores are microcoded and
+// slow); the last n % 8 through a copy.
 static void mask_row(float *xm, const float *x, const uint8_t *bits, size_t off, int n, float keep) {
     __m256 kv = _mm256_set1_ps(keep);
     int j = 0;
@@ -108,6 +112,21 @@ static void dot8_masked(float *out, const float *x, const uint8_t *bits, size_t 
     for (; j < n; j++)
         if (mask_bit(bits, off + j))
             for (int k = 0; k < 8; k++) out[k] += x[j] * keep * A[k * ld + j];
+}
+
+// Columns [j0, n) of outer8_masked, one at a time (the tail past the last 8-lane block).
+static void outer8_masked_cols(float *g, const float *c, int r, const float *x, const uint8_t *bits, size_t off,
+                               int nb, int n, float keep, int j0) {
+    for (int j = j0; j < n; j++) {
+        float xs[8];
+        for (int i = 0; i < 8; i++)
+            xs[i] = i < nb && mask_bit(bits, off + (size_t)i * n + j) ? x[(size_t)i * n + j] * keep : 0.0f;
+        for (int k = 0; k < r; k++) {
+            float acc = g[(size_t)k * n + j];
+            for (int i = 0; i < 8; i++) acc += c[k * 8 + i] * xs[i];
+            g[(size_t)k * n + j] = acc;
+        }
+    }
 }
 
 static void outer8_masked(float *g, const float *c, int r, const float *x, const uint8_t *bits, size_t off, int nb,

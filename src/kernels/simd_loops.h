@@ -31,23 +31,6 @@ static float loop_dot(const float *a, const float *b, int n) {
     return s;
 }
 
-static inline int mask_bit(const uint8_t *bits, size_t k) { return bits[k >> 3] >> (k & 7) & 1; }
-
-// Columns [j0, n) of outer8_masked, one at a time (the vector tables' tails, the scalar table).
-static inline void outer8_masked_cols(float *g, const float *c, int r, const float *x, const uint8_t *bits, size_t off,
-                                      int nb, int n, float keep, int j0) {
-    for (int j = j0; j < n; j++) {
-        float xs[8];
-        for (int i = 0; i < 8; i++)
-            xs[i] = i < nb && mask_bit(bits, off + (size_t)i * n + j) ? x[(size_t)i * n + j] * keep : 0.0f;
-        for (int k = 0; k < r; k++) {
-            float acc = g[(size_t)k * n + j];
-            for (int i = 0; i < 8; i++) acc += c[k * 8 + i] * xs[i];
-            g[(size_t)k * n + j] = acc;
-        }
-    }
-}
-
 // ---- dropout keep-bits (dropout.c): the draws of bits 2q and 2q + 1 of byte b are the low
 // and high halves of the hash of element pair i = 4b + q; a bit is kept when its 16-bit draw
 // is at least thr.
