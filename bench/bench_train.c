@@ -283,7 +283,8 @@ static int bench_peak(void) {
 // lora_down: the forward + backward of one projection's LoRA down-projection (1000 x 1536,
 // r 8); swiglu: its forward + backward over 1000 x 1536 (vector exponentials); attend: one
 // query row of the SmolLM shape (9 heads, 3 KV heads of 64) against 160 cached positions, in
-// microseconds.
+// microseconds; rmsnorm: its forward + backward over 1000 x 576 (the same code in every
+// table); dropout: one 1000 x 1536 mask.
 static int bench_kernels(int reps) {
     int OUT = 49152, IN = 576, N = 1000, LIN = 1536, R = 8, NR = MATVEC_MAX_ROWS, AT = 160;
     float *w = xmalloc((size_t)OUT * IN * 4), *x = xmalloc((size_t)NR * IN * 4), *o = xmalloc((size_t)NR * OUT * 4);
@@ -301,8 +302,8 @@ static int bench_kernels(int reps) {
     for (size_t i = 0; i < (size_t)R * LIN; i++) A[i] = 0.02f * rng_normal(&r);
     for (size_t i = 0; i < (size_t)2 * AT * 192; i++) kv[i] = rng_normal(&r);
     for (size_t i = 0; i < ((size_t)N * LIN + 7) / 8; i++) bits[i] = (uint8_t)rng_below(&r, 256);
-    // matvec f32 N=1, 4, 16, bf16 N=1, 4, 16, lora_down, swiglu, attend
-    enum { K = 9 };
+    // matvec f32 N=1, 4, 16, bf16 N=1, 4, 16, lora_down, swiglu, attend, rmsnorm, dropout
+    enum { K = 11 };
     static const int rows[6] = {1, 4, MATVEC_MAX_ROWS, 1, 4, MATVEC_MAX_ROWS};
     double best[ISA_COUNT][K], cbest[ISA_COUNT][K];
     for (int i = 0; i < ISA_COUNT; i++)
@@ -312,7 +313,7 @@ static int bench_kernels(int reps) {
             if (isa_force((KernelIsa)i)) continue;
             for (int k = 0; k < K; k++) {
                 Mat W = {k < 3 ? MAT_F32 : MAT_BF16, k < 3 ? (void *)w : (void *)wb, OUT, IN};
-                int it = k < 6 ? (rows[k] > 4 ? 2 : 5) : k == 8 ? 200 : 1;
+                int it = k < 6 ? (rows[k] > 4 ? 2 : 5) : k == 8 ? 200 : k > 8 ? 20 : 1;
                 double t0 = now(), c0 = cpu_now();
                 for (int n = 0; n < it; n++) {
                     if (k < 6) matvec_forward(o, x, &W, NULL, rows[k], 0);
@@ -322,8 +323,13 @@ static int bench_kernels(int reps) {
                     } else if (k == 7) {
                         swiglu_forward(sw, lx, dx, (size_t)N * LIN);
                         swiglu_backward(dx, sw2, lx, lx, sw, (size_t)N * LIN);
-                    } else {
+                    } else if (k == 8) {
                         attention_cached_forward(o, att, AT, x, kv, kv + (size_t)AT * 192, AT, 9, 3, 64, (AttnScores){0});
+                    } else if (k == 9) {  // x, w, rstd: the first rows of lx, A, ax; out: sw; dx: dx
+                        rmsnorm_forward(sw, ax, lx, A, 0.0f, N, IN, 1e-5f);
+                        rmsnorm_backward(dx, NULL, sw, lx, A, 0.0f, ax, N, IN);
+                    } else {
+                        dropout_mask(bits, (size_t)N * LIN, 0.1f, (uint64_t)n + 1);
                     }
                 }
                 double dt = (now() - t0) / it, dc = (cpu_now() - c0) / it;
@@ -333,7 +339,7 @@ static int bench_kernels(int reps) {
         }
     static const char *const what[K] = {"matvec_f32_gbs", "matvec_f32_n4_gbs", "matvec_f32_n16_gflops",
                                         "matvec_bf16_gbs", "matvec_bf16_n4_gbs", "matvec_bf16_n16_gflops",
-                                        "lora_down_ms", "swiglu_ms", "attend_us"};
+                                        "lora_down_ms", "swiglu_ms", "attend_us", "rmsnorm_ms", "dropout_ms"};
     for (int i = 0; i < ISA_COUNT; i++) {
         if (!isa_supported((KernelIsa)i)) continue;
         printf("{\"side\": \"antibody\", \"step\": \"kernels\", \"isa\": \"%s\", \"threads\": %d",
