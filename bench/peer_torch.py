@@ -616,12 +616,16 @@ def table(path, out, command):
                     "CPU-second of the process, which load from other processes disturbs less):\n")
         rows.append("| kernels | matvec f32, 1 row (GB/s) | f32, 4 rows | f32, 16 rows (GFLOP/s) | bf16, 1 row | "
                     "bf16, 4 rows | bf16, 16 rows (GFLOP/s) | LoRA down fwd+bwd 1000x1536 r8 (ms) | "
-                    "SwiGLU fwd+bwd 1.5M (ms) | decode attention, 160 positions (us) |")
-        rows.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+                    "SwiGLU fwd+bwd 1.5M (ms) | decode attention, 160 positions (us) | "
+                    "RMSNorm fwd+bwd 1000x576 (ms) | dropout mask 1.5M (ms) |")
+        rows.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         keys = ["matvec_f32_gbs", "matvec_f32_n4_gbs", "matvec_f32_n16_gflops", "matvec_bf16_gbs",
-                "matvec_bf16_n4_gbs", "matvec_bf16_n16_gflops", "lora_down_ms", "swiglu_ms", "attend_us"]
-        for r in kern:
-            rows.append(f"| {r['isa']} | " + " | ".join(f"{r[k]:.1f} ({r['cpu_' + k]:.1f})" for k in keys) + " |")
+                "matvec_bf16_n4_gbs", "matvec_bf16_n16_gflops", "lora_down_ms", "swiglu_ms", "attend_us",
+                "rmsnorm_ms", "dropout_ms"]
+        for r in kern:  # older records lack the last columns
+            rows.append(f"| {r['isa']} | " + " | ".join(
+                f"{r[k]:.{2 if k.endswith('_ms') else 1}f} ({r['cpu_' + k]:.{2 if k.endswith('_ms') else 1}f})"
+                if k in r else "-" for k in keys) + " |")
     llama = [r for r in recs if r["side"] == "llama.cpp" and r.get("build")]
     if llama:
         rows.append(f"\nllama.cpp: build {llama[0]['build']} (vendored in llama-cpp-python 0.3.36, CPU backend, "
